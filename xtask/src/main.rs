@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("xtask: nothing yet");
+    std::process::exit(2);
+}
