@@ -8,3 +8,5 @@
 #![forbid(unsafe_code)]
 
 pub mod types;
+pub mod tpmif;
+pub mod blkif;
