@@ -7,6 +7,15 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod console;
+pub mod elfnote;
+pub mod errno;
+pub mod event_channel;
+pub mod grant_table;
+pub mod hypercall;
+pub mod mm;
+pub mod sched;
+pub mod shared_info;
+pub mod start_info;
 pub mod types;
-pub mod tpmif;
-pub mod blkif;
+pub mod xs_wire;
