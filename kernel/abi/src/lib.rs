@@ -7,6 +7,7 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+pub mod blkif;
 pub mod console;
 pub mod elfnote;
 pub mod errno;
@@ -17,5 +18,6 @@ pub mod mm;
 pub mod sched;
 pub mod shared_info;
 pub mod start_info;
+pub mod tpmif;
 pub mod types;
 pub mod xs_wire;
