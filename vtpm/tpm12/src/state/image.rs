@@ -1,0 +1,116 @@
+//! Our on-disk state image: permanent state plus optional saved state.
+//!
+//! Format version 1 (all integers big-endian):
+//!
+//! ```text
+//! magic     8 bytes  "RTPM12\0\x01"
+//! version   u16      1
+//! perm_len  u32      length of the permanent section
+//! perm      ...      PermanentState::encode
+//! has_saved u8       0 or 1
+//! [saved_len u32, saved ...]  SavedState::encode, if has_saved
+//! check     20 bytes SHA-1 over every preceding byte
+//! ```
+//!
+//! The trailing SHA-1 only detects corruption and truncation; confidentiality
+//! and rollback protection are the job of whoever stores the image (the vtpm
+//! manager encrypts it). A newer version is refused with a clear error instead
+//! of being misread; an older one would be migrated here.
+
+use alloc::vec::Vec;
+
+use crate::codec::{Reader, Writer};
+use crate::crypto::{ct_eq, sha1};
+
+use super::permanent::PermanentState;
+use super::saved::SavedState;
+
+/// Image magic.
+pub const MAGIC: [u8; 8] = *b"RTPM12\0\x01";
+/// Current format version.
+pub const VERSION: u16 = 1;
+/// Largest image we accept.
+pub const MAX_IMAGE: usize = 1 << 22;
+
+/// Why an image could not be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageError {
+    /// Not one of our images.
+    BadMagic,
+    /// Written by a newer (or unknown) format version.
+    UnsupportedVersion(u16),
+    /// The checksum does not match: corrupt or truncated.
+    BadChecksum,
+    /// The checksum matched but a section does not parse.
+    Malformed,
+    /// Larger than [`MAX_IMAGE`].
+    TooLarge,
+}
+
+impl core::fmt::Display for ImageError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::BadMagic => f.write_str("not a tpm12 state image (bad magic)"),
+            Self::UnsupportedVersion(v) => write!(f, "unsupported state image version {v}"),
+            Self::BadChecksum => f.write_str("state image checksum mismatch (corrupt or truncated)"),
+            Self::Malformed => f.write_str("state image section does not parse"),
+            Self::TooLarge => f.write_str("state image too large"),
+        }
+    }
+}
+
+/// Serialises the state.
+pub fn encode(perm: &PermanentState, saved: Option<&SavedState>) -> Vec<u8> {
+    let mut p = Writer::new();
+    perm.encode(&mut p);
+    let mut w = Writer::new();
+    w.bytes(&MAGIC).u16(VERSION);
+    w.u32(p.len() as u32).bytes(p.as_slice());
+    match saved {
+        Some(s) => {
+            let mut sw = Writer::new();
+            s.encode(&mut sw);
+            w.u8(1).u32(sw.len() as u32).bytes(sw.as_slice());
+        }
+        None => {
+            w.u8(0);
+        }
+    }
+    let check = sha1(&[w.as_slice()]);
+    w.bytes(&check);
+    w.into_vec()
+}
+
+/// Parses an image written by [`encode`].
+pub fn decode(image: &[u8]) -> Result<(PermanentState, Option<SavedState>), ImageError> {
+    if image.len() > MAX_IMAGE {
+        return Err(ImageError::TooLarge);
+    }
+    if image.len() < MAGIC.len() + 2 + 20 || image[..8] != MAGIC {
+        return Err(ImageError::BadMagic);
+    }
+    let version = u16::from_be_bytes([image[8], image[9]]);
+    if version != VERSION {
+        return Err(ImageError::UnsupportedVersion(version));
+    }
+    let (body, check) = image.split_at(image.len() - 20);
+    if !ct_eq(&sha1(&[body]), check) {
+        return Err(ImageError::BadChecksum);
+    }
+    let mut r = Reader::new(&body[10..]);
+    let m = |_| ImageError::Malformed;
+    let perm_bytes = r.sized32_max(MAX_IMAGE).map_err(m)?;
+    let mut pr = Reader::new(perm_bytes);
+    let perm = PermanentState::decode(&mut pr).map_err(m)?;
+    pr.finish().map_err(m)?;
+    let saved = if r.bool().map_err(m)? {
+        let mut sr = Reader::new(r.sized32_max(MAX_IMAGE).map_err(m)?);
+        let s = SavedState::decode(&mut sr).map_err(m)?;
+        sr.finish().map_err(m)?;
+        Some(s)
+    } else {
+        None
+    };
+    r.finish().map_err(m)?;
+    Ok((perm, saved))
+}

@@ -1,0 +1,44 @@
+//! What TPM_SaveState preserves for TPM_Startup(ST_STATE) (Part 3 §3.3).
+//!
+//! Kept apart from permanent data: it is written by SaveState and consumed
+//! (and invalidated) by the next Startup, whatever its type.
+
+use alloc::vec::Vec;
+
+use crate::codec::{Reader, Writer};
+use crate::constants::rc::Rc;
+
+use super::volatile::{StClearData, StClearFlags};
+
+/// The saved state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SavedState {
+    /// `TPM_STCLEAR_FLAGS` at SaveState.
+    pub stclear_flags: StClearFlags,
+    /// `TPM_STCLEAR_DATA` (with PCRs) at SaveState.
+    pub stclear_data: StClearData,
+    /// Opaque bytes from the key module (loaded keys to restore), see
+    /// `cmd::keys::save_state` / `restore_state`.
+    pub keys: Vec<u8>,
+    /// Opaque bytes from the session module, see `session::save_state` / `restore_state`.
+    pub sessions: Vec<u8>,
+}
+
+impl SavedState {
+    /// Storage encoding.
+    pub fn encode(&self, w: &mut Writer) {
+        self.stclear_flags.encode_wire(w);
+        self.stclear_data.encode(w);
+        w.sized32(&self.keys).sized32(&self.sessions);
+    }
+
+    /// Inverse of [`SavedState::encode`].
+    pub fn decode(r: &mut Reader<'_>) -> Result<Self, Rc> {
+        Ok(Self {
+            stclear_flags: StClearFlags::decode_wire(r)?,
+            stclear_data: StClearData::decode(r)?,
+            keys: r.sized32_max(1 << 20)?.to_vec(),
+            sessions: r.sized32_max(1 << 20)?.to_vec(),
+        })
+    }
+}

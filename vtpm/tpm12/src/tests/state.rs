@@ -1,0 +1,75 @@
+//! State image round trips and corruption handling.
+
+use super::*;
+use crate::state::image::{self, ImageError};
+use crate::state::{Counter, KeyRecord, NvSpace, SavedState, StClearData, StClearFlags};
+use crate::crypto::Secret;
+
+fn rich_state(t: &mut Tpm) {
+    let d = &mut t.perm.data;
+    d.owner_installed = true;
+    d.owner_auth = Secret([9; 20]);
+    d.counters.push(Counter { handle: 1, label: *b"abcd", value: 7, auth: Secret([1; 20]) });
+    d.nv.push(NvSpace {
+        index: 0x1234,
+        pcr_info_read: vec![0, 3, 0, 0, 0, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        pcr_info_write: vec![0, 3, 0, 0, 0, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        attributes: 0x4,
+        read_st_clear: false,
+        write_st_clear: true,
+        write_define: false,
+        auth: Secret([3; 20]),
+        data: vec![0xff; 100],
+    });
+    let ek = d.endorsement_key.clone().unwrap();
+    d.srk = Some(KeyRecord { public_blob: vec![1, 2, 3], rsa: ek, usage_auth: Secret([4; 20]), migration_auth: Secret([5; 20]) });
+    t.saved = Some(SavedState {
+        stclear_flags: StClearFlags { physicalPresence: true, ..Default::default() },
+        stclear_data: StClearData { count_id: Some(1), ..Default::default() },
+        keys: vec![1],
+        sessions: vec![2, 3],
+    });
+}
+
+#[test]
+fn image_round_trip() {
+    let mut t = fresh();
+    rich_state(&mut t);
+    let img = t.save_image();
+    let (perm, saved) = image::decode(&img).unwrap();
+    assert_eq!(perm, t.perm);
+    assert_eq!(saved, t.saved);
+    // Re-encoding is byte-identical.
+    assert_eq!(image::encode(&perm, saved.as_ref()), img);
+}
+
+#[test]
+fn fresh_tpm_must_be_saved() {
+    let mut t = fresh();
+    assert!(t.state_changed());
+    let _ = t.save_image();
+    assert!(!t.state_changed());
+    // Reading PCRs / extending does not touch permanent state.
+    let _ = rqu(&mut t, ord::Startup, &st::CLEAR.to_be_bytes());
+    let _ = rqu(&mut t, ord::Extend, &[0; 24]);
+    assert!(!t.state_changed());
+}
+
+#[test]
+fn corrupt_images_are_refused() {
+    let mut t = fresh();
+    rich_state(&mut t);
+    let img = t.save_image();
+    assert_eq!(image::decode(&img[..img.len() - 1]).unwrap_err(), ImageError::BadChecksum);
+    assert_eq!(image::decode(&[]).unwrap_err(), ImageError::BadMagic);
+    let mut bad = img.clone();
+    bad[20] ^= 1;
+    assert_eq!(image::decode(&bad).unwrap_err(), ImageError::BadChecksum);
+    let mut v2 = img.clone();
+    v2[9] = 2;
+    assert_eq!(image::decode(&v2).unwrap_err(), ImageError::UnsupportedVersion(2));
+    // Every truncation fails cleanly.
+    for n in 0..img.len() {
+        assert!(image::decode(&img[..n]).is_err());
+    }
+}
