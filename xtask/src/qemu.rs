@@ -1,0 +1,233 @@
+//! Boots Xen + the Linux dom0 of the test bed in QEMU (TCG) with swtpm as the hardware TPM,
+//! records the serial console (Xen, dom0, and whatever dom0 prints) with host timestamps, and
+//! enforces a hard timeout.
+//!
+//! KVM cannot run Xen on our machines, so this is TCG with `-cpu max,-smap,-smep,-pku,-la57`.
+
+use crate::testbed::Testbed;
+use crate::util::{self, Context, Result};
+use crate::bail;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Which emulated hardware TPM sits behind QEMU's `tpm-tis` device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tpm {
+    None,
+    Tpm12,
+    Tpm2,
+}
+
+/// What to boot.
+pub struct Boot<'a> {
+    pub testbed: &'a Testbed,
+    /// dom0's complete initrd (per-run cpio followed by the cached root file system).
+    pub initrd: PathBuf,
+    pub tpm: Tpm,
+    /// Extra dom0 kernel parameters (e.g. `initcall_blacklist=init_tis` so dom0 leaves the
+    /// TPM to a stub domain).
+    pub dom0_extra: String,
+    /// Serial log to write.
+    pub log: PathBuf,
+    /// Working directory for swtpm state and sockets.
+    pub workdir: PathBuf,
+    pub timeout: Duration,
+    /// How long to let QEMU power off by itself after `done_marker` was seen.
+    pub grace: Duration,
+    pub done_marker: &'static str,
+}
+
+/// How the boot ended.
+#[derive(Debug)]
+pub struct Outcome {
+    pub exit: Option<std::process::ExitStatus>,
+    pub timed_out: bool,
+    pub done_seen: bool,
+    pub secs: f64,
+}
+
+struct KillOnDrop(Option<Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.as_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Commas separate modules in QEMU's multiboot `-initrd`; a literal comma is written twice.
+pub fn escape_module_cmdline(s: &str) -> String {
+    s.replace(',', ",,")
+}
+
+fn start_swtpm(b: &Boot) -> Result<(KillOnDrop, Vec<String>)> {
+    let state_src = match b.tpm {
+        Tpm::None => return Ok((KillOnDrop(None), Vec::new())),
+        Tpm::Tpm12 => &b.testbed.swtpm12,
+        Tpm::Tpm2 => &b.testbed.swtpm2,
+    };
+    let dir = b.workdir.join("swtpm");
+    util::remove_tree(&dir)?;
+    util::mkdirs(&dir)?;
+    // every boot starts from the pristine state
+    util::run(Command::new("cp").arg("-a").arg(state_src).arg(dir.join("state")))?;
+    let sock = dir.join("ctrl.sock");
+    let mut cmd = Command::new("swtpm");
+    cmd.arg("socket");
+    if b.tpm == Tpm::Tpm2 {
+        cmd.arg("--tpm2");
+    }
+    cmd.arg("--tpmstate")
+        .arg(format!("dir={}", dir.join("state").display()))
+        .arg("--ctrl")
+        .arg(format!("type=unixio,path={}", sock.display()))
+        .arg("--log")
+        .arg(format!("file={},level=2", dir.join("swtpm.log").display()))
+        .arg("--terminate")
+        .stdin(Stdio::null());
+    eprintln!("+ {}", util::show(&cmd));
+    let child = cmd.spawn().ctx(|| "start swtpm".to_string())?;
+    let guard = KillOnDrop(Some(child));
+    let t0 = Instant::now();
+    while !sock.exists() {
+        if t0.elapsed() > Duration::from_secs(10) {
+            bail!("swtpm did not create {} within 10 s (see {})", sock.display(), dir.join("swtpm.log").display());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let args = vec![
+        "-chardev".into(),
+        format!("socket,id=chrtpm,path={}", sock.display()),
+        "-tpmdev".into(),
+        "emulator,id=tpm0,chardev=chrtpm".into(),
+        "-device".into(),
+        "tpm-tis,tpmdev=tpm0".into(),
+    ];
+    Ok((guard, args))
+}
+
+/// Boots and streams every serial line to `on_line` (already timestamped text without the
+/// prefix); returns when QEMU exits, after the grace period, or at the hard timeout.
+pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
+    util::mkdirs(&b.workdir)?;
+    if let Some(p) = b.log.parent() {
+        util::mkdirs(p)?;
+    }
+    let (_swtpm, tpm_args) = start_swtpm(b)?;
+    let xen_cmdline = "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all";
+    let dom0_cmdline = format!("console=hvc0 earlyprintk=xen panic=-1 loglevel=4 {}", b.dom0_extra).trim().to_string();
+    let modules = format!(
+        "{} {},{}",
+        b.testbed.vmlinuz.display(),
+        escape_module_cmdline(&dom0_cmdline),
+        b.initrd.display()
+    );
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", "2048", "-smp", "2"])
+        .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+        .args(&tpm_args)
+        .arg("-kernel")
+        .arg(&b.testbed.xen)
+        .arg("-append")
+        .arg(xen_cmdline)
+        .arg("-initrd")
+        .arg(&modules)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    eprintln!("+ {}", util::show(&cmd));
+    let t0 = Instant::now();
+    let mut child = cmd.spawn().ctx(|| "start qemu-system-x86_64".to_string())?;
+    let stdout = child.stdout.take().ok_or("no qemu stdout")?;
+    let stderr = child.stderr.take().ok_or("no qemu stderr")?;
+    let mut guard = KillOnDrop(Some(child));
+
+    let (tx, rx) = mpsc::channel::<String>();
+    let tx2 = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n').map_while(std::result::Result::ok) {
+            let s = String::from_utf8_lossy(&line).replace('\r', "");
+            if tx.send(s).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(std::result::Result::ok) {
+            if tx2.send(format!("[qemu stderr] {line}")).is_err() {
+                break;
+            }
+        }
+    });
+
+    let mut log = std::io::BufWriter::new(std::fs::File::create(&b.log).ctx(|| format!("create {}", b.log.display()))?);
+    let mut done_at: Option<Instant> = None;
+    let mut timed_out = false;
+    let exit;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => {
+                writeln!(log, "[+{:7.2}] {line}", util::secs(t0))?;
+                log.flush()?;
+                if done_at.is_none() && line.contains(b.done_marker) {
+                    done_at = Some(Instant::now());
+                }
+                on_line(&line);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+        }
+        let child = guard.0.as_mut().ok_or("qemu child lost")?;
+        if let Some(st) = child.try_wait()? {
+            // drain what is left
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+                writeln!(log, "[+{:7.2}] {line}", util::secs(t0))?;
+                on_line(&line);
+            }
+            exit = Some(st);
+            guard.0 = None;
+            break;
+        }
+        if t0.elapsed() > b.timeout {
+            timed_out = true;
+            writeln!(log, "[+{:7.2}] [xtask] hard timeout after {} s: killing QEMU", util::secs(t0), b.timeout.as_secs())?;
+            exit = None;
+            break;
+        }
+        if done_at.is_some_and(|d| d.elapsed() > b.grace) {
+            writeln!(log, "[+{:7.2}] [xtask] dom0 finished but QEMU did not exit within {} s: killing it", util::secs(t0), b.grace.as_secs())?;
+            exit = None;
+            break;
+        }
+    }
+    drop(guard);
+    log.flush()?;
+    Ok(Outcome { exit, timed_out, done_seen: done_at.is_some(), secs: util::secs(t0) })
+}
+
+/// Concatenates the per-run archive and the cached root file system into dom0's initrd.
+/// The uncompressed archive must come first: after a compressed member the kernel does not
+/// find a following uncompressed cpio.
+pub fn write_dom0_initrd(run_cpio: &[u8], rootfs: &Path, out: &Path) -> Result<()> {
+    let mut f = std::fs::File::create(out).ctx(|| format!("create {}", out.display()))?;
+    f.write_all(run_cpio)?;
+    let mut r = std::fs::File::open(rootfs).ctx(|| format!("open {}", rootfs.display()))?;
+    std::io::copy(&mut r, &mut f)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_commas_are_doubled() {
+        assert_eq!(escape_module_cmdline("a=b,c console=hvc0"), "a=b,,c console=hvc0");
+    }
+}
