@@ -1,1 +1,9 @@
-//! Host integration tests (simulated Xen) live in tests/tests/.
+//! Host integration tests: a simulated Xen ([`simxen`]), models of the peers our drivers meet
+//! in real life (Linux xen-tpmfront, a fake TPM 1.2), and the scenarios in `tests/tests/`.
+#![forbid(unsafe_code)]
+
+pub mod fake_tpm;
+pub mod linux_tpmfront;
+pub mod raw_front;
+pub mod simxen;
+pub mod vtpm_sim;

@@ -1,0 +1,173 @@
+//! The small traits through which drivers see the hypervisor. The kernel implements them for
+//! real Xen (hypercalls, the xenstore ring, shared-memory mappings); `integration_tests::simxen`
+//! implements them for several simulated domains in one process.
+//!
+//! Everything is single-threaded and non-blocking: a driver is a state machine that the image's
+//! event loop calls with `&mut` access to the one object implementing these traits. The only
+//! call that may block is [`Clock::wait_until`], used by synchronous helpers (TIS polling, the
+//! blocking convenience wrappers) and never by `poll()` methods.
+//!
+//! Errors are values: a peer can make an operation fail, never panic the driver.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+pub use xen_abi::types::{DomId, EvtchnPort, GrantRef, XenbusState};
+
+/// Failure of a hypervisor operation (event channel, grant table, mapped page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HvError {
+    /// The hypervisor refused with this (negative) Xen errno, e.g. -22 EINVAL, -16 EBUSY.
+    Xen(i32),
+    /// An offset/length outside the 4 KiB page.
+    OutOfRange,
+    /// A mapping the peer took away (or never really gave): reads and writes fail.
+    PageGone,
+    /// Out of memory, grant entries or ports.
+    NoSpace,
+}
+
+/// Event channels (`EVTCHNOP_*`). Ports are this domain's local ports.
+pub trait EventChannels {
+    /// `EVTCHNOP_alloc_unbound`: a fresh port that `remote` may bind to.
+    fn alloc_unbound(&mut self, remote: DomId) -> Result<EvtchnPort, HvError>;
+    /// `EVTCHNOP_bind_interdomain`: connect a local port to `remote`'s unbound `remote_port`.
+    fn bind_interdomain(&mut self, remote: DomId, remote_port: EvtchnPort) -> Result<EvtchnPort, HvError>;
+    /// `EVTCHNOP_send`.
+    fn notify(&mut self, port: EvtchnPort) -> Result<(), HvError>;
+    /// `EVTCHNOP_close`. Closing an already closed port is not an error worth reporting.
+    fn close(&mut self, port: EvtchnPort);
+    /// Test-and-clear: has the port fired since the last call? (The kernel's loop records
+    /// pending bits; drivers use this only as a hint and always re-read shared state.)
+    fn take_pending(&mut self, port: EvtchnPort) -> bool;
+}
+
+/// Byte access to one 4 KiB page: a page of our own that we grant, or a peer's page we mapped.
+/// Each call is a copy-in or copy-out (no references into shared memory), and calls are ordered:
+/// the kernel implementation uses volatile copies with a fence before each call, so "write data,
+/// then write length, then write state" is seen in that order by the peer.
+pub trait PageAccess {
+    /// Copies `buf.len()` bytes starting at `offset` out of the page.
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), HvError>;
+    /// Copies `data` into the page at `offset`.
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), HvError>;
+
+    /// Reads one byte.
+    fn read_u8(&self, offset: usize) -> Result<u8, HvError> {
+        let mut b = [0u8; 1];
+        self.read(offset, &mut b)?;
+        Ok(b[0])
+    }
+    /// Reads a little-endian u32.
+    fn read_u32_le(&self, offset: usize) -> Result<u32, HvError> {
+        let mut b = [0u8; 4];
+        self.read(offset, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    /// Writes a little-endian u32.
+    fn write_u32_le(&mut self, offset: usize, v: u32) -> Result<(), HvError> {
+        self.write(offset, &v.to_le_bytes())
+    }
+}
+
+/// The grant table (`GNTTABOP_*`) plus the pages it shares.
+pub trait GrantTable {
+    /// A zeroed 4 KiB page of our own memory. Dropping it frees it: drivers only drop a page
+    /// after [`GrantTable::end_foreign_access`] succeeded for every grant of it (otherwise they
+    /// leak it with `core::mem::forget`, as Linux does).
+    type Page: PageAccess;
+    /// A peer's page mapped into our address space.
+    type Mapping: PageAccess;
+
+    /// Allocates a zeroed page.
+    fn alloc_page(&mut self) -> Result<Self::Page, HvError>;
+    /// Grants `domid` access to `page` (read-only if `readonly`).
+    fn grant_foreign_access(&mut self, page: &Self::Page, domid: DomId, readonly: bool) -> Result<GrantRef, HvError>;
+    /// Ends a grant. Fails (`Xen(-16)`, EBUSY) while the peer still has it mapped.
+    fn end_foreign_access(&mut self, gref: GrantRef) -> Result<(), HvError>;
+    /// `GNTTABOP_map_grant_ref` of `domid`'s grant `gref`.
+    fn map_grant_ref(&mut self, domid: DomId, gref: GrantRef, readonly: bool) -> Result<Self::Mapping, HvError>;
+    /// `GNTTABOP_unmap_grant_ref`.
+    fn unmap_grant_ref(&mut self, mapping: Self::Mapping) -> Result<(), HvError>;
+}
+
+/// Failure of a xenstore request: the error string xenstored sent (`ENOENT`, `EACCES`,
+/// `EAGAIN`, …) or a local failure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XsError {
+    /// No such node.
+    NoEnt,
+    /// Permission denied.
+    Access,
+    /// Transaction conflict: redo the whole transaction.
+    Again,
+    /// Any other error string from xenstored.
+    Other(String),
+}
+
+/// A xenstore transaction id; [`XsTx::NONE`] (0) means "outside any transaction".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct XsTx(pub u32);
+
+impl XsTx {
+    /// No transaction.
+    pub const NONE: XsTx = XsTx(0);
+}
+
+/// The xenstore client (`xs_wire.h` requests). Relative paths are resolved by xenstored against
+/// `/local/domain/<self>`; watch events report paths the way the watch was registered.
+pub trait XenStore {
+    /// `XS_READ`.
+    fn read(&mut self, tx: XsTx, path: &str) -> Result<String, XsError>;
+    /// `XS_WRITE` (creates missing parents).
+    fn write(&mut self, tx: XsTx, path: &str, value: &str) -> Result<(), XsError>;
+    /// `XS_MKDIR`.
+    fn mkdir(&mut self, tx: XsTx, path: &str) -> Result<(), XsError>;
+    /// `XS_RM` (recursive; removing a missing node is `NoEnt`).
+    fn rm(&mut self, tx: XsTx, path: &str) -> Result<(), XsError>;
+    /// `XS_DIRECTORY`: names of the children.
+    fn directory(&mut self, tx: XsTx, path: &str) -> Result<Vec<String>, XsError>;
+    /// `XS_TRANSACTION_START`.
+    fn transaction_start(&mut self) -> Result<XsTx, XsError>;
+    /// `XS_TRANSACTION_END`; `Err(Again)` means "conflict, start over".
+    fn transaction_end(&mut self, tx: XsTx, commit: bool) -> Result<(), XsError>;
+    /// `XS_WATCH`. Like xenstored, the watch fires once right after it is set.
+    fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError>;
+    /// `XS_UNWATCH`.
+    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError>;
+    /// The oldest queued watch event for `token` (its path), removed from the queue. The kernel
+    /// keeps one queue of `XS_WATCH_EVENT`s and hands each driver the events of its own token.
+    fn next_watch_event(&mut self, token: &str) -> Option<String>;
+}
+
+/// Monotonic time, and the one blocking primitive.
+pub trait Clock {
+    /// Monotonic nanoseconds since boot.
+    fn now_ns(&self) -> u64;
+    /// Blocks until `deadline_ns` or until an event channel fires, whichever is first; it may
+    /// return early. (Real kernel: SCHEDOP_block with a one-shot timer. Simulation: advances
+    /// virtual time and lets the other simulated domains run.)
+    fn wait_until(&mut self, deadline_ns: u64);
+}
+
+/// An MMIO register window (the TPM's TIS localities, mapped from DOMID_IO). Reads and writes
+/// are single uncached accesses of the given width at a byte offset inside the window; an
+/// offset outside the window reads as all-ones and ignores writes.
+pub trait Mmio {
+    /// 8-bit read.
+    fn read8(&mut self, offset: usize) -> u8;
+    /// 32-bit read.
+    fn read32(&mut self, offset: usize) -> u32;
+    /// 8-bit write.
+    fn write8(&mut self, offset: usize, value: u8);
+    /// 32-bit write.
+    fn write32(&mut self, offset: usize, value: u32);
+}
+
+/// Everything a split driver needs, in one bound.
+pub trait Xen: EventChannels + GrantTable + XenStore + Clock {}
+impl<T: EventChannels + GrantTable + XenStore + Clock> Xen for T {}
+
+/// Milliseconds to nanoseconds.
+pub const fn ms(v: u64) -> u64 {
+    v * 1_000_000
+}

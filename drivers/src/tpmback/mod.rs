@@ -1,0 +1,510 @@
+//! tpmback: the vTPM backend that Linux's xen-tpmfront, Mini-OS tpmfront and our own tpmfront
+//! talk to (fact sheet §2–§4, checklist §14).
+//!
+//! This file is the xenstore half: discovering frontends under `backend/vtpm` (including those
+//! that existed before we started), the per-frontend xenbus state machine, and fair scheduling
+//! of requests across frontends. `page.rs` is the shared-page half.
+//!
+//! Backend state machine (ours; `FE` = the frontend's `state`):
+//!
+//! | FE state | action | our state |
+//! |---|---|---|
+//! | new backend dir | read `frontend`, `uuid` (36 chars); write `feature-protocol-v2=1`; watch FE `state` | 2 InitWait |
+//! | 3 or 4 (not connected) | require FE `feature-protocol-v2=1`; map `ring-ref` RW; bind `event-channel`; `ready=1` | 4 Connected |
+//! | 3 or 4 (connected) | if `ring-ref`/`event-channel` changed (a missed close + reopen): reconnect | 4 |
+//! | 5 | unmap, unbind | 5 Closing |
+//! | 6 | unmap, unbind | **6 Closed** |
+//! | 0, 1, 2 | unmap if needed | 2 InitWait |
+//! | dir gone | unmap, unbind; remove our backend dir | 6, then gone |
+//! | our `online` = 0 (xl detach) | unmap, unbind | 6 Closed |
+//!
+//! Closed vs InitWait on FE Closed: Mini-OS goes back to 2 at once, so libxl's detach (which
+//! waits for exactly 6) runs into its 10 s timeout. We go to 6 — what libxl and Linux's own
+//! backends do — and back to 2 as soon as the frontend re-initialises (state 1, as Mini-OS
+//! tpmfront and pvgrub leave it, or straight to 3/4 with a new ring). Mini-OS tpmfront's close
+//! waits for "6 or 2", so both work for it.
+//!
+//! Requests: one at a time per frontend; [`TpmBack::next_request`] scans the connected pages
+//! round robin starting after the frontend served last, so no domid is favoured. The page is
+//! scanned, not just the event channel, so a SUBMIT written before we connected (Linux's
+//! probe-time GetCapability) is served as soon as we are connected.
+
+mod page;
+
+use alloc::collections::VecDeque;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::hv::{DomId, EvtchnPort, GrantRef, HvError, Xen, XenbusState, XsError, XsTx};
+use crate::uuid::parse_uuid;
+use crate::xenbus::{self, join, read_state, switch_state};
+use page::{Connection, PageEvent};
+
+/// The xenstore directory we watch, relative to our own `/local/domain/<self>`.
+pub const BACKEND_DIR: &str = "backend/vtpm";
+
+/// Which frontend: its domain and device handle (`devid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FrontendId {
+    /// The frontend's domain.
+    pub domid: DomId,
+    /// The device handle (`devid`, 0 for the first vtpm of a domain).
+    pub handle: u32,
+}
+
+/// A request copied out of a frontend's page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    /// Who sent it.
+    pub frontend: FrontendId,
+    /// The UUID from the backend's `uuid` key.
+    pub uuid: [u8; 16],
+    /// Locality from the page (Linux always sends 0).
+    pub locality: u8,
+    /// The TPM command (private copy).
+    pub command: Vec<u8>,
+    /// `Clock::now_ns` when the request was copied out (for service-time statistics).
+    pub seen_ns: u64,
+    generation: u64,
+}
+
+/// Something an image may want to log or act on (e.g. power off when the last guest goes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendEvent {
+    /// The frontend is connected (the C vtpm logs `Info: VTPM attached to Frontend X/Y`).
+    Attached(FrontendId),
+    /// The frontend disconnected (closed, re-initialising, or vanished).
+    Detached(FrontendId),
+}
+
+/// Why [`TpmBack::respond`] could not deliver a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RespondError {
+    /// The frontend disconnected (or reconnected) since the request was taken.
+    Gone,
+    /// The page could not be written; the frontend was disconnected.
+    Page(HvError),
+}
+
+/// Request service statistics (request copied out → response written), in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// Responses written.
+    pub count: u64,
+    /// Sum of service times.
+    pub total_ns: u64,
+    /// Longest service time.
+    pub max_ns: u64,
+    /// Invalid requests answered with an error by tpmback itself.
+    pub rejected: u64,
+    /// CANCELs acknowledged while idle.
+    pub cancels: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// The backend dir is unusable (bad `uuid`); nothing more is done for it.
+    Refused,
+    InitWait,
+    Connected,
+    Closing,
+    Closed,
+}
+
+struct Instance<M> {
+    id: FrontendId,
+    be_dir: String,
+    fe_dir: String,
+    uuid: [u8; 16],
+    phase: Phase,
+    conn: Option<Connection<M>>,
+    /// `(ring-ref, event-channel)` of the last failed connect, not retried until they change.
+    failed: Option<(u32, u32)>,
+    generation: u64,
+}
+
+/// The vTPM backend. Generic over the kernel's (or the simulation's) [`Xen`] implementation.
+pub struct TpmBack<X: Xen> {
+    instances: Vec<Instance<X::Mapping>>,
+    last_served: Option<FrontendId>,
+    events: VecDeque<BackendEvent>,
+    token: String,
+    next_generation: u64,
+    stats: ServiceStats,
+}
+
+impl<X: Xen> Default for TpmBack<X> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<X: Xen> TpmBack<X> {
+    /// A backend that has not looked at xenstore yet.
+    pub fn new() -> Self {
+        TpmBack {
+            instances: Vec::new(),
+            last_served: None,
+            events: VecDeque::new(),
+            token: String::from("tpmback"),
+            next_generation: 1,
+            stats: ServiceStats::default(),
+        }
+    }
+
+    /// Watches `backend/vtpm` and takes over every frontend already listed there.
+    pub fn start(&mut self, hv: &mut X) -> Result<(), XsError> {
+        hv.watch(BACKEND_DIR, &self.token)?;
+        self.reconcile(hv);
+        Ok(())
+    }
+
+    /// Handles queued xenstore watch events (frontends appearing, changing state, vanishing).
+    /// Call it whenever the loop wakes up.
+    pub fn poll(&mut self, hv: &mut X) {
+        let mut any = false;
+        while hv.next_watch_event(&self.token).is_some() {
+            any = true;
+        }
+        if any {
+            self.reconcile(hv);
+        }
+    }
+
+    /// The next request to serve, taken round robin across connected frontends. Also
+    /// acknowledges CANCELs of idle frontends and answers invalid requests with a TPM error.
+    pub fn next_request(&mut self, hv: &mut X) -> Option<Request> {
+        let n = self.instances.len();
+        if n == 0 {
+            return None;
+        }
+        let start = match self.last_served {
+            Some(last) => self.instances.iter().position(|i| i.id > last).unwrap_or(0),
+            None => 0,
+        };
+        for k in 0..n {
+            let idx = (start + k) % n;
+            let inst = &mut self.instances[idx];
+            let Some(conn) = inst.conn.as_mut() else { continue };
+            match conn.examine(hv) {
+                Ok(PageEvent::Request { locality, command }) => {
+                    self.last_served = Some(inst.id);
+                    return Some(Request {
+                        frontend: inst.id,
+                        uuid: inst.uuid,
+                        locality,
+                        command,
+                        seen_ns: hv.now_ns(),
+                        generation: inst.generation,
+                    });
+                }
+                Ok(PageEvent::Rejected { rc }) => {
+                    log::warn!("tpmback: invalid request from {}/{} answered with TPM error {}", inst.id.domid.0, inst.id.handle, rc);
+                    self.stats.rejected += 1;
+                }
+                Ok(PageEvent::CancelAcked) => self.stats.cancels += 1,
+                Ok(PageEvent::Nothing) => {}
+                Err(e) => {
+                    log::warn!("tpmback: shared page of {}/{} unusable ({:?}); disconnecting", inst.id.domid.0, inst.id.handle, e);
+                    let id = inst.id;
+                    self.disconnect(hv, idx);
+                    let inst = &mut self.instances[idx];
+                    let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
+                    inst.phase = Phase::Closed;
+                    let _ = id;
+                }
+            }
+        }
+        None
+    }
+
+    /// Sends the response to `request`. `response` must be a complete TPM frame; its length is
+    /// written as the page's `length`.
+    pub fn respond(&mut self, hv: &mut X, request: &Request, response: &[u8]) -> Result<(), RespondError> {
+        let Some(idx) = self.instances.iter().position(|i| i.id == request.frontend) else {
+            return Err(RespondError::Gone);
+        };
+        let inst = &mut self.instances[idx];
+        if inst.generation != request.generation {
+            return Err(RespondError::Gone);
+        }
+        let Some(conn) = inst.conn.as_mut() else { return Err(RespondError::Gone) };
+        match conn.respond(hv, response) {
+            Ok(true) => {
+                let dt = hv.now_ns().saturating_sub(request.seen_ns);
+                self.stats.count += 1;
+                self.stats.total_ns += dt;
+                self.stats.max_ns = self.stats.max_ns.max(dt);
+                Ok(())
+            }
+            Ok(false) => Err(RespondError::Gone),
+            Err(e) => {
+                self.disconnect(hv, idx);
+                let inst = &mut self.instances[idx];
+                let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
+                inst.phase = Phase::Closed;
+                Err(RespondError::Page(e))
+            }
+        }
+    }
+
+    /// The next attach/detach event, if any.
+    pub fn take_event(&mut self) -> Option<BackendEvent> {
+        self.events.pop_front()
+    }
+
+    /// Local ports of connected frontends (for the loop's wait set).
+    pub fn ports(&self) -> Vec<EvtchnPort> {
+        self.instances.iter().filter_map(|i| i.conn.as_ref().map(|c| c.port)).collect()
+    }
+
+    /// Number of connected frontends.
+    pub fn connected(&self) -> usize {
+        self.instances.iter().filter(|i| i.conn.is_some()).count()
+    }
+
+    /// Number of backend directories we are handling (connected or not).
+    pub fn instances(&self) -> usize {
+        self.instances.len()
+    }
+
+    /// The UUID of a frontend we know.
+    pub fn uuid(&self, fe: FrontendId) -> Option<[u8; 16]> {
+        self.instances.iter().find(|i| i.id == fe).map(|i| i.uuid)
+    }
+
+    /// Service statistics since start.
+    pub fn stats(&self) -> ServiceStats {
+        self.stats
+    }
+
+    /// Disconnects every frontend and moves each backend to Closed.
+    pub fn shutdown(&mut self, hv: &mut X) {
+        for idx in 0..self.instances.len() {
+            self.disconnect(hv, idx);
+            let inst = &mut self.instances[idx];
+            let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
+            let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
+        }
+        self.instances.clear();
+        let _ = hv.unwatch(BACKEND_DIR, &self.token);
+    }
+
+    /// Brings our view in line with xenstore: new and vanished backend dirs, then every
+    /// frontend's state.
+    fn reconcile(&mut self, hv: &mut X) {
+        let present = list_backend_dirs(hv);
+        // Backend dirs removed by the toolstack (domain destroyed, detach finished).
+        let mut idx = 0;
+        while idx < self.instances.len() {
+            if present.contains(&self.instances[idx].id) {
+                idx += 1;
+                continue;
+            }
+            self.disconnect(hv, idx);
+            let inst = self.instances.remove(idx);
+            let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
+            log::info!("tpmback: backend dir of {}/{} removed", inst.id.domid.0, inst.id.handle);
+        }
+        for id in present {
+            if !self.instances.iter().any(|i| i.id == id) {
+                self.create(hv, id);
+            }
+        }
+        let mut idx = 0;
+        while idx < self.instances.len() {
+            if self.step(hv, idx) {
+                idx += 1;
+            } else {
+                let inst = self.instances.remove(idx);
+                let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
+            }
+        }
+    }
+
+    /// Takes over a new backend dir. A dir whose keys are not all there yet is left for a later
+    /// event; one with an invalid `uuid` is refused once (as Mini-OS does).
+    fn create(&mut self, hv: &mut X, id: FrontendId) {
+        let be_dir = format!("{}/{}/{}", BACKEND_DIR, id.domid.0, id.handle);
+        let Ok(frontend) = hv.read(XsTx::NONE, &join(&be_dir, "frontend")) else { return };
+        let Ok(uuid_s) = hv.read(XsTx::NONE, &join(&be_dir, "uuid")) else { return };
+        let fe_dir = String::from(frontend.trim_end_matches('\0'));
+        let generation = self.bump_generation();
+        let pos = self.instances.iter().position(|i| i.id > id).unwrap_or(self.instances.len());
+        let Some(uuid) = parse_uuid(&uuid_s) else {
+            log::error!("tpmback: {}/{}: invalid uuid {:?}; ignoring this device", id.domid.0, id.handle, uuid_s);
+            self.instances.insert(pos, Instance { id, be_dir, fe_dir, uuid: [0; 16], phase: Phase::Refused, conn: None, failed: None, generation });
+            return;
+        };
+        if !fe_dir.starts_with('/') || fe_dir.len() < 2 {
+            log::error!("tpmback: {}/{}: invalid frontend path {:?}; ignoring this device", id.domid.0, id.handle, fe_dir);
+            self.instances.insert(pos, Instance { id, be_dir, fe_dir, uuid, phase: Phase::Refused, conn: None, failed: None, generation });
+            return;
+        }
+        let _ = hv.write(XsTx::NONE, &join(&be_dir, "feature-protocol-v2"), "1");
+        let _ = hv.watch(&join(&fe_dir, "state"), &self.token);
+        if let Err(e) = switch_state(hv, &be_dir, XenbusState::InitWait) {
+            log::warn!("tpmback: {}/{}: cannot write state: {:?}", id.domid.0, id.handle, e);
+        }
+        log::debug!("tpmback: new frontend {}/{} at {}", id.domid.0, id.handle, fe_dir);
+        self.instances.insert(pos, Instance { id, be_dir, fe_dir, uuid, phase: Phase::InitWait, conn: None, failed: None, generation });
+    }
+
+    /// Runs one frontend's state machine. Returns false if the instance is to be dropped.
+    fn step(&mut self, hv: &mut X, idx: usize) -> bool {
+        let inst = &self.instances[idx];
+        if inst.phase == Phase::Refused {
+            return true;
+        }
+        let be_dir = inst.be_dir.clone();
+        let fe_dir = inst.fe_dir.clone();
+        if hv.read(XsTx::NONE, &join(&be_dir, "online")).ok().as_deref().map(|s| s.trim_end_matches('\0')) == Some("0") {
+            // The toolstack is detaching us (it wrote online=0 and state=5).
+            self.disconnect(hv, idx);
+            let _ = switch_state(hv, &be_dir, XenbusState::Closed);
+            self.instances[idx].phase = Phase::Closed;
+            return true;
+        }
+        let fe_state = match read_state(hv, &fe_dir) {
+            Ok(s) => s,
+            Err(XsError::NoEnt) => {
+                log::info!("tpmback: frontend {} vanished; cleaning up", fe_dir);
+                self.disconnect(hv, idx);
+                let _ = switch_state(hv, &be_dir, XenbusState::Closed);
+                let _ = hv.rm(XsTx::NONE, &be_dir);
+                return false;
+            }
+            Err(e) => {
+                log::warn!("tpmback: cannot read {}/state: {:?}", fe_dir, e);
+                return true;
+            }
+        };
+        let Some(fe_state) = fe_state else { return true };
+        let phase = self.instances[idx].phase;
+        match fe_state {
+            XenbusState::Initialised | XenbusState::Connected => {
+                let (ring, port) = match read_ring(hv, &fe_dir) {
+                    Ok(v) => v,
+                    Err(()) => return true, // keys not there (yet): wait for the next change
+                };
+                if phase == Phase::Connected {
+                    let same = self.instances[idx].conn.as_ref().is_some_and(|c| c.ring_ref == ring && c.remote_port == port);
+                    if same {
+                        return true;
+                    }
+                    self.disconnect(hv, idx);
+                }
+                if self.instances[idx].failed == Some((ring, port)) {
+                    return true;
+                }
+                match self.connect(hv, idx, ring, port) {
+                    Ok(()) => {}
+                    Err(why) => {
+                        log::error!("tpmback: cannot connect to {}: {}", fe_dir, why);
+                        let inst = &mut self.instances[idx];
+                        inst.failed = Some((ring, port));
+                        inst.phase = Phase::Closed;
+                        let _ = switch_state(hv, &be_dir, XenbusState::Closed);
+                    }
+                }
+            }
+            XenbusState::Closing => {
+                self.disconnect(hv, idx);
+                let _ = switch_state(hv, &be_dir, XenbusState::Closing);
+                self.instances[idx].phase = Phase::Closing;
+            }
+            XenbusState::Closed => {
+                self.disconnect(hv, idx);
+                if phase != Phase::InitWait {
+                    let _ = switch_state(hv, &be_dir, XenbusState::Closed);
+                    self.instances[idx].phase = Phase::Closed;
+                }
+            }
+            XenbusState::Unknown | XenbusState::Initialising | XenbusState::InitWait => {
+                self.disconnect(hv, idx);
+                let inst = &mut self.instances[idx];
+                inst.failed = None;
+                inst.phase = Phase::InitWait;
+                let _ = switch_state(hv, &be_dir, XenbusState::InitWait);
+            }
+            XenbusState::Reconfiguring | XenbusState::Reconfigured => {}
+        }
+        true
+    }
+
+    fn connect(&mut self, hv: &mut X, idx: usize, ring: u32, port: u32) -> Result<(), &'static str> {
+        let inst = &self.instances[idx];
+        let (id, fe_dir, be_dir) = (inst.id, inst.fe_dir.clone(), inst.be_dir.clone());
+        match hv.read(XsTx::NONE, &join(&fe_dir, "feature-protocol-v2")) {
+            Ok(v) if v.trim_end_matches('\0') == "1" => {}
+            _ => return Err("frontend does not speak tpmif protocol v2 (feature-protocol-v2 != 1)"),
+        }
+        let mapping = hv.map_grant_ref(id.domid, GrantRef(ring), false).map_err(|_| "cannot map ring-ref")?;
+        let local = match hv.bind_interdomain(id.domid, EvtchnPort(port)) {
+            Ok(p) => p,
+            Err(_) => {
+                let _ = hv.unmap_grant_ref(mapping);
+                return Err("cannot bind event-channel");
+            }
+        };
+        let _ = hv.write(XsTx::NONE, &join(&be_dir, "ready"), "1");
+        let _ = switch_state(hv, &be_dir, XenbusState::Connected);
+        let generation = self.bump_generation();
+        let inst = &mut self.instances[idx];
+        inst.conn = Some(Connection::new(mapping, local, ring, port));
+        inst.phase = Phase::Connected;
+        inst.failed = None;
+        inst.generation = generation;
+        log::info!("VTPM attached to Frontend {}/{}", id.domid.0, id.handle);
+        self.events.push_back(BackendEvent::Attached(id));
+        Ok(())
+    }
+
+    /// Unmaps and unbinds, if connected.
+    fn disconnect(&mut self, hv: &mut X, idx: usize) {
+        let inst = &mut self.instances[idx];
+        if let Some(conn) = inst.conn.take() {
+            hv.close(conn.port);
+            if hv.unmap_grant_ref(conn.mapping).is_err() {
+                log::warn!("tpmback: unmap failed for {}/{}", inst.id.domid.0, inst.id.handle);
+            }
+            log::info!("VTPM detached from Frontend {}/{}", inst.id.domid.0, inst.id.handle);
+            self.events.push_back(BackendEvent::Detached(inst.id));
+        }
+        if inst.phase == Phase::Connected {
+            inst.phase = Phase::Closed;
+        }
+    }
+
+    fn bump_generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+}
+
+/// Lists `backend/vtpm/<domid>/<handle>`; names that are not numbers are skipped.
+fn list_backend_dirs<X: Xen>(hv: &mut X) -> Vec<FrontendId> {
+    let mut out = Vec::new();
+    let Ok(doms) = hv.directory(XsTx::NONE, BACKEND_DIR) else { return out };
+    for d in doms {
+        let Some(domid) = xenbus::parse_u64(&d).filter(|v| *v < 0x7FF0) else { continue };
+        let Ok(handles) = hv.directory(XsTx::NONE, &join(BACKEND_DIR, &d)) else { continue };
+        for h in handles {
+            if let Some(handle) = xenbus::parse_u64(&h).filter(|v| *v <= u64::from(u32::MAX)) {
+                out.push(FrontendId { domid: DomId(domid as u16), handle: handle as u32 });
+            }
+        }
+    }
+    out
+}
+
+/// Reads the frontend's `ring-ref` and `event-channel`.
+fn read_ring<X: Xen>(hv: &mut X, fe_dir: &str) -> Result<(u32, u32), ()> {
+    let ring = xenbus::read_u64(hv, &join(fe_dir, "ring-ref")).map_err(|_| ())?;
+    let port = xenbus::read_u64(hv, &join(fe_dir, "event-channel")).map_err(|_| ())?;
+    if ring > u64::from(u32::MAX) || port > u64::from(u32::MAX) {
+        return Err(());
+    }
+    Ok((ring as u32, port as u32))
+}

@@ -1,0 +1,119 @@
+//! Simulated interdomain event channels: ports per domain, `alloc_unbound` / `bind_interdomain`
+//! / `send` / `close` with Xen's rules (a send on an unbound port is dropped; closing one end
+//! leaves the other end unbound), and a pending bit per port.
+
+use std::collections::HashMap;
+
+use drivers::hv::HvError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PortState {
+    Unbound { remote: u16 },
+    Interdomain { remote: u16, rport: u32 },
+}
+
+#[derive(Debug)]
+struct Port {
+    state: PortState,
+    pending: bool,
+    sent: u64,
+}
+
+/// All domains' ports.
+#[derive(Default)]
+pub struct EventChannels {
+    ports: HashMap<(u16, u32), Port>,
+    next: HashMap<u16, u32>,
+    /// Sends dropped because the port was unbound (a notify the peer never saw).
+    pub dropped: u64,
+}
+
+const EINVAL: i32 = -22;
+
+impl EventChannels {
+    fn new_port(&mut self, dom: u16, state: PortState) -> u32 {
+        let n = self.next.entry(dom).or_insert(1);
+        let p = *n;
+        *n += 1;
+        self.ports.insert((dom, p), Port { state, pending: false, sent: 0 });
+        p
+    }
+
+    /// `EVTCHNOP_alloc_unbound`.
+    pub fn alloc_unbound(&mut self, dom: u16, remote: u16) -> u32 {
+        self.new_port(dom, PortState::Unbound { remote })
+    }
+
+    /// `EVTCHNOP_bind_interdomain`.
+    pub fn bind_interdomain(&mut self, dom: u16, remote: u16, rport: u32) -> Result<u32, HvError> {
+        match self.ports.get(&(remote, rport)) {
+            Some(Port { state: PortState::Unbound { remote: r }, .. }) if *r == dom => {}
+            _ => return Err(HvError::Xen(EINVAL)),
+        }
+        let local = self.new_port(dom, PortState::Interdomain { remote, rport });
+        if let Some(p) = self.ports.get_mut(&(remote, rport)) {
+            p.state = PortState::Interdomain { remote: dom, rport: local };
+        }
+        // Xen marks the newly bound local port pending.
+        if let Some(p) = self.ports.get_mut(&(dom, local)) {
+            p.pending = true;
+        }
+        Ok(local)
+    }
+
+    /// `EVTCHNOP_send`.
+    pub fn send(&mut self, dom: u16, port: u32) -> Result<(), HvError> {
+        let st = self.ports.get(&(dom, port)).map(|p| p.state).ok_or(HvError::Xen(EINVAL))?;
+        if let Some(p) = self.ports.get_mut(&(dom, port)) {
+            p.sent += 1;
+        }
+        match st {
+            PortState::Interdomain { remote, rport } => {
+                if let Some(p) = self.ports.get_mut(&(remote, rport)) {
+                    p.pending = true;
+                }
+            }
+            PortState::Unbound { .. } => self.dropped += 1,
+        }
+        Ok(())
+    }
+
+    /// `EVTCHNOP_close`.
+    pub fn close(&mut self, dom: u16, port: u32) {
+        if let Some(p) = self.ports.remove(&(dom, port)) {
+            if let PortState::Interdomain { remote, rport } = p.state {
+                if let Some(rp) = self.ports.get_mut(&(remote, rport)) {
+                    rp.state = PortState::Unbound { remote: dom };
+                }
+            }
+        }
+    }
+
+    /// Test-and-clear the pending bit.
+    pub fn take_pending(&mut self, dom: u16, port: u32) -> bool {
+        self.ports.get_mut(&(dom, port)).map(|p| std::mem::take(&mut p.pending)).unwrap_or(false)
+    }
+
+    /// Number of sends made on a port.
+    pub fn sent(&self, dom: u16, port: u32) -> u64 {
+        self.ports.get(&(dom, port)).map(|p| p.sent).unwrap_or(0)
+    }
+
+    /// True if the port is connected to a peer.
+    pub fn is_bound(&self, dom: u16, port: u32) -> bool {
+        matches!(self.ports.get(&(dom, port)), Some(Port { state: PortState::Interdomain { .. }, .. }))
+    }
+
+    /// Number of open ports of a domain.
+    pub fn open_ports(&self, dom: u16) -> usize {
+        self.ports.keys().filter(|(d, _)| *d == dom).count()
+    }
+
+    /// Closes all ports of a domain (domain destroyed).
+    pub fn destroy_domain(&mut self, dom: u16) {
+        let mine: Vec<u32> = self.ports.keys().filter(|(d, _)| *d == dom).map(|(_, p)| *p).collect();
+        for p in mine {
+            self.close(dom, p);
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! Simulated grant tables and the pages they share: a page is one `Rc<RefCell<Vec<u8>>>` seen
+//! by its owner and by every domain that maps a grant of it. A grant cannot be ended while
+//! mapped (Xen answers EBUSY), a map needs the right grantee, and a read-only grant cannot be
+//! mapped writable. Tests can "revoke" a grant to model a hostile peer whose page goes away:
+//! every access through the mapping then fails with `PageGone`.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use drivers::hv::{HvError, PageAccess};
+
+/// A page's bytes.
+pub type PageData = Rc<RefCell<Vec<u8>>>;
+
+/// A page of a domain's own memory.
+pub struct SimPage {
+    pub(crate) data: PageData,
+}
+
+impl SimPage {
+    pub(crate) fn new() -> Self {
+        SimPage { data: Rc::new(RefCell::new(vec![0u8; 4096])) }
+    }
+}
+
+fn bounds(offset: usize, len: usize) -> Result<(), HvError> {
+    if offset.checked_add(len).is_none_or(|e| e > 4096) { Err(HvError::OutOfRange) } else { Ok(()) }
+}
+
+impl PageAccess for SimPage {
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), HvError> {
+        bounds(offset, buf.len())?;
+        buf.copy_from_slice(&self.data.borrow()[offset..offset + buf.len()]);
+        Ok(())
+    }
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), HvError> {
+        bounds(offset, data.len())?;
+        self.data.borrow_mut()[offset..offset + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+/// A peer's page mapped by us.
+pub struct SimMapping {
+    pub(crate) data: PageData,
+    pub(crate) readonly: bool,
+    pub(crate) alive: Rc<Cell<bool>>,
+    pub(crate) granter: u16,
+    pub(crate) gref: u32,
+    pub(crate) mapper: u16,
+}
+
+impl PageAccess for SimMapping {
+    fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), HvError> {
+        bounds(offset, buf.len())?;
+        if !self.alive.get() {
+            return Err(HvError::PageGone);
+        }
+        buf.copy_from_slice(&self.data.borrow()[offset..offset + buf.len()]);
+        Ok(())
+    }
+    fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), HvError> {
+        bounds(offset, data.len())?;
+        if !self.alive.get() {
+            return Err(HvError::PageGone);
+        }
+        if self.readonly {
+            return Err(HvError::Xen(-1));
+        }
+        self.data.borrow_mut()[offset..offset + data.len()].copy_from_slice(data);
+        Ok(())
+    }
+}
+
+struct Entry {
+    data: PageData,
+    grantee: u16,
+    readonly: bool,
+    maps: u32,
+    alive: Rc<Cell<bool>>,
+}
+
+/// All domains' grant tables.
+#[derive(Default)]
+pub struct Grants {
+    entries: HashMap<(u16, u32), Entry>,
+    next: HashMap<u16, u32>,
+    /// Successful maps, per mapping domain.
+    pub maps_done: HashMap<u16, u64>,
+}
+
+impl Grants {
+    /// `gnttab_grant_foreign_access`.
+    pub fn grant(&mut self, dom: u16, page: &SimPage, grantee: u16, readonly: bool) -> u32 {
+        // Grant refs 0..7 are reserved by Linux/Mini-OS; start at 8 like them.
+        let n = self.next.entry(dom).or_insert(8);
+        let g = *n;
+        *n += 1;
+        self.entries.insert((dom, g), Entry { data: page.data.clone(), grantee, readonly, maps: 0, alive: Rc::new(Cell::new(true)) });
+        g
+    }
+
+    /// `gnttab_end_foreign_access_ref`.
+    pub fn end(&mut self, dom: u16, gref: u32) -> Result<(), HvError> {
+        match self.entries.get(&(dom, gref)) {
+            None => Err(HvError::Xen(-22)),
+            Some(e) if e.maps > 0 => Err(HvError::Xen(-16)),
+            Some(_) => {
+                self.entries.remove(&(dom, gref));
+                Ok(())
+            }
+        }
+    }
+
+    /// `GNTTABOP_map_grant_ref`.
+    pub fn map(&mut self, mapper: u16, granter: u16, gref: u32, readonly: bool) -> Result<SimMapping, HvError> {
+        let e = self.entries.get_mut(&(granter, gref)).ok_or(HvError::Xen(-22))?;
+        if e.grantee != mapper || !e.alive.get() {
+            return Err(HvError::Xen(-22));
+        }
+        if e.readonly && !readonly {
+            return Err(HvError::Xen(-1));
+        }
+        e.maps += 1;
+        *self.maps_done.entry(mapper).or_default() += 1;
+        Ok(SimMapping { data: e.data.clone(), readonly, alive: e.alive.clone(), granter, gref, mapper })
+    }
+
+    /// `GNTTABOP_unmap_grant_ref`.
+    pub fn unmap(&mut self, m: SimMapping) -> Result<(), HvError> {
+        let _ = m.mapper;
+        if let Some(e) = self.entries.get_mut(&(m.granter, m.gref)) {
+            e.maps = e.maps.saturating_sub(1);
+        }
+        Ok(())
+    }
+
+    /// Hostile peer: the page behind `dom`'s grant `gref` goes away for every mapper.
+    pub fn revoke(&mut self, dom: u16, gref: u32) {
+        if let Some(e) = self.entries.get_mut(&(dom, gref)) {
+            e.alive.set(false);
+            e.maps = 0;
+        }
+    }
+
+    /// Number of live mappings of `dom`'s grant `gref`.
+    pub fn map_count(&self, dom: u16, gref: u32) -> u32 {
+        self.entries.get(&(dom, gref)).map(|e| e.maps).unwrap_or(0)
+    }
+
+    /// Number of grants `dom` currently has.
+    pub fn active_grants(&self, dom: u16) -> usize {
+        self.entries.keys().filter(|(d, _)| *d == dom).count()
+    }
+
+    /// The bytes behind a grant (test inspection).
+    pub fn page_of(&self, dom: u16, gref: u32) -> Option<PageData> {
+        self.entries.get(&(dom, gref)).map(|e| e.data.clone())
+    }
+
+    /// Domain destroyed: its grants vanish and their pages go away for mappers.
+    pub fn destroy_domain(&mut self, dom: u16) {
+        for ((d, _), e) in self.entries.iter() {
+            if *d == dom {
+                e.alive.set(false);
+            }
+        }
+        self.entries.retain(|(d, _), _| *d != dom);
+    }
+}
