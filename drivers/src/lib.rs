@@ -11,6 +11,7 @@
 
 extern crate alloc;
 
+pub mod blkfront;
 pub mod hv;
 pub mod tpm_frame;
 pub mod tpmback;

@@ -8,6 +8,7 @@
 //! scheduler. A blocking driver helper that calls `Clock::wait_until` lets the other actors run.
 
 
+pub mod blkback;
 pub mod evtchn;
 pub mod grant;
 pub mod store;
