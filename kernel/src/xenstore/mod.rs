@@ -4,6 +4,9 @@
 pub mod client;
 pub mod wire;
 
+#[cfg(target_os = "none")]
+pub mod ring_transport;
+
 #[cfg(test)]
 mod tests;
 

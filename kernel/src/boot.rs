@@ -1,0 +1,57 @@
+//! The Rust side of boot: `kernel_start` (called by `_start` with the `start_info` VA) sets
+//! up traps, memory, shared_info, the console and the log, then enters the image's entry
+//! point (`kernel::image_main!`).
+
+use xen_abi::start_info::StartInfo;
+
+use crate::sync::InitOnce;
+
+static START_INFO: InitOnce<StartInfo> = InitOnce::new();
+
+/// A copy of the `start_info` page Xen gave us.
+pub fn start_info() -> &'static StartInfo {
+    match START_INFO.get() {
+        Some(si) => si,
+        None => crate::shutdown::crash(),
+    }
+}
+
+/// True when we run as the initial domain (the dom0 smoke test: no xenstore, no console ring).
+pub fn is_dom0() -> bool {
+    start_info().is_initdomain()
+}
+
+unsafe extern "Rust" {
+    /// Defined by the image through `kernel::image_main!`.
+    fn kernel_image_main() -> !;
+}
+
+/// Called by `_start` on the boot stack.
+pub extern "C" fn kernel_start(si: *const StartInfo) -> ! {
+    crate::arch::traps::init();
+    // SAFETY: Xen passes the VA of a mapped, initialised start_info page in rsi.
+    let copy = unsafe { core::ptr::read(si) };
+    START_INFO.init(copy);
+    let si = start_info();
+    if !si.magic_ok() {
+        crate::console::emergency(format_args!("bad start_info magic\r\n"));
+        crate::shutdown::crash();
+    }
+    crate::mm::init(si, si as *const StartInfo as u64);
+    crate::events::init(si.shared_info);
+    crate::console::init(si);
+    crate::logger::init();
+    // SAFETY: the image provides this symbol via `image_main!`; it takes no arguments.
+    unsafe { kernel_image_main() }
+}
+
+/// Defines the image's entry point: `kernel::image_main!(main);` with `fn main() -> !`.
+#[macro_export]
+macro_rules! image_main {
+    ($main:path) => {
+        #[unsafe(export_name = "kernel_image_main")]
+        fn __kernel_image_main() -> ! {
+            $main()
+        }
+    };
+}

@@ -1,0 +1,212 @@
+//! Event channels (2-level ABI) and the one blocking primitive of the kernel: [`wait`] —
+//! "until one of these ports fires or a deadline passes" — built on `SCHEDOP_poll`.
+//!
+//! Events are polled, never delivered by upcall: `evtchn_upcall_mask` stays set, no callback
+//! is registered. A port "fires" when its bit in `shared_info.evtchn_pending` is set; `wait`
+//! clears the bits of the ports it reports. Xen wakes a poller even for masked ports, so
+//! masking only matters to peers that look at the mask.
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+use xen_abi::errno::XenErrno;
+use xen_abi::event_channel::{EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindVirq, EvtchnPortOp};
+use xen_abi::hypercall::{
+    EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND,
+    EVTCHNOP_UNMASK, HYPERVISOR_EVENT_CHANNEL_OP, HYPERVISOR_SCHED_OP, SCHEDOP_POLL, SCHEDOP_YIELD,
+};
+use xen_abi::sched::{SCHED_POLL_MAX_PORTS, SchedPoll};
+use xen_abi::shared_info::{NR_EVENT_CHANNELS, SharedInfo};
+use xen_abi::types::{DomId, EvtchnPort};
+
+use crate::arch::hypercall::hypercall2;
+use crate::mm::window::{self, MapKind};
+use crate::sync::InitOnce;
+
+static SHARED_INFO: InitOnce<u64> = InitOnce::new();
+
+/// Maps `shared_info` (machine address from start_info) into the window and masks upcalls.
+pub fn init(shared_info_maddr: u64) {
+    let Ok(va) = window::map_frames(&[shared_info_maddr >> 12], xen_abi::types::DomId::SELF, MapKind::ReadWrite)
+    else {
+        crate::console::emergency(format_args!("cannot map shared_info\r\n"));
+        crate::shutdown::crash();
+    };
+    SHARED_INFO.init(va);
+    vcpu0_upcall_mask().store(1, Ordering::SeqCst);
+}
+
+/// The mapped shared_info page.
+pub fn shared_info() -> *mut SharedInfo {
+    match SHARED_INFO.get() {
+        Some(&va) => va as *mut SharedInfo,
+        None => core::ptr::null_mut(),
+    }
+}
+
+fn vcpu0_upcall_mask() -> &'static AtomicU8 {
+    let si = shared_info();
+    // SAFETY: shared_info is mapped for the life of the domain; the byte is only accessed
+    // atomically by us and by Xen.
+    unsafe { AtomicU8::from_ptr(core::ptr::addr_of_mut!((*si).vcpu_info[0].evtchn_upcall_mask)) }
+}
+
+/// vCPU 0's `evtchn_upcall_mask` (1 = upcalls masked, as this kernel keeps it).
+pub fn upcall_mask() -> u8 {
+    if shared_info().is_null() {
+        return 0xff;
+    }
+    vcpu0_upcall_mask().load(Ordering::SeqCst)
+}
+
+/// `cr2` of the last page fault (vcpu_info.arch.cr2), 0 before shared_info is mapped.
+pub fn cr2() -> u64 {
+    let si = shared_info();
+    if si.is_null() {
+        return 0;
+    }
+    // SAFETY: shared_info is mapped; a plain volatile read of a u64 Xen writes.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*si).vcpu_info[0].arch.cr2)) }
+}
+
+fn word(array: *mut [u64; 64], port: EvtchnPort) -> Option<(&'static AtomicU64, u64)> {
+    let p = port.0 as usize;
+    if p >= NR_EVENT_CHANNELS || array.is_null() {
+        return None;
+    }
+    // SAFETY: `array` points into the mapped shared_info page and p / 64 < 64; the words
+    // are shared with Xen and only accessed atomically.
+    let w = unsafe { AtomicU64::from_ptr((array as *mut u64).add(p / 64)) };
+    Some((w, 1u64 << (p % 64)))
+}
+
+fn pending_word(port: EvtchnPort) -> Option<(&'static AtomicU64, u64)> {
+    let si = shared_info();
+    // SAFETY: field address only.
+    word(unsafe { core::ptr::addr_of_mut!((*si).evtchn_pending) }, port)
+}
+
+fn mask_word(port: EvtchnPort) -> Option<(&'static AtomicU64, u64)> {
+    let si = shared_info();
+    // SAFETY: field address only.
+    word(unsafe { core::ptr::addr_of_mut!((*si).evtchn_mask) }, port)
+}
+
+/// True if `port` is pending (without clearing it).
+pub fn is_pending(port: EvtchnPort) -> bool {
+    pending_word(port).is_some_and(|(w, b)| w.load(Ordering::SeqCst) & b != 0)
+}
+
+/// Clears `port`'s pending bit; returns whether it was set.
+pub fn test_and_clear(port: EvtchnPort) -> bool {
+    pending_word(port).is_some_and(|(w, b)| w.fetch_and(!b, Ordering::SeqCst) & b != 0)
+}
+
+pub fn is_masked(port: EvtchnPort) -> bool {
+    mask_word(port).is_some_and(|(w, b)| w.load(Ordering::SeqCst) & b != 0)
+}
+
+/// Sets the mask bit of `port`.
+pub fn mask(port: EvtchnPort) {
+    if let Some((w, b)) = mask_word(port) {
+        w.fetch_or(b, Ordering::SeqCst);
+    }
+}
+
+fn evtchn_op<T>(cmd: u64, arg: &mut T) -> Result<(), XenErrno> {
+    // SAFETY: `arg` is the live, correctly typed struct for `cmd` (callers pair them).
+    let rc = unsafe { hypercall2(HYPERVISOR_EVENT_CHANNEL_OP, cmd, arg as *mut T as u64) };
+    XenErrno::check(rc).map(|_| ())
+}
+
+/// Clears the mask bit of `port` (via Xen, which re-delivers a pending event).
+pub fn unmask(port: EvtchnPort) -> Result<(), XenErrno> {
+    evtchn_op(EVTCHNOP_UNMASK, &mut EvtchnPortOp { port: port.0 })
+}
+
+/// Allocates a port that `remote` can bind with `bind_interdomain`.
+pub fn alloc_unbound(remote: DomId) -> Result<EvtchnPort, XenErrno> {
+    let mut op = EvtchnAllocUnbound { dom: DomId::SELF.0, remote_dom: remote.0, port: 0 };
+    evtchn_op(EVTCHNOP_ALLOC_UNBOUND, &mut op)?;
+    Ok(EvtchnPort(op.port))
+}
+
+/// Connects a new local port to `remote_port` of `remote`.
+pub fn bind_interdomain(remote: DomId, remote_port: EvtchnPort) -> Result<EvtchnPort, XenErrno> {
+    let mut op = EvtchnBindInterdomain { remote_dom: remote.0, _pad: 0, remote_port: remote_port.0, local_port: 0 };
+    evtchn_op(EVTCHNOP_BIND_INTERDOMAIN, &mut op)?;
+    Ok(EvtchnPort(op.local_port))
+}
+
+/// Binds a virtual IRQ (`VIRQ_TIMER`, …) of vCPU 0 to a new port.
+pub fn bind_virq(virq: u32) -> Result<EvtchnPort, XenErrno> {
+    let mut op = EvtchnBindVirq { virq, vcpu: 0, port: 0 };
+    evtchn_op(EVTCHNOP_BIND_VIRQ, &mut op)?;
+    Ok(EvtchnPort(op.port))
+}
+
+/// Notifies the other end of `port`.
+pub fn send(port: EvtchnPort) -> Result<(), XenErrno> {
+    evtchn_op(EVTCHNOP_SEND, &mut EvtchnPortOp { port: port.0 })
+}
+
+/// Closes `port` and clears any pending event on it.
+pub fn close(port: EvtchnPort) -> Result<(), XenErrno> {
+    let r = evtchn_op(EVTCHNOP_CLOSE, &mut EvtchnPortOp { port: port.0 });
+    test_and_clear(port);
+    r
+}
+
+/// What ended a [`wait`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// These ports fired (their pending bits are now clear).
+    Fired(Vec<EvtchnPort>),
+    /// The deadline passed first.
+    Timeout,
+}
+
+/// Blocks until one of `ports` is pending or monotonic time reaches `deadline_ns` (`None`:
+/// no deadline). At most 128 ports. Ports that fired are reported and cleared; other
+/// pending ports keep their bits for whoever waits on them.
+pub fn wait(ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wake {
+    let ports = &ports[..ports.len().min(SCHED_POLL_MAX_PORTS)];
+    let raw: Vec<u32> = ports.iter().map(|p| p.0).collect();
+    loop {
+        let fired: Vec<EvtchnPort> = ports.iter().copied().filter(|&p| test_and_clear(p)).collect();
+        if !fired.is_empty() {
+            return Wake::Fired(fired);
+        }
+        let now = crate::time::now_ns();
+        if let Some(d) = deadline_ns
+            && now >= d
+        {
+            return Wake::Timeout;
+        }
+        if raw.is_empty() && deadline_ns.is_none() {
+            // Nothing could ever wake us: give the CPU away and report a timeout.
+            yield_cpu();
+            return Wake::Timeout;
+        }
+        let mut poll = SchedPoll {
+            ports: raw.as_ptr() as u64,
+            nr_ports: raw.len() as u32,
+            _pad: 0,
+            // Xen's timeout is absolute system time, the same clock as `now_ns`.
+            timeout: deadline_ns.unwrap_or(0),
+        };
+        // SAFETY: `poll` and the port array it points to live across the call.
+        let rc = unsafe { hypercall2(HYPERVISOR_SCHED_OP, SCHEDOP_POLL, &mut poll as *mut SchedPoll as u64) };
+        if rc < 0 {
+            // Should not happen (bad port numbers are filtered by Xen with -EINVAL); avoid
+            // spinning hot.
+            yield_cpu();
+        }
+    }
+}
+
+/// `SCHEDOP_yield`.
+pub fn yield_cpu() {
+    // SAFETY: SCHEDOP_yield takes no argument.
+    unsafe { hypercall2(HYPERVISOR_SCHED_OP, SCHEDOP_YIELD, 0) };
+}

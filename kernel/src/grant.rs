@@ -1,0 +1,199 @@
+//! Grant tables, version 1: granting our pages to other domains (the table is ours, mapped
+//! from the frames `GNTTABOP_setup_table` returns), and mapping pages other domains granted
+//! to us into the foreign-mapping window (`GNTTABOP_map_grant_ref` with `GNTMAP_host_map`).
+//!
+//! References 0..7 are reserved (the toolstack uses 0 for the console and 1 for xenstore).
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU16, Ordering, fence};
+
+use xen_abi::errno::XenErrno;
+use xen_abi::grant_table::{
+    GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTST_OKAY, GRANT_ENTRIES_PER_FRAME_V1, GTF_PERMIT_ACCESS, GTF_READING,
+    GTF_READONLY, GTF_WRITING, GnttabMapGrantRef, GnttabSetupTable, GnttabUnmapGrantRef, GrantEntryV1,
+};
+use xen_abi::hypercall::{
+    GNTTABOP_MAP_GRANT_REF, GNTTABOP_SETUP_TABLE, GNTTABOP_UNMAP_GRANT_REF, HYPERVISOR_GRANT_TABLE_OP,
+};
+use xen_abi::types::{DomId, GrantRef};
+
+use crate::arch::hypercall::hypercall3;
+use crate::mm::window::{self, MapKind};
+
+/// Grant-table frames requested at setup (512 entries each).
+pub const GRANT_FRAMES: usize = 4;
+/// First reference we hand out.
+pub const FIRST_FREE_REF: u32 = 8;
+
+/// Why a grant operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantError {
+    /// A hypercall failed.
+    Xen(XenErrno),
+    /// Xen answered with this `GNTST_*` status.
+    Status(i16),
+    /// No free grant reference or window page.
+    Exhausted,
+    /// The peer still has the page mapped (`GTF_reading`/`GTF_writing`).
+    InUse,
+    /// Not a reference we granted.
+    BadRef,
+}
+
+impl core::fmt::Display for GrantError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GrantError::Xen(e) => write!(f, "hypercall failed: errno {}", e.0),
+            GrantError::Status(s) => write!(f, "GNTST {} ({})", s, xen_abi::grant_table::gntst_name(*s)),
+            GrantError::Exhausted => f.write_str("no free grant reference or window page"),
+            GrantError::InUse => f.write_str("grant still in use by the peer"),
+            GrantError::BadRef => f.write_str("not an active grant"),
+        }
+    }
+}
+
+fn gnttab_op<T>(cmd: u64, arg: &mut T) -> Result<(), GrantError> {
+    // SAFETY: `arg` is the live, correctly typed struct for `cmd`, count 1.
+    let rc = unsafe { hypercall3(HYPERVISOR_GRANT_TABLE_OP, cmd, arg as *mut T as u64, 1) };
+    XenErrno::check(rc).map(|_| ()).map_err(GrantError::Xen)
+}
+
+/// Our grant table.
+pub struct GrantTable {
+    entries: *mut GrantEntryV1,
+    nr_entries: u32,
+    free: Vec<u32>,
+}
+
+/// A page of another domain mapped into the window.
+#[derive(Debug)]
+pub struct GrantMapping {
+    pub va: u64,
+    handle: u32,
+}
+
+impl GrantTable {
+    /// Sets up `GRANT_FRAMES` frames and maps them.
+    pub fn init() -> Result<GrantTable, GrantError> {
+        let mut frames = [0u64; GRANT_FRAMES];
+        let mut op = GnttabSetupTable {
+            dom: DomId::SELF.0,
+            nr_frames: GRANT_FRAMES as u32,
+            frame_list: frames.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        gnttab_op(GNTTABOP_SETUP_TABLE, &mut op)?;
+        if op.status != GNTST_OKAY {
+            return Err(GrantError::Status(op.status));
+        }
+        let va = window::map_frames(&frames, DomId::SELF, MapKind::ReadWrite).map_err(GrantError::Xen)?;
+        let nr_entries = (GRANT_FRAMES * GRANT_ENTRIES_PER_FRAME_V1) as u32;
+        Ok(GrantTable { entries: va as *mut GrantEntryV1, nr_entries, free: (FIRST_FREE_REF..nr_entries).rev().collect() })
+    }
+
+    fn entry(&self, r: GrantRef) -> Option<*mut GrantEntryV1> {
+        if r.0 < FIRST_FREE_REF || r.0 >= self.nr_entries {
+            return None;
+        }
+        // SAFETY: r < nr_entries, inside the mapped table frames.
+        Some(unsafe { self.entries.add(r.0 as usize) })
+    }
+
+    fn flags(&self, e: *mut GrantEntryV1) -> &AtomicU16 {
+        // SAFETY: `e` is an entry of the mapped table; `flags` is shared with Xen and only
+        // accessed atomically.
+        unsafe { AtomicU16::from_ptr(core::ptr::addr_of_mut!((*e).flags)) }
+    }
+
+    /// Lets `domid` map machine frame `mfn` (read-only if `readonly`).
+    pub fn grant_access(&mut self, domid: DomId, mfn: u64, readonly: bool) -> Result<GrantRef, GrantError> {
+        let r = GrantRef(self.free.pop().ok_or(GrantError::Exhausted)?);
+        let Some(e) = self.entry(r) else { return Err(GrantError::BadRef) };
+        // SAFETY: the entry is ours and unused (flags 0); frame and domid are written before
+        // the flags publish the grant.
+        unsafe {
+            core::ptr::write_volatile(core::ptr::addr_of_mut!((*e).domid), domid.0);
+            core::ptr::write_volatile(core::ptr::addr_of_mut!((*e).frame), mfn as u32);
+        }
+        fence(Ordering::Release);
+        let flags = GTF_PERMIT_ACCESS | if readonly { GTF_READONLY } else { 0 };
+        self.flags(e).store(flags, Ordering::SeqCst);
+        Ok(r)
+    }
+
+    /// Withdraws a grant. Fails with `InUse` while the peer has it mapped.
+    pub fn end_access(&mut self, r: GrantRef) -> Result<(), GrantError> {
+        let e = self.entry(r).ok_or(GrantError::BadRef)?;
+        let f = self.flags(e);
+        let mut cur = f.load(Ordering::SeqCst);
+        loop {
+            if cur & GTF_PERMIT_ACCESS == 0 {
+                return Err(GrantError::BadRef);
+            }
+            if cur & (GTF_READING | GTF_WRITING) != 0 {
+                return Err(GrantError::InUse);
+            }
+            match f.compare_exchange(cur, 0, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+        self.free.push(r.0);
+        Ok(())
+    }
+
+    /// Grant references still free.
+    pub fn free_refs(&self) -> usize {
+        self.free.len()
+    }
+}
+
+/// Maps page `r` granted by `domid` into the window.
+pub fn map_grant(domid: DomId, r: GrantRef, readonly: bool) -> Result<GrantMapping, GrantError> {
+    let va = window::alloc(1).ok_or(GrantError::Exhausted)?;
+    let mut op = GnttabMapGrantRef {
+        host_addr: va,
+        flags: GNTMAP_HOST_MAP | if readonly { GNTMAP_READONLY } else { 0 },
+        r#ref: r.0,
+        dom: domid.0,
+        ..Default::default()
+    };
+    if let Err(e) = gnttab_op(GNTTABOP_MAP_GRANT_REF, &mut op) {
+        window::free(va, 1);
+        return Err(e);
+    }
+    if op.status != GNTST_OKAY {
+        window::free(va, 1);
+        return Err(GrantError::Status(op.status));
+    }
+    Ok(GrantMapping { va, handle: op.handle })
+}
+
+/// Unmaps a page mapped by [`map_grant`].
+pub fn unmap_grant(m: GrantMapping) -> Result<(), GrantError> {
+    let mut op = GnttabUnmapGrantRef { host_addr: m.va, dev_bus_addr: 0, handle: m.handle, ..Default::default() };
+    gnttab_op(GNTTABOP_UNMAP_GRANT_REF, &mut op)?;
+    if op.status != GNTST_OKAY {
+        return Err(GrantError::Status(op.status));
+    }
+    window::free(m.va, 1);
+    Ok(())
+}
+
+impl GrantMapping {
+    /// Copies bytes out of the mapped page (the peer may change it at any time: copy once,
+    /// then validate the copy).
+    pub fn read(&self, offset: usize, out: &mut [u8]) {
+        let n = out.len().min(4096usize.saturating_sub(offset));
+        // SAFETY: the page is mapped at `va` for as long as `self` exists; [offset, offset+n)
+        // is within it. Volatile-free byte copy of shared memory is fine for plain bytes.
+        unsafe { core::ptr::copy_nonoverlapping((self.va as *const u8).add(offset), out.as_mut_ptr(), n) };
+    }
+
+    /// Copies bytes into the mapped page (must be mapped writable).
+    pub fn write(&self, offset: usize, data: &[u8]) {
+        let n = data.len().min(4096usize.saturating_sub(offset));
+        // SAFETY: as in `read`; the mapping was made writable by the caller's choice.
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (self.va as *mut u8).add(offset), n) };
+    }
+}

@@ -1,0 +1,229 @@
+//! The runtime shared by the three images: banner, command line, domain identity, then
+//! either the selftest or the image's service loop, with `control/shutdown` handled for
+//! every image (xl shutdown / xl reboot).
+//!
+//! An image is a `main` that calls [`run`] with its [`ImageInfo`] and a `serve` function;
+//! `serve` gets an [`Env`] and drives its drivers from [`Env::wait`], the single event loop.
+
+use alloc::format;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use xen_abi::types::{DomId, EvtchnPort};
+
+use crate::cmdline::{self, CmdOption};
+use crate::events::{self, Wake};
+use crate::grant::GrantTable;
+use crate::shutdown::{ShutdownReason, shutdown};
+use crate::xenstore::ring_transport::RingTransport;
+use crate::xenstore::{WatchEvent, XsClient, XsError};
+
+/// Static description of an image.
+pub struct ImageInfo {
+    /// `vtpm-stubdom`, `vtpmmgr-stubdom` or `pvgrub-measure`.
+    pub name: &'static str,
+    /// `env!("CARGO_PKG_VERSION")` of the image.
+    pub version: &'static str,
+    /// Option names the image understands (others are logged and ignored).
+    pub known_options: &'static [&'static str],
+    /// The line printed when the image starts waiting for work.
+    pub waiting_line: &'static str,
+}
+
+/// The xenstore client of a guest.
+pub type Xenstore = XsClient<RingTransport>;
+
+/// Token of the runtime's `control/shutdown` watch.
+pub const SHUTDOWN_TOKEN: &str = "kernel/control-shutdown";
+const SHUTDOWN_PATH: &str = "control/shutdown";
+
+/// Everything an image's service loop needs.
+pub struct Env {
+    pub info: &'static ImageInfo,
+    /// Options from `extra=`, in order (known and unknown).
+    pub options: Vec<CmdOption>,
+    /// `None` as dom0 (smoke tests), where there is no xenstore.
+    pub xs: Option<Xenstore>,
+    pub gnttab: GrantTable,
+    pub domid: DomId,
+    pub name: String,
+}
+
+/// What woke the loop.
+#[derive(Debug)]
+pub enum Wakeup {
+    /// These of the caller's ports fired.
+    Events(Vec<EvtchnPort>),
+    /// A watch the image registered fired.
+    Watch(WatchEvent),
+    /// The deadline passed.
+    Timeout,
+}
+
+impl Env {
+    /// The value of option `key` (last one wins).
+    pub fn option(&self, key: &str) -> Option<&str> {
+        cmdline::value_of(&self.options, key)
+    }
+
+    /// True if flag `name` was given.
+    pub fn flag(&self, name: &str) -> bool {
+        cmdline::has_flag(&self.options, name)
+    }
+
+    /// The event loop's one blocking call: returns when one of `ports` fires, a watch fires,
+    /// or `deadline_ns` passes. A `control/shutdown` request is handled here and never
+    /// returns (the domain powers off or reboots).
+    pub fn wait(&mut self, ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wakeup {
+        loop {
+            if let Some(ev) = self.next_watch_event() {
+                if ev.token == SHUTDOWN_TOKEN {
+                    self.check_shutdown();
+                    continue;
+                }
+                return Wakeup::Watch(ev);
+            }
+            let mut all: Vec<EvtchnPort> = ports.to_vec();
+            let store = self.xs.as_mut().map(|xs| xs.transport_mut().port());
+            if let Some(p) = store {
+                all.push(p);
+            }
+            match events::wait(&all, deadline_ns) {
+                Wake::Timeout => return Wakeup::Timeout,
+                Wake::Fired(fired) => {
+                    let mine: Vec<EvtchnPort> = fired.iter().copied().filter(|p| Some(*p) != store).collect();
+                    if let Some(xs) = self.xs.as_mut()
+                        && let Err(e) = xs.poll()
+                    {
+                        log::warn!("xenstore: {e}");
+                    }
+                    if !mine.is_empty() {
+                        return Wakeup::Events(mine);
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_watch_event(&mut self) -> Option<WatchEvent> {
+        self.xs.as_mut()?.take_watch_event()
+    }
+
+    /// Reads `control/shutdown`; on `poweroff`/`halt` or `reboot` clears it and stops.
+    fn check_shutdown(&mut self) {
+        let Some(xs) = self.xs.as_mut() else { return };
+        let value = match xs.read(SHUTDOWN_PATH) {
+            Ok(v) => v,
+            Err(XsError::ENOENT) => return,
+            Err(e) => {
+                log::warn!("reading {SHUTDOWN_PATH}: {e}");
+                return;
+            }
+        };
+        let reason = match value.as_str() {
+            "" => return,
+            "poweroff" | "halt" => ShutdownReason::Poweroff,
+            "reboot" => ShutdownReason::Reboot,
+            other => {
+                log::warn!("ignoring unsupported shutdown request '{other}'");
+                return;
+            }
+        };
+        crate::println!("shutdown requested: {}", value);
+        if let Err(e) = xs.write(SHUTDOWN_PATH, "") {
+            log::warn!("clearing {SHUTDOWN_PATH}: {e}");
+        }
+        shutdown(reason)
+    }
+
+    /// Serves nothing: waits for `xl shutdown`/`xl reboot` (or `xl destroy`).
+    pub fn idle_until_shutdown(&mut self) -> ! {
+        loop {
+            match self.wait(&[], None) {
+                Wakeup::Watch(ev) => log::debug!("unexpected watch {} ({})", ev.path, ev.token),
+                Wakeup::Events(_) => {}
+                Wakeup::Timeout => {
+                    if self.xs.is_none() {
+                        // dom0 smoke mode: nobody can ask us to stop.
+                        shutdown(ShutdownReason::Poweroff);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn print_options(info: &ImageInfo, options: &[CmdOption]) {
+    for o in options {
+        if info.known_options.contains(&o.name()) {
+            crate::println!("option: {}", o);
+        } else {
+            crate::println!("Warning: ignoring unknown option '{}'", o);
+        }
+    }
+}
+
+fn identify(xs: &mut Option<Xenstore>) -> (DomId, String) {
+    let Some(xs) = xs.as_mut() else {
+        return (DomId(0), "Domain-0".to_string());
+    };
+    let domid = match xs.read("domid") {
+        Ok(s) => s.trim().parse::<u16>().map(DomId).unwrap_or_else(|_| {
+            log::warn!("domid '{s}' is not a number");
+            DomId::SELF
+        }),
+        Err(e) => {
+            log::warn!("reading domid: {e}");
+            DomId::SELF
+        }
+    };
+    let name = xs.read("name").unwrap_or_else(|e| format!("(unknown: {e})"));
+    (domid, name)
+}
+
+/// Runs an image: banner, options, identity, then selftest or `serve`.
+pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
+    crate::println!("{} {} (Rust) starting", info.name, info.version);
+    let si = crate::boot::start_info();
+    let raw = cmdline::raw(si.cmd_line_bytes());
+    crate::println!("cmdline: \"{}\"", String::from_utf8_lossy(raw));
+    let options = cmdline::parse(raw);
+    print_options(info, &options);
+    if let Some(level) = cmdline::value_of(&options, "loglevel")
+        && !crate::logger::set_level(level)
+    {
+        log::warn!("unknown loglevel '{level}'");
+    }
+    let mut xs = RingTransport::from_start_info().map(XsClient::new);
+    let (domid, name) = identify(&mut xs);
+    if xs.is_some() {
+        crate::println!("domain: id={} name={}", domid.0, name);
+    } else {
+        crate::println!("domain: id=0 name=Domain-0 (dom0 smoke mode: no xenstore, no console ring)");
+    }
+    let gnttab = match GrantTable::init() {
+        Ok(g) => g,
+        Err(e) => panic!("grant table setup failed: {e}"),
+    };
+    let mut env = Env { info, options, xs, gnttab, domid, name };
+    if let Some(xs) = env.xs.as_mut() {
+        if let Err(e) = xs.watch(SHUTDOWN_PATH, SHUTDOWN_TOKEN) {
+            log::warn!("cannot watch {SHUTDOWN_PATH}: {e}");
+        }
+        // Tell the toolstack we handle these (as PV Linux does); not fatal if refused.
+        let _ = xs.write("control/feature-poweroff", "1");
+        let _ = xs.write("control/feature-reboot", "1");
+    }
+    if env.flag("selftest") {
+        let (passed, failed) = crate::selftest::run(&mut env);
+        crate::println!("selftest: {} passed, {} failed", passed, failed);
+        shutdown(ShutdownReason::Poweroff);
+    }
+    crate::println!("{}", info.waiting_line);
+    serve(&mut env)
+}
+
+/// A `serve` that serves nothing yet.
+pub fn serve_nothing(env: &mut Env) -> ! {
+    env.idle_until_shutdown()
+}

@@ -1,0 +1,119 @@
+//! The frame allocator: hands out whole 4 KiB pseudo-physical frames of the domain's free
+//! memory (those after the bootstrap area, minus the heap), each already mapped in the
+//! direct map. Free frames are kept on an intrusive list (the next pfn is stored in the
+//! first word of the free page itself), so there is no metadata to size.
+//!
+//! [`Page`] owns one frame and returns it on drop. A page that was granted to another
+//! domain must have its grant ended (`grant::GrantTable::end_access`) before it is dropped.
+
+use crate::sync::Global;
+
+use super::pagetable::{pfn_to_mfn, pfn_to_va};
+
+const NO_FRAME: u64 = u64::MAX;
+
+struct FrameAllocator {
+    /// Next never-used frame.
+    bump: u64,
+    /// One past the last frame.
+    end: u64,
+    free_head: u64,
+    free_count: u64,
+    in_use: u64,
+}
+
+static FRAMES: Global<FrameAllocator> =
+    Global::new(FrameAllocator { bump: 0, end: 0, free_head: NO_FRAME, free_count: 0, in_use: 0 });
+
+/// Gives frames `[start, end)` (mapped RW in the direct map) to the allocator.
+pub fn init(start: u64, end: u64) {
+    FRAMES.with(|f| {
+        f.bump = start;
+        f.end = end;
+    });
+}
+
+/// Allocates one frame, returning its pfn.
+pub fn alloc_pfn() -> Option<u64> {
+    FRAMES.with(|f| {
+        let pfn = if f.free_head != NO_FRAME {
+            let pfn = f.free_head;
+            // SAFETY: a free frame is mapped RW in the direct map and owned by the
+            // allocator; its first word holds the next free pfn.
+            f.free_head = unsafe { core::ptr::read_volatile(pfn_to_va(pfn) as *const u64) };
+            f.free_count -= 1;
+            pfn
+        } else if f.bump < f.end {
+            f.bump += 1;
+            f.bump - 1
+        } else {
+            return None;
+        };
+        f.in_use += 1;
+        Some(pfn)
+    })
+}
+
+/// Returns a frame obtained from [`alloc_pfn`].
+pub fn free_pfn(pfn: u64) {
+    FRAMES.with(|f| {
+        // SAFETY: the caller gives back a frame it owned; it is mapped RW in the direct map.
+        unsafe { core::ptr::write_volatile(pfn_to_va(pfn) as *mut u64, f.free_head) };
+        f.free_head = pfn;
+        f.free_count += 1;
+        f.in_use -= 1;
+    })
+}
+
+/// `(frames in use, frames still available)`.
+pub fn stats() -> (u64, u64) {
+    FRAMES.with(|f| (f.in_use, f.free_count + (f.end - f.bump)))
+}
+
+/// One owned, zeroed, page-aligned 4 KiB frame.
+pub struct Page {
+    pfn: u64,
+}
+
+impl Page {
+    /// Allocates a zeroed page.
+    pub fn alloc() -> Option<Page> {
+        let p = Page { pfn: alloc_pfn()? };
+        p.as_mut_slice().fill(0);
+        Some(p)
+    }
+
+    pub fn pfn(&self) -> u64 {
+        self.pfn
+    }
+
+    /// Machine frame (what a grant or a peer needs).
+    pub fn mfn(&self) -> u64 {
+        pfn_to_mfn(self.pfn).unwrap_or(0)
+    }
+
+    /// Virtual address in the direct map.
+    pub fn va(&self) -> u64 {
+        pfn_to_va(self.pfn)
+    }
+
+    #[allow(clippy::mut_from_ref)]
+    fn as_mut_slice(&self) -> &mut [u8] {
+        // SAFETY: the page is mapped RW and owned exclusively by this `Page`.
+        unsafe { core::slice::from_raw_parts_mut(self.va() as *mut u8, 4096) }
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        self.as_mut_slice()
+    }
+
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        free_pfn(self.pfn);
+    }
+}
