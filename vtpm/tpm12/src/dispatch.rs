@@ -169,6 +169,9 @@ pub struct Command<'a> {
     pub auth: [Option<AuthIn>; 2],
     /// Bookkeeping of [`crate::auth`] between checking and answering.
     pub auth_state: crate::auth::CommandAuth,
+    /// Set by handlers whose spec says "ignore continueAuthSession and set it to
+    /// FALSE on output" (e.g. NV_DefineSpace): `finish_response` ends the sessions.
+    pub force_end_sessions: bool,
     body: &'a [u8],
     handle_len: usize,
 }
@@ -198,6 +201,7 @@ impl<'a> Command<'a> {
             params: Reader::new(body),
             auth: [None, None],
             auth_state: Default::default(),
+            force_end_sessions: false,
             body,
             handle_len: 0,
         }
@@ -264,6 +268,7 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
     if hdr.ordinal != crate::constants::ord::Startup {
         crate::cmd::lifecycle::invalidate_saved_state(tpm);
     }
+    crate::cmd::hash::end_thread_unless(tpm, hdr.ordinal);
     let body = &command[HEADER_SIZE..];
     let handle_len = usize::from(entry.handles) * 4;
     let auth_len = n_auth * AUTH_IN_SIZE;
@@ -285,6 +290,7 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
         params: Reader::new(params),
         auth,
         auth_state: Default::default(),
+        force_end_sessions: false,
         body: params,
         handle_len,
     };

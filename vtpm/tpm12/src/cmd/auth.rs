@@ -42,6 +42,26 @@ pub struct CommandAuth {}
 #[derive(Debug, Default)]
 pub struct DaState {}
 
+/// What TPM_GetCapability(TPM_CAP_DA_LOGIC) reports (`TPM_DA_INFO`, Part 2 §21.7).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DaInfo {
+    /// `state`: TPM_DA_STATE_INACTIVE (0) or TPM_DA_STATE_ACTIVE (1).
+    pub active: bool,
+    /// `currentCount`: failures counted now.
+    pub current_count: u16,
+    /// `thresholdCount`: failures that trigger the action.
+    pub threshold_count: u16,
+    /// `actionAtThreshold.actions` (`TPM_DA_ACTION_*` bits).
+    pub actions: u32,
+    /// `actionDependValue`: remaining lockout time (seconds) while active.
+    pub action_depend_value: u32,
+}
+
+/// The DA state for `TPM_CAP_DA_LOGIC` (the engine does not distinguish entity types).
+pub fn da_info(_tpm: &Tpm) -> DaInfo {
+    DaInfo::default()
+}
+
 /// Verifies trailer `index` (0 or 1) of `cmd` against `secret`, the usage
 /// secret of `entity`. Errors: `TPM_AUTHFAIL` / `TPM_AUTH2FAIL`,
 /// `TPM_INVALID_AUTHHANDLE`, `TPM_DEFEND_LOCK_RUNNING`, `TPM_BAD_MODE`…

@@ -7,6 +7,14 @@ use crate::constants::ord;
 use crate::constants::rc::Rc;
 use crate::dispatch::{Command, OrdinalEntry, Response, check, flags, tags};
 
+/// Saved-context slots (TPM_CAP_PROP_MAX_CONTEXT).
+pub const MAX_SAVED_CONTEXTS: usize = 16;
+
+/// Free saved-context slots (TPM_CAP_PROP_CONTEXT).
+pub fn free_context_slots(_tpm: &Tpm) -> u32 {
+    MAX_SAVED_CONTEXTS as u32
+}
+
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
     OrdinalEntry::new(ord::SaveContext, save_context, tags::RQU, 0, check::ALL).with(flags::STUB),

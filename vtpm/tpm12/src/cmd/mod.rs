@@ -6,6 +6,7 @@ pub mod capability;
 pub mod context;
 pub mod counter;
 pub mod hash;
+pub mod identity;
 pub mod keys;
 pub mod lifecycle;
 pub mod maint;

@@ -52,7 +52,7 @@ impl PermanentFlags {
             allowMaintenance: true,
             physicalPresenceCMDEnable: true,
             physicalPresenceHWEnable: false,
-            nvLocked: false,
+            nvLocked: true,
             ..Self::default()
         }
     }
@@ -181,6 +181,8 @@ pub struct PermanentData {
     pub nv: Vec<NvSpace>,
     /// Owner-evict keys (`TPM_KEY_CONTROL_OWNER_EVICT`), by handle.
     pub owner_evict_keys: Vec<(u32, KeyRecord)>,
+    /// `manuMaintPub` as `TPM_PUBKEY` bytes (TPM_LoadManuMaintPub).
+    pub manu_maint_pub: Option<Vec<u8>>,
 }
 
 /// Everything that survives a power cycle.
@@ -242,6 +244,14 @@ impl PermanentState {
             w.u32(*h);
             k.encode(w);
         }
+        match &d.manu_maint_pub {
+            Some(k) => {
+                w.u8(1).sized32(k);
+            }
+            None => {
+                w.u8(0);
+            }
+        }
     }
 
     /// Inverse of [`PermanentState::encode`].
@@ -271,6 +281,7 @@ impl PermanentState {
             let h = r.u32()?;
             d.owner_evict_keys.push((h, KeyRecord::decode(r)?));
         }
+        d.manu_maint_pub = if r.bool()? { Some(r.sized32_max(4096)?.to_vec()) } else { None };
         Ok(Self { flags, data: d })
     }
 }

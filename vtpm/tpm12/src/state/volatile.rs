@@ -147,4 +147,8 @@ pub struct VolatileState {
     pub sha1_thread: Option<Sha1Context>,
     /// Self-test state.
     pub test_state: TestState,
+    /// TPM_StirRandom pool (None until stirred).
+    pub stir_pool: Option<Digest>,
+    /// Blocks drawn from the stir pool.
+    pub stir_counter: u32,
 }

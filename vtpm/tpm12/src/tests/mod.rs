@@ -1,7 +1,11 @@
 //! Engine tests driven through `Tpm::execute`, one file per command area.
 
+mod capability;
+mod counter;
 mod dispatch;
 mod lifecycle;
+mod misc;
+mod nv;
 mod pcr;
 mod state;
 
