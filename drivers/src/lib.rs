@@ -14,6 +14,7 @@ extern crate alloc;
 pub mod blkfront;
 pub mod hv;
 pub mod tpm_frame;
+pub mod tpm_tis;
 pub mod tpmback;
 pub mod tpmfront;
 pub mod uuid;

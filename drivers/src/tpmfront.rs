@@ -193,11 +193,10 @@ impl<X: Xen> TpmFront<X> {
                     Ok(v) if v.trim_end_matches('\0') == "1" => {}
                     _ => return self.fail_connect(hv, TpmFrontError::OldBackend),
                 }
-                if style == FrontStyle::Linux {
-                    if let Err(e) = switch_state(hv, &self.nodename, XenbusState::Connected) {
+                if style == FrontStyle::Linux
+                    && let Err(e) = switch_state(hv, &self.nodename, XenbusState::Connected) {
                         return self.fail_connect(hv, e.into());
                     }
-                }
                 self.phase = Phase::Connected;
                 return Poll::Ready(Ok(()));
             }
@@ -302,11 +301,10 @@ impl<X: Xen> TpmFront<X> {
     /// already started). The request is forgotten.
     pub fn cancel(&mut self, hv: &mut X) {
         self.inflight = None;
-        if let (Some(page), Some(port)) = (self.page.as_mut(), self.port) {
-            if page.write(OFFSET_STATE, &[TpmifState::Cancel as u8]).is_ok() {
+        if let (Some(page), Some(port)) = (self.page.as_mut(), self.port)
+            && page.write(OFFSET_STATE, &[TpmifState::Cancel as u8]).is_ok() {
                 let _ = hv.notify(port);
             }
-        }
     }
 
     /// Sends a command and waits for its response, at most `timeout_ns`.
@@ -376,14 +374,13 @@ impl<X: Xen> TpmFront<X> {
         if let Some(port) = self.port.take() {
             hv.close(port);
         }
-        if let Some(gref) = self.gref.take() {
-            if hv.end_foreign_access(gref).is_err() {
+        if let Some(gref) = self.gref.take()
+            && hv.end_foreign_access(gref).is_err() {
                 // The backend still maps it: never reuse this memory.
                 if let Some(p) = self.page.take() {
                     core::mem::forget(p);
                 }
             }
-        }
         self.page = None;
         self.inflight = None;
     }

@@ -294,7 +294,7 @@ impl<X: Xen> BlkFront<X> {
             _ => return Err(BlkError::NotReady),
         };
         let ss = u64::from(info.sector_size);
-        if len == 0 || offset % ss != 0 || len as u64 % ss != 0 {
+        if len == 0 || !offset.is_multiple_of(ss) || !(len as u64).is_multiple_of(ss) {
             return Err(BlkError::Unaligned);
         }
         if len > MAX_REQUEST_BYTES {
@@ -337,12 +337,11 @@ impl<X: Xen> BlkFront<X> {
                     return Err(e.into());
                 }
             };
-            if let Some(d) = data {
-                if let Err(e) = page.write(0, &d[done..done + chunk]) {
+            if let Some(d) = data
+                && let Err(e) = page.write(0, &d[done..done + chunk]) {
                     release_pages(hv, pages);
                     return Err(e.into());
                 }
-            }
             // A write lets the backend read our page; a read lets it write into it.
             let gref = match hv.grant_foreign_access(&page, self.backend_id, op == BLKIF_OP_WRITE) {
                 Ok(g) => g,

@@ -221,11 +221,10 @@ impl Blkback {
         let _ = ring.write_u32_le(blkif::OFFSET_RSP_PROD, inst.rsp_prod);
         let _ = ring.write_u32_le(blkif::OFFSET_REQ_EVENT, inst.req_cons.wrapping_add(1));
         let ev = ring.read_u32_le(blkif::OFFSET_RSP_EVENT).unwrap_or(0);
-        if blkif::need_notify(old, inst.rsp_prod, ev) {
-            if let Some(p) = inst.port {
+        if blkif::need_notify(old, inst.rsp_prod, ev)
+            && let Some(p) = inst.port {
                 let _ = self.dom.notify(p);
             }
-        }
     }
 
     fn execute(&mut self, fe: u16, r: &BlkifRequest) -> i16 {

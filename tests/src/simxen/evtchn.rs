@@ -80,13 +80,11 @@ impl EventChannels {
 
     /// `EVTCHNOP_close`.
     pub fn close(&mut self, dom: u16, port: u32) {
-        if let Some(p) = self.ports.remove(&(dom, port)) {
-            if let PortState::Interdomain { remote, rport } = p.state {
-                if let Some(rp) = self.ports.get_mut(&(remote, rport)) {
+        if let Some(p) = self.ports.remove(&(dom, port))
+            && let PortState::Interdomain { remote, rport } = p.state
+                && let Some(rp) = self.ports.get_mut(&(remote, rport)) {
                     rp.state = PortState::Unbound { remote: dom };
                 }
-            }
-        }
     }
 
     /// Test-and-clear the pending bit.

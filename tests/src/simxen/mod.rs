@@ -12,6 +12,7 @@ pub mod blkback;
 pub mod evtchn;
 pub mod grant;
 pub mod store;
+pub mod tis;
 
 pub mod toolstack;
 

@@ -1,0 +1,159 @@
+//! The TIS driver against the TIS register model, with a TPM 1.2 and a TPM 2.0 behind it.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use drivers::hv::Mmio;
+use drivers::tpm_tis::version::read_version;
+use drivers::tpm_tis::{Tis, TisError, TpmFamily};
+use integration_tests::fake_tpm::{self, FakeTpm};
+use integration_tests::simxen::tis::Tis as TisModel;
+use integration_tests::simxen::{SimDomain, World};
+
+const MS: u64 = 1_000_000;
+
+fn tpm12_model(w: &World) -> (TisModel, Rc<RefCell<FakeTpm>>) {
+    let tpm = Rc::new(RefCell::new(FakeTpm::new()));
+    let t = tpm.clone();
+    (TisModel::new(w, false, Box::new(move |l, c| t.borrow_mut().execute(l, c))), tpm)
+}
+
+/// A minimal TPM 2.0: GetCapability(TPM_PROPERTIES) and SelfTest; anything else
+/// TPM_RC_COMMAND_CODE.
+fn tpm2_engine(_l: u8, cmd: &[u8]) -> Vec<u8> {
+    let cc = u32::from_be_bytes(cmd[6..10].try_into().unwrap());
+    let rsp = |rc: u32, body: &[u8]| {
+        let mut v = vec![0x80, 0x01];
+        v.extend_from_slice(&((10 + body.len()) as u32).to_be_bytes());
+        v.extend_from_slice(&rc.to_be_bytes());
+        v.extend_from_slice(body);
+        v
+    };
+    if u16::from_be_bytes([cmd[0], cmd[1]]) != 0x8001 {
+        // A TPM 2.0 answers a 1.2 frame with TPM_RC_BAD_TAG in a 1.2-style header.
+        return vec![0x00, 0xC4, 0, 0, 0, 10, 0, 0, 0, 0x1E];
+    }
+    match cc {
+        0x17A => {
+            let props = [(0x100u32, 0x322E_3000u32), (0x105, 0x4942_4D20), (0x10B, 0x2019_1023)];
+            let mut b = vec![0u8];
+            b.extend_from_slice(&6u32.to_be_bytes());
+            b.extend_from_slice(&(props.len() as u32).to_be_bytes());
+            for (p, v) in props {
+                b.extend_from_slice(&p.to_be_bytes());
+                b.extend_from_slice(&v.to_be_bytes());
+            }
+            rsp(0, &b)
+        }
+        0x143 => rsp(0, &[]),
+        _ => rsp(0x143, &[]),
+    }
+}
+
+fn clock(w: &World) -> SimDomain {
+    w.add_domain(1)
+}
+
+#[test]
+fn tpm12_probe_timeouts_version_and_commands() {
+    let w = World::new();
+    let mut c = clock(&w);
+    let (model, tpm) = tpm12_model(&w);
+    let mut tis = Tis::probe(model.clone(), &mut c, 0).unwrap();
+    let info = tis.info();
+    assert_eq!(info.family, TpmFamily::Tpm12);
+    assert_eq!((info.did, info.vid, info.rid), (0x0001, 0x1014, 1));
+    assert_eq!(drivers::tpm_tis::interface_version(info.intf_caps), 2);
+    assert_eq!(tis.timeouts().abcd, [750 * MS, 2000 * MS, 750 * MS, 750 * MS]);
+    assert_eq!(tis.timeouts().durations[..3], [3000 * MS, 3000 * MS, 600_000 * MS]);
+    let ords: Vec<u32> = model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
+    assert_eq!(ords, vec![0x17A, 0x65, 0x65, 0x53], "family probe, timeouts, durations, ContinueSelfTest");
+    let v = read_version(&mut tis, &mut c).unwrap();
+    assert_eq!(v.to_string(), "TPM 1.2 version 1.2.0.7 specLevel 2 errataRev 3 manufacturer ETHZ");
+    let r = tis.transmit(&mut c, &fake_tpm::extend(7, &[9; 20])).unwrap();
+    assert_eq!(&r[10..30], &fake_tpm::extend_value(&[0; 20], &[9; 20]));
+    assert_eq!(tpm.borrow().pcr(7), fake_tpm::extend_value(&[0; 20], &[9; 20]));
+}
+
+#[test]
+fn tpm20_is_recognised_and_identified() {
+    let w = World::new();
+    let mut c = clock(&w);
+    let model = TisModel::new(&w, true, Box::new(tpm2_engine));
+    let mut tis = Tis::probe(model.clone(), &mut c, 0).unwrap();
+    assert_eq!(tis.info().family, TpmFamily::Tpm20);
+    assert_eq!(drivers::tpm_tis::interface_version(tis.info().intf_caps), 3);
+    assert_eq!(tis.timeouts().abcd[2], 200 * MS);
+    let v = read_version(&mut tis, &mut c).unwrap();
+    assert_eq!(v.version, *b"2.0\0");
+    assert_eq!(v.to_string(), "TPM 2.0 manufacturer IBM firmware 0x20191023");
+    let last = &model.0.borrow().commands[1].1;
+    assert_eq!(last, &vec![0x80, 0x01, 0, 0, 0, 0x0B, 0, 0, 0x01, 0x43, 0x01], "TPM2_SelfTest(full)");
+}
+
+#[test]
+fn locality_request_waits_for_the_holder_and_is_released_to_waiters() {
+    let w = World::new();
+    let mut c = clock(&w);
+    let (mut model, _) = tpm12_model(&w);
+    model.foreign_request(0); // dom0's driver holds locality 0
+    let t0 = w.now();
+    assert_eq!(Tis::probe(model.clone(), &mut c, 2).err(), Some(TisError::LocalityTimeout));
+    assert!(w.now() - t0 >= 750 * MS, "waited timeout A");
+    // dom0 lets go: the pending request at 2 is granted.
+    model.write8(0x000, 0x20);
+    assert_eq!(model.active(), Some(2));
+    let mut tis = Tis::probe(model.clone(), &mut c, 2).unwrap();
+    assert_eq!(tis.locality(), 2);
+    // dom0 asks again: after our next command we release the TPM to it.
+    model.foreign_request(0);
+    tis.transmit(&mut c, &fake_tpm::pcr_read(0)).unwrap();
+    assert_eq!(model.active(), Some(0));
+    // and we get it back when we need it (after dom0 relinquishes)
+    model.write8(0x000, 0x20);
+    tis.transmit(&mut c, &fake_tpm::pcr_read(0)).unwrap();
+    assert_eq!(model.0.borrow().commands.last().unwrap().0, 2);
+}
+
+#[test]
+fn a_command_over_its_duration_is_cancelled_and_the_next_one_works() {
+    let w = World::new();
+    let mut c = clock(&w);
+    let (model, _) = tpm12_model(&w);
+    let mut tis = Tis::probe(model.clone(), &mut c, 0).unwrap();
+    model.0.borrow_mut().exec_ns = 5_000 * MS; // longer than the 3 s short duration
+    assert_eq!(tis.transmit(&mut c, &fake_tpm::pcr_read(0)), Err(TisError::DurationExceeded));
+    assert_eq!(model.0.borrow().aborted, 1);
+    model.0.borrow_mut().exec_ns = MS;
+    assert!(tis.transmit(&mut c, &fake_tpm::pcr_read(0)).is_ok());
+}
+
+#[test]
+fn small_burst_counts_and_bad_input() {
+    for burst in [1u16, 3, 7] {
+        let w = World::new();
+        let mut c = clock(&w);
+        let (model, _) = tpm12_model(&w);
+        model.0.borrow_mut().burst = burst;
+        let mut tis = Tis::probe(model.clone(), &mut c, 0).unwrap();
+        let r = tis.transmit(&mut c, &fake_tpm::extend(1, &[3; 20])).unwrap();
+        assert_eq!(r.len(), 30);
+        assert_eq!(tis.transmit(&mut c, &[0u8; 5]), Err(TisError::BadCommand));
+    }
+    let w = World::new();
+    let mut c = clock(&w);
+    let (model, _) = tpm12_model(&w);
+    assert_eq!(Tis::probe(model, &mut c, 5).err(), Some(TisError::BadLocality));
+    struct Absent;
+    impl Mmio for Absent {
+        fn read8(&mut self, _: usize) -> u8 {
+            0xFF
+        }
+        fn read32(&mut self, _: usize) -> u32 {
+            u32::MAX
+        }
+        fn write8(&mut self, _: usize, _: u8) {}
+        fn write32(&mut self, _: usize, _: u32) {}
+    }
+    assert_eq!(Tis::probe(Absent, &mut c, 0).err(), Some(TisError::NoDevice));
+}
