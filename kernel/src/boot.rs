@@ -27,7 +27,10 @@ unsafe extern "Rust" {
 }
 
 /// Called by `_start` on the boot stack.
-pub extern "C" fn kernel_start(si: *const StartInfo) -> ! {
+///
+/// # Safety
+/// Only `_start` calls it, with the `start_info` pointer Xen passed in `rsi`.
+pub unsafe extern "C" fn kernel_start(si: *const StartInfo) -> ! {
     crate::arch::traps::init();
     // SAFETY: Xen passes the VA of a mapped, initialised start_info page in rsi.
     let copy = unsafe { core::ptr::read(si) };

@@ -29,6 +29,12 @@ impl<T> Global<T> {
     }
 }
 
+impl<T> Default for InitOnce<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A value written once during boot and read-only afterwards.
 pub struct InitOnce<T> {
     set: AtomicBool,
