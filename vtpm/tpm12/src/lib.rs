@@ -61,6 +61,7 @@ pub mod tpm;
 pub mod testing;
 
 pub use cmd::{auth, session};
+pub use rand_core;
 pub use constants::rc::Rc;
 pub use platform::{Clock, TpmRng};
 pub use state::image::ImageError;
