@@ -62,6 +62,7 @@ pub mod testing;
 
 pub use cmd::{auth, session};
 pub use rand_core;
+pub use rsa;
 pub use constants::rc::Rc;
 pub use platform::{Clock, TpmRng};
 pub use state::image::ImageError;

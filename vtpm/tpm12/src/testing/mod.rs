@@ -8,6 +8,8 @@ use core::convert::Infallible;
 
 use rand_core::{TryCryptoRng, TryRng};
 
+pub mod client;
+
 use crate::crypto::{RsaKey, sha1};
 use crate::platform::ManualClock;
 use crate::{Tpm, TpmOptions};
