@@ -224,3 +224,43 @@ fn frontend_closed_then_reinitialised_reconnects() {
     w.run_until(MS, S, || linux.fe_state == 4 && toolstack::state(&w, &dev.backend) == Some(4));
     assert!(linux.transmit(&fake_tpm::pcr_read(0)).is_ok());
 }
+
+/// An engine that answers with frames a transport must not pass on as they are.
+struct Oversized;
+
+impl integration_tests::vtpm_sim::Engine for Oversized {
+    fn execute(&mut self, _l: u8, cmd: &[u8]) -> Vec<u8> {
+        let n: usize = if cmd[9] == 0x15 { 5000 } else { 20 };
+        let mut v = vec![0x00, 0xC4];
+        v.extend_from_slice(&(n as u32).to_be_bytes());
+        v.resize(n.min(30), 0); // for 0x15: claims 5000, is 30 bytes long → inconsistent
+        if cmd[9] == 0x46 {
+            // GetRandom: a consistent frame larger than the page
+            v = vec![0x00, 0xC4, 0, 0, 0x13, 0x88, 0, 0, 0, 0];
+            v.resize(5000, 0);
+        }
+        v
+    }
+}
+
+#[test]
+fn responses_that_do_not_fit_or_lie_become_tpm_errors_instead_of_wedging() {
+    let w = World::new();
+    w.add_domain(1);
+    w.add_domain(2);
+    toolstack::vtpm_attach(&w, 2, 1, 0, UUID);
+    let _vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(Oversized)));
+    let mut linux = LinuxTpmFront::probe(&w, 2).err();
+    assert_eq!(linux.take(), Some(linux_tpmfront::EINVAL), "probe gets TPM errors (rc != 0), not a hang");
+    let mut g = w.domain(2);
+    let mut front: TpmFront<_> = TpmFront::new("device/vtpm/0");
+    w.xs_write("/local/domain/2/device/vtpm/0/state", "1");
+    front.connect(&mut g, FrontStyle::MiniOs, S).unwrap();
+    let r = front.transact(&mut g, &fake_tpm::pcr_read(0), S).unwrap();
+    assert_eq!(r, vec![0, 0xC4, 0, 0, 0, 10, 0, 0, 0, 9], "paramSize lie → TPM_FAIL");
+    let r = front.transact(&mut g, &[0x00, 0xC1, 0, 0, 0, 14, 0, 0, 0, 0x46, 0, 0, 0, 1], S).unwrap();
+    assert_eq!(r, vec![0, 0xC4, 0, 0, 0, 10, 0, 0, 0, 23], "too large for the page → TPM_SIZE");
+    // and the interface is not wedged
+    let r = front.transact(&mut g, &fake_tpm::pcr_read(0), S).unwrap();
+    assert_eq!(r.len(), 10);
+}
