@@ -264,3 +264,33 @@ fn responses_that_do_not_fit_or_lie_become_tpm_errors_instead_of_wedging() {
     let r = front.transact(&mut g, &fake_tpm::pcr_read(0), S).unwrap();
     assert_eq!(r.len(), 10);
 }
+
+#[test]
+fn pvgrub_measures_then_hands_the_device_to_the_linux_kernel() {
+    let w = World::new();
+    w.add_domain(1);
+    let mut guest = w.add_domain(2);
+    let dev = toolstack::vtpm_attach(&w, 2, 1, 0, UUID);
+    let tpm = Rc::new(RefCell::new(FakeTpm::new()));
+    let vtpm = spawn_vtpm(&w, 1, tpm.clone());
+    // pvgrub-measure: Mini-OS style open, three Extends (PCR 4 kernel, PCR 5 cmdline + initrd).
+    let mut pvgrub: TpmFront<_> = TpmFront::new("device/vtpm/0");
+    pvgrub.connect(&mut guest, FrontStyle::MiniOs, 5 * S).unwrap();
+    for (pcr, d) in [(4, [4u8; 20]), (5, [5u8; 20]), (5, [6u8; 20])] {
+        let r = pvgrub.transact(&mut guest, &fake_tpm::extend(pcr, &d), S).unwrap();
+        assert_eq!(&r[6..10], &[0, 0, 0, 0]);
+    }
+    pvgrub.close(&mut guest, S).unwrap();
+    drop(pvgrub);
+    assert_eq!(toolstack::state(&w, &dev.frontend), Some(1), "left at Initialising for the next kernel");
+    w.step();
+    assert_eq!(toolstack::state(&w, &dev.backend), Some(2));
+    // The kexec'd Linux kernel probes the same device in the same domain.
+    let mut linux = LinuxTpmFront::probe(&w, 2).unwrap();
+    w.run_until(MS, S, || linux.fe_state == 4);
+    let r = linux.transmit(&fake_tpm::pcr_read(5)).unwrap();
+    let expect = fake_tpm::extend_value(&fake_tpm::extend_value(&[0; 20], &[5; 20]), &[6; 20]);
+    assert_eq!(&r[10..30], &expect, "the kernel sees pvgrub's measurements");
+    let attached = vtpm.events.borrow().iter().filter(|e| matches!(e, BackendEvent::Attached(_))).count();
+    assert_eq!(attached, 2);
+}
