@@ -15,6 +15,10 @@
 //! come back from [`BlkFront::poll`] with the backend's status turned into a [`BlkError`].
 //! Flush uses `FLUSH_DISKCACHE`, or `WRITE_BARRIER` with no data if only that is offered; a
 //! backend offering neither has no cache to flush and the flush completes at once.
+//!
+//! Units: `sectors` and `sector_number` are taken in 512-byte units as `blkif.h` specifies and
+//! Linux blkback does. Older QEMU xen-block used `sector-size` units for both; the two agree for
+//! the usual `sector-size` of 512 (image files, loop devices), which is what the test bed uses.
 
 mod ring;
 
