@@ -1,19 +1,30 @@
 //! Authorization: OIAP/OSAP HMAC checks, ADIP decryption of new secrets,
-//! response authorization, and dictionary-attack (DA) lockout.
+//! response authorization, and dictionary-attack (DA) lockout (Part 1 §13, §14, §19.3).
 //!
 //! Handlers call [`check`] (or [`check_owner`]) once per trailer after parsing
 //! their parameters; the dispatcher then calls [`finish_response`] on success or
 //! [`on_error`] on failure. Secrets are compared in constant time.
 //!
-//! SKELETON: the bodies are filled by the session/auth work; until then every
-//! check fails with `TPM_AUTHFAIL`, so no authorized command can succeed.
+//! HMACs (Part 1 §13.2): `inAuth = HMAC(key, inParamDigest ‖ nonceEven ‖ nonceOdd
+//! ‖ continueAuthSession)` and `resAuth = HMAC(key, outParamDigest ‖ nonceEven' ‖
+//! nonceOdd ‖ continueAuthSession)`, where `key` is the entity's usage secret
+//! (OIAP) or the session's shared secret (OSAP) and `nonceEven'` is the fresh
+//! nonce sent back. A session looked up by a command that then fails is
+//! terminated (except on `TPM_DEFEND_LOCK_RUNNING`), as libtpms does.
+//!
+//! DA lockout: every HMAC mismatch counts; from [`DA_THRESHOLD`] failures on,
+//! each further failure locks authorized commands out for a doubling time
+//! (from [`DA_BASE_LOCKOUT_S`] seconds up to [`DA_MAX_LOCKOUT_S`]). The count
+//! is volatile (a power cycle clears it) and TPM_ResetLockValue resets it.
 
 use alloc::vec::Vec;
 
 use crate::Tpm;
 use crate::constants::rc::Rc;
-use crate::crypto::{Digest, Secret};
+use crate::crypto::{Digest, Secret, hmac_sha1, sha1};
 use crate::dispatch::{Command, Response};
+
+use super::session::SessionKind;
 
 /// What an authorization is for (OSAP sessions are bound to one entity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,11 +47,28 @@ pub enum AuthEntity {
 
 /// Per-command bookkeeping between [`check`] and [`finish_response`].
 #[derive(Debug, Default)]
-pub struct CommandAuth {}
+pub struct CommandAuth {
+    /// Per trailer: the HMAC key that verified it (None = not checked).
+    keys: [Option<Secret>; 2],
+    /// Per trailer: the session was looked up (terminated if the command fails).
+    looked_up: [bool; 2],
+}
+
+/// Failures before the lockout starts.
+pub const DA_THRESHOLD: u16 = 10;
+/// First lockout period, seconds; doubles with each further failure.
+pub const DA_BASE_LOCKOUT_S: u64 = 10;
+/// Longest lockout period, seconds.
+pub const DA_MAX_LOCKOUT_S: u64 = 3600;
 
 /// Dictionary-attack mitigation state.
 #[derive(Debug, Default)]
-pub struct DaState {}
+pub struct DaState {
+    /// HMAC failures since the last reset.
+    pub failures: u16,
+    /// Clock reading (µs) until which authorized commands are refused.
+    pub locked_until_us: u64,
+}
 
 /// What TPM_GetCapability(TPM_CAP_DA_LOGIC) reports (`TPM_DA_INFO`, Part 2 §21.7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -57,48 +85,169 @@ pub struct DaInfo {
     pub action_depend_value: u32,
 }
 
+/// `TPM_DA_ACTION_TIMEOUT` (Part 2 §21.10).
+const DA_ACTION_TIMEOUT: u32 = 0x0000_0001;
+
 /// The DA state for `TPM_CAP_DA_LOGIC` (the engine does not distinguish entity types).
-pub fn da_info(_tpm: &Tpm) -> DaInfo {
-    DaInfo::default()
+pub fn da_info(tpm: &mut Tpm) -> DaInfo {
+    let now = tpm.clock.now_us();
+    let remaining = tpm.da.locked_until_us.saturating_sub(now);
+    DaInfo {
+        active: remaining > 0,
+        current_count: tpm.da.failures,
+        threshold_count: DA_THRESHOLD,
+        actions: DA_ACTION_TIMEOUT,
+        action_depend_value: u32::try_from(remaining.div_ceil(1_000_000)).unwrap_or(u32::MAX),
+    }
+}
+
+/// Counts one authorization failure and starts or extends the lockout.
+pub fn record_failure(tpm: &mut Tpm) {
+    tpm.da.failures = tpm.da.failures.saturating_add(1);
+    if tpm.da.failures >= DA_THRESHOLD {
+        let extra = u32::from(tpm.da.failures - DA_THRESHOLD).min(20);
+        let secs = DA_BASE_LOCKOUT_S.saturating_mul(1u64 << extra).min(DA_MAX_LOCKOUT_S);
+        let now = tpm.clock.now_us();
+        tpm.da.locked_until_us = now.saturating_add(secs * 1_000_000);
+    }
+}
+
+/// Clears the DA state (TPM_ResetLockValue, owner clear).
+pub fn reset_lockout(tpm: &mut Tpm) {
+    tpm.da = DaState::default();
+}
+
+fn fail_code(index: usize) -> Rc {
+    if index == 0 { Rc::AUTHFAIL } else { Rc::AUTH2FAIL }
 }
 
 /// Verifies trailer `index` (0 or 1) of `cmd` against `secret`, the usage
 /// secret of `entity`. Errors: `TPM_AUTHFAIL` / `TPM_AUTH2FAIL`,
-/// `TPM_INVALID_AUTHHANDLE`, `TPM_DEFEND_LOCK_RUNNING`, `TPM_BAD_MODE`…
-pub fn check(
-    _tpm: &mut Tpm,
-    _cmd: &mut Command<'_>,
-    _index: usize,
-    _entity: AuthEntity,
-    _secret: &Secret,
-) -> Result<(), Rc> {
-    Err(Rc::AUTHFAIL)
+/// `TPM_INVALID_AUTHHANDLE`.
+pub fn check(tpm: &mut Tpm, cmd: &mut Command<'_>, index: usize, entity: AuthEntity, secret: &Secret) -> Result<(), Rc> {
+    let Some(a) = cmd.auth.get(index).and_then(|a| a.clone()) else {
+        return Err(fail_code(index));
+    };
+    let Some(session) = tpm.sessions.get(a.handle) else {
+        return Err(Rc::INVALID_AUTHHANDLE);
+    };
+    cmd.auth_state.looked_up[index] = true;
+    let key = match &session.kind {
+        SessionKind::Oiap => secret.clone(),
+        SessionKind::Osap { entity: bound, shared_secret, .. } => {
+            if *bound != entity {
+                return Err(fail_code(index));
+            }
+            shared_secret.clone()
+        }
+    };
+    let digest = cmd.in_param_digest();
+    let expected = hmac_sha1(&key.0, &[&digest, &session.nonce_even, &a.nonce_odd, &[u8::from(a.continue_session)]]);
+    if !Secret(expected).ct_eq(&a.auth) {
+        record_failure(tpm);
+        return Err(fail_code(index));
+    }
+    cmd.auth_state.keys[index] = Some(key);
+    Ok(())
 }
 
-/// [`check`] against the owner secret.
+/// [`check`] against the owner secret (`TPM_AUTHFAIL` when there is no owner).
 pub fn check_owner(tpm: &mut Tpm, cmd: &mut Command<'_>, index: usize) -> Result<(), Rc> {
+    if !tpm.perm.data.owner_installed {
+        return Err(fail_code(index));
+    }
     let secret = tpm.perm.data.owner_auth.clone();
     check(tpm, cmd, index, AuthEntity::Owner, &secret)
 }
 
+/// True if trailer `index` names an OIAP session (some commands insist on it).
+pub fn is_oiap(tpm: &Tpm, cmd: &Command<'_>, index: usize) -> bool {
+    cmd.auth
+        .get(index)
+        .and_then(|a| a.as_ref())
+        .and_then(|a| tpm.sessions.get(a.handle))
+        .is_some_and(|s| s.kind == SessionKind::Oiap)
+}
+
+fn adip(tpm: &Tpm, cmd: &Command<'_>, index: usize, enc_auth: &Digest, odd: bool) -> Result<Secret, Rc> {
+    let a = cmd.auth.get(index).and_then(|a| a.as_ref()).ok_or(Rc::INVALID_AUTHHANDLE)?;
+    let s = tpm.sessions.get(a.handle).ok_or(Rc::INVALID_AUTHHANDLE)?;
+    let SessionKind::Osap { shared_secret, .. } = &s.kind else {
+        return Err(Rc::INVALID_AUTHHANDLE);
+    };
+    let nonce = if odd { &a.nonce_odd } else { &s.nonce_even };
+    let pad = sha1(&[&shared_secret.0, nonce]);
+    let mut out = Secret::default();
+    for (o, (e, p)) in out.0.iter_mut().zip(enc_auth.iter().zip(pad.iter())) {
+        *o = e ^ p;
+    }
+    Ok(out)
+}
+
 /// ADIP: decrypts an `encAuth` parameter with the OSAP shared secret of trailer
-/// `index` (XOR with SHA-1(sharedSecret ‖ nonceEven)). Fails with
-/// `TPM_INVALID_AUTHHANDLE`/`TPM_BAD_MODE` if the trailer is not an OSAP session.
-pub fn decrypt_adip(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _index: usize, _enc_auth: &Digest) -> Result<Secret, Rc> {
-    Err(Rc::AUTHFAIL)
+/// `index` (XOR with SHA-1(sharedSecret ‖ authLastNonceEven)). Fails with
+/// `TPM_INVALID_AUTHHANDLE` if the trailer is not an OSAP session.
+pub fn decrypt_adip(tpm: &mut Tpm, cmd: &mut Command<'_>, index: usize, enc_auth: &Digest) -> Result<Secret, Rc> {
+    adip(tpm, cmd, index, enc_auth, false)
+}
+
+/// ADIP for a second new secret in the same command (CreateWrapKey's
+/// migrationAuth): XOR with SHA-1(sharedSecret ‖ nonceOdd).
+pub fn decrypt_adip_odd(tpm: &mut Tpm, cmd: &mut Command<'_>, index: usize, enc_auth: &Digest) -> Result<Secret, Rc> {
+    adip(tpm, cmd, index, enc_auth, true)
 }
 
 /// Called after a successful handler: returns the response auth trailers
 /// (`nonceEven, continueAuthSession, resAuth` per session) and updates or
-/// terminates sessions. Empty for RQU commands.
-pub fn finish_response(_tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &Response) -> Result<Vec<u8>, Rc> {
-    if cmd.auth_count() == 0 { Ok(Vec::new()) } else { Err(Rc::AUTHFAIL) }
+/// terminates sessions. Empty for RQU commands. A trailer the handler did not
+/// verify is `TPM_AUTHFAIL`: no authorized command succeeds unchecked.
+pub fn finish_response(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &Response) -> Result<Vec<u8>, Rc> {
+    let mut out = Vec::new();
+    if cmd.auth_count() == 0 {
+        return Ok(out);
+    }
+    if (0..cmd.auth_count()).any(|i| cmd.auth_state.keys[i].is_none()) {
+        return Err(Rc::AUTHFAIL);
+    }
+    let out_digest = resp.out_param_digest(Rc::SUCCESS, cmd.ordinal);
+    for i in 0..cmd.auth_count() {
+        let (Some(a), Some(key)) = (cmd.auth[i].clone(), cmd.auth_state.keys[i].take()) else {
+            continue;
+        };
+        let nonce_even = tpm.nonce();
+        let alive = tpm.sessions.get(a.handle).is_some();
+        let cont = a.continue_session && alive && !cmd.force_end_sessions;
+        let res_auth = hmac_sha1(&key.0, &[&out_digest, &nonce_even, &a.nonce_odd, &[u8::from(cont)]]);
+        if cont {
+            if let Some(s) = tpm.sessions.get_mut(a.handle) {
+                s.nonce_even = nonce_even;
+            }
+        } else {
+            tpm.sessions.terminate(a.handle);
+        }
+        out.extend_from_slice(&nonce_even);
+        out.push(u8::from(cont));
+        out.extend_from_slice(&res_auth);
+    }
+    Ok(out)
 }
 
-/// Called when a command fails: terminates the command's sessions as the spec requires.
-pub fn on_error(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _rc: Rc) {}
+/// Called when a command fails: terminates the sessions the command looked up,
+/// except when the failure is the DA lockout itself.
+pub fn on_error(tpm: &mut Tpm, cmd: &mut Command<'_>, rc: Rc) {
+    if rc == Rc::DEFEND_LOCK_RUNNING {
+        return;
+    }
+    for i in 0..2 {
+        if cmd.auth_state.looked_up[i] {
+            if let Some(a) = &cmd.auth[i] {
+                tpm.sessions.terminate(a.handle);
+            }
+        }
+    }
+}
 
 /// `TPM_DEFEND_LOCK_RUNNING` while the DA lockout is active.
-pub fn check_lockout(_tpm: &mut Tpm) -> Result<(), Rc> {
-    Ok(())
+pub fn check_lockout(tpm: &mut Tpm) -> Result<(), Rc> {
+    if tpm.da.locked_until_us > tpm.clock.now_us() { Err(Rc::DEFEND_LOCK_RUNNING) } else { Ok(()) }
 }

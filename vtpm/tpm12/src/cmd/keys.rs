@@ -1,99 +1,342 @@
-//! Keys: TPM_CreateWrapKey, LoadKey, LoadKey2, GetPubKey, EvictKey, CertifyKey,
-//! ChangeAuth; the loaded-key table and the signing helper other commands use.
+//! Keys: the loaded-key table, key lookup and authorization, and
+//! TPM_LoadKey, LoadKey2, GetPubKey, EvictKey (Part 3 §10.5, §10.6, §27.5.1,
+//! §27.8.1). Key creation is in [`create`], certification in [`certify`],
+//! TPM_ChangeAuth in [`change_auth`]; signing helpers for other commands are in
+//! `cmd::sign`.
 //!
-//! SKELETON: handlers answer `TPM_BAD_ORDINAL` (rows flagged STUB).
+//! A key is named by its handle: `TPM_KH_SRK` is the SRK (held in permanent
+//! data), owner-evict keys live in permanent data too, and loaded keys get
+//! handles `0x01xxxxxx` from this table.
+
+pub mod blob;
+pub mod certify;
+pub mod change_auth;
+pub mod create;
+pub mod pcr_info;
+pub mod rsa_ops;
 
 use alloc::vec::Vec;
 
 use crate::Tpm;
-use crate::constants::ord;
+use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
-use crate::dispatch::{Command, OrdinalEntry, Response, check, flags, tags};
+use crate::constants::{auth_usage, key_usage, kh, ord};
+use crate::crypto::{RsaKey, Secret};
+use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::state::KeyRecord;
+
+use super::auth::{self, AuthEntity};
+use blob::{StoreAsymkey, TpmKey};
+
+/// One loaded key.
+#[derive(Clone, Debug)]
+pub struct LoadedKey {
+    /// Its handle.
+    pub handle: u32,
+    /// Public structure (no encData), RSA pair and secrets.
+    pub record: KeyRecord,
+    /// `parentPCRStatus`: the parent was PCR bound (reported by CertifyKey).
+    pub parent_pcr_status: bool,
+}
 
 /// Loaded keys (TPM_CAP_KEY_HANDLE, TPM_CAP_PROP_KEYS...).
 #[derive(Debug, Default)]
-pub struct KeySlots {}
+pub struct KeySlots {
+    slots: Vec<LoadedKey>,
+    next_handle: u32,
+}
+
+/// First handle given to a loaded key.
+const FIRST_HANDLE: u32 = 0x0100_0000;
 
 impl KeySlots {
     /// Handles of loaded keys (TPM_CAP_KEY_HANDLE / TPM_CAP_HANDLE(TPM_RT_KEY)).
     pub fn handles(&self) -> Vec<u32> {
-        Vec::new()
+        self.slots.iter().map(|k| k.handle).collect()
     }
     /// Drops keys that do not survive TPM_Startup(ST_CLEAR) / TPM_Init.
-    pub fn clear(&mut self) {}
+    pub fn clear(&mut self) {
+        self.slots.clear();
+    }
+    /// The loaded key `handle`.
+    pub fn get(&self, handle: u32) -> Option<&LoadedKey> {
+        self.slots.iter().find(|k| k.handle == handle)
+    }
+    /// Loads a key under a fresh handle (`TPM_NOSPACE` when full).
+    pub fn insert(&mut self, record: KeyRecord, parent_pcr_status: bool) -> Result<u32, Rc> {
+        if self.slots.len() >= MAX_KEYS {
+            return Err(Rc::NOSPACE);
+        }
+        let handle = loop {
+            let h = FIRST_HANDLE | (self.next_handle & 0x00FF_FFFF);
+            self.next_handle = self.next_handle.wrapping_add(1);
+            if self.get(h).is_none() {
+                break h;
+            }
+        };
+        self.slots.push(LoadedKey { handle, record, parent_pcr_status });
+        Ok(handle)
+    }
+    /// Re-inserts a key under a known handle (SaveState/LoadContext).
+    pub fn restore(&mut self, handle: u32, record: KeyRecord, parent_pcr_status: bool) -> Result<(), Rc> {
+        if self.slots.len() >= MAX_KEYS {
+            return Err(Rc::NOSPACE);
+        }
+        if self.get(handle).is_some() {
+            return Err(Rc::BAD_HANDLE);
+        }
+        self.slots.push(LoadedKey { handle, record, parent_pcr_status });
+        Ok(())
+    }
+    /// Unloads `handle`; false if absent.
+    pub fn remove(&mut self, handle: u32) -> bool {
+        let before = self.slots.len();
+        self.slots.retain(|k| k.handle != handle);
+        before != self.slots.len()
+    }
 }
 
 /// Maximum loaded keys (TPM_CAP_PROP_MAX_KEYS).
 pub const MAX_KEYS: usize = 10;
 
-/// Bytes for [`crate::state::SavedState::keys`] (TPM_SaveState).
-pub fn save_state(_tpm: &Tpm) -> Vec<u8> {
-    Vec::new()
+/// Bytes for [`crate::state::SavedState::keys`] (TPM_SaveState): every loaded
+/// key whose `isVolatile` flag is clear.
+pub fn save_state(tpm: &Tpm) -> Vec<u8> {
+    let mut w = Writer::new();
+    let keep: Vec<&LoadedKey> = tpm
+        .keys
+        .slots
+        .iter()
+        .filter(|k| TpmKey::from_bytes(&k.record.public_blob).is_ok_and(|p| !p.is_volatile()))
+        .collect();
+    w.u32(tpm.keys.next_handle).u32(keep.len() as u32);
+    for k in keep {
+        w.u32(k.handle).bool(k.parent_pcr_status);
+        k.record.encode(&mut w);
+    }
+    w.into_vec()
 }
 
 /// Restores [`save_state`] output on Startup(ST_STATE).
-pub fn restore_state(_tpm: &mut Tpm, _bytes: &[u8]) -> Result<(), Rc> {
+pub fn restore_state(tpm: &mut Tpm, bytes: &[u8]) -> Result<(), Rc> {
+    tpm.keys.clear();
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut r = Reader::new(bytes);
+    tpm.keys.next_handle = r.u32()?;
+    let n = r.u32()? as usize;
+    if n > MAX_KEYS {
+        return Err(Rc::FAIL);
+    }
+    for _ in 0..n {
+        let h = r.u32()?;
+        let pps = r.bool()?;
+        let rec = KeyRecord::decode(&mut r)?;
+        tpm.keys.restore(h, rec, pps)?;
+    }
+    r.finish()
+}
+
+/// A key as commands see it, whatever table holds it.
+#[derive(Clone, Debug)]
+pub struct KeyView {
+    /// The handle it was named by.
+    pub handle: u32,
+    /// The public structure (no encData).
+    pub public: TpmKey,
+    /// The RSA pair.
+    pub rsa: RsaKey,
+    /// `usageAuth`.
+    pub usage_auth: Secret,
+    /// `migrationAuth`.
+    pub migration_auth: Secret,
+}
+
+impl KeyView {
+    fn from_record(handle: u32, rec: &KeyRecord) -> Result<Self, Rc> {
+        Ok(Self {
+            handle,
+            public: TpmKey::from_bytes(&rec.public_blob).map_err(|_| Rc::FAIL)?,
+            rsa: rec.rsa.clone(),
+            usage_auth: rec.usage_auth.clone(),
+            migration_auth: rec.migration_auth.clone(),
+        })
+    }
+
+    /// The auth entity for this key.
+    pub fn entity(&self) -> AuthEntity {
+        if self.handle == kh::SRK { AuthEntity::Srk } else { AuthEntity::Key(self.handle) }
+    }
+}
+
+/// The record behind `handle` (SRK, owner-evict or loaded).
+fn record(tpm: &Tpm, handle: u32) -> Option<&KeyRecord> {
+    if handle == kh::SRK {
+        return tpm.perm.data.srk.as_ref();
+    }
+    if let Some((_, r)) = tpm.perm.data.owner_evict_keys.iter().find(|(h, _)| *h == handle) {
+        return Some(r);
+    }
+    tpm.keys.get(handle).map(|k| &k.record)
+}
+
+/// Looks a key up by handle (`TPM_INVALID_KEYHANDLE` if none).
+pub fn resolve(tpm: &Tpm, handle: u32) -> Result<KeyView, Rc> {
+    let rec = record(tpm, handle).ok_or(Rc::INVALID_KEYHANDLE)?;
+    KeyView::from_record(handle, rec)
+}
+
+/// The usage secret of a key (for OSAP).
+pub fn usage_auth(tpm: &Tpm, handle: u32) -> Result<Secret, Rc> {
+    record(tpm, handle).map(|r| r.usage_auth.clone()).ok_or(Rc::INVALID_KEYHANDLE)
+}
+
+/// Authorizes use of `key` by trailer `index`: a present trailer is always
+/// checked; with none, only `TPM_AUTH_NEVER` keys (or, with `public_only`,
+/// `TPM_AUTH_PRIV_USE_ONLY` keys) pass, else `TPM_AUTHFAIL`.
+pub fn authorize(tpm: &mut Tpm, cmd: &mut Command<'_>, index: usize, key: &KeyView, public_only: bool) -> Result<(), Rc> {
+    if cmd.auth.get(index).is_some_and(|a| a.is_some()) {
+        return auth::check(tpm, cmd, index, key.entity(), &key.usage_auth);
+    }
+    match key.public.auth_data_usage {
+        auth_usage::NEVER => Ok(()),
+        auth_usage::PRIV_USE_ONLY if public_only => Ok(()),
+        _ => Err(if index == 0 { Rc::AUTHFAIL } else { Rc::AUTH2FAIL }),
+    }
+}
+
+/// Checks that a key's PCR binding allows use now (`TPM_WRONGPCRVAL`, `TPM_BAD_LOCALITY`).
+pub fn check_pcrs(tpm: &Tpm, key: &KeyView, locality: u8) -> Result<(), Rc> {
+    pcr_info::check_release_bytes(tpm, &key.public.pcr_info, key.public.key12, locality)
+}
+
+/// True if a key is bound to at least one PCR.
+pub fn pcr_bound(key: &KeyView) -> bool {
+    !key.public.pcr_info.is_empty()
+        && pcr_info::PcrInfo::decode(&key.public.pcr_info, key.public.key12).is_ok_and(|p| match p {
+            pcr_info::PcrInfo::Short { selection, .. } => !selection.is_empty(),
+            pcr_info::PcrInfo::Long { release_selection, .. } => !release_selection.is_empty(),
+        })
+}
+
+/// `parentPCRStatus` of a key (false for the SRK and owner-evict keys).
+pub fn parent_pcr_status(tpm: &Tpm, handle: u32) -> bool {
+    tpm.keys.get(handle).is_some_and(|k| k.parent_pcr_status)
+}
+
+/// Unloads a key (FlushSpecific / EvictKey): the SRK and EK are not flushable
+/// (`TPM_INVALID_KEYHANDLE`), owner-evict keys need the owner (`TPM_KEY_OWNER_CONTROL`).
+pub fn flush_key(tpm: &mut Tpm, handle: u32) -> Result<(), Rc> {
+    if tpm.perm.data.owner_evict_keys.iter().any(|(h, _)| *h == handle) {
+        return Err(Rc::KEY_OWNER_CONTROL);
+    }
+    if !tpm.keys.remove(handle) {
+        return Err(Rc::INVALID_KEYHANDLE);
+    }
+    tpm.sessions.terminate_entity(AuthEntity::Key(handle));
     Ok(())
 }
 
-/// Signs `digest` (20 bytes) with the loaded signing key `key_handle`, after
-/// checking trailer `auth_index` against the key's usage auth when the key
-/// requires it (or when the command carries a trailer). Used by
-/// TPM_TickStampBlob and the quote commands. Checks key usage (SIGNING or
-/// LEGACY) and the key's signature scheme (SHA1 or INFO, not DER).
-/// Returns the PKCS#1 v1.5 signature.
-pub fn sign_digest(
-    _tpm: &mut Tpm,
-    _cmd: &mut Command<'_>,
-    _auth_index: usize,
-    _key_handle: u32,
-    _digest: &crate::crypto::Digest,
-) -> Result<Vec<u8>, Rc> {
-    Err(Rc::INVALID_KEYHANDLE)
-}
+pub use super::sign::sign_digest;
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
-    OrdinalEntry::new(ord::CreateWrapKey, create_wrap_key, tags::AUTH1, 1, check::ALL).with(flags::STUB),
-    OrdinalEntry::new(ord::LoadKey, load_key, tags::RQU_AUTH1, 1, check::ALL).with(flags::STUB),
-    OrdinalEntry::new(ord::LoadKey2, load_key2, tags::RQU_AUTH1, 1, check::ALL).with(flags::STUB),
-    OrdinalEntry::new(ord::GetPubKey, get_pub_key, tags::RQU_AUTH1, 1, check::ALL).with(flags::STUB),
-    OrdinalEntry::new(ord::EvictKey, evict_key, tags::RQU, 1, check::ALL).with(flags::STUB),
-    OrdinalEntry::new(ord::CertifyKey, certify_key, tags::ANY, 2, check::ALL).with(flags::STUB),
-    OrdinalEntry::new(ord::ChangeAuth, change_auth, tags::AUTH2, 1, check::ALL).with(flags::STUB),
+    OrdinalEntry::new(ord::CreateWrapKey, create::create_wrap_key, tags::AUTH1, 1, check::ALL),
+    OrdinalEntry::new(ord::LoadKey, load_key, tags::RQU_AUTH1, 1, check::ALL),
+    OrdinalEntry::new(ord::LoadKey2, load_key2, tags::RQU_AUTH1, 1, check::ALL),
+    OrdinalEntry::new(ord::GetPubKey, get_pub_key, tags::RQU_AUTH1, 1, check::ALL),
+    OrdinalEntry::new(ord::EvictKey, evict_key, tags::RQU, 1, check::ALL),
+    OrdinalEntry::new(ord::CertifyKey, certify::certify_key, tags::ANY, 2, check::ALL),
+    OrdinalEntry::new(ord::ChangeAuth, change_auth::change_auth, tags::AUTH2, 1, check::ALL),
 ];
 
-/// TPM_CreateWrapKey (Part 3 §10.4).
-pub fn create_wrap_key(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
-    Err(Rc::BAD_ORDINAL)
+/// Decrypts and validates a wrapped key under `parent` and returns the
+/// record to load (shared by LoadKey and LoadKey2).
+pub fn unwrap_key(tpm: &mut Tpm, parent: &KeyView, in_key: &TpmKey) -> Result<KeyRecord, Rc> {
+    if parent.public.key_usage != key_usage::STORAGE {
+        return Err(Rc::INVALID_KEYUSAGE);
+    }
+    let rsa_parms = create::check_key_parms(in_key)?;
+    if !in_key.pcr_info.is_empty() {
+        pcr_info::PcrInfo::decode(&in_key.pcr_info, in_key.key12)?;
+    }
+    let plain = rsa_ops::oaep_decrypt(&parent.rsa, tpm.rng.as_mut(), &in_key.enc_data)?;
+    let store = StoreAsymkey::decode(&plain)?;
+    if store.pub_data_digest != in_key.pub_data_digest() {
+        return Err(Rc::DECRYPT_ERROR);
+    }
+    if !in_key.migratable() {
+        if parent.public.migratable() {
+            return Err(Rc::INVALID_KEYUSAGE);
+        }
+        if store.migration_auth != tpm.perm.data.tpm_proof {
+            return Err(Rc::INVALID_KEYUSAGE);
+        }
+    }
+    let public = RsaKey::from_public(&in_key.pub_key, &rsa_parms.exponent)?;
+    if public.bits() != rsa_parms.key_length as usize {
+        return Err(Rc::BAD_KEY_PROPERTY);
+    }
+    let rsa = rsa_ops::private_from_prime(&public, &store.prime)?;
+    Ok(KeyRecord {
+        public_blob: in_key.without_enc_data().to_bytes(),
+        rsa,
+        usage_auth: store.usage_auth,
+        migration_auth: store.migration_auth,
+    })
 }
 
-/// TPM_LoadKey (Part 3 §27.8.1).
-pub fn load_key(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
-    Err(Rc::BAD_ORDINAL)
+fn load_common(tpm: &mut Tpm, cmd: &mut Command<'_>) -> Result<u32, Rc> {
+    let parent_handle = cmd.params.u32()?;
+    let in_key = TpmKey::decode(&mut cmd.params)?;
+    cmd.params.finish()?;
+    let parent = resolve(tpm, parent_handle)?;
+    authorize(tpm, cmd, 0, &parent, false)?;
+    check_pcrs(tpm, &parent, cmd.locality)?;
+    let rec = unwrap_key(tpm, &parent, &in_key)?;
+    let pps = pcr_bound(&parent);
+    tpm.keys.insert(rec, pps)
+}
+
+/// TPM_LoadKey (Part 3 §27.8.1): like LoadKey2, but the new handle is an
+/// output parameter (covered by the response HMAC).
+pub fn load_key(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
+    let h = load_common(tpm, cmd)?;
+    resp.params.u32(h);
+    Ok(())
 }
 
 /// TPM_LoadKey2 (Part 3 §10.5).
-pub fn load_key2(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
-    Err(Rc::BAD_ORDINAL)
+pub fn load_key2(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
+    let h = load_common(tpm, cmd)?;
+    resp.handles.u32(h);
+    Ok(())
 }
 
-/// TPM_GetPubKey (Part 3 §10.6).
-pub fn get_pub_key(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
-    Err(Rc::BAD_ORDINAL)
+/// TPM_GetPubKey (Part 3 §10.6): the `TPM_PUBKEY` of a loaded key. The SRK's
+/// needs `readSRKPub` (else `TPM_INVALID_KEYHANDLE`, use OwnerReadInternalPub).
+pub fn get_pub_key(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
+    let handle = cmd.params.u32()?;
+    cmd.params.finish()?;
+    if handle == kh::SRK && !tpm.perm.flags.readSRKPub {
+        return Err(Rc::INVALID_KEYHANDLE);
+    }
+    let key = resolve(tpm, handle)?;
+    authorize(tpm, cmd, 0, &key, true)?;
+    if key.public.key_flags & blob::key_flags::PCR_IGNORED_ON_READ == 0 {
+        check_pcrs(tpm, &key, cmd.locality)?;
+    }
+    key.public.encode_pubkey(&mut resp.params);
+    Ok(())
 }
 
-/// TPM_EvictKey (Part 3 §27.5.1).
-pub fn evict_key(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
-    Err(Rc::BAD_ORDINAL)
-}
-
-/// TPM_CertifyKey (Part 3 §12.1).
-pub fn certify_key(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
-    Err(Rc::BAD_ORDINAL)
-}
-
-/// TPM_ChangeAuth (Part 3 §17.1).
-pub fn change_auth(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
-    Err(Rc::BAD_ORDINAL)
+/// TPM_EvictKey (Part 3 §27.5.1): deprecated FlushSpecific for keys.
+pub fn evict_key(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
+    let handle = cmd.params.u32()?;
+    cmd.params.finish()?;
+    if handle == kh::SRK || handle == kh::EK {
+        return Err(Rc::INVALID_KEYHANDLE);
+    }
+    flush_key(tpm, handle)
 }
