@@ -147,6 +147,7 @@ fn random_ring_contents_against_blkfront() {
         }
     }
     assert!(f.in_flight() <= 32);
+    assert!(f.bogus_responses() > 100, "the garbage reached the response code: {}", f.bogus_responses());
 }
 
 struct RandomMmio(Rng);
