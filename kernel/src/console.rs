@@ -22,6 +22,9 @@ use crate::sync::Global;
 struct Ring {
     intf: *mut XenconsInterface,
     port: EvtchnPort,
+    /// Set when xenconsoled did not drain a full ring in time: later output that does not
+    /// fit is dropped at once instead of waiting again.
+    stalled: bool,
 }
 
 static RING: Global<Option<Ring>> = Global::new(None);
@@ -44,7 +47,7 @@ pub fn init(si: &StartInfo) {
             Err(_) => return,
         }
     };
-    RING.with(|r| *r = Some(Ring { intf: va as *mut XenconsInterface, port: EvtchnPort(si.console.evtchn) }));
+    RING.with(|r| *r = Some(Ring { intf: va as *mut XenconsInterface, port: EvtchnPort(si.console.evtchn), stalled: false }));
 }
 
 /// True when output goes to a console ring.
@@ -84,13 +87,18 @@ impl Ring {
             };
             if len == 0 {
                 let _ = crate::events::send(self.port);
+                if self.stalled {
+                    return;
+                }
                 let d = *deadline.get_or_insert_with(|| crate::time::now_ns() + FULL_RING_WAIT_NS);
                 if crate::time::now_ns() >= d {
+                    self.stalled = true;
                     return;
                 }
                 crate::events::wait(&[self.port], Some(d));
                 continue;
             }
+            self.stalled = false;
             let n = len.min(bytes.len());
             // SAFETY: [off, off + n) lies inside `out` (write_span guarantees it) and is the
             // producer-owned part of the ring.

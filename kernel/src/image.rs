@@ -153,9 +153,14 @@ impl Env {
     }
 }
 
+/// Options every image understands through this runtime: `selftest`, `loglevel=` and
+/// `crashtest=pagefault|panic|ud2` (deliberately faults, to check that a fault is reported on
+/// the console and crashes the domain instead of killing it silently).
+pub const RUNTIME_OPTIONS: &[&str] = &["selftest", "loglevel", "crashtest"];
+
 fn print_options(info: &ImageInfo, options: &[CmdOption]) {
     for o in options {
-        if info.known_options.contains(&o.name()) {
+        if info.known_options.contains(&o.name()) || RUNTIME_OPTIONS.contains(&o.name()) {
             crate::println!("option: {}", o);
         } else {
             crate::println!("Warning: ignoring unknown option '{}'", o);
@@ -214,6 +219,9 @@ pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
         let _ = xs.write("control/feature-poweroff", "1");
         let _ = xs.write("control/feature-reboot", "1");
     }
+    if let Some(kind) = env.option("crashtest") {
+        crash_test(kind);
+    }
     if env.flag("selftest") {
         let (passed, failed) = crate::selftest::run(&mut env);
         crate::println!("selftest: {} passed, {} failed", passed, failed);
@@ -221,6 +229,27 @@ pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
     }
     crate::println!("{}", info.waiting_line);
     serve(&mut env)
+}
+
+/// Faults on purpose (`crashtest=`); unknown kinds are reported and ignored.
+fn crash_test(kind: &str) {
+    crate::println!("crashtest: {}", kind);
+    match kind {
+        "pagefault" => {
+            // An address in the non-canonical-free, never-mapped low half.
+            let p = 0x10usize as *const u64;
+            // SAFETY: not safe at all, on purpose: this read must fault; the trap handler
+            // reports it and crashes the domain, so execution never continues.
+            let v = unsafe { core::ptr::read_volatile(p) };
+            crate::println!("crashtest: read {v:#x} without a fault");
+        }
+        "panic" => panic!("crashtest requested a panic"),
+        "ud2" => {
+            // SAFETY: raises #UD on purpose; the trap handler crashes the domain.
+            unsafe { core::arch::asm!("ud2") };
+        }
+        other => log::warn!("unknown crashtest '{other}'"),
+    }
 }
 
 /// A `serve` that serves nothing yet.

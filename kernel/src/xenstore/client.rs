@@ -137,6 +137,12 @@ impl<T: XsTransport> XsClient<T> {
         self.watch_events.pop_front()
     }
 
+    /// The oldest queued watch event registered with `token` (others stay queued).
+    pub fn take_watch_event_for(&mut self, token: &str) -> Option<WatchEvent> {
+        let i = self.watch_events.iter().position(|e| e.token == token)?;
+        self.watch_events.remove(i)
+    }
+
     pub fn read_tx(&mut self, tx: TxId, path: &str) -> Result<String, XsError> {
         let v = self.request(XsdSockmsgType::Read, tx, &[path.as_bytes()], false)?;
         String::from_utf8(v).map_err(|_| XsError::Malformed("value is not UTF-8"))

@@ -247,6 +247,21 @@ fn watches_are_queued_for_the_loop() {
 }
 
 #[test]
+fn watch_events_can_be_taken_per_token() {
+    let mut xs = client();
+    xs.watch("a", "ta").unwrap();
+    xs.watch("b", "tb").unwrap();
+    xs.poll().unwrap();
+    xs.write("a/x", "1").unwrap();
+    xs.write("b/y", "2").unwrap();
+    xs.poll().unwrap();
+    let b: Vec<String> = core::iter::from_fn(|| xs.take_watch_event_for("tb")).map(|e| e.path).collect();
+    assert_eq!(b, vec!["b", "b/y"]);
+    let a: Vec<String> = core::iter::from_fn(|| xs.take_watch_event()).map(|e| e.path).collect();
+    assert_eq!(a, vec!["a", "a/x"]);
+}
+
+#[test]
 fn transaction_commits() {
     let mut xs = client();
     let r = xs.transaction(|xs, tx| {
