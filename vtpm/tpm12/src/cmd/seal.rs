@@ -35,6 +35,8 @@ pub const ORDINALS: &[OrdinalEntry] = &[
 pub struct StoredData {
     /// True for `TPM_STORED_DATA12`.
     pub v12: bool,
+    /// `ver` as received (TPM_STORED_DATA only).
+    pub ver: [u8; 4],
     /// `et` (STORED_DATA12 only).
     pub et: u16,
     /// `sealInfo` bytes.
@@ -54,14 +56,14 @@ impl StoredData {
         } else {
             return Err(Rc::BAD_VERSION);
         };
-        Ok(Self { v12, et, seal_info: r.sized32()?.to_vec(), enc_data: r.sized32()?.to_vec() })
+        Ok(Self { v12, ver: head, et, seal_info: r.sized32()?.to_vec(), enc_data: r.sized32()?.to_vec() })
     }
 
     fn encode_head(&self, w: &mut Writer) {
         if self.v12 {
             w.u16(tag::STORED_DATA12).u16(self.et);
         } else {
-            w.bytes(&VER_11);
+            w.bytes(&self.ver);
         }
         w.sized32(&self.seal_info);
     }
@@ -151,7 +153,7 @@ pub fn seal(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result
         pi.set_creation(tpm, cmd.locality);
         pi.to_bytes()
     };
-    let stored = StoredData { v12, et: 0, seal_info, enc_data: Vec::new() };
+    let stored = StoredData { v12, ver: VER_11, et: 0, seal_info, enc_data: Vec::new() };
     let auth_data = auth::decrypt_adip(tpm, cmd, 0, &enc_auth)?;
     let sealed = SealedData {
         auth_data,

@@ -198,7 +198,7 @@ impl<'a> Client<'a> {
         }
         let mut rd = Reader::new(&r.body);
         let e = |e| format!("{e:?}");
-        rd.bytes(12).map_err(e)?;
+        rd.bytes(8).map_err(e)?;
         let parms = rd.sized32().map_err(e)?;
         let _ = parms;
         Ok(rd.sized32().map_err(e)?.to_vec())

@@ -2,11 +2,16 @@
 
 mod capability;
 mod counter;
+mod data;
 mod dispatch;
+mod keys;
 mod lifecycle;
 mod misc;
 mod nv;
+mod owned;
+mod ownership;
 mod pcr;
+mod sessions;
 mod state;
 
 use alloc::vec::Vec;

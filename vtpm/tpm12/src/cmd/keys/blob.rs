@@ -105,6 +105,8 @@ impl KeyParms {
 pub struct TpmKey {
     /// True for `TPM_KEY12` (PCR info is a `TPM_PCR_INFO_LONG`).
     pub key12: bool,
+    /// The first four bytes as received: `ver` (TPM_KEY) or `tag ‖ fill` (TPM_KEY12).
+    pub head: [u8; 4],
     /// `keyUsage`.
     pub key_usage: u16,
     /// `keyFlags`.
@@ -138,6 +140,7 @@ impl TpmKey {
         };
         Ok(Self {
             key12,
+            head,
             key_usage: r.u16()?,
             key_flags: r.u32()?,
             auth_data_usage: r.u8()?,
@@ -157,11 +160,7 @@ impl TpmKey {
     }
 
     fn encode_public(&self, w: &mut Writer) {
-        if self.key12 {
-            w.u16(tag::KEY12).u16(0);
-        } else {
-            w.bytes(&VER_11);
-        }
+        w.bytes(&self.head);
         w.u16(self.key_usage).u32(self.key_flags).u8(self.auth_data_usage);
         self.parms.encode(w);
         w.sized32(&self.pcr_info).sized32(&self.pub_key);

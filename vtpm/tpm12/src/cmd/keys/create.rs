@@ -1,7 +1,7 @@
 //! TPM_CreateWrapKey (Part 3 §10.4) and the key-property rules shared with
 //! loading and TPM_TakeOwnership (Part 2 §5.7.1 "mandatory key usage schemes").
 //!
-//! Supported: RSA with two primes, 512/1024/2048 bits, exponent 65537.
+//! Supported: RSA with two primes, 1024 or 2048 bits, exponent 65537.
 //! Storage keys are 2048-bit OAEP; their children are wrapped as
 //! `TPM_STORE_ASYMKEY` under OAEP-SHA1 "TCPA".
 
@@ -16,8 +16,9 @@ use super::blob::{RsaParms, StoreAsymkey, TpmKey, key_flags};
 use super::pcr_info::PcrInfo;
 use super::{KeyView, authorize, check_pcrs, resolve, rsa_ops};
 
-/// Key sizes we generate and load.
-pub const KEY_LENGTHS: [u32; 3] = [512, 1024, 2048];
+/// Key sizes we generate and load. 512-bit keys (allowed by the spec) are
+/// refused: the RSA implementation does not accept moduli under 1024 bits.
+pub const KEY_LENGTHS: [u32; 2] = [1024, 2048];
 
 /// Checks algorithm, size, exponent and schemes for the key's usage; returns
 /// the RSA parameters. Errors are `TPM_BAD_KEY_PROPERTY` (libtpms' choice too),
