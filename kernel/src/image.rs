@@ -47,6 +47,10 @@ pub struct Env {
     pub gnttab: GrantTable,
     pub domid: DomId,
     pub name: String,
+    /// Ports bound through the `drivers::hv` traits (waited on by `Clock::wait_until`).
+    pub(crate) driver_ports: Vec<EvtchnPort>,
+    /// Ports that fired during `wait_until`, not yet taken by `take_pending`.
+    pub(crate) fired: Vec<EvtchnPort>,
 }
 
 /// What woke the loop.
@@ -110,7 +114,7 @@ impl Env {
     }
 
     /// Reads `control/shutdown`; on `poweroff`/`halt` or `reboot` clears it and stops.
-    fn check_shutdown(&mut self) {
+    pub(crate) fn check_shutdown(&mut self) {
         let Some(xs) = self.xs.as_mut() else { return };
         let value = match xs.read(SHUTDOWN_PATH) {
             Ok(v) => v,
@@ -210,7 +214,7 @@ pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
         Ok(g) => g,
         Err(e) => panic!("grant table setup failed: {e}"),
     };
-    let mut env = Env { info, options, xs, gnttab, domid, name };
+    let mut env = Env { info, options, xs, gnttab, domid, name, driver_ports: Vec::new(), fired: Vec::new() };
     if let Some(xs) = env.xs.as_mut() {
         if let Err(e) = xs.watch(SHUTDOWN_PATH, SHUTDOWN_TOKEN) {
             log::warn!("cannot watch {SHUTDOWN_PATH}: {e}");

@@ -32,6 +32,8 @@ pub mod events;
 #[cfg(target_os = "none")]
 pub mod grant;
 #[cfg(target_os = "none")]
+pub mod hv;
+#[cfg(target_os = "none")]
 pub mod image;
 #[cfg(target_os = "none")]
 pub mod logger;
