@@ -160,7 +160,9 @@ impl Env {
 /// Options every image understands through this runtime: `selftest`, `loglevel=` and
 /// `crashtest=pagefault|panic|ud2` (deliberately faults, to check that a fault is reported on
 /// the console and crashes the domain instead of killing it silently).
-pub const RUNTIME_OPTIONS: &[&str] = &["selftest", "loglevel", "crashtest"];
+///
+/// `mmiotest=0x<addr>` adds a selftest check that maps that MMIO page from `DOMID_IO`.
+pub const RUNTIME_OPTIONS: &[&str] = &["selftest", "loglevel", "crashtest", "mmiotest"];
 
 fn print_options(info: &ImageInfo, options: &[CmdOption]) {
     for o in options {

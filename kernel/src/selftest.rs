@@ -61,6 +61,9 @@ pub fn run(env: &mut Env) -> (u32, u32) {
     if env.xs.is_some() {
         checks.extend_from_slice(XENSTORE_CHECKS);
     }
+    if env.option("mmiotest").is_some() {
+        checks.push(("mmio-map", check_mmio));
+    }
     let (mut passed, mut failed) = (0, 0);
     for (name, check) in checks {
         match check(env) {
@@ -527,5 +530,24 @@ fn check_driver_traits(env: &mut Env) -> Result<(), String> {
         let r = env.read(XsTx::NONE, &format!("{DIR}/hv-missing"));
         ensure!(r == Err(drivers::hv::XsError::NoEnt), "missing node gave {r:?}");
     }
+    Ok(())
+}
+
+/// `mmiotest=0x<machine address>`: maps that page from DOMID_IO (the domain needs `iomem=`
+/// for it) and reads the TPM TIS identification register DID_VID at offset 0xF00 (fact sheet
+/// §6.1), which must not float (all ones) or be zero.
+fn check_mmio(env: &mut Env) -> Result<(), String> {
+    use drivers::hv::Mmio;
+    let arg = env.option("mmiotest").unwrap_or("");
+    let hex = arg.strip_prefix("0x").ok_or(format!("mmiotest={arg}: expected 0x<hex>"))?;
+    let base = u64::from_str_radix(hex, 16).map_err(|_| format!("mmiotest={arg}: bad hex"))?;
+    let mut r = crate::hv::MmioRegion::map(base, 1).map_err(|e| format!("map {base:#x}: errno {}", e.0))?;
+    let did_vid = r.read32(0xF00);
+    let access = r.read8(0);
+    let outside = r.read32(0x1000);
+    drop(r);
+    log::info!("mmio {base:#x}: DID_VID {did_vid:#010x} ACCESS {access:#04x}");
+    ensure!(did_vid != 0xFFFF_FFFF && did_vid != 0, "DID_VID reads {did_vid:#x}");
+    ensure!(outside == 0xFFFF_FFFF, "read outside the window gave {outside:#x}");
     Ok(())
 }
