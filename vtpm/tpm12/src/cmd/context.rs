@@ -97,7 +97,7 @@ pub fn save_context(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
     let count = match resource_type {
         rt::KEY => {
             if handle == kh::SRK || handle == kh::EK {
-                return Err(Rc::INVALID_KEYHANDLE);
+                return Err(Rc::INVALID_RESOURCE);
             }
             if tpm.perm.data.owner_evict_keys.iter().any(|(h, _)| *h == handle) {
                 return Err(Rc::OWNER_CONTROL);

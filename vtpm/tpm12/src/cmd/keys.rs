@@ -319,11 +319,11 @@ pub fn load_key2(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> R
 pub fn get_pub_key(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
     let handle = cmd.params.u32()?;
     cmd.params.finish()?;
+    let key = resolve(tpm, handle)?;
+    authorize(tpm, cmd, 0, &key, true)?;
     if handle == kh::SRK && !tpm.perm.flags.readSRKPub {
         return Err(Rc::INVALID_KEYHANDLE);
     }
-    let key = resolve(tpm, handle)?;
-    authorize(tpm, cmd, 0, &key, true)?;
     if key.public.key_flags & blob::key_flags::PCR_IGNORED_ON_READ == 0 {
         check_pcrs(tpm, &key, cmd.locality)?;
     }

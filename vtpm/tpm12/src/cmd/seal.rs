@@ -220,6 +220,9 @@ pub fn unbind(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Resu
     let key_handle = cmd.params.u32()?;
     let in_data = cmd.params.sized32()?;
     cmd.params.finish()?;
+    if in_data.is_empty() {
+        return Err(Rc::BAD_PARAMETER);
+    }
     let key = resolve(tpm, key_handle)?;
     authorize(tpm, cmd, 0, &key, false)?;
     if !matches!(key.public.key_usage, key_usage::BIND | key_usage::LEGACY) {

@@ -205,7 +205,7 @@ pub const ORDINALS: &[OrdinalEntry] = &[
 ];
 
 /// Maps an OSAP `entityType`/`entityValue` to the entity it names
-/// (`TPM_WRONG_ENTITYTYPE` for types we do not authorize through OSAP).
+/// (`TPM_BAD_PARAMETER` for types we do not authorize through OSAP, as libtpms).
 pub fn entity_of(entity_type: u16, entity_value: u32) -> Result<AuthEntity, Rc> {
     Ok(match entity_type & 0x00FF {
         et::OWNER => AuthEntity::Owner,
@@ -215,7 +215,7 @@ pub fn entity_of(entity_type: u16, entity_value: u32) -> Result<AuthEntity, Rc> 
         et::NV => AuthEntity::Nv(entity_value),
         et::COUNTER => AuthEntity::Counter(entity_value),
         et::OPERATOR => AuthEntity::Operator,
-        _ => return Err(Rc::WRONG_ENTITYTYPE),
+        _ => return Err(Rc::BAD_PARAMETER),
     })
 }
 
@@ -227,7 +227,7 @@ fn entity_secret(tpm: &Tpm, entity: AuthEntity) -> Result<Secret, Rc> {
             if d.owner_installed {
                 Ok(d.owner_auth.clone())
             } else {
-                Err(Rc::AUTHFAIL)
+                Err(Rc::NOSRK)
             }
         }
         AuthEntity::Operator => {
@@ -237,7 +237,7 @@ fn entity_secret(tpm: &Tpm, entity: AuthEntity) -> Result<Secret, Rc> {
                 Err(Rc::NOOPERATOR)
             }
         }
-        AuthEntity::Srk => d.srk.as_ref().map(|k| k.usage_auth.clone()).ok_or(Rc::INVALID_KEYHANDLE),
+        AuthEntity::Srk => d.srk.as_ref().map(|k| k.usage_auth.clone()).ok_or(Rc::NOSRK),
         AuthEntity::Key(h) => super::keys::usage_auth(tpm, h),
         AuthEntity::Nv(i) => d.nv.iter().find(|s| s.index == i).map(|s| s.auth.clone()).ok_or(Rc::BADINDEX),
         AuthEntity::Counter(c) => {
@@ -258,14 +258,16 @@ pub fn oiap(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result
 
 /// TPM_OSAP (Part 3 §18.2): `entityType, entityValue, nonceOddOSAP` in;
 /// `authHandle, nonceEven, nonceEvenOSAP` out. Only XOR ADIP is offered
-/// (an AES-CTR entity type is `TPM_BAD_MODE`).
+/// (an AES-CTR entity type is `TPM_INAPPROPRIATE_ENC`). The owner and the SRK
+/// need an owner (`TPM_NOSRK`); other entities do not (libtpms requires an
+/// owner for every OSAP, which would lock out ownerless NV spaces).
 pub fn osap(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
     let entity_type = cmd.params.u16()?;
     let entity_value = cmd.params.u32()?;
     let nonce_odd_osap: Digest = cmd.params.array()?;
     cmd.params.finish()?;
     if entity_type >> 8 != et::XOR {
-        return Err(Rc::BAD_MODE);
+        return Err(Rc::INAPPROPRIATE_ENC);
     }
     let entity = entity_of(entity_type, entity_value)?;
     let secret = entity_secret(tpm, entity)?;
@@ -291,7 +293,10 @@ pub fn flush_specific(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
     let resource_type = cmd.params.u32()?;
     cmd.params.finish()?;
     match resource_type {
-        rt::KEY => super::keys::flush_key(tpm, handle),
+        // libtpms answers TPM_BAD_PARAMETER for a key handle that is not loaded.
+        rt::KEY => super::keys::flush_key(tpm, handle).map_err(|rc| {
+            if rc == Rc::INVALID_KEYHANDLE { Rc::BAD_PARAMETER } else { rc }
+        }),
         rt::AUTH => {
             if tpm.sessions.terminate(handle) {
                 Ok(())

@@ -58,7 +58,7 @@ fn create_load_sign_flush() {
     // Flush, then the handle is gone.
     assert_eq!(c.rqu(ord::FlushSpecific, &be32s(&[h, rt::KEY])).unwrap().rc, 0);
     assert_eq!(sign(&mut c, h, &d).0, Rc::INVALID_KEYHANDLE.0);
-    assert_eq!(c.rqu(ord::FlushSpecific, &be32s(&[h, rt::KEY])).unwrap().rc, Rc::INVALID_KEYHANDLE.0);
+    assert_eq!(c.rqu(ord::FlushSpecific, &be32s(&[h, rt::KEY])).unwrap().rc, Rc::BAD_PARAMETER.0);
     // Load again with the 1.1 LoadKey: the handle is an output parameter.
     let mut s = c.oiap(SRK).unwrap();
     let r = c.auth(ord::LoadKey, &[kh::SRK], &blob, &mut [&mut s], 0).unwrap();
@@ -275,7 +275,7 @@ fn key_and_session_contexts() {
     tampered[mid] ^= 1;
     assert_eq!(load(&mut c, &tampered).0, Rc::BADCONTEXT.0);
     assert_eq!(load(&mut c, &key_blob[..30]).0, Rc::BADCONTEXT.0);
-    assert_eq!(save(&mut c, kh::SRK, rt::KEY).0, Rc::INVALID_KEYHANDLE.0);
+    assert_eq!(save(&mut c, kh::SRK, rt::KEY).0, Rc::INVALID_RESOURCE.0);
     assert_eq!(save(&mut c, h, 0x55).0, Rc::INVALID_RESOURCE.0);
     // A session: saving unloads it; it loads once and then works.
     let mut s = oiap_keep(&mut c, KEY_AUTH);

@@ -49,10 +49,10 @@ fn session_errors() {
         w.into_vec()
     };
     // No owner yet; unknown key; unknown entity type; AES ADIP.
-    assert_eq!(rqu(&mut t, ord::OSAP, &osap(et::OWNER, kh::OWNER)).0, Rc::AUTHFAIL.0);
+    assert_eq!(rqu(&mut t, ord::OSAP, &osap(et::OWNER, kh::OWNER)).0, Rc::NOSRK.0);
     assert_eq!(rqu(&mut t, ord::OSAP, &osap(et::KEYHANDLE, 0x0100_0042)).0, Rc::INVALID_KEYHANDLE.0);
-    assert_eq!(rqu(&mut t, ord::OSAP, &osap(0x0077, 0)).0, Rc::WRONG_ENTITYTYPE.0);
-    assert_eq!(rqu(&mut t, ord::OSAP, &osap(0x0602, kh::OWNER)).0, Rc::BAD_MODE.0);
+    assert_eq!(rqu(&mut t, ord::OSAP, &osap(0x0077, 0)).0, Rc::BAD_PARAMETER.0);
+    assert_eq!(rqu(&mut t, ord::OSAP, &osap(0x0602, kh::OWNER)).0, Rc::INAPPROPRIATE_ENC.0);
     // The table fills up.
     for _ in 0..crate::cmd::session::MAX_SESSIONS {
         assert_eq!(rqu(&mut t, ord::OIAP, &[]).0, 0);

@@ -125,6 +125,14 @@ pub fn private_from_prime(public: &RsaKey, p_bytes: &[u8]) -> Result<RsaKey, Rc>
     if be_trim(&product.to_be_bytes()) != be_trim(&n.to_be_bytes()) {
         return Err(Rc::DECRYPT_ERROR);
     }
+    // Both factors must be about half the modulus: this rules out p = 1 or
+    // q = 1 (whose p − 1 = 0 the key arithmetic must never see) from a blob
+    // anyone can encrypt under a public parent key.
+    let half = public.modulus().len() / 2;
+    let (pl, ql) = (be_trim(&p.to_be_bytes()).len(), be_trim(&q.to_be_bytes()).len());
+    if pl + 2 < half || ql + 2 < half || p == q {
+        return Err(Rc::DECRYPT_ERROR);
+    }
     let k = RsaPrivateKey::from_p_q(p, q, e).map_err(|_| Rc::DECRYPT_ERROR)?;
     if k.n_bytes() != public.public.n_bytes() {
         return Err(Rc::DECRYPT_ERROR);
@@ -145,4 +153,23 @@ pub fn prime_p(key: &RsaKey) -> Result<Zeroizing<Vec<u8>>, Rc> {
 fn be_trim(b: &[u8]) -> &[u8] {
     let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
     &b[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a crafted TPM_STORE_PRIVKEY with p = 1 (or p = n) is an
+    /// error, not a panic in the key arithmetic.
+    #[test]
+    fn degenerate_primes_are_refused() {
+        let key = crate::testing::test_ek();
+        let public = RsaKey { public: key.public.clone(), private: None };
+        assert_eq!(private_from_prime(&public, &[1]).unwrap_err(), Rc::DECRYPT_ERROR);
+        assert_eq!(private_from_prime(&public, &key.modulus()).unwrap_err(), Rc::DECRYPT_ERROR);
+        assert_eq!(private_from_prime(&public, &[0]).unwrap_err(), Rc::BAD_KEY_PROPERTY);
+        assert_eq!(private_from_prime(&public, &[7; 128]).unwrap_err(), Rc::DECRYPT_ERROR);
+        let p = prime_p(&key).unwrap();
+        assert_eq!(private_from_prime(&public, &p).unwrap(), key);
+    }
 }
