@@ -135,6 +135,33 @@ pub fn secs(t0: Instant) -> f64 {
     t0.elapsed().as_secs_f64()
 }
 
+/// An exclusive advisory lock on a file, held until dropped. Serialises xtask runs that
+/// share the test-bed cache or the `out/e2e` folder.
+pub struct Lock(#[allow(dead_code)] std::fs::File);
+
+impl Lock {
+    pub fn acquire(path: &Path, what: &str) -> Result<Lock> {
+        if let Some(d) = path.parent() {
+            mkdirs(d)?;
+        }
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ctx(|| format!("open lock {}", path.display()))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                eprintln!("waiting for another xtask run to release {what} ({})", path.display());
+                f.lock().ctx(|| format!("lock {}", path.display()))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => bail!("lock {}: {e}", path.display()),
+        }
+        Ok(Lock(f))
+    }
+}
+
 /// `12.3 MiB`-style size.
 pub fn human(bytes: u64) -> String {
     const K: f64 = 1024.0;

@@ -102,6 +102,13 @@ impl XlConfig {
         self.list("disk")
             .iter()
             .filter_map(|d| {
+                // keyword form (xl-disk-configuration): `…,vdev=xvdb,…,target=/path` (target last)
+                if let Some((head, target)) = d.split_once("target=") {
+                    let vdev = head.split(',').find_map(|kv| kv.trim().strip_prefix("vdev=")).unwrap_or("").to_string();
+                    let path = target.trim();
+                    let path = path.strip_prefix("file:").unwrap_or(path);
+                    return path.starts_with('/').then(|| (path.to_string(), vdev));
+                }
                 let mut parts = d.split(',');
                 let target = parts.next()?.trim();
                 let vdev = parts.next().unwrap_or("").trim().to_string();
@@ -198,6 +205,8 @@ mod tests {
         assert_eq!(c.list("vtpm"), ["backend=vtpmmgr,uuid=x"]);
         assert_eq!(c.file_disks(), [("/var/vtpm.img".to_string(), "hda".to_string())]);
         assert_eq!(c.string("nope"), None);
+        let k = XlConfig::new("disk = [ 'format=raw, vdev=xvdb, access=rw, backendtype=qdisk, target=/var/q.img', 'phy:/dev/sda,xvdc,w' ]\n");
+        assert_eq!(k.file_disks(), [("/var/q.img".to_string(), "xvdb".to_string())]);
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum Event {
     Shutdown { dom: String, rc: i32, secs: String, gone: bool },
     Gone { dom: String, gone: bool, secs: String },
     Disk { path: String, rc: i32 },
+    /// dom0 backends serving a domain: (backend type, device ids).
+    Backends { dom: String, backends: Vec<(String, Vec<String>)> },
     Warn(String),
 }
 
@@ -151,6 +153,14 @@ pub fn parse(text: &str) -> BootLog {
             "shutdown" => Some(Event::Shutdown { dom, rc: rc(&w), secs: secs(&w), gone: kv(&w, "gone") == Some("yes") }),
             "gone" => Some(Event::Gone { dom, gone: w.get(2) == Some(&"yes"), secs: secs(&w) }),
             "disk" => Some(Event::Disk { path: dom, rc: rc(&w) }),
+            "backends" => Some(Event::Backends {
+                dom,
+                backends: w[2..]
+                    .iter()
+                    .filter_map(|b| b.split_once(':'))
+                    .map(|(t, ids)| (t.to_string(), ids.split(',').map(str::to_string).collect()))
+                    .collect(),
+            }),
             "warn" => {
                 log.warnings.push(rest.to_string());
                 Some(Event::Warn(rest.to_string()))
@@ -176,6 +186,7 @@ mod tests {
 [+ 20.20] @@xt scenario boot
 [+ 20.30] @@xt disk /var/vtpm.img rc=0
 [+ 28.00] @@xt create vtpm rc=0 domid=1 secs=7.7
+[+ 28.10] @@xt backends vtpm vbd:768,51712 console:0
 [+ 29.00] @@xt wait vtpm found secs=1.0
 [+ 29.10] @@xt list
 [+ 29.20] @@xl| Name                                        ID   Mem VCPUs\tState\tTime(s)
@@ -199,9 +210,13 @@ mod tests {
         let l = parse(SAMPLE);
         assert!(l.plan_done);
         assert!(l.dom0_ready.is_some());
-        let b = &l.scenarios["boot"];
+        let mut b = l.scenarios["boot"].clone();
         assert_eq!(b.events[0], Event::Disk { path: "/var/vtpm.img".into(), rc: 0 });
         assert_eq!(b.events[1], Event::Create { dom: "vtpm".into(), rc: 0, domid: Some(1), secs: "7.7".into() });
+        assert_eq!(
+            b.events.remove(2),
+            Event::Backends { dom: "vtpm".into(), backends: vec![("vbd".into(), vec!["768".into(), "51712".into()]), ("console".into(), vec!["0".into()])] }
+        );
         assert_eq!(b.events[2], Event::Wait { dom: "vtpm".into(), result: "found".into(), secs: "1.0".into() });
         assert_eq!(b.events[3], Event::List(vec!["Domain-0".into(), "vtpm".into()]));
         assert_eq!(b.events[4], Event::Shutdown { dom: "vtpm".into(), rc: 0, secs: "2.1".into(), gone: true });

@@ -108,8 +108,8 @@ pub fn report(checks: &[Check]) -> (usize, usize) {
 /// Builds the plan and the per-run archive, boots, checks. Returns every check.
 pub fn run(o: &Opts) -> Result<Vec<Check>> {
     let t0 = Instant::now();
+    let _lock = util::Lock::acquire(&paths::out().join("e2e.lock"), "out/e2e")?;
     let tb = testbed::prepare()?;
-    let images = if o.skip_build { existing_images()? } else { build::build()? };
     let out = paths::out().join("e2e");
     util::remove_tree(&out)?;
     util::mkdirs(&out.join("console"))?;
@@ -133,13 +133,25 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
                 planned.push(Planned::Boot("demo".into(), doms));
             }
             "selftest" => planned.push(Planned::Selftest(scenarios::plan_selftest(&mut plan, &cfgdir)?)),
-            "domu" | "qdisk" => planned.push(Planned::Linux(s.clone(), scenarios::plan_linux(&mut plan, &cfgdir, s)?)),
+            "domu" | "disk" => planned.push(Planned::Linux(s.clone(), scenarios::plan_linux(&mut plan, &cfgdir, s)?)),
             other => bail!("unknown scenario {other}"),
         }
+    }
+    // Debugging aid: XTASK_E2E_PRE="step;;step" runs extra plan steps before the scenarios.
+    if let Ok(pre) = std::env::var("XTASK_E2E_PRE") {
+        let mut steps: Vec<String> = pre.split(";;").map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        steps.append(&mut plan.lines);
+        plan.lines = steps;
     }
     for n in &plan.notes {
         println!("{n}");
     }
+    let needs_images = planned.iter().any(|p| !matches!(p, Planned::Linux(..)));
+    let images = match (needs_images, o.skip_build) {
+        (false, _) => Vec::new(),
+        (true, true) => existing_images()?,
+        (true, false) => build::build()?,
+    };
 
     // Files for dom0: images at the kernel= paths of the configs, Linux guest kernel/ramdisk.
     let all_doms: Vec<&Domain> = planned

@@ -14,7 +14,7 @@ use std::path::Path;
 /// Scenarios run when none are named.
 pub const DEFAULT: &[&str] = &["boot", "selftest"];
 /// Every scenario.
-pub const ALL: &[&str] = &["domu", "qdisk", "boot", "selftest"];
+pub const ALL: &[&str] = &["domu", "disk", "boot", "selftest"];
 
 /// Seconds to wait for a stub domain to reach its waiting line / for a Linux guest to boot.
 const STUB_WAIT: u32 = 150;
@@ -129,18 +129,28 @@ pub fn plan_selftest(plan: &mut Plan, dir: &Path) -> Result<Domain> {
     Ok(d)
 }
 
-/// `domu` / `qdisk`: a Linux PV guest (the test bed's kernel and root file system) from
-/// `configs/domu.cfg`; `qdisk` adds a `file:` disk, served by qemu in dom0, that the guest
+/// Disks of the `disk` scenario: a raw `file:` image as the stub domains' configs use it
+/// (libxl attaches it to blkback through a loop device, via /etc/xen/scripts/block), and
+/// one forced onto the qdisk backend (qemu in dom0).
+const DISK_BLKBACK: &str = "file:/var/lib/xtask/domu-blk.img,xvda,w";
+const DISK_QDISK: &str = "format=raw, vdev=xvdb, access=rw, backendtype=qdisk, target=/var/lib/xtask/domu-qdisk.img";
+/// xenstore device ids of xvda and xvdb (202 << 8 | 16 × n).
+const XVDA: &str = "51712";
+const XVDB: &str = "51728";
+
+/// `domu` / `disk`: a Linux PV guest (the test bed's kernel and root file system) from
+/// `configs/domu.cfg`; `disk` adds two disks (blkback and qdisk backends) that the guest
 /// writes and reads back.
 pub fn plan_linux(plan: &mut Plan, dir: &Path, scenario: &str) -> Result<Domain> {
     let mut cfg = load_config(dir, "domu.cfg", &mut plan.notes)?;
-    if scenario == "qdisk" {
-        cfg.set("name", "\"domu-qdisk\"");
-        cfg.set("disk", "[ \"file:/var/lib/xtask/domu-qdisk.img,xvda,w\" ]");
+    if scenario == "disk" {
+        cfg.set("name", "\"domu-disk\"");
+        cfg.set("disk", &format!("[ \"{DISK_BLKBACK}\", \"{DISK_QDISK}\" ]"));
     }
     let d = domain(cfg, None, "domu.cfg")?;
     plan.scenario(scenario);
     plan.create(&d, 64);
+    plan.step(format!("backends {}", d.name));
     plan.wait(&d.name, LINUX_WAIT, "xt-guest: waiting for xl shutdown|Kernel panic");
     plan.list();
     plan.shutdown(&d.name, 90);
@@ -325,13 +335,29 @@ pub fn check_linux(scenario: &str, log: &ScenarioLog, d: &Domain) -> Vec<Check> 
     c.pass_if(format!("{n}: guest booted and read its name and domid from xenstore"), con.iter().any(|l| l.contains(&want)), || {
         format!("no '{want}'; {}", tail(con, 3))
     });
+    let backends = log.events.iter().find_map(|e| match e {
+        Event::Backends { dom, backends } if dom == n => Some(backends.clone()),
+        _ => None,
+    });
+    let served_by = |id: &str| -> String {
+        backends.iter().flatten().filter(|(_, ids)| ids.iter().any(|i| i == id)).map(|(t, _)| t.clone()).collect::<Vec<_>>().join("+")
+    };
     for (path, vdev) in d.cfg.file_disks() {
-        let dev = if vdev.starts_with("xvd") { vdev.clone() } else { "xvda".into() };
-        let prefix = format!("xt-guest: disk {dev} ");
+        let (id, want) = match vdev.as_str() {
+            "xvda" => (XVDA, "vbd"),
+            "xvdb" => (XVDB, "qdisk"),
+            _ => ("", ""),
+        };
+        let prefix = format!("xt-guest: disk {vdev} ");
         let line = con.iter().find(|l| l.contains(&prefix));
-        c.pass_if(format!("{n}: file: disk {path} served by qdisk, written and read back"), line.is_some_and(|l| l.trim_end().ends_with("rw=ok") && !l.contains("sectors=0 ")), || {
-            match line { Some(l) => l.trim().to_string(), None => format!("guest saw no {dev}; {}", tail(con, 3)) }
+        c.pass_if(format!("{n}: {vdev} ({path}) written and read back in the guest"), line.is_some_and(|l| l.trim_end().ends_with("rw=ok") && !l.contains("sectors=0 ")), || {
+            match line { Some(l) => l.trim().to_string(), None => format!("guest saw no {vdev}; {}", tail(con, 3)) }
         });
+        if !want.is_empty() {
+            let got = served_by(id);
+            let label = if want == "vbd" { "blkback (loop device)" } else { "qdisk (qemu in dom0)" };
+            c.pass_if(format!("{n}: {vdev} served by {label}"), got == want, || format!("dom0 backend type for {vdev}: '{got}'"));
+        }
     }
     check_shutdown(&mut c, log, d, "xt: poweroff requested");
     c.out

@@ -28,7 +28,8 @@ const TRIM: &[&str] = &[
     "usr/lib/udev/hwdb.bin", "usr/lib/udev/hwdb.d",
     "usr/lib/python3", "usr/lib/python3.11", "usr/bin/python3", "usr/bin/python3.11", "usr/share/python3",
     "usr/lib/x86_64-linux-gnu/perl-base", "usr/bin/perl", "usr/lib/x86_64-linux-gnu/gconv",
-    "usr/share/seabios", "usr/lib/ipxe", "usr/share/qemu/keymaps",
+    // (qemu needs usr/share/qemu/keymaps even with -vnc none)
+    "usr/share/seabios", "usr/lib/ipxe",
     "var/cache/apt", "var/cache/debconf/config.dat-old", "var/cache/debconf/templates.dat-old",
     "var/lib/apt/lists", "var/log/dpkg.log", "var/log/apt", "var/log/alternatives.log", "var/log/bootstrap.log",
 ];
@@ -81,7 +82,7 @@ pub fn prepare(cache: &Path, inp: &Inputs, root: &Rootfs) -> Result<PathBuf> {
     }
     let t0 = Instant::now();
     eprintln!("initrd: packing the root file system (dom0 scripts {ohash}; ~30-60 s)");
-    let stage = cache.join("stage");
+    let stage = cache.join(format!("stage-{}", h.hex()));
     util::remove_tree(&stage)?;
     util::run(Command::new("cp").arg("-a").arg(&root.dir).arg(&stage))?;
     let _ = std::fs::remove_file(stage.join(".xtask-versions"));

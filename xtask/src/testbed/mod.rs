@@ -49,6 +49,7 @@ pub fn prepare() -> Result<Testbed> {
     apt::ensure_host_packages(HOST_PACKAGES)?;
     let cache = paths::cache();
     util::mkdirs(&cache)?;
+    let _lock = util::Lock::acquire(&cache.join("lock"), "the test-bed cache")?;
     eprintln!("test-bed cache: {}", cache.display());
 
     let inp = inputs::prepare(&cache)?;
