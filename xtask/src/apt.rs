@@ -142,10 +142,36 @@ pub fn render_deb822(sources: &[Source]) -> String {
 }
 
 /// `apt-cache show` fields of the candidate version of `pkg`.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PkgInfo {
+    pub package: String,
     pub version: String,
     pub depends: String,
+}
+
+/// Parses every stanza of `apt-cache show --no-all-versions` output.
+pub fn parse_show_all(text: &str) -> Vec<PkgInfo> {
+    text.split("\n\n").map(parse_show).filter(|i| !i.package.is_empty()).collect()
+}
+
+/// Candidate versions of several packages with one `apt-cache` call (each call costs about
+/// half a second); runs `apt-get update` once if some are unknown and we are root.
+pub fn candidates(pkgs: &[&str]) -> Result<Vec<PkgInfo>> {
+    let query = || {
+        let text = util::try_output(Command::new("apt-cache").args(["show", "--no-all-versions"]).args(pkgs)).unwrap_or_default();
+        let all = parse_show_all(&text);
+        pkgs.iter().map(|p| all.iter().find(|i| i.package == *p && !i.version.is_empty()).cloned()).collect::<Option<Vec<_>>>()
+    };
+    if let Some(v) = query() {
+        return Ok(v);
+    }
+    if util::is_root() {
+        util::run(Command::new("apt-get").args(["update", "-q"]))?;
+        if let Some(v) = query() {
+            return Ok(v);
+        }
+    }
+    bail!("apt does not know all of {} (run `apt-get update` as root; the test bed needs Debian {SUITE} sources)", pkgs.join(" "))
 }
 
 /// Parses the first stanza of `apt-cache show --no-all-versions` output.
@@ -155,7 +181,9 @@ pub fn parse_show(text: &str) -> PkgInfo {
         if line.is_empty() {
             break;
         }
-        if let Some(v) = line.strip_prefix("Version: ") {
+        if let Some(v) = line.strip_prefix("Package: ") {
+            info.package = v.trim().to_string();
+        } else if let Some(v) = line.strip_prefix("Version: ") {
             info.version = v.trim().to_string();
         } else if let Some(v) = line.strip_prefix("Depends: ") {
             info.depends = v.trim().to_string();
@@ -275,5 +303,7 @@ mod tests {
         assert_eq!(i.version, "6.1.192-2");
         assert_eq!(dependency_named(&i.depends, "linux-image-").as_deref(), Some("linux-image-6.1.0-56-amd64"));
         assert_eq!(dependency_named("a, b | c", "linux-image-"), None);
+        let all = parse_show_all("Package: a\nVersion: 1\n\nPackage: b\nVersion: 2\nDepends: c\n\n");
+        assert_eq!((all[1].package.as_str(), all[1].version.as_str(), all[1].depends.as_str()), ("b", "2", "c"));
     }
 }

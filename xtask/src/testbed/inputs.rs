@@ -24,8 +24,8 @@ pub struct Inputs {
 }
 
 pub fn prepare(cache: &Path) -> Result<Inputs> {
-    let xen = apt::candidate(XEN_PACKAGE)?;
-    let meta = apt::candidate(KERNEL_META)?;
+    let mut c = apt::candidates(&[XEN_PACKAGE, KERNEL_META])?.into_iter();
+    let (Some(xen), Some(meta)) = (c.next(), c.next()) else { bail!("apt-cache returned too little") };
     let Some(kpkg) = apt::dependency_named(&meta.depends, "linux-image-") else {
         bail!("{KERNEL_META} {} depends on no linux-image-* package ({})", meta.version, meta.depends)
     };

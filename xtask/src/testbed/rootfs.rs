@@ -39,9 +39,8 @@ path-exclude=/usr/share/info/*\npath-exclude=/usr/share/locale/*\npath-exclude=/
 pub fn prepare(cache: &Path) -> Result<Rootfs> {
     let mut h = Fnv::new();
     h.field("rootfs-v1").field(apt::SUITE);
-    for p in PACKAGES {
-        let v = apt::candidate(p)?.version;
-        h.field(p).field(&v);
+    for i in apt::candidates(PACKAGES)? {
+        h.field(&i.package).field(&i.version);
     }
     let key = h.hex();
     let dir = cache.join(format!("rootfs-{key}"));
