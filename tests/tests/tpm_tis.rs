@@ -50,6 +50,52 @@ fn tpm2_engine(_l: u8, cmd: &[u8]) -> Vec<u8> {
     }
 }
 
+/// Wraps an engine so it answers every command with `not_started_rc` (in a frame of `tag`)
+/// until it sees the Startup ordinal, as a TPM no firmware started does.
+fn unstarted(tag: u16, not_started_rc: u32, startup_ord: u32, mut inner: impl FnMut(u8, &[u8]) -> Vec<u8> + 'static) -> Box<dyn FnMut(u8, &[u8]) -> Vec<u8>> {
+    let mut started = false;
+    Box::new(move |l, c| {
+        let ord = u32::from_be_bytes(c[6..10].try_into().unwrap());
+        if !started && ord == startup_ord {
+            started = true;
+            let mut v = tag.to_be_bytes().to_vec();
+            v.extend_from_slice(&[0, 0, 0, 10, 0, 0, 0, 0]);
+            return v;
+        }
+        if !started {
+            let mut v = tag.to_be_bytes().to_vec();
+            v.extend_from_slice(&10u32.to_be_bytes());
+            v.extend_from_slice(&not_started_rc.to_be_bytes());
+            return v;
+        }
+        inner(l, c)
+    })
+}
+
+#[test]
+fn a_tpm_nobody_started_is_started() {
+    // TPM 1.2: GetCapability → TPM_INVALID_POSTINIT → TPM_Startup(ST_CLEAR) → retry.
+    let w = World::new();
+    let mut c = clock(&w);
+    let tpm = Rc::new(RefCell::new(FakeTpm::new()));
+    let t = tpm.clone();
+    let model = TisModel::new(&w, false, unstarted(0x00C4, 38, 0x99, move |l, c| t.borrow_mut().execute(l, c)));
+    let tis = Tis::probe(model.clone(), &mut c, 0).unwrap();
+    assert_eq!(tis.info().family, TpmFamily::Tpm12);
+    assert_eq!(tis.timeouts().durations[0], 3000 * MS, "durations read after the startup");
+    let ords: Vec<u32> = model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
+    assert_eq!(ords, vec![0x17A, 0x65, 0x99, 0x65, 0x65, 0x53]);
+    // TPM 2.0: SelfTest → TPM_RC_INITIALIZE → TPM2_Startup(SU_CLEAR) → SelfTest.
+    let w = World::new();
+    let mut c = clock(&w);
+    let model = TisModel::new(&w, true, unstarted(0x8001, 0x100, 0x144, tpm2_engine));
+    let mut tis = Tis::probe(model.clone(), &mut c, 0).unwrap();
+    assert_eq!(tis.info().family, TpmFamily::Tpm20);
+    let ords: Vec<u32> = model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
+    assert_eq!(ords, vec![0x17A, 0x143, 0x144, 0x143]);
+    assert!(read_version(&mut tis, &mut c).is_ok());
+}
+
 fn clock(w: &World) -> SimDomain {
     w.add_domain(1)
 }

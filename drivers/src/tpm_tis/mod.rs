@@ -4,7 +4,9 @@
 //! The window starts at the TIS base (`tpmiomem`, default 0xFED40000): locality `l`'s registers
 //! are at `l · 0x1000`. The driver requests its locality, logs DID/VID/RID and INTF_CAPS, tells
 //! TPM 1.2 from 2.0 by sending a TPM 2.0 `GetCapability` (a 1.2 chip answers with a 1.2 tag, as
-//! Linux's `tpm2_probe` relies on), reads the 1.2 chip's timeouts and durations, and then moves
+//! Linux's `tpm2_probe` relies on), starts a TPM that no firmware started (TPM_Startup /
+//! TPM2_Startup on `INVALID_POSTINIT` / `TPM_RC_INITIALIZE`, as Linux does), reads the 1.2
+//! chip's timeouts and durations, and then moves
 //! commands through the FIFO: command ready (B), burst-count chunks (D) with `Expect` checked
 //! after each chunk (C), GO, polling for `dataAvail` for the ordinal's duration (cancelling with
 //! `commandReady` when it runs out), and reading the response by its paramSize. After each
@@ -89,6 +91,24 @@ pub struct Tis<M: Mmio> {
 }
 
 const POLL_MIN_NS: u64 = 50_000;
+
+/// `TPM_INVALID_POSTINIT`: a TPM 1.2 that has not seen TPM_Startup.
+const TPM_INVALID_POSTINIT: u32 = 38;
+/// `TPM_RC_INITIALIZE`: a TPM 2.0 that has not seen TPM2_Startup.
+const TPM2_RC_INITIALIZE: u32 = 0x100;
+/// `TPM_Startup(TPM_ST_CLEAR)`.
+const TPM_STARTUP_CLEAR: [u8; 12] = [0x00, 0xC1, 0, 0, 0, 12, 0, 0, 0, 0x99, 0, 1];
+/// `TPM2_Startup(TPM_SU_CLEAR)`.
+const TPM2_STARTUP_CLEAR: [u8; 12] = [0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0];
+/// `TPM2_SelfTest(fullTest = YES)`.
+const TPM2_SELF_TEST: [u8; 11] = [0x80, 0x01, 0, 0, 0, 0x0B, 0, 0, 0x01, 0x43, 0x01];
+
+/// `TPM_GetCapability(TPM_CAP_PROPERTY, sub)`.
+fn get_cap_prop_cmd(sub: u32) -> Vec<u8> {
+    let mut cmd = vec![0x00, 0xC1, 0, 0, 0, 22, 0, 0, 0, 0x65, 0, 0, 0, 5, 0, 0, 0, 4];
+    cmd.extend_from_slice(&sub.to_be_bytes());
+    cmd
+}
 const POLL_MAX_NS: u64 = 5_000_000;
 
 impl<M: Mmio> Tis<M> {
@@ -125,9 +145,17 @@ impl<M: Mmio> Tis<M> {
             TpmFamily::Tpm20 => {
                 t.timeouts = Timeouts::TPM20;
                 log::info!("tpm_tis: TPM 2.0");
-                // TPM2_SelfTest(fullTest = YES)
-                let r = t.transmit(clock, &[0x80, 0x01, 0, 0, 0, 0x0B, 0, 0, 0x01, 0x43, 0x01]);
-                log::debug!("tpm_tis: TPM2_SelfTest: {:?}", r.as_ref().map(|r| tpm_frame::ordinal(r)));
+                // TPM2_SelfTest(fullTest = YES); a TPM nobody started (no firmware did) answers
+                // TPM_RC_INITIALIZE: then TPM2_Startup(SU_CLEAR) and test again (as Linux does).
+                let r = t.transmit(clock, &TPM2_SELF_TEST).ok().and_then(|r| tpm_frame::ordinal(&r));
+                if r == Some(TPM2_RC_INITIALIZE) {
+                    let s = t.transmit(clock, &TPM2_STARTUP_CLEAR).ok().and_then(|r| tpm_frame::ordinal(&r));
+                    log::info!("tpm_tis: TPM 2.0 was not started; TPM2_Startup(SU_CLEAR) → {:?}", s);
+                    let r = t.transmit(clock, &TPM2_SELF_TEST).ok().and_then(|r| tpm_frame::ordinal(&r));
+                    log::debug!("tpm_tis: TPM2_SelfTest → {:?}", r);
+                } else {
+                    log::debug!("tpm_tis: TPM2_SelfTest → {:?}", r);
+                }
             }
             TpmFamily::Tpm12 => {
                 log::info!("tpm_tis: TPM 1.2");
@@ -364,10 +392,17 @@ impl<M: Mmio> Tis<M> {
 
     /// `TPM_GetCapability(TPM_CAP_PROPERTY, 0x115 / 0x120)`; failures keep the defaults.
     fn read_tpm12_timeouts<C: Clock + ?Sized>(&mut self, clock: &mut C) {
-        if let Some(v) = self.get_cap_prop::<C, 4>(clock, 0x115) {
+        let mut timeouts = self.get_cap_prop::<C, 4>(clock, 0x115);
+        if timeouts == Err(Some(TPM_INVALID_POSTINIT)) {
+            // Not started (no firmware did it): TPM_Startup(ST_CLEAR), as Linux does here.
+            let r = self.transmit(clock, &TPM_STARTUP_CLEAR).ok().and_then(|r| tpm_frame::ordinal(&r));
+            log::info!("tpm_tis: TPM 1.2 was not started; TPM_Startup(ST_CLEAR) → {:?}", r);
+            timeouts = self.get_cap_prop::<C, 4>(clock, 0x115);
+        }
+        if let Ok(v) = timeouts {
             self.timeouts.apply_tpm12_timeouts(v);
         }
-        if let Some(v) = self.get_cap_prop::<C, 3>(clock, 0x120) {
+        if let Ok(v) = self.get_cap_prop::<C, 3>(clock, 0x120) {
             self.timeouts.apply_tpm12_durations(v);
         } else {
             // The C driver's defaults when the chip does not say.
@@ -376,18 +411,22 @@ impl<M: Mmio> Tis<M> {
         log::info!("tpm_tis: timeouts A-D {:?} ns, durations {:?} ns", self.timeouts.abcd, &self.timeouts.durations[..3]);
     }
 
-    fn get_cap_prop<C: Clock + ?Sized, const N: usize>(&mut self, clock: &mut C, sub: u32) -> Option<[u32; N]> {
-        let mut cmd = vec![0x00, 0xC1, 0, 0, 0, 22, 0, 0, 0, 0x65, 0, 0, 0, 5, 0, 0, 0, 4];
-        cmd.extend_from_slice(&sub.to_be_bytes());
-        let r = self.transmit(clock, &cmd).ok()?;
-        if tpm_frame::ordinal(&r) != Some(0) || r.len() < 14 + 4 * N {
-            return None;
+    /// `N` u32 values of a capability property; `Err(Some(rc))` for a TPM error, `Err(None)`
+    /// for a transport failure or a short answer.
+    fn get_cap_prop<C: Clock + ?Sized, const N: usize>(&mut self, clock: &mut C, sub: u32) -> Result<[u32; N], Option<u32>> {
+        let r = self.transmit(clock, &get_cap_prop_cmd(sub)).map_err(|_| None)?;
+        match tpm_frame::ordinal(&r) {
+            Some(0) => {}
+            rc => return Err(rc),
+        }
+        if r.len() < 14 + 4 * N {
+            return Err(None);
         }
         let mut out = [0u32; N];
         for (i, o) in out.iter_mut().enumerate() {
             let b = &r[14 + 4 * i..18 + 4 * i];
             *o = u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
         }
-        Some(out)
+        Ok(out)
     }
 }
