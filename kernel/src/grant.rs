@@ -177,7 +177,20 @@ pub fn unmap_grant(m: GrantMapping) -> Result<(), GrantError> {
         return Err(GrantError::Status(op.status));
     }
     window::free(m.va, 1);
+    core::mem::forget(m);
     Ok(())
+}
+
+impl Drop for GrantMapping {
+    /// A mapping dropped without [`unmap_grant`] (or whose unmap failed) is unmapped here,
+    /// best effort, so the peer's page is never left mapped behind our back.
+    fn drop(&mut self) {
+        let mut op =
+            GnttabUnmapGrantRef { host_addr: self.va, dev_bus_addr: 0, handle: self.handle, ..Default::default() };
+        if gnttab_op(GNTTABOP_UNMAP_GRANT_REF, &mut op).is_ok() && op.status == GNTST_OKAY {
+            window::free(self.va, 1);
+        }
+    }
 }
 
 impl GrantMapping {

@@ -78,8 +78,8 @@ pub struct Page {
 impl Page {
     /// Allocates a zeroed page.
     pub fn alloc() -> Option<Page> {
-        let p = Page { pfn: alloc_pfn()? };
-        p.as_mut_slice().fill(0);
+        let mut p = Page { pfn: alloc_pfn()? };
+        p.bytes_mut().fill(0);
         Some(p)
     }
 
@@ -97,18 +97,14 @@ impl Page {
         pfn_to_va(self.pfn)
     }
 
-    #[allow(clippy::mut_from_ref)]
-    fn as_mut_slice(&self) -> &mut [u8] {
-        // SAFETY: the page is mapped RW and owned exclusively by this `Page`.
-        unsafe { core::slice::from_raw_parts_mut(self.va() as *mut u8, 4096) }
-    }
-
     pub fn bytes(&self) -> &[u8] {
-        self.as_mut_slice()
+        // SAFETY: the page is mapped and owned by this `Page`; shared borrow of `self`.
+        unsafe { core::slice::from_raw_parts(self.va() as *const u8, 4096) }
     }
 
     pub fn bytes_mut(&mut self) -> &mut [u8] {
-        self.as_mut_slice()
+        // SAFETY: the page is mapped RW and owned exclusively by this `Page`; unique borrow.
+        unsafe { core::slice::from_raw_parts_mut(self.va() as *mut u8, 4096) }
     }
 }
 
