@@ -115,3 +115,27 @@ impl EventChannels {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interdomain_channels_follow_xen_rules() {
+        let mut e = EventChannels::default();
+        let p1 = e.alloc_unbound(1, 2);
+        e.send(1, p1).unwrap();
+        assert_eq!(e.dropped, 1, "send on an unbound port goes nowhere");
+        assert!(e.bind_interdomain(3, 1, p1).is_err(), "only the named remote may bind");
+        let p2 = e.bind_interdomain(2, 1, p1).unwrap();
+        assert!(e.take_pending(2, p2), "a fresh binding is pending");
+        e.send(1, p1).unwrap();
+        assert!(e.take_pending(2, p2));
+        assert!(!e.take_pending(2, p2), "test-and-clear");
+        e.close(2, p2);
+        assert!(!e.is_bound(1, p1));
+        let p3 = e.bind_interdomain(2, 1, p1).unwrap();
+        assert!(e.is_bound(1, p1), "the surviving end can be bound again");
+        assert!(e.send(2, p3 + 100).is_err());
+    }
+}

@@ -169,3 +169,31 @@ impl Grants {
         self.entries.retain(|(d, _), _| *d != dom);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_follow_xen_rules() {
+        let mut g = Grants::default();
+        let mut page = SimPage::new();
+        page.write(0, b"hello").unwrap();
+        let r = g.grant(1, &page, 2, true);
+        assert_eq!(g.map(3, 1, r, true).err(), Some(HvError::Xen(-22)), "not the grantee");
+        assert_eq!(g.map(2, 1, r, false).err(), Some(HvError::Xen(-1)), "read-only grant");
+        let m = g.map(2, 1, r, true).unwrap();
+        let mut b = [0u8; 5];
+        m.read(0, &mut b).unwrap();
+        assert_eq!(&b, b"hello");
+        assert_eq!(g.end(1, r), Err(HvError::Xen(-16)), "busy while mapped");
+        g.unmap(m).unwrap();
+        g.end(1, r).unwrap();
+        assert_eq!(g.map(2, 1, r, true).err(), Some(HvError::Xen(-22)), "ended");
+        let r = g.grant(1, &page, 2, false);
+        let mut m = g.map(2, 1, r, false).unwrap();
+        g.revoke(1, r);
+        assert_eq!(m.write(0, b"x"), Err(HvError::PageGone));
+        assert_eq!(m.read(4090, &mut [0u8; 8]), Err(HvError::OutOfRange));
+    }
+}
