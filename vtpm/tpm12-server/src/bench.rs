@@ -3,12 +3,9 @@
 //! of swtpm/libtpms over loopback TCP — the last two pay the same socket cost,
 //! so they compare like with like. Prints a table; asserts nothing.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tpm12::constants::{ord, tag};
 use tpm12::testing::{request, response_rc};
@@ -16,54 +13,13 @@ use tpm12::{Tpm, TpmOptions};
 
 use crate::options::Options;
 use crate::platform::{HostClock, OsRng};
-
-/// Something that executes TPM commands.
-trait Transport {
-    fn exec(&mut self, cmd: &[u8]) -> Result<Vec<u8>, String>;
-}
+use crate::transport::{Tcp, TempDir, Transport, start_swtpm};
 
 struct InProcess(Tpm);
 
 impl Transport for InProcess {
     fn exec(&mut self, cmd: &[u8]) -> Result<Vec<u8>, String> {
         Ok(self.0.execute(0, cmd))
-    }
-}
-
-/// A raw-framing TCP connection (ours or swtpm's).
-pub struct Tcp(TcpStream);
-
-impl Tcp {
-    /// Connects, retrying for up to 10 s while the server starts.
-    pub fn connect(port: u16) -> Result<Self, String> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match TcpStream::connect(("127.0.0.1", port)) {
-                Ok(s) => {
-                    s.set_nodelay(true).map_err(|e| e.to_string())?;
-                    return Ok(Self(s));
-                }
-                Err(e) if Instant::now() > deadline => return Err(format!("connect {port}: {e}")),
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        }
-    }
-}
-
-impl Transport for Tcp {
-    fn exec(&mut self, cmd: &[u8]) -> Result<Vec<u8>, String> {
-        self.0.write_all(cmd).map_err(|e| e.to_string())?;
-        let mut hdr = [0u8; 10];
-        self.0.read_exact(&mut hdr).map_err(|e| e.to_string())?;
-        let n = u32::from_be_bytes([hdr[2], hdr[3], hdr[4], hdr[5]]) as usize;
-        if !(10..=65536).contains(&n) {
-            return Err(format!("bad response size {n}"));
-        }
-        let mut rest = vec![0u8; n - 10];
-        self.0.read_exact(&mut rest).map_err(|e| e.to_string())?;
-        let mut out = hdr.to_vec();
-        out.extend_from_slice(&rest);
-        Ok(out)
     }
 }
 
@@ -103,56 +59,6 @@ fn measure(t: &mut dyn Transport, cmd: &[u8], iterations: u32) -> Result<f64, St
     Ok(samples[samples.len() / 2])
 }
 
-struct Swtpm {
-    child: Child,
-    _dir: TempDir,
-}
-
-impl Drop for Swtpm {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A temporary directory removed on drop.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl TempDir {
-    /// Creates a fresh directory under the system temp dir.
-    pub fn new(tag: &str) -> Result<Self, String> {
-        let p = std::env::temp_dir().join(format!("tpm12-{tag}-{}-{}", std::process::id(), nanos()));
-        std::fs::create_dir_all(&p).map_err(|e| format!("{}: {e}", p.display()))?;
-        Ok(Self(p))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-}
-
-/// Starts swtpm (TPM 1.2) on `port` (ctrl on `port + 1`), Startup(ST_CLEAR) done.
-fn start_swtpm(port: u16) -> Result<Swtpm, String> {
-    let dir = TempDir::new("swtpm")?;
-    let child = Command::new("swtpm")
-        .args(["socket", "--tpmstate"])
-        .arg(format!("dir={}", dir.0.display()))
-        .args(["--server", &format!("type=tcp,port={port},bindaddr=127.0.0.1")])
-        .args(["--ctrl", &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1)])
-        .args(["--flags", "not-need-init,startup-clear"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("swtpm: {e}"))?;
-    Ok(Swtpm { child, _dir: dir })
-}
-
 /// Runs the benchmark and prints the table.
 pub fn run(opts: &Options) -> Result<(), String> {
     let n = opts.iterations.max(10);
@@ -185,7 +91,7 @@ pub fn run(opts: &Options) -> Result<(), String> {
     let mut ours_tcp = Tcp::connect(port)?;
 
     let swtpm_port = opts.swtpm_port.unwrap_or(42_331);
-    let swtpm = start_swtpm(swtpm_port);
+    let swtpm = start_swtpm(swtpm_port, true);
     let mut swtpm_conn = match &swtpm {
         Ok(_) => Tcp::connect(swtpm_port).ok(),
         Err(e) => {

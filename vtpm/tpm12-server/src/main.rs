@@ -16,10 +16,7 @@
 //! server cleanly after the current command.
 #![forbid(unsafe_code)]
 
-mod bench;
-mod options;
-mod platform;
-mod serve;
+use tpm12_server::{bench, options, serve};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -53,6 +53,12 @@ impl HostClock {
     }
 }
 
+impl Default for HostClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Clock for HostClock {
     fn now_us(&mut self) -> u64 {
         u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX)

@@ -260,9 +260,6 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
     if entry.flags & flags::STUB != 0 {
         return error_response(hdr.tag, Rc::BAD_ORDINAL);
     }
-    if entry.tags & (1 << n_auth) == 0 {
-        return error_response(hdr.tag, Rc::BADTAG);
-    }
     // Any command but TPM_Startup invalidates state saved by TPM_SaveState
     // (SaveState itself saves afresh).
     if hdr.ordinal != crate::constants::ord::Startup {
@@ -297,6 +294,10 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
     if let Err(rc) = check_state(tpm, entry, &cmd) {
         crate::auth::on_error(tpm, &mut cmd, rc);
         return error_response(hdr.tag, rc);
+    }
+    // The tag is checked after the state, as libtpms does.
+    if entry.tags & (1 << n_auth) == 0 {
+        return error_response(hdr.tag, Rc::BADTAG);
     }
     let mut resp = Response::default();
     let result = (entry.handler)(tpm, &mut cmd, &mut resp)

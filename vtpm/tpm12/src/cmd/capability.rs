@@ -54,8 +54,8 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
             w.bool(is_supported(sub32(sub_cap)?, maint));
         }
         cap::ALG => {
-            let a = sub32(sub_cap)?;
-            w.bool(matches!(a, alg::RSA | alg::SHA | alg::HMAC | alg::MGF1));
+            // Part 2 §21.1: TRUE for the asymmetric algorithms of Sign/Seal/UnBind.
+            w.bool(sub32(sub_cap)? == alg::RSA);
         }
         cap::PID => {
             let supported = match sub16(sub_cap)? {
@@ -79,8 +79,15 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
         }
         cap::KEY_HANDLE => handle_list(w, &tpm.keys.handles()),
         cap::CHECK_LOADED => {
+            // subCap is a TPM_KEY_PARMS; RSA parms must be a TPM_RSA_KEY_PARMS.
             let mut r = Reader::new(sub_cap);
-            let algorithm = r.u32().map_err(|_| Rc::BAD_MODE)?;
+            let algorithm = r.u32()?;
+            let _enc_scheme = r.u16()?;
+            let _sig_scheme = r.u16()?;
+            let parms = r.sized32()?;
+            if algorithm == alg::RSA && parms.len() < 12 {
+                return Err(Rc::BAD_PARAM_SIZE);
+            }
             let space = tpm.keys.handles().len() < super::keys::MAX_KEYS;
             w.bool(algorithm == alg::RSA && space);
         }

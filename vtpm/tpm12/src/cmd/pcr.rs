@@ -63,14 +63,17 @@ fn read_index(r: &mut Reader<'_>) -> Result<usize, Rc> {
     if i >= NUM_PCRS { Err(Rc::BADINDEX) } else { Ok(i) }
 }
 
-/// Extends PCR `index` with `digest` after the locality check; returns the new value.
+/// Extends PCR `index` with `digest` after the locality check; returns the
+/// outDigest: the new value, or 20 zero bytes while the TPM is disabled or
+/// deactivated (Part 3 §16.1 action 8: no PCR values leak then).
 pub fn extend_pcr(tpm: &mut Tpm, locality: u8, index: usize, digest: &Digest) -> Result<Digest, Rc> {
     if attributes(index).extend_local & locality_bit(locality) == 0 {
         return Err(Rc::BAD_LOCALITY);
     }
     let pcr = &mut tpm.vol.stclear_data.pcrs[index];
     *pcr = sha1(&[pcr, digest]);
-    Ok(*pcr)
+    let new = *pcr;
+    if tpm.perm.flags.disable || tpm.vol.stclear_flags.deactivated { Ok([0; 20]) } else { Ok(new) }
 }
 
 /// TPM_Extend (Part 3 §16.1).

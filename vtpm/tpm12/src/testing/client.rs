@@ -47,9 +47,12 @@ pub struct Reply {
 /// Errors that are the client's (or the TPM's protocol) fault, not a return code.
 pub type ClientError = String;
 
+/// Sends a command, returns the response.
+pub type Exec<'a> = Box<dyn FnMut(&[u8]) -> Vec<u8> + 'a>;
+
 /// The client.
 pub struct Client<'a> {
-    exec: Box<dyn FnMut(&[u8]) -> Vec<u8> + 'a>,
+    exec: Exec<'a>,
     rng: DetRng,
 }
 

@@ -19,8 +19,13 @@ fn read_counter() {
 #[test]
 fn counter_commands_need_auth_and_owner() {
     let mut t = started();
-    // RQU is not accepted.
-    assert_eq!(rqu(&mut t, ord::IncrementCounter, &be32s(&[7])).0, Rc::BADTAG.0);
+    // State is checked before the tag (as libtpms): no owner wins over a bad tag.
+    assert_eq!(rqu(&mut t, ord::IncrementCounter, &be32s(&[7])).0, Rc::NOSRK.0);
+    // ReadCounter takes no session.
+    let mut body = be32s(&[7]);
+    body.extend_from_slice(&[0u8; 45]);
+    let r = t.execute(0, &crate::testing::request(tag::RQU_AUTH1_COMMAND, ord::ReadCounter, &body));
+    assert_eq!(crate::testing::response_rc(&r), Rc::BADTAG.0);
     // No owner: TPM_NOSRK for owner-only ordinals.
     let mut body = vec![0u8; 24];
     body.extend_from_slice(&[0u8; 45]);
