@@ -47,12 +47,7 @@ pub fn vcpu_time_info() -> VcpuTimeInfo {
     }
 }
 
-/// Scales a TSC delta to ns the way Xen describes it: shift, then multiply by the 32.32
-/// fixed-point factor.
-pub fn scale_delta(delta: u64, mul: u32, shift: i8) -> u64 {
-    let d = if shift >= 0 { delta << shift } else { delta >> (-shift) };
-    ((d as u128 * mul as u128) >> 32) as u64
-}
+pub use crate::tsc::scale_delta;
 
 /// Monotonic system time in ns (Xen's clock; never goes backwards).
 pub fn now_ns() -> u64 {
