@@ -15,7 +15,6 @@ use crate::grant::{self, GrantError};
 use crate::image::Env;
 use crate::mm::{self, Page};
 use crate::time;
-use crate::xenstore::{TxId, XsError};
 
 type Check = fn(&mut Env) -> Result<(), String>;
 
@@ -26,6 +25,15 @@ macro_rules! ensure {
         }
     };
 }
+
+mod drivers_hv;
+mod xenstore;
+
+use drivers_hv::{check_driver_traits, check_mmio};
+use xenstore::{
+    check_xs_conflict, check_xs_directory, check_xs_identity, check_xs_rm, check_xs_transaction, check_xs_watch,
+    check_xs_write_read,
+};
 
 const BASE_CHECKS: &[(&str, Check)] = &[
     ("start_info", check_start_info),
@@ -337,217 +345,3 @@ fn check_grant_busy(env: &mut Env) -> Result<(), String> {
     Ok(())
 }
 
-fn xs(env: &mut Env) -> Result<&mut crate::image::Xenstore, String> {
-    env.xs.as_mut().ok_or_else(|| String::from("no xenstore"))
-}
-
-fn xe(what: &str) -> impl Fn(XsError) -> String + '_ {
-    move |e| format!("{what}: {e}")
-}
-
-fn check_xs_identity(env: &mut Env) -> Result<(), String> {
-    let domid = env.domid;
-    let x = xs(env)?;
-    let path = x.read("domid").map_err(xe("read domid"))?;
-    ensure!(path.parse::<u16>() == Ok(domid.0), "domid {path} vs {}", domid.0);
-    let name = x.read("name").map_err(xe("read name"))?;
-    ensure!(!name.is_empty(), "empty name");
-    Ok(())
-}
-
-const DIR: &str = "data/kernel-selftest";
-
-fn check_xs_write_read(env: &mut Env) -> Result<(), String> {
-    let x = xs(env)?;
-    let value = format!("hello from {}", time::now_ns());
-    x.write(&format!("{DIR}/value"), &value).map_err(xe("write"))?;
-    let back = x.read(&format!("{DIR}/value")).map_err(xe("read"))?;
-    ensure!(back == value, "read back {back:?}");
-    let abs = format!("/local/domain/{}/{DIR}/value", env.domid.0);
-    let x = xs(env)?;
-    let back = x.read(&abs).map_err(xe("read absolute"))?;
-    ensure!(back == value, "absolute path read {back:?}");
-    Ok(())
-}
-
-fn check_xs_directory(env: &mut Env) -> Result<(), String> {
-    let x = xs(env)?;
-    x.mkdir(&format!("{DIR}/dir")).map_err(xe("mkdir"))?;
-    x.write(&format!("{DIR}/dir/a"), "1").map_err(xe("write a"))?;
-    x.write(&format!("{DIR}/dir/b"), "2").map_err(xe("write b"))?;
-    let mut names = x.directory(&format!("{DIR}/dir")).map_err(xe("directory"))?;
-    names.sort();
-    ensure!(names == ["a", "b"], "directory lists {names:?}");
-    Ok(())
-}
-
-fn check_xs_rm(env: &mut Env) -> Result<(), String> {
-    let x = xs(env)?;
-    x.write(&format!("{DIR}/gone"), "x").map_err(xe("write"))?;
-    x.rm(&format!("{DIR}/gone")).map_err(xe("rm"))?;
-    let r = x.read(&format!("{DIR}/gone"));
-    ensure!(r == Err(XsError::ENOENT), "read after rm gave {r:?}");
-    let r = x.read("/local/domain/0/no-such-node-here");
-    ensure!(matches!(r, Err(XsError::ENOENT) | Err(XsError::EACCES)), "foreign read gave {r:?}");
-    Ok(())
-}
-
-fn check_xs_watch(env: &mut Env) -> Result<(), String> {
-    let path = format!("{DIR}/watched");
-    let token = "selftest-watch";
-    {
-        let x = xs(env)?;
-        x.write(&path, "0").map_err(xe("write"))?;
-        x.watch(&path, token).map_err(xe("watch"))?;
-    }
-    // Consume the initial firing, then expect one for our write.
-    let deadline = time::now_ns() + 2_000_000_000;
-    let mut initial = false;
-    let mut after_write = false;
-    let mut wrote = false;
-    while time::now_ns() < deadline && !after_write {
-        if initial && !wrote {
-            xs(env)?.write(&path, "1").map_err(xe("write 1"))?;
-            wrote = true;
-        }
-        match env.wait(&[], Some(deadline.min(time::now_ns() + 200_000_000))) {
-            crate::image::Wakeup::Watch(ev) if ev.token == token => {
-                if !initial {
-                    initial = true;
-                } else if wrote {
-                    after_write = ev.path == path;
-                }
-            }
-            crate::image::Wakeup::Timeout if !initial => {
-                // The initial event is optional in some xenstored versions; go on.
-                initial = true;
-            }
-            _ => {}
-        }
-    }
-    xs(env)?.unwatch(&path, token).map_err(xe("unwatch"))?;
-    ensure!(after_write, "no watch event for the write");
-    Ok(())
-}
-
-fn check_xs_transaction(env: &mut Env) -> Result<(), String> {
-    let x = xs(env)?;
-    let a = format!("{DIR}/tx/a");
-    let b = format!("{DIR}/tx/b");
-    x.transaction(|x, tx| {
-        x.write_tx(tx, &a, "A")?;
-        x.write_tx(tx, &b, "B")?;
-        Ok(())
-    })
-    .map_err(xe("transaction"))?;
-    ensure!(x.read(&a).as_deref() == Ok("A") && x.read(&b).as_deref() == Ok("B"), "commit not visible");
-    // An aborted transaction leaves nothing behind.
-    let tx = x.transaction_start().map_err(xe("start"))?;
-    x.write_tx(tx, &format!("{DIR}/tx/aborted"), "x").map_err(xe("write in tx"))?;
-    x.transaction_end(tx, false).map_err(xe("abort"))?;
-    let r = x.read(&format!("{DIR}/tx/aborted"));
-    ensure!(r == Err(XsError::ENOENT), "aborted write visible: {r:?}");
-    Ok(())
-}
-
-fn check_xs_conflict(env: &mut Env) -> Result<(), String> {
-    let x = xs(env)?;
-    let key = format!("{DIR}/counter");
-    x.write(&key, "0").map_err(xe("init"))?;
-    // A raw conflict: read+write inside a transaction, change the node outside, commit.
-    let tx = x.transaction_start().map_err(xe("start"))?;
-    let v = x.read_tx(tx, &key).map_err(xe("read in tx"))?;
-    x.write_tx(tx, &key, &format!("{v}1")).map_err(xe("write in tx"))?;
-    x.write_tx(TxId::NONE, &key, "outside").map_err(xe("outside write"))?;
-    let r = x.transaction_end(tx, true);
-    ensure!(r == Err(XsError::EAGAIN), "conflicting commit gave {r:?}");
-    // The helper retries: the first attempt is made to conflict, the second commits.
-    let mut attempts = 0;
-    let k2 = key.clone();
-    x.transaction(|x, tx| {
-        attempts += 1;
-        let v = x.read_tx(tx, &k2)?;
-        if attempts == 1 {
-            x.write_tx(TxId::NONE, &k2, "bumped")?;
-        }
-        x.write_tx(tx, &k2, &format!("{v}+1"))
-    })
-    .map_err(xe("retried transaction"))?;
-    ensure!(attempts == 2, "transaction body ran {attempts} times");
-    let v = x.read(&key).map_err(xe("read"))?;
-    ensure!(v == "bumped+1", "final value {v:?}");
-    let _ = x.rm(DIR);
-    Ok(())
-}
-
-/// The `drivers::hv` implementation, used the way a driver uses it.
-fn check_driver_traits(env: &mut Env) -> Result<(), String> {
-    use drivers::hv::{Clock, EventChannels, GrantTable, PageAccess, XenStore, XsTx};
-    let me = env.domid;
-    // Grant a page to ourselves, map it, talk through both views.
-    let mut page = env.alloc_page().map_err(|e| format!("alloc_page: {e:?}"))?;
-    page.write_u32_le(8, 0xC0FF_EE00).map_err(|e| format!("page write: {e:?}"))?;
-    ensure!(page.write(4095, b"xx").is_err(), "write past the page end accepted");
-    let gref = env.grant_foreign_access(&page, me, false).map_err(|e| format!("grant: {e:?}"))?;
-    let mut m = env.map_grant_ref(me, gref, false).map_err(|e| format!("map: {e:?}"))?;
-    let seen = m.read_u32_le(8).map_err(|e| format!("mapping read: {e:?}"))?;
-    m.write_u32_le(16, 0x1234_5678).map_err(|e| format!("mapping write: {e:?}"))?;
-    let busy = env.end_foreign_access(gref);
-    env.unmap_grant_ref(m).map_err(|e| format!("unmap: {e:?}"))?;
-    env.end_foreign_access(gref).map_err(|e| format!("end: {e:?}"))?;
-    ensure!(seen == 0xC0FF_EE00, "mapping read {seen:#x}");
-    ensure!(page.read_u32_le(16) == Ok(0x1234_5678), "write through mapping not seen");
-    ensure!(busy == Err(drivers::hv::HvError::Xen(-16)), "end while mapped gave {busy:?}");
-    drop(page);
-    // Event channel loopback through wait_until / take_pending.
-    let a = env.alloc_unbound(me).map_err(|e| format!("alloc_unbound: {e:?}"))?;
-    let b = env.bind_interdomain(me, a).map_err(|e| format!("bind_interdomain: {e:?}"))?;
-    env.notify(b).map_err(|e| format!("notify: {e:?}"))?;
-    let start = env.now_ns();
-    env.wait_until(start + 1_000_000_000);
-    let waited = env.now_ns() - start;
-    let first = env.take_pending(a);
-    let second = env.take_pending(a);
-    env.close(b);
-    env.close(a);
-    ensure!(first && !second, "take_pending gave {first} then {second}");
-    ensure!(waited < 500_000_000, "wait_until did not return early ({waited} ns)");
-    // Xenstore through the trait, with a watch event per token.
-    if env.xs.is_some() {
-        let path = format!("{DIR}/hv");
-        env.write(XsTx::NONE, &path, "1").map_err(|e| format!("write: {e:?}"))?;
-        env.watch(&path, "selftest-hv").map_err(|e| format!("watch: {e:?}"))?;
-        let deadline = env.now_ns() + 2_000_000_000;
-        let mut fired = None;
-        while fired.is_none() && env.now_ns() < deadline {
-            fired = env.next_watch_event("selftest-hv");
-            if fired.is_none() {
-                env.wait_until(deadline);
-            }
-        }
-        env.unwatch(&path, "selftest-hv").map_err(|e| format!("unwatch: {e:?}"))?;
-        ensure!(fired.as_deref() == Some(path.as_str()), "watch event {fired:?}");
-        let r = env.read(XsTx::NONE, &format!("{DIR}/hv-missing"));
-        ensure!(r == Err(drivers::hv::XsError::NoEnt), "missing node gave {r:?}");
-    }
-    Ok(())
-}
-
-/// `mmiotest=0x<machine address>`: maps that page from DOMID_IO (the domain needs `iomem=`
-/// for it) and reads the TPM TIS identification register DID_VID at offset 0xF00 (fact sheet
-/// §6.1), which must not float (all ones) or be zero.
-fn check_mmio(env: &mut Env) -> Result<(), String> {
-    use drivers::hv::Mmio;
-    let arg = env.option("mmiotest").unwrap_or("");
-    let hex = arg.strip_prefix("0x").ok_or(format!("mmiotest={arg}: expected 0x<hex>"))?;
-    let base = u64::from_str_radix(hex, 16).map_err(|_| format!("mmiotest={arg}: bad hex"))?;
-    let mut r = crate::hv::MmioRegion::map(base, 1).map_err(|e| format!("map {base:#x}: errno {}", e.0))?;
-    let did_vid = r.read32(0xF00);
-    let access = r.read8(0);
-    let outside = r.read32(0x1000);
-    drop(r);
-    log::info!("mmio {base:#x}: DID_VID {did_vid:#010x} ACCESS {access:#04x}");
-    ensure!(did_vid != 0xFFFF_FFFF && did_vid != 0, "DID_VID reads {did_vid:#x}");
-    ensure!(outside == 0xFFFF_FFFF, "read outside the window gave {outside:#x}");
-    Ok(())
-}
