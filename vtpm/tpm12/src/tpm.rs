@@ -118,6 +118,19 @@ impl Tpm {
         Ok(Self::with_state(perm, saved, rng, clock, options))
     }
 
+    /// A powered-on TPM (TPM_Init done) from already decoded state: for
+    /// embedders that keep state elsewhere, and for fuzzing from a snapshot
+    /// without re-deriving RSA keys.
+    pub fn from_state(
+        perm: PermanentState,
+        saved: Option<SavedState>,
+        rng: Box<dyn TpmRng>,
+        clock: Box<dyn Clock>,
+        options: TpmOptions,
+    ) -> Self {
+        Self::with_state(perm, saved, rng, clock, options)
+    }
+
     /// TPM_Init (Part 1 "TPM_Init"): the power-on signal. Volatile state is
     /// reset; only TPM_Startup is accepted next.
     pub fn init(&mut self) {
