@@ -29,6 +29,8 @@ pub mod boot;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod entropy;
+#[cfg(target_os = "none")]
 pub mod events;
 #[cfg(target_os = "none")]
 pub mod grant;
