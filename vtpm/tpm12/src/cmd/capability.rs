@@ -247,7 +247,7 @@ fn property(tpm: &mut Tpm, prop: u32, w: &mut Writer) -> Result<(), Rc> {
     Ok(())
 }
 
-/// TPM_GetCapabilityOwner (Part 3 §7.3): version and the flags as bit maps
+/// TPM_GetCapabilityOwner (Part 3 §7.3): our TPM_VERSION and the flags as bit maps
 /// (bit n = the n-th flag of TPM_PERMANENT_FLAGS / TPM_STCLEAR_FLAGS).
 pub fn get_capability_owner(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
     cmd.params.finish()?;
@@ -257,7 +257,7 @@ pub fn get_capability_owner(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Res
     let mut sf = Writer::new();
     tpm.vol.stclear_flags.encode_wire(&mut sf);
     let bits = |flags: &[u8]| flags.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << i));
-    resp.params.bytes(&[1, 1, 0, 0]);
+    resp.params.bytes(&identity::VERSION);
     resp.params.u32(bits(&pf.as_slice()[2..])).u32(bits(&sf.as_slice()[2..]));
     Ok(())
 }

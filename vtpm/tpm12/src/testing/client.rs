@@ -166,11 +166,16 @@ impl<'a> Client<'a> {
         let t = if sessions.len() == 2 { tag::RQU_AUTH2_COMMAND } else { tag::RQU_AUTH1_COMMAND };
         let raw = self.raw(&super::request(t, ordinal, body.as_slice()));
         let (rt, rc) = header(&raw)?;
+        if rc != 0 {
+            // Error responses: we answer with the matching RSP_AUTHn tag, libtpms
+            // with RSP_COMMAND; both are accepted here (the caller sees `raw`).
+            if rt != t + 3 && rt != tag::RSP_COMMAND {
+                return Err(format!("error response tag {rt:#x} for request tag {t:#x}"));
+            }
+            return Ok(Reply { rc, body: raw[10..].to_vec(), raw });
+        }
         if rt != t + 3 {
             return Err(format!("response tag {rt:#x} for request tag {t:#x}"));
-        }
-        if rc != 0 {
-            return Ok(Reply { rc, body: raw[10..].to_vec(), raw });
         }
         let trailer = 41 * sessions.len();
         if raw.len() < 10 + trailer + 4 * out_handles {
