@@ -145,3 +145,50 @@ fn ticks() {
     // TickStampBlob needs a loaded key.
     assert_ne!(rqu(&mut t, ord::TickStampBlob, &[&be32s(&[0x1234])[..], &[0; 40]].concat()).0, 0);
 }
+
+#[test]
+fn tick_stamp_blob_signature_verifies() {
+    use crate::constants::{key_usage, kh};
+    use crate::rsa::pkcs1v15::Pkcs1v15Sign;
+    use crate::rsa::{BoxedUint, RsaPublicKey};
+    use crate::testing::client::{Client, WELL_KNOWN};
+
+    let mut t = started();
+    let (blob, handle, reply) = {
+        let mut c = Client::new(|cmd: &[u8]| t.execute(0, cmd), 21);
+        assert_eq!(c.take_ownership(WELL_KNOWN, WELL_KNOWN).unwrap().rc, 0);
+        let blob = c.create_wrap_key(kh::SRK, WELL_KNOWN, key_usage::SIGNING, [4; 20]).unwrap();
+        assert_eq!(blob.rc, 0);
+        let (h, r) = c.load_key2(kh::SRK, WELL_KNOWN, &blob.body).unwrap();
+        assert_eq!(r.rc, 0);
+        let mut s = c.oiap([4; 20]).unwrap();
+        let mut p = vec![0xAA; 20];
+        p.extend_from_slice(&[0xBB; 20]);
+        let reply = c.auth(ord::TickStampBlob, &[h], &p, &mut [&mut s], 0).unwrap();
+        (blob.body, h, reply)
+    };
+    assert_eq!(reply.rc, 0);
+    let _ = handle;
+    // TPM_CURRENT_TICKS (32 bytes), then sigSize and sig.
+    let ticks = &reply.body[..32];
+    assert_eq!(ticks[..2], [0, 0x14]);
+    let sig_len = u32::from_be_bytes([reply.body[32], reply.body[33], reply.body[34], reply.body[35]]) as usize;
+    let sig = &reply.body[36..36 + sig_len];
+    // The modulus from the TPM_KEY12: tag, fill, usage, flags, authUsage, parms, PCR info, pubKey.
+    let mut r = crate::codec::Reader::new(&blob);
+    r.bytes(2 + 2 + 2 + 4 + 1 + 4 + 2 + 2).unwrap();
+    r.sized32().unwrap();
+    r.sized32().unwrap();
+    let modulus = r.sized32().unwrap();
+    let n = BoxedUint::from_be_slice(modulus, (modulus.len() * 8) as u32).unwrap();
+    let key = RsaPublicKey::new(n, BoxedUint::from(65537u64)).unwrap();
+    // TPM_SIGN_INFO { tag SIGNINFO, "TSTP", antiReplay, dataLen, digestToStamp ‖ ticks }.
+    let mut info = vec![0, 5];
+    info.extend_from_slice(b"TSTP");
+    info.extend_from_slice(&[0xAA; 20]);
+    info.extend_from_slice(&52u32.to_be_bytes());
+    info.extend_from_slice(&[0xBB; 20]);
+    info.extend_from_slice(ticks);
+    let digest = sha1(&[&info]);
+    key.verify(Pkcs1v15Sign::new::<sha1::Sha1>(), &digest, sig).expect("TickStampBlob signature verifies");
+}
