@@ -3,12 +3,16 @@
 //! direct map. Free frames are kept on an intrusive list (the next pfn is stored in the
 //! first word of the free page itself), so there is no metadata to size.
 //!
-//! [`Page`] owns one frame and returns it on drop. A page that was granted to another
-//! domain must have its grant ended (`grant::GrantTable::end_access`) before it is dropped.
+//! [`Page`] owns one frame and returns it on drop. When the frame pool is empty, a page is
+//! carved from the heap instead (a 4 KiB-aligned block: the heap lives in the direct map too,
+//! so it has a pfn and an mfn like any frame). A page that was granted to another domain must
+//! have its grant ended (`grant::GrantTable::end_access`) before it is dropped.
+
+use core::alloc::Layout;
 
 use crate::sync::Global;
 
-use super::pagetable::{pfn_to_mfn, pfn_to_va};
+use super::pagetable::{pfn_to_mfn, pfn_to_va, va_to_pfn};
 
 const NO_FRAME: u64 = u64::MAX;
 
@@ -70,17 +74,38 @@ pub fn stats() -> (u64, u64) {
     FRAMES.with(|f| (f.in_use, f.free_count + (f.end - f.bump)))
 }
 
+const PAGE_LAYOUT: Layout = match Layout::from_size_align(4096, 4096) {
+    Ok(l) => l,
+    Err(_) => panic!("page layout"),
+};
+
 /// One owned, zeroed, page-aligned 4 KiB frame.
 pub struct Page {
     pfn: u64,
+    from_heap: bool,
 }
 
 impl Page {
-    /// Allocates a zeroed page.
+    /// Allocates a zeroed page: from the frame pool, else from the heap.
     pub fn alloc() -> Option<Page> {
-        let mut p = Page { pfn: alloc_pfn()? };
+        let mut p = match alloc_pfn() {
+            Some(pfn) => Page { pfn, from_heap: false },
+            None => {
+                // SAFETY: PAGE_LAYOUT has a non-zero size.
+                let va = unsafe { alloc::alloc::alloc(PAGE_LAYOUT) };
+                if va.is_null() {
+                    return None;
+                }
+                Page { pfn: va_to_pfn(va as u64), from_heap: true }
+            }
+        };
         p.bytes_mut().fill(0);
         Some(p)
+    }
+
+    /// True if the frame pool was empty and this page came from the heap.
+    pub fn is_from_heap(&self) -> bool {
+        self.from_heap
     }
 
     pub fn pfn(&self) -> u64 {
@@ -110,6 +135,11 @@ impl Page {
 
 impl Drop for Page {
     fn drop(&mut self) {
-        free_pfn(self.pfn);
+        if self.from_heap {
+            // SAFETY: the block was allocated in `alloc` with PAGE_LAYOUT at this address.
+            unsafe { alloc::alloc::dealloc(self.va() as *mut u8, PAGE_LAYOUT) };
+        } else {
+            free_pfn(self.pfn);
+        }
     }
 }

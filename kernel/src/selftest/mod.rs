@@ -46,6 +46,7 @@ const BASE_CHECKS: &[(&str, Check)] = &[
     ("evtchn-loopback", check_evtchn_loopback),
     ("evtchn-mask", check_evtchn_mask),
     ("frame-allocator", check_frames),
+    ("frame-pool-exhaustion", check_frame_fallback),
     ("heap", check_heap),
     ("window-map", check_window_map),
     ("grant-self-map", check_grant_self_map),
@@ -262,6 +263,38 @@ fn check_frames(_: &mut Env) -> Result<(), String> {
     drop(again);
     let (used1, avail1) = mm::frames::stats();
     ensure!(used1 == used0 && avail1 == avail0, "leak: {used0}/{avail0} -> {used1}/{avail1}");
+    Ok(())
+}
+
+/// Drains the frame pool completely, then allocates more pages (which come from the heap),
+/// checks they are usable frames, and gives everything back.
+fn check_frame_fallback(_: &mut Env) -> Result<(), String> {
+    let (used0, avail0) = mm::frames::stats();
+    let (heap0, _) = mm::heap::stats();
+    let mut pages: Vec<Page> = Vec::with_capacity(avail0 as usize + 16);
+    for i in 0..avail0 + 16 {
+        let mut p = Page::alloc().ok_or(format!("allocation {i} of {} failed", avail0 + 16))?;
+        let tag = (i as u32).to_le_bytes();
+        p.bytes_mut()[..4].copy_from_slice(&tag);
+        p.bytes_mut()[4092..].copy_from_slice(&tag);
+        pages.push(p);
+    }
+    let from_heap = pages.iter().filter(|p| p.is_from_heap()).count();
+    ensure!(from_heap == 16, "{from_heap} pages from the heap, expected 16");
+    ensure!(mm::frames::stats().1 == 0, "pool not drained");
+    for (i, p) in pages.iter().enumerate() {
+        let tag = (i as u32).to_le_bytes();
+        ensure!(p.bytes()[..4] == tag && p.bytes()[4092..] == tag, "page {i} corrupted");
+        ensure!(p.va() % 4096 == 0 && p.mfn() != 0, "page {i} not a usable frame");
+    }
+    let mut pfns: Vec<u64> = pages.iter().map(|p| p.pfn()).collect();
+    pfns.sort_unstable();
+    pfns.dedup();
+    ensure!(pfns.len() == pages.len(), "a frame was handed out twice");
+    drop(pfns);
+    drop(pages);
+    ensure!(mm::frames::stats() == (used0, avail0), "pool not restored");
+    ensure!(mm::heap::stats().0 == heap0, "heap pages leaked");
     Ok(())
 }
 
