@@ -202,6 +202,22 @@ impl hv::Clock for Env {
     }
 
     fn wait_until(&mut self, deadline_ns: u64) {
+        // A xenstore request the caller made since the last wait may have read watch events
+        // off the ring (and consumed the port's event): they would not wake the wait below.
+        // Handle a queued shutdown request now, and return at once if other events arrived,
+        // so the caller's loop sees them (its drivers take their tokens' events).
+        if let Some(xs) = self.xs.as_mut() {
+            let _ = xs.poll();
+            let shutdown_queued = xs.take_watch_event_for(SHUTDOWN_TOKEN).is_some();
+            let received = xs.watch_events_received();
+            if shutdown_queued {
+                self.check_shutdown();
+            }
+            if received != self.watch_seen {
+                self.watch_seen = received;
+                return;
+            }
+        }
         let store = self.xs.as_mut().map(|xs| xs.transport_mut().port());
         let mut all: Vec<EvtchnPort> = self.driver_ports.clone();
         all.extend(store);
@@ -214,7 +230,9 @@ impl hv::Clock for Env {
         }
         if let Some(xs) = self.xs.as_mut() {
             let _ = xs.poll();
-            if xs.take_watch_event_for(SHUTDOWN_TOKEN).is_some() {
+            let shutdown_queued = xs.take_watch_event_for(SHUTDOWN_TOKEN).is_some();
+            self.watch_seen = xs.watch_events_received();
+            if shutdown_queued {
                 self.check_shutdown();
             }
         }

@@ -51,6 +51,8 @@ pub struct Env {
     pub(crate) driver_ports: Vec<EvtchnPort>,
     /// Ports that fired during `wait_until`, not yet taken by `take_pending`.
     pub(crate) fired: Vec<EvtchnPort>,
+    /// `watch_events_received()` when `Clock::wait_until` last returned.
+    pub(crate) watch_seen: u64,
 }
 
 /// What woke the loop.
@@ -216,7 +218,7 @@ pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
         Ok(g) => g,
         Err(e) => panic!("grant table setup failed: {e}"),
     };
-    let mut env = Env { info, options, xs, gnttab, domid, name, driver_ports: Vec::new(), fired: Vec::new() };
+    let mut env = Env { info, options, xs, gnttab, domid, name, driver_ports: Vec::new(), fired: Vec::new(), watch_seen: 0 };
     if let Some(xs) = env.xs.as_mut() {
         if let Err(e) = xs.watch(SHUTDOWN_PATH, SHUTDOWN_TOKEN) {
             log::warn!("cannot watch {SHUTDOWN_PATH}: {e}");

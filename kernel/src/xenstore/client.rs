@@ -38,6 +38,8 @@ pub struct XsClient<T: XsTransport> {
     next_req_id: u32,
     reader: MessageReader,
     watch_events: VecDeque<WatchEvent>,
+    /// Watch events received so far (queued or already taken).
+    received: u64,
     /// Per-request timeout.
     pub timeout_ns: u64,
 }
@@ -49,6 +51,7 @@ impl<T: XsTransport> XsClient<T> {
             next_req_id: 1,
             reader: MessageReader::new(),
             watch_events: VecDeque::new(),
+            received: 0,
             timeout_ns: 30_000_000_000,
         }
     }
@@ -101,7 +104,10 @@ impl<T: XsTransport> XsClient<T> {
 
     fn queue_watch_event(&mut self, payload: &[u8]) {
         match parse_watch_event(payload) {
-            Ok(ev) => self.watch_events.push_back(ev),
+            Ok(ev) => {
+                self.received += 1;
+                self.watch_events.push_back(ev);
+            }
             Err(e) => log::warn!("xenstore: dropping bad watch event: {e}"),
         }
     }
@@ -130,6 +136,12 @@ impl<T: XsTransport> XsClient<T> {
             }
         }
         Ok(())
+    }
+
+    /// How many watch events have been received so far (a counter that only grows): lets a
+    /// loop notice events that a request read off the ring while it was not waiting.
+    pub fn watch_events_received(&self) -> u64 {
+        self.received
     }
 
     /// The oldest queued watch event.

@@ -262,6 +262,22 @@ fn watch_events_can_be_taken_per_token() {
 }
 
 #[test]
+fn received_counter_counts_events_read_by_requests() {
+    let mut xs = client();
+    xs.watch("a", "ta").unwrap();
+    xs.poll().unwrap();
+    let n0 = xs.watch_events_received();
+    assert!(n0 >= 1, "the initial firing");
+    xs.write("a/x", "1").unwrap();
+    // a later request reads the event off the ring: the counter moves although nobody polled
+    let _ = xs.read("a/x").unwrap();
+    xs.poll().unwrap();
+    assert_eq!(xs.watch_events_received(), n0 + 1);
+    while xs.take_watch_event().is_some() {}
+    assert_eq!(xs.watch_events_received(), n0 + 1, "taking events does not change the count");
+}
+
+#[test]
 fn transaction_commits() {
     let mut xs = client();
     let r = xs.transaction(|xs, tx| {
