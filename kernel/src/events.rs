@@ -183,7 +183,7 @@ pub fn wait(ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wake {
         {
             return Wake::Timeout;
         }
-        if raw.is_empty() && deadline_ns.is_none() {
+        if raw.is_empty() && deadline_ns.is_none_or(|d| d > i64::MAX as u64) {
             // Nothing could ever wake us: give the CPU away and report a timeout.
             yield_cpu();
             return Wake::Timeout;
@@ -192,8 +192,9 @@ pub fn wait(ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wake {
             ports: raw.as_ptr() as u64,
             nr_ports: raw.len() as u32,
             _pad: 0,
-            // Xen's timeout is absolute system time, the same clock as `now_ns`.
-            timeout: deadline_ns.unwrap_or(0),
+            // Xen's timeout is absolute system time (signed ns), the same clock as `now_ns`;
+            // a deadline beyond i64::MAX means "never" (0), not a timer in the past.
+            timeout: deadline_ns.filter(|&d| d <= i64::MAX as u64).unwrap_or(0),
         };
         // SAFETY: `poll` and the port array it points to live across the call.
         let rc = unsafe { hypercall2(HYPERVISOR_SCHED_OP, SCHEDOP_POLL, &mut poll as *mut SchedPoll as u64) };

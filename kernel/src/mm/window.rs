@@ -9,6 +9,7 @@ use xen_abi::mm::{MmuUpdate, PAGE_SIZE, PTE_PCD, PTE_PWT};
 use xen_abi::types::DomId;
 
 use crate::arch::boot::VIRT_BASE;
+use crate::slots::SlotBitmap;
 use crate::sync::Global;
 
 use super::pagetable::{L1_PROT, L1_PROT_RO, entry_machine_addr, mmu_update, pte, update_va_mapping};
@@ -22,10 +23,10 @@ pub const WINDOW_BASE: u64 = VIRT_BASE + (1 << 30) - (WINDOW_PAGES * PAGE_SIZE) 
 
 struct Window {
     l1_mfns: [u64; WINDOW_L1S],
-    used: [u64; WINDOW_PAGES / 64],
+    slots: SlotBitmap<{ WINDOW_PAGES / 64 }>,
 }
 
-static WINDOW: Global<Window> = Global::new(Window { l1_mfns: [0; WINDOW_L1S], used: [0; WINDOW_PAGES / 64] });
+static WINDOW: Global<Window> = Global::new(Window { l1_mfns: [0; WINDOW_L1S], slots: SlotBitmap::new() });
 
 /// Records the machine frames of the window's L1 tables (linked by `mm::init`).
 pub fn init(l1_mfns: [u64; WINDOW_L1S]) {
@@ -34,35 +35,20 @@ pub fn init(l1_mfns: [u64; WINDOW_L1S]) {
 
 /// Reserves `n` contiguous pages of the window; returns the first VA.
 pub fn alloc(n: usize) -> Option<u64> {
-    if n == 0 || n > WINDOW_PAGES {
-        return None;
-    }
-    WINDOW.with(|w| {
-        let is_used = |w: &Window, i: usize| w.used[i / 64] & (1 << (i % 64)) != 0;
-        let mut start = 0;
-        while start + n <= WINDOW_PAGES {
-            match (start..start + n).find(|&i| is_used(w, i)) {
-                Some(busy) => start = busy + 1,
-                None => {
-                    for i in start..start + n {
-                        w.used[i / 64] |= 1 << (i % 64);
-                    }
-                    return Some(WINDOW_BASE + (start * PAGE_SIZE) as u64);
-                }
-            }
-        }
-        None
-    })
+    WINDOW.with(|w| w.slots.alloc(n)).map(|i| WINDOW_BASE + (i * PAGE_SIZE) as u64)
 }
 
 /// Releases `n` pages at `va` (their mappings must already be gone).
 pub fn free(va: u64, n: usize) {
-    let first = ((va - WINDOW_BASE) as usize) / PAGE_SIZE;
-    WINDOW.with(|w| {
-        for i in first..(first + n).min(WINDOW_PAGES) {
-            w.used[i / 64] &= !(1 << (i % 64));
-        }
-    });
+    if contains(va) {
+        let first = ((va - WINDOW_BASE) as usize) / PAGE_SIZE;
+        WINDOW.with(|w| w.slots.free(first, n));
+    }
+}
+
+/// Window pages in use.
+pub fn pages_in_use() -> usize {
+    WINDOW.with(|w| w.slots.count_used())
 }
 
 /// True if `va` lies in the window.

@@ -364,6 +364,7 @@ fn check_grant_self_map(env: &mut Env) -> Result<(), String> {
 fn check_grant_busy(env: &mut Env) -> Result<(), String> {
     let page = Page::alloc().ok_or("no page")?;
     let free0 = env.gnttab.free_refs();
+    let window0 = mm::window::pages_in_use();
     let gref = env.gnttab.grant_access(env.domid, page.mfn(), true).map_err(|e| format!("grant: {e}"))?;
     let m = grant::map_grant(env.domid, gref, true).map_err(|e| format!("map: {e}"))?;
     let busy = env.gnttab.end_access(gref);
@@ -373,6 +374,7 @@ fn check_grant_busy(env: &mut Env) -> Result<(), String> {
     unmapped.map_err(|e| format!("unmap: {e}"))?;
     end.map_err(|e| format!("end_access after unmap: {e}"))?;
     ensure!(env.gnttab.free_refs() == free0, "grant reference leaked");
+    ensure!(mm::window::pages_in_use() == window0, "window page leaked");
     ensure!(env.gnttab.end_access(gref) == Err(GrantError::BadRef), "double end_access accepted");
     drop(page);
     Ok(())
