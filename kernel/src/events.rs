@@ -167,11 +167,14 @@ pub enum Wake {
 }
 
 /// Blocks until one of `ports` is pending or monotonic time reaches `deadline_ns` (`None`:
-/// no deadline). At most 128 ports. Ports that fired are reported and cleared; other
+/// no deadline). Up to 128 ports are polled by Xen directly; more are scanned every 1 ms.
+/// Ports that fired are reported and cleared; other
 /// pending ports keep their bits for whoever waits on them.
 pub fn wait(ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wake {
-    let ports = &ports[..ports.len().min(SCHED_POLL_MAX_PORTS)];
-    let raw: Vec<u32> = ports.iter().map(|p| p.0).collect();
+    // Xen polls at most 128 ports; with more, poll none and wake every millisecond to look
+    // at all of them (slower, never deaf).
+    let too_many = ports.len() > SCHED_POLL_MAX_PORTS;
+    let raw: Vec<u32> = if too_many { Vec::new() } else { ports.iter().map(|p| p.0).collect() };
     loop {
         let fired: Vec<EvtchnPort> = ports.iter().copied().filter(|&p| test_and_clear(p)).collect();
         if !fired.is_empty() {
@@ -183,6 +186,7 @@ pub fn wait(ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wake {
         {
             return Wake::Timeout;
         }
+        let deadline_ns = if too_many { Some(deadline_ns.unwrap_or(u64::MAX).min(now + 1_000_000)) } else { deadline_ns };
         if raw.is_empty() && deadline_ns.is_none_or(|d| d > i64::MAX as u64) {
             // Nothing could ever wake us: give the CPU away and report a timeout.
             yield_cpu();
