@@ -45,6 +45,7 @@ const BASE_CHECKS: &[(&str, Check)] = &[
     ("poll-timeout", check_poll_timeout),
     ("evtchn-loopback", check_evtchn_loopback),
     ("evtchn-mask", check_evtchn_mask),
+    ("evtchn-many-ports", check_many_ports),
     ("frame-allocator", check_frames),
     ("frame-pool-exhaustion", check_frame_fallback),
     ("heap", check_heap),
@@ -221,6 +222,30 @@ fn check_evtchn_mask(env: &mut Env) -> Result<(), String> {
         ensure!(w == Wake::Fired(alloc::vec![a]), "not delivered after unmask: {:?}", w);
         Ok(())
     })();
+    let _ = events::close(b);
+    let _ = events::close(a);
+    r
+}
+
+/// More ports than SCHEDOP_poll takes (128): the wait must still see the one that fires, and
+/// still time out when none does.
+fn check_many_ports(env: &mut Env) -> Result<(), String> {
+    let (a, b) = loopback(env)?;
+    let mut ports = alloc::vec![a];
+    let r = (|| {
+        for _ in 0..130 {
+            ports.push(events::alloc_unbound(env.domid).map_err(|e| format!("alloc_unbound: errno {}", e.0))?);
+        }
+        let quiet = events::wait(&ports, Some(time::now_ns() + 5_000_000));
+        ensure!(quiet == Wake::Timeout, "quiet ports fired: {:?}", quiet);
+        events::send(b).map_err(|e| format!("send: errno {}", e.0))?;
+        let w = events::wait(&ports, Some(time::now_ns() + 1_000_000_000));
+        ensure!(w == Wake::Fired(alloc::vec![a]), "wait over {} ports gave {:?}", ports.len(), w);
+        Ok(())
+    })();
+    for p in ports.iter().skip(1) {
+        let _ = events::close(*p);
+    }
     let _ = events::close(b);
     let _ = events::close(a);
     r
