@@ -181,6 +181,7 @@ impl RsaKey {
         let private = if r.bool()? {
             let p = be_uint(r.sized32_max(1024)?)?;
             let q = be_uint(r.sized32_max(1024)?)?;
+            check_factors(&p, &q, n)?;
             let k = RsaPrivateKey::from_p_q(p, q, e_int).map_err(|_| Rc::BAD_KEY_PROPERTY)?;
             if k.n_bytes() != public.n_bytes() {
                 return Err(Rc::BAD_KEY_PROPERTY);
@@ -202,6 +203,28 @@ impl RsaKey {
         let public = RsaPublicKey::new(be_uint(modulus)?, e).map_err(|_| Rc::BAD_KEY_PROPERTY)?;
         Ok(Self { public, private: None })
     }
+}
+
+/// Checks that p and q really factor the modulus `n` into two halves before the
+/// key arithmetic sees them: the rsa crate panics on an even product or a
+/// factor of 1 (found by fuzzing the image decoder).
+fn check_factors(p: &BoxedUint, q: &BoxedUint, n: &[u8]) -> Result<(), Rc> {
+    let trim = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|x| *x == 0).collect() };
+    let n = trim(n);
+    let (pb, qb) = (trim(&p.to_be_bytes()), trim(&q.to_be_bytes()));
+    let half = n.len() / 2;
+    let odd = |b: &[u8]| b.last().is_some_and(|x| x & 1 == 1);
+    if pb.len() + 2 < half || qb.len() + 2 < half || pb == qb || !odd(&pb) || !odd(&qb) {
+        return Err(Rc::BAD_KEY_PROPERTY);
+    }
+    // `mul` is deprecated in favour of a crypto-bigint trait method; crypto-bigint
+    // is not a direct dependency and the product is the same.
+    #[allow(deprecated)]
+    let product = p.mul(q);
+    if trim(&product.to_be_bytes()) != n {
+        return Err(Rc::BAD_KEY_PROPERTY);
+    }
+    Ok(())
 }
 
 /// A big-endian unsigned integer, sized to its byte length (at most 4096 bits).
