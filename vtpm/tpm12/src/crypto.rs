@@ -175,6 +175,10 @@ impl RsaKey {
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, Rc> {
         let n = r.sized32_max(1024)?;
         let e = r.sized32_max(1024)?;
+        // Canonical form only (what `encode` writes): no leading zero bytes.
+        if n.first() == Some(&0) || e.first() == Some(&0) {
+            return Err(Rc::BAD_KEY_PROPERTY);
+        }
         let n_int = be_uint(n)?;
         let e_int = be_uint(e)?;
         let public = RsaPublicKey::new(n_int, e_int.clone()).map_err(|_| Rc::BAD_KEY_PROPERTY)?;

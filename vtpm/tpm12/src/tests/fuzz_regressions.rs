@@ -44,3 +44,25 @@ fn crash_55676289_image_is_refused() {
     img.extend_from_slice(&check);
     assert!(image::decode(&img).is_err());
 }
+
+/// fuzz `image`, crash-24a66881…: a modulus or exponent with a leading zero
+/// byte decoded fine but re-encoded one byte shorter, so an image did not
+/// round-trip. Only the canonical form is accepted now.
+#[test]
+fn crash_24a66881_non_canonical_key_is_refused() {
+    let ek = crate::testing::test_ek();
+    let mut w = Writer::new();
+    let mut e = vec![0u8];
+    e.extend_from_slice(&ek.exponent());
+    w.sized32(&ek.modulus()).sized32(&e).u8(0);
+    assert_eq!(RsaKey::decode(&mut Reader::new(w.as_slice())), Err(Rc::BAD_KEY_PROPERTY));
+    let body: &[u8] = include_bytes!("fuzz_inputs/image-crash-24a66881");
+    let mut img = image::MAGIC.to_vec();
+    img.extend_from_slice(&image::VERSION.to_be_bytes());
+    img.extend_from_slice(body);
+    let check = crate::crypto::sha1(&[&img]);
+    img.extend_from_slice(&check);
+    if let Ok((perm, saved)) = image::decode(&img) {
+        assert_eq!(image::encode(&perm, saved.as_ref()), img, "decoded images re-encode identically");
+    }
+}
