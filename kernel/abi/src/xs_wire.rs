@@ -148,6 +148,8 @@ mod tests {
         assert_eq!(offset_of!(XenstoreDomainInterface, server_features), 2064);
         assert_eq!(offset_of!(XenstoreDomainInterface, connection), 2068);
         assert_eq!(offset_of!(XenstoreDomainInterface, error), 2072);
+        assert_eq!(size_of::<XenstoreDomainInterface>(), 2076);
+        assert!(size_of::<XenstoreDomainInterface>() <= 4096);
     }
 
     #[test]
