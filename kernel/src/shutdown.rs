@@ -37,10 +37,18 @@ impl ShutdownReason {
 
 /// Stops the domain. Never returns (if Xen refuses, it keeps yielding).
 pub fn shutdown(reason: ShutdownReason) -> ! {
-    let mut arg = SchedShutdown { reason: reason.code() };
+    let mut arg = SchedShutdown {
+        reason: reason.code(),
+    };
     loop {
         // SAFETY: SCHEDOP_shutdown reads the struct behind the pointer, which lives here.
-        unsafe { hypercall2(HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN, &mut arg as *mut SchedShutdown as u64) };
+        unsafe {
+            hypercall2(
+                HYPERVISOR_SCHED_OP,
+                SCHEDOP_SHUTDOWN,
+                &mut arg as *mut SchedShutdown as u64,
+            )
+        };
         crate::events::yield_cpu();
     }
 }

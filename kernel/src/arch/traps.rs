@@ -12,9 +12,15 @@ use xen_abi::mm::TrapInfo;
 macro_rules! stub {
     ($vec:literal) => {
         concat!(
-            ".global xen_trap_", $vec, "\n",
-            "xen_trap_", $vec, ":\n",
-            "    mov edi, ", $vec, "\n",
+            ".global xen_trap_",
+            $vec,
+            "\n",
+            "xen_trap_",
+            $vec,
+            ":\n",
+            "    mov edi, ",
+            $vec,
+            "\n",
             "    mov rsi, rsp\n",
             "    and rsp, -16\n",
             "    call {handler}\n",
@@ -87,7 +93,11 @@ extern "C" fn trap_handler(vector: u64, frame: *const u64) -> ! {
         let err = if has_error { *frame.add(2) } else { 0 };
         (err, *frame.add(base), *frame.add(base + 3))
     };
-    let cr2 = if vector == 14 { crate::events::cr2() } else { 0 };
+    let cr2 = if vector == 14 {
+        crate::events::cr2()
+    } else {
+        0
+    };
     crate::console::emergency(format_args!(
         "FATAL: trap {} ({}) error={:#x} rip={:#x} rsp={:#x} cr2={:#x}\r\n",
         vector,
@@ -135,7 +145,8 @@ pub fn init() {
     // The last entry stays zero: it terminates the table.
     // SAFETY: `table` is a valid, zero-terminated trap_info array that lives for the call;
     // Xen copies it.
-    let rc = unsafe { super::hypercall::hypercall1(HYPERVISOR_SET_TRAP_TABLE, table.as_ptr() as u64) };
+    let rc =
+        unsafe { super::hypercall::hypercall1(HYPERVISOR_SET_TRAP_TABLE, table.as_ptr() as u64) };
     if rc != 0 {
         crate::console::emergency(format_args!("set_trap_table failed: {rc}\r\n"));
     }

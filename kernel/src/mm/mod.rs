@@ -24,8 +24,8 @@ use crate::sync::InitOnce;
 
 pub use frames::Page;
 use pagetable::{
-    L1_PROT, L1_PROT_RO, entry_location, entry_machine_addr, has_l1, link_l1, lookup_pte, mmu_update,
-    pfn_to_mfn, pfn_to_va, pte, update_va_mapping, va_to_pfn,
+    L1_PROT, L1_PROT_RO, entry_location, entry_machine_addr, has_l1, link_l1, lookup_pte,
+    mmu_update, pfn_to_mfn, pfn_to_va, pte, update_va_mapping, va_to_pfn,
 };
 
 /// At most this much of the domain's memory is mapped (the window sits above it).
@@ -99,7 +99,8 @@ pub fn init(si: &StartInfo, si_va: u64) {
     // The end of Xen's mapping: the first page without a present PTE.
     let limit = nr_pages.min(DIRECT_MAP_MAX_PFNS);
     let mut boot_end = first_free;
-    while boot_end < limit && lookup_pte(pfn_to_va(boot_end)).is_some_and(|e| e & PTE_PRESENT != 0) {
+    while boot_end < limit && lookup_pte(pfn_to_va(boot_end)).is_some_and(|e| e & PTE_PRESENT != 0)
+    {
         boot_end += 1;
     }
     let mut next = first_free;
@@ -118,7 +119,9 @@ pub fn init(si: &StartInfo, si_va: u64) {
                 crate::shutdown::crash();
             }
         }
-        let Some((l1_mfn, first_idx)) = entry_location(va, 1) else { crate::shutdown::crash() };
+        let Some((l1_mfn, first_idx)) = entry_location(va, 1) else {
+            crate::shutdown::crash()
+        };
         let n = (512 - first_idx).min((limit - pfn) as usize);
         let mut i = 0;
         while i < n {
@@ -131,7 +134,9 @@ pub fn init(si: &StartInfo, si_va: u64) {
                 };
             }
             if mmu_update(&batch[..m], DomId::SELF).is_err() {
-                crate::console::emergency(format_args!("mm: mapping frames failed at pfn {pfn:#x}\r\n"));
+                crate::console::emergency(format_args!(
+                    "mm: mapping frames failed at pfn {pfn:#x}\r\n"
+                ));
                 crate::shutdown::crash();
             }
             i += m;

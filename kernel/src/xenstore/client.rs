@@ -161,7 +161,12 @@ impl<T: XsTransport> XsClient<T> {
     }
 
     pub fn write_tx(&mut self, tx: TxId, path: &str, value: &str) -> Result<(), XsError> {
-        let v = self.request(XsdSockmsgType::Write, tx, &[path.as_bytes(), value.as_bytes()], true)?;
+        let v = self.request(
+            XsdSockmsgType::Write,
+            tx,
+            &[path.as_bytes(), value.as_bytes()],
+            true,
+        )?;
         expect_ok(&v)
     }
 
@@ -199,13 +204,23 @@ impl<T: XsTransport> XsClient<T> {
     /// Registers a watch; xenstored fires it once right away, then on every change at or
     /// below `path`.
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        let v = self.request(XsdSockmsgType::Watch, TxId::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
+        let v = self.request(
+            XsdSockmsgType::Watch,
+            TxId::NONE,
+            &[path.as_bytes(), token.as_bytes()],
+            false,
+        )?;
         expect_ok(&v)
     }
 
     /// Removes a watch and drops its queued events.
     pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        let v = self.request(XsdSockmsgType::Unwatch, TxId::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
+        let v = self.request(
+            XsdSockmsgType::Unwatch,
+            TxId::NONE,
+            &[path.as_bytes(), token.as_bytes()],
+            false,
+        )?;
         self.watch_events.retain(|e| e.token != token);
         expect_ok(&v)
     }

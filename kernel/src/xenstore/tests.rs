@@ -4,8 +4,8 @@
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::{String, ToString};
-use alloc::vec::Vec;
 use alloc::vec;
+use alloc::vec::Vec;
 use xen_abi::xs_wire::{XsdSockmsg, XsdSockmsgType};
 
 use super::client::{XsClient, XsTransport};
@@ -30,7 +30,12 @@ struct FakeXenstored {
 }
 
 fn reply(ty: u32, req_id: u32, payload: &[u8]) -> Vec<u8> {
-    let h = XsdSockmsg { r#type: ty, req_id, tx_id: 0, len: payload.len() as u32 };
+    let h = XsdSockmsg {
+        r#type: ty,
+        req_id,
+        tx_id: 0,
+        len: payload.len() as u32,
+    };
     let mut v = encode_header(&h).to_vec();
     v.extend_from_slice(payload);
     v
@@ -62,7 +67,8 @@ impl FakeXenstored {
             }
             None => {
                 let prefix = path.clone() + "/";
-                self.tree.retain(|k, _| *k != path && !k.starts_with(&prefix));
+                self.tree
+                    .retain(|k, _| *k != path && !k.starts_with(&prefix));
             }
         }
         self.fire(&path);
@@ -76,13 +82,16 @@ impl FakeXenstored {
             self.out.extend(raw);
             return;
         }
-        let fields: Vec<String> =
-            payload.split(|&b| b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
+        let fields: Vec<String> = payload
+            .split(|&b| b == 0)
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
         let ok = |s: &mut Self| s.out.extend(reply(h.r#type, h.req_id, b"OK\0"));
         let err = |s: &mut Self, e: &str| {
             let mut p = e.as_bytes().to_vec();
             p.push(0);
-            s.out.extend(reply(XsdSockmsgType::Error as u32, h.req_id, &p));
+            s.out
+                .extend(reply(XsdSockmsgType::Error as u32, h.req_id, &p));
         };
         match XsdSockmsgType::from_u32(h.r#type) {
             Some(XsdSockmsgType::Read) => match self.tree.get(&fields[0]).cloned() {
@@ -94,7 +103,10 @@ impl FakeXenstored {
                 let path = String::from_utf8_lossy(&payload[..nul]).into_owned();
                 let value = String::from_utf8_lossy(&payload[nul + 1..]).into_owned();
                 if h.tx_id != 0 {
-                    self.tx_writes.entry(h.tx_id).or_default().push((path, Some(value)));
+                    self.tx_writes
+                        .entry(h.tx_id)
+                        .or_default()
+                        .push((path, Some(value)));
                 } else {
                     self.apply(path, Some(value));
                 }
@@ -137,7 +149,8 @@ impl FakeXenstored {
                 self.fire(&p);
             }
             Some(XsdSockmsgType::Unwatch) => {
-                self.watches.retain(|(p, t)| !(*p == fields[0] && *t == fields[1]));
+                self.watches
+                    .retain(|(p, t)| !(*p == fields[0] && *t == fields[1]));
                 ok(self)
             }
             Some(XsdSockmsgType::TransactionStart) => {
@@ -234,7 +247,10 @@ fn watches_are_queued_for_the_loop() {
     // The initial firing (it may arrive after the reply, so poll first).
     xs.poll().unwrap();
     let ev = xs.take_watch_event().unwrap();
-    assert_eq!((ev.path.as_str(), ev.token.as_str()), ("control/shutdown", "shutdown"));
+    assert_eq!(
+        (ev.path.as_str(), ev.token.as_str()),
+        ("control/shutdown", "shutdown")
+    );
     assert!(xs.take_watch_event().is_none());
     xs.write("control/shutdown", "poweroff").unwrap();
     xs.poll().unwrap();
@@ -255,9 +271,13 @@ fn watch_events_can_be_taken_per_token() {
     xs.write("a/x", "1").unwrap();
     xs.write("b/y", "2").unwrap();
     xs.poll().unwrap();
-    let b: Vec<String> = core::iter::from_fn(|| xs.take_watch_event_for("tb")).map(|e| e.path).collect();
+    let b: Vec<String> = core::iter::from_fn(|| xs.take_watch_event_for("tb"))
+        .map(|e| e.path)
+        .collect();
     assert_eq!(b, vec!["b", "b/y"]);
-    let a: Vec<String> = core::iter::from_fn(|| xs.take_watch_event()).map(|e| e.path).collect();
+    let a: Vec<String> = core::iter::from_fn(|| xs.take_watch_event())
+        .map(|e| e.path)
+        .collect();
     assert_eq!(a, vec!["a", "a/x"]);
 }
 
@@ -274,7 +294,11 @@ fn received_counter_counts_events_read_by_requests() {
     xs.poll().unwrap();
     assert_eq!(xs.watch_events_received(), n0 + 1);
     while xs.take_watch_event().is_some() {}
-    assert_eq!(xs.watch_events_received(), n0 + 1, "taking events does not change the count");
+    assert_eq!(
+        xs.watch_events_received(),
+        n0 + 1,
+        "taking events does not change the count"
+    );
 }
 
 #[test]
@@ -308,7 +332,10 @@ fn transaction_retries_on_eagain() {
 fn transaction_gives_up_after_the_retry_limit() {
     let mut xs = client();
     xs.transport_mut().conflicts = 1000;
-    assert_eq!(xs.transaction(|xs, tx| xs.write_tx(tx, "t/x", "y")), Err(XsError::EAGAIN));
+    assert_eq!(
+        xs.transaction(|xs, tx| xs.write_tx(tx, "t/x", "y")),
+        Err(XsError::EAGAIN)
+    );
 }
 
 #[test]
@@ -326,7 +353,12 @@ fn transaction_body_error_aborts() {
 fn malformed_replies_are_errors() {
     let mut xs = client();
     // Oversized length.
-    let h = XsdSockmsg { r#type: 2, req_id: 1, tx_id: 0, len: 100_000 };
+    let h = XsdSockmsg {
+        r#type: 2,
+        req_id: 1,
+        tx_id: 0,
+        len: 100_000,
+    };
     xs.transport_mut().inject = Some(encode_header(&h).to_vec());
     assert!(matches!(xs.read("domid"), Err(XsError::Malformed(_))));
     // Reply of the wrong type with the right id.
