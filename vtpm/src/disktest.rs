@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use drivers::blkfront::{BlkFront, DiskInfo};
-use drivers::hv::Xen;
+use drivers::hv::{Xen, XsTx};
 
 /// Size of one pattern block.
 pub const BLOCK: usize = 4096;
@@ -63,6 +63,8 @@ pub fn run<X: Xen>(hv: &mut X, verify: bool) -> Vec<String> {
             return out;
         }
     };
+    let backend = hv.read(XsTx::NONE, &format!("{VBD}/backend")).unwrap_or_else(|e| format!("(unreadable: {e:?})"));
+    out.push(format!("disktest: backend {backend}"));
     out.push(describe(&info));
     let result = if verify { verify_blocks(hv, &mut front, &info) } else { write_blocks(hv, &mut front, &info) };
     match front.close(hv, TIMEOUT_NS) {

@@ -20,7 +20,7 @@ pub struct EngineCounters {
 
 /// One summary line (without the log level prefix).
 pub fn summary(s: &ServiceStats, c: &EngineCounters) -> String {
-    let mean_us = if s.count == 0 { 0 } else { s.total_ns / s.count / 1000 };
+    let mean_us = s.total_ns.checked_div(s.count).unwrap_or(0) / 1000;
     format!(
         "service: {} requests, mean {} us, max {} us (request seen -> response written); rejected {}, cancels {}; state changes {}, disk writes {}",
         s.count,

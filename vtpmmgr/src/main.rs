@@ -1,12 +1,29 @@
-//! The vTPM manager stub domain image (`vtpmmgr-stubdom`). For now: the kernel runtime with
-//! the manager's options; the manager logic and TPM drivers come in later issues. On the host
-//! this binary only explains how to build it.
+//! The vTPM manager stub domain image (`vtpmmgr-stubdom`). For now: the hardware TPM part —
+//! with `tpmdriver=tpm_tis` (the default) it maps the TIS registers given to it by xl
+//! `iomem=` (`tpmiomem=`, `tpmlocality=`), opens the TPM with `drivers::tpm_tis` (TPM 1.2 or
+//! 2.0), prints its identity and version, and then waits as the C manager does. The key store,
+//! its disk and tpmback come with the manager logic. On the host this binary only explains
+//! how to build it (`cargo test -p vtpmmgr` tests the option parser).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+#[cfg_attr(not(target_os = "none"), allow(dead_code))]
+mod options;
+
 #[cfg(target_os = "none")]
 mod image {
-    use kernel::image::{ImageInfo, run, serve_nothing};
+    use drivers::hv::Mmio;
+    use drivers::tpm_tis::{self, Tis, TpmFamily};
+    use kernel::hv::MmioRegion;
+    use kernel::image::{Env, ImageInfo, run};
+    use kernel::println;
+
+    use crate::options::{self, MgrOptions, TpmDriver};
+
+    /// The line the C manager prints once it serves.
+    const WAITING: &str = "INFO[VTPM]: Waiting for commands from vTPM's:";
 
     /// Options of the C vtpmmgr-stubdom (fact sheet §12.1, §6.3) plus `selftest`.
     static INFO: ImageInfo = ImageInfo {
@@ -16,11 +33,72 @@ mod image {
             "tpm2", "owner_auth", "srk_auth", "srk_handle", "tpmdriver", "tpmiomem", "tpmirq", "tpmlocality",
             "loglevel", "selftest",
         ],
-        waiting_line: "INFO[VTPM]: Waiting for commands from vTPM's:",
+        waiting_line: "INFO[VTPM]: Starting vTPM manager domain",
     };
 
+    /// Opens the hardware TPM over TIS and prints who it is.
+    fn hardware_tpm(env: &mut Env, o: &MgrOptions) {
+        // the window covers localities 0..=ours (the driver addresses locality l at l·0x1000)
+        let pages = usize::from(o.locality) + 1;
+        let mmio = match MmioRegion::map(o.iomem, pages) {
+            Ok(m) => m,
+            Err(e) => {
+                println!(
+                    "ERROR[TPM]: cannot map the TIS registers {:#x} ({} pages): {:?} (does the config give iomem=[\"{:x},{}\"]?)",
+                    o.iomem, pages, e, o.iomem >> 12, pages
+                );
+                return;
+            }
+        };
+        let mut tis = match Tis::probe(mmio, env, o.locality) {
+            Ok(t) => t,
+            Err(e) => {
+                println!("ERROR[TPM]: no TPM answers over TIS at {:#x} locality {}: {:?}", o.iomem, o.locality, e);
+                // who holds the TPM: TPM_ACCESS of each locality up to ours (0x80 valid,
+                // 0x20 active, 0x04 request pending)
+                if let Ok(mut m) = MmioRegion::map(o.iomem, pages) {
+                    for l in 0..pages {
+                        println!("INFO[TPM]: TPM_ACCESS of locality {l}: {:#04x}", m.read8(l * 0x1000));
+                    }
+                }
+                return;
+            }
+        };
+        let i = tis.info();
+        println!(
+            "INFO[TPM]: TIS at {:#x} locality {}: DID {:#06x} VID {:#06x} RID {:#04x} INTF_CAPS {:#010x}",
+            o.iomem, o.locality, i.did, i.vid, i.rid, i.intf_caps
+        );
+        match (o.tpm2, i.family) {
+            (true, TpmFamily::Tpm12) => println!("Warning: tpm2=1 given, but the hardware TPM is a TPM 1.2"),
+            (false, TpmFamily::Tpm20) => println!("Warning: the hardware TPM is a TPM 2.0 (the C manager needs tpm2=1 for it)"),
+            _ => {}
+        }
+        match tpm_tis::version::read_version(&mut tis, env) {
+            Ok(v) => println!("INFO[TPM]: hardware TPM: {v}"),
+            Err(e) => println!("ERROR[TPM]: reading the hardware TPM's version: {:?}", e),
+        }
+    }
+
+    fn serve(env: &mut Env) -> ! {
+        let (o, warnings) = options::parse(&env.options);
+        for w in &warnings {
+            println!("{w}");
+        }
+        if o.irq_requested {
+            println!("Warning: tpmirq= is not supported; polling the TPM (as with tpmirq=0)");
+        }
+        match o.driver {
+            TpmDriver::Tis => hardware_tpm(env, &o),
+            TpmDriver::Tpmfront => println!("Warning: tpmdriver=tpmfront is not implemented yet; no hardware TPM"),
+        }
+        println!("Info: the key store and the vtpm protocol are not implemented yet; only xl shutdown is served");
+        println!("{WAITING}");
+        env.idle_until_shutdown()
+    }
+
     fn main() -> ! {
-        run(&INFO, serve_nothing)
+        run(&INFO, serve)
     }
 
     kernel::image_main!(main);

@@ -1,0 +1,98 @@
+//! The manager's hardware-TPM options (fact sheet §6.3, §12.1): `tpmdriver=tpm_tis|tpmfront`
+//! (default tpm_tis), `tpmiomem=0x<hex>` (the TIS base; the `0x` is required, as in the C
+//! parser; default 0xFED40000), `tpmlocality=0..4` (default 0), `tpmirq=<n>|probe` (we only
+//! poll, as with the C default 0) and `tpm2=1`. The key-store options (`owner_auth`,
+//! `srk_auth`, `srk_handle`) come with the manager logic.
+//!
+//! Pure: never fails; unusable values become warnings and the default is kept.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use kernel::cmdline::CmdOption;
+
+/// Default TIS base (`TPM_BASEADDR`).
+pub const TIS_BASE: u64 = 0xFED4_0000;
+
+/// How the manager reaches the hardware TPM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TpmDriver {
+    /// MMIO (TIS/PTP FIFO) at `tpmiomem`, with xl `iomem=`.
+    Tis,
+    /// Another vtpm over the vtpm protocol (test setups).
+    Tpmfront,
+}
+
+/// The manager's hardware-TPM options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MgrOptions {
+    pub driver: TpmDriver,
+    pub iomem: u64,
+    pub locality: u8,
+    /// `tpmirq=` other than 0: asked for, not supported (we poll).
+    pub irq_requested: bool,
+    /// `tpm2=1`: the configuration expects a TPM 2.0.
+    pub tpm2: bool,
+}
+
+impl Default for MgrOptions {
+    fn default() -> Self {
+        MgrOptions { driver: TpmDriver::Tis, iomem: TIS_BASE, locality: 0, irq_requested: false, tpm2: false }
+    }
+}
+
+/// Parses the options; returns them and the warnings to print.
+pub fn parse(opts: &[CmdOption]) -> (MgrOptions, Vec<String>) {
+    let mut o = MgrOptions::default();
+    let mut warn = Vec::new();
+    for opt in opts {
+        let Some(v) = opt.value() else { continue };
+        match opt.name() {
+            "tpmdriver" => match v {
+                "tpm_tis" => o.driver = TpmDriver::Tis,
+                "tpmfront" => o.driver = TpmDriver::Tpmfront,
+                _ => warn.push(format!("Warning: tpmdriver={v} is not tpm_tis or tpmfront; using tpm_tis")),
+            },
+            "tpmiomem" => match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).and_then(|h| u64::from_str_radix(h, 16).ok()) {
+                Some(a) if a % 4096 == 0 && a != 0 => o.iomem = a,
+                _ => warn.push(format!("Warning: tpmiomem={v} is not a page-aligned 0x<hex> address; using {TIS_BASE:#x}")),
+            },
+            "tpmlocality" => match v.parse::<u8>() {
+                Ok(l) if l <= 4 => o.locality = l,
+                _ => warn.push(format!("Warning: tpmlocality={v} is not 0..4; using 0")),
+            },
+            "tpmirq" => o.irq_requested = v != "0",
+            "tpm2" => o.tpm2 = v == "1",
+            _ => {}
+        }
+    }
+    (o, warn)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kernel::cmdline;
+
+    fn p(s: &str) -> (MgrOptions, Vec<String>) {
+        parse(&cmdline::parse(s.as_bytes()))
+    }
+
+    #[test]
+    fn defaults_and_values() {
+        assert_eq!(p(""), (MgrOptions::default(), Vec::new()));
+        let (o, w) = p("tpmdriver=tpm_tis tpmlocality=2 tpmiomem=0xfed40000 tpmirq=0 tpm2=1");
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(o, MgrOptions { driver: TpmDriver::Tis, iomem: 0xFED4_0000, locality: 2, irq_requested: false, tpm2: true });
+        let (o, _) = p("tpmdriver=tpmfront tpmirq=probe tpmiomem=0XFED41000");
+        assert_eq!((o.driver, o.irq_requested, o.iomem), (TpmDriver::Tpmfront, true, 0xFED4_1000));
+    }
+
+    #[test]
+    fn bad_values_warn() {
+        let (o, w) = p("tpmdriver=tis tpmlocality=5 tpmiomem=fed40000 tpmiomem=0x123 tpmlocality=-1 tpmiomem=0xzz");
+        assert_eq!(o, MgrOptions::default());
+        assert_eq!(w.len(), 6, "{w:?}");
+    }
+}
