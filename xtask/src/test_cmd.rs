@@ -36,6 +36,20 @@ pub fn cmd(args: &[String]) -> Result<()> {
             }
             Err(e) => stages.push(("e2e in the Xen test bed".into(), false, util::secs(t), e.0)),
         }
+        if args.is_empty() {
+            // the hardware-TPM driver against a TPM 2.0 too (one more boot: swtpm --tpm2)
+            let t = Instant::now();
+            let mut o = e2e::parse_args(&["tis".into(), "--tpm2".into()])?;
+            o.skip_build = true;
+            let name = "e2e: TIS with a TPM 2.0 (tis --tpm2)";
+            match e2e::run(&o) {
+                Ok(checks) => {
+                    let (p, f) = e2e::report(&checks);
+                    stages.push((name.into(), f == 0, util::secs(t), format!("{p} passed, {f} failed")));
+                }
+                Err(e) => stages.push((name.into(), false, util::secs(t), e.0)),
+            }
+        }
     } else {
         stages.push(("e2e in the Xen test bed".into(), false, 0.0, "skipped: images did not build".into()));
     }

@@ -5,10 +5,14 @@
 //! All requested scenarios share one QEMU boot. Logs: `out/e2e/serial.log` (everything,
 //! host-timestamped), `out/e2e/<scenario>.log`, `out/e2e/console/<domain>.log`.
 
+pub mod blk;
 pub mod config;
+pub mod dom0_tpm;
 pub mod log;
 pub mod plan;
 pub mod scenarios;
+pub mod tis;
+pub mod vtpm_guest;
 
 use crate::qemu::{self, Tpm};
 use crate::util::{self, Result};
@@ -38,7 +42,7 @@ pub fn parse_args(args: &[String]) -> Result<Opts> {
             "--show-consoles" => o.show_consoles = true,
             "--no-build" => o.skip_build = true,
             "all" => o.scenarios.extend(scenarios::ALL.iter().map(|s| s.to_string())),
-            s if scenarios::ALL.contains(&s) => o.scenarios.push(s.to_string()),
+            s if scenarios::ALL.contains(&s) || s == dom0_tpm::NAME => o.scenarios.push(s.to_string()),
             s => bail!("unknown scenario or option '{s}' (scenarios: {}, all; options: --tpm2 --no-tpm --show-consoles --no-build)", scenarios::ALL.join(", ")),
         }
     }
@@ -83,6 +87,10 @@ enum Planned {
     Boot(String, Vec<Domain>),
     Selftest(Domain),
     Linux(String, Domain),
+    Vtpm(vtpm_guest::Planned),
+    Tis(Domain),
+    Blk(blk::Planned),
+    Dom0Tpm,
 }
 
 /// Prints the checks and the closing line; returns (passed, failed).
@@ -134,6 +142,13 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             }
             "selftest" => planned.push(Planned::Selftest(scenarios::plan_selftest(&mut plan, &cfgdir)?)),
             "domu" | "disk" => planned.push(Planned::Linux(s.clone(), scenarios::plan_linux(&mut plan, &cfgdir, s)?)),
+            vtpm_guest::NAME => planned.push(Planned::Vtpm(vtpm_guest::plan(&mut plan, &cfgdir)?)),
+            tis::NAME => planned.push(Planned::Tis(tis::plan(&mut plan, &cfgdir)?)),
+            blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
+            dom0_tpm::NAME => {
+                dom0_tpm::plan(&mut plan);
+                planned.push(Planned::Dom0Tpm);
+            }
             other => bail!("unknown scenario {other}"),
         }
     }
@@ -146,7 +161,11 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
     for n in &plan.notes {
         println!("{n}");
     }
-    let needs_images = planned.iter().any(|p| !matches!(p, Planned::Linux(..)));
+    let needs_images = planned.iter().any(|p| !matches!(p, Planned::Linux(..) | Planned::Dom0Tpm));
+    let dom0_owns_tpm = planned.iter().any(|p| matches!(p, Planned::Dom0Tpm));
+    if dom0_owns_tpm && planned.len() > 1 {
+        bail!("the {} scenario runs alone (dom0 then binds the TPM the other scenarios give to a stub domain)", dom0_tpm::NAME);
+    }
     let images = match (needs_images, o.skip_build) {
         (false, _) => Vec::new(),
         (true, true) => existing_images()?,
@@ -158,7 +177,10 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
         .iter()
         .flat_map(|p| match p {
             Planned::Boot(_, d) => d.iter().collect::<Vec<_>>(),
-            Planned::Selftest(d) | Planned::Linux(_, d) => vec![d],
+            Planned::Selftest(d) | Planned::Linux(_, d) | Planned::Tis(d) => vec![d],
+            Planned::Vtpm(p) => p.domains(),
+            Planned::Blk(p) => p.domains(),
+            Planned::Dom0Tpm => Vec::new(),
         })
         .collect();
     for d in &all_doms {
@@ -202,7 +224,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
         initrd: initrd.clone(),
         tpm: o.tpm,
         // dom0 leaves the TPM (tpm-tis at 0xfed40000) to the stub domain given iomem=
-        dom0_extra: "initcall_blacklist=init_tis".into(),
+        dom0_extra: if dom0_owns_tpm { String::new() } else { "initcall_blacklist=init_tis".into() },
         log: serial.clone(),
         workdir: out.join("work"),
         timeout: Duration::from_secs(budget),
@@ -238,6 +260,10 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             }
             Planned::Selftest(d) => checks.extend(scenarios::check_selftest(parsed.scenarios.get("selftest").unwrap_or(&empty), d)),
             Planned::Linux(name, d) => checks.extend(scenarios::check_linux(name, parsed.scenarios.get(name).unwrap_or(&empty), d)),
+            Planned::Vtpm(p) => checks.extend(vtpm_guest::check(parsed.scenarios.get(vtpm_guest::NAME).unwrap_or(&empty), p)),
+            Planned::Tis(d) => checks.extend(tis::check(parsed.scenarios.get(tis::NAME).unwrap_or(&empty), d, o.tpm)),
+            Planned::Blk(p) => checks.extend(blk::check(parsed.scenarios.get(blk::NAME).unwrap_or(&empty), p)),
+            Planned::Dom0Tpm => checks.extend(dom0_tpm::check(parsed.scenarios.get(dom0_tpm::NAME).unwrap_or(&empty))),
         }
     }
     println!(
@@ -312,7 +338,7 @@ pub fn cmd(args: &[String]) -> Result<()> {
 /// their consoles live. It grows with the project.
 pub fn demo(args: &[String]) -> Result<()> {
     let mut o = parse_args(&[])?;
-    o.scenarios = vec!["demo".into()];
+    o.scenarios = vec!["demo".into(), vtpm_guest::NAME.into()];
     o.show_consoles = true;
     for a in args {
         match a.as_str() {
@@ -321,7 +347,7 @@ pub fn demo(args: &[String]) -> Result<()> {
             s => bail!("unknown demo option '{s}' (--tpm2, --no-build)"),
         }
     }
-    println!("demo: Xen 4.17 + Linux dom0 in QEMU; dom0 starts vtpmmgr, then vtpm, with xl create (consoles below)");
+    println!("demo: Xen 4.17 + Linux dom0 in QEMU; dom0 starts vtpmmgr, then vtpm, with xl create; then a vtpm serves a Linux guest (xen-tpmfront, tpm-tools) (consoles below)");
     let checks = run(&o)?;
     let (_, failed) = report(&checks);
     if failed > 0 {

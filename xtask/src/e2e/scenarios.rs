@@ -12,9 +12,9 @@ use crate::util::{Context, Result};
 use std::path::Path;
 
 /// Scenarios run when none are named.
-pub const DEFAULT: &[&str] = &["boot", "selftest"];
+pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "vtpm"];
 /// Every scenario.
-pub const ALL: &[&str] = &["domu", "disk", "boot", "selftest"];
+pub const ALL: &[&str] = &["domu", "disk", "boot", "selftest", "tis", "blkfront", "vtpm"];
 
 /// Seconds to wait for a stub domain to reach its waiting line / for a Linux guest to boot.
 const STUB_WAIT: u32 = 150;

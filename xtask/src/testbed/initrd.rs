@@ -75,7 +75,7 @@ pub fn prepare(cache: &Path, inp: &Inputs, root: &Rootfs) -> Result<PathBuf> {
     for m in MODULES.iter().chain(TRIM) {
         h.field(m);
     }
-    let out = cache.join(format!("rootfs-cpio-{}.zst", h.hex()));
+    let out = cache.join(format!("initrd-{}.cpio.zst", h.hex()));
     if out.exists() {
         eprintln!("initrd: cache hit ({}, dom0 scripts {ohash})", out.display());
         return Ok(out);
@@ -83,6 +83,7 @@ pub fn prepare(cache: &Path, inp: &Inputs, root: &Rootfs) -> Result<PathBuf> {
     let t0 = Instant::now();
     eprintln!("initrd: packing the root file system (dom0 scripts {ohash}; ~30-60 s)");
     let stage = cache.join(format!("stage-{}", h.hex()));
+    prune(cache, "stage-", &stage); // left over by an interrupted run
     util::remove_tree(&stage)?;
     util::run(Command::new("cp").arg("-a").arg(&root.dir).arg(&stage))?;
     let _ = std::fs::remove_file(stage.join(".xtask-versions"));
@@ -110,7 +111,8 @@ pub fn prepare(cache: &Path, inp: &Inputs, root: &Rootfs) -> Result<PathBuf> {
     util::run(Command::new("sh").args(["-c", &pipeline]))?;
     std::fs::rename(&tmp, &out)?;
     util::remove_tree(&stage)?;
-    prune(cache, "rootfs-cpio-", &out);
+    prune(cache, "initrd-", &out);
+    prune(cache, "rootfs-cpio-", &out); // name used by earlier versions
     let size = std::fs::metadata(&out)?.len();
     eprintln!("initrd: {} ({}) in {:.1} s", out.display(), util::human(size), util::secs(t0));
     Ok(out)

@@ -87,7 +87,7 @@ pub fn prepare(cache: &Path) -> Result<Rootfs> {
     std::fs::create_dir_all(tmp.join("var/lib/apt/lists/partial"))?;
     std::fs::write(tmp.join(".xtask-versions"), &q)?;
     std::fs::rename(&tmp, &dir)?;
-    prune(cache, "rootfs-", &dir);
+    prune(cache, "rootfs-", &dir); // (the packed archives are named initrd-*)
     eprintln!("rootfs: ready in {:.1} s ({})", util::secs(t0), dir.display());
     Ok(Rootfs { dir, key, versions: parse_versions(&q) })
 }

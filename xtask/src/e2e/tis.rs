@@ -1,0 +1,121 @@
+//! The `tis` scenario: the vtpmmgr image from `configs/vtpmmgr.cfg` (`iomem=["fed40,5"]`),
+//! run with `tpmiomem=0xfed40000 tpmlocality=0`, opens the emulated hardware TPM (swtpm
+//! behind QEMU's tpm-tis) with `drivers::tpm_tis`, prints its identity and version, then
+//! waits as the C manager does; `xl shutdown` stops it. dom0 boots with
+//! `initcall_blacklist=init_tis`, so it does not hold the TPM. Which TPM the run has decides
+//! what the version line must say: `cargo xtask e2e tis` (TPM 1.2) and
+//! `cargo xtask e2e tis --tpm2` (TPM 2.0).
+
+use super::log::{Event, ScenarioLog};
+use super::plan::{ere_literal, Domain, Plan};
+use super::scenarios::{load_config, Check, Checks};
+use crate::qemu::Tpm;
+use crate::util::Result;
+use std::path::Path;
+
+/// Scenario name.
+pub const NAME: &str = "tis";
+const DOMAIN: &str = "vtpmmgr-tis";
+/// Locality 0: the firmware (SeaBIOS) leaves locality 0 active and nobody relinquishes it
+/// when dom0 does not bind tpm_tis, so a request for a higher locality is never granted
+/// (the driver does not seize).
+const LOCALITY: u8 = 0;
+const WAITING: &str = "INFO[VTPM]: Waiting for commands from vTPM's:";
+
+pub fn plan(plan: &mut Plan, dir: &Path) -> Result<Domain> {
+    let mut cfg = load_config(dir, "vtpmmgr.cfg", &mut plan.notes)?;
+    cfg.set("name", &format!("\"{DOMAIN}\""));
+    cfg.set("extra", &format!("\"tpmdriver=tpm_tis tpmiomem=0xfed40000 tpmlocality={LOCALITY}\""));
+    let d = Domain { name: DOMAIN.into(), cfg, image: Some("vtpmmgr-stubdom".into()) };
+    plan.scenario(NAME);
+    plan.create(&d, 16);
+    plan.wait(&d.name, 150, &format!("{}|ERROR|panic", ere_literal(WAITING)));
+    plan.console(&d.name);
+    plan.shutdown(&d.name, 60);
+    plan.console(&d.name);
+    Ok(d)
+}
+
+fn find<'a>(lines: &'a [String], needle: &str) -> Option<&'a String> {
+    lines.iter().find(|l| l.contains(needle))
+}
+
+pub fn check(log: &ScenarioLog, d: &Domain, tpm: Tpm) -> Vec<Check> {
+    let mut c = Checks::new(NAME);
+    let n = &d.name;
+    let con: &[String] = log.consoles.get(n).map(Vec::as_slice).unwrap_or(&[]);
+    let tail = || {
+        let t: Vec<&str> = con[con.len().saturating_sub(3)..].iter().map(|s| s.trim()).collect();
+        format!("console ends: {}", t.join(" / "))
+    };
+    let rc = log.events.iter().find_map(|e| match e {
+        Event::Create { dom, rc, .. } if dom == n => Some(*rc),
+        _ => None,
+    });
+    c.pass_if(format!("{n}: xl create with iomem=[\"fed40,5\"]"), rc == Some(0), || format!("rc={rc:?}: {:?}", log.xl_output.get(n)));
+    let ident = find(con, "INFO[TPM]: TIS at 0xfed40000 locality ");
+    let version = find(con, "INFO[TPM]: hardware TPM: ");
+    match tpm {
+        Tpm::None => {
+            c.pass_if(format!("{n}: reports that no TPM answers"), find(con, "ERROR[TPM]: no TPM answers").is_some(), tail);
+        }
+        Tpm::Tpm12 | Tpm::Tpm2 => {
+            c.pass_if(
+                format!("{n}: TIS identity at locality {LOCALITY} (tpmiomem=, tpmlocality=)"),
+                ident.is_some_and(|l| l.contains(&format!("locality {LOCALITY}: DID "))),
+                || ident.cloned().unwrap_or_else(tail),
+            );
+            let want = if tpm == Tpm::Tpm12 { "hardware TPM: TPM 1.2 version 1.2." } else { "hardware TPM: TPM 2.0 manufacturer " };
+            c.pass_if(format!("{n}: reads the hardware TPM's version ('{want}…')"), version.is_some_and(|l| l.contains(want)), || {
+                version.cloned().unwrap_or_else(tail)
+            });
+        }
+    }
+    c.pass_if(format!("{n}: then waits ('{WAITING}')"), con.iter().any(|l| l.trim_end().ends_with(WAITING)), tail);
+    let sd = log.events.iter().find_map(|e| match e {
+        Event::Shutdown { dom, rc, gone, .. } if dom == n => Some((*rc, *gone)),
+        _ => None,
+    });
+    c.pass_if(format!("{n}: xl shutdown -w"), sd == Some((0, true)) && find(con, "shutdown requested: poweroff").is_some(), || format!("{sd:?}; {}", tail()));
+    println!("---- {NAME} ({tpm:?}): console of {n} ----");
+    for l in con {
+        println!("  {}", l.trim_end());
+    }
+    c.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::e2e::config::XlConfig;
+    use crate::e2e::log::parse;
+
+    fn run(lines: &[&str]) -> ScenarioLog {
+        let mut s = String::from("@@xt scenario tis\n@@xt create vtpmmgr-tis rc=0 domid=1 secs=3\n@@xt shutdown vtpmmgr-tis rc=0 secs=1 gone=yes\n@@xt console vtpmmgr-tis begin\n");
+        for l in lines {
+            s += &format!("@@con vtpmmgr-tis| {l}\n");
+        }
+        parse(&s).scenarios.remove("tis").unwrap()
+    }
+
+    fn dom() -> Domain {
+        Domain { name: DOMAIN.into(), cfg: XlConfig::new(""), image: Some("vtpmmgr-stubdom".into()) }
+    }
+
+    #[test]
+    fn family_must_match_the_run() {
+        let l = run(&[
+            "INFO[TPM]: TIS at 0xfed40000 locality 0: DID 0x0001 VID 0x1014 RID 0x01 INTF_CAPS 0x00000000",
+            "INFO[TPM]: hardware TPM: TPM 1.2 version 1.2.0.0 specLevel 2 errataRev 3 manufacturer IBM",
+            WAITING,
+            "shutdown requested: poweroff",
+        ]);
+        assert!(check(&l, &dom(), Tpm::Tpm12).iter().all(|c| c.result.is_ok()));
+        let r = check(&l, &dom(), Tpm::Tpm2);
+        let failed: Vec<&str> = r.iter().filter(|c| c.result.is_err()).map(|c| c.what.as_str()).collect();
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        let l = run(&["ERROR[TPM]: no TPM answers over TIS at 0xfed40000 locality 0: NoDevice", WAITING]);
+        let r = check(&l, &dom(), Tpm::Tpm12);
+        assert_eq!(r.iter().filter(|c| c.result.is_err()).count(), 3);
+    }
+}
