@@ -2,7 +2,11 @@
 //!
 //! Input: byte 0 picks the starting state (fresh and not started / started /
 //! owned, with an SRK and the well-known secrets); the rest is a sequence of
-//! commands, each `locality: u8, len: u16 BE, bytes[len]`. Invariants checked
+//! steps, each `kind: u8, len: u16 BE, bytes[len]`. kind 0..=4: a raw command
+//! at that locality; 0xFF: TPM_Init; 0xFE / 0xFD: `bytes` = ordinal u32 ‖
+//! handles and parameters, sent with one / two OIAP sessions keyed with the
+//! well-known secret and correct HMACs, so the fuzzer gets past authorization
+//! into the handlers; other kinds: a raw command at locality `kind`. Invariants checked
 //! after every command: the response has a valid header, paramSize equals its
 //! length, error responses are exactly 10 bytes, the response fits 4096
 //! bytes; at the end the state image round-trips.
@@ -72,6 +76,33 @@ fn check_response(r: &[u8]) {
     }
 }
 
+/// Sends `ordinal ‖ handles ‖ params` with `n` OIAP sessions (well-known secret).
+fn authorized(tpm: &mut Tpm, bytes: &[u8], n: usize) {
+    let ordinal = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    let rest = &bytes[4..];
+    let handles = tpm12::dispatch::lookup(ordinal, false).map_or(0, |e| usize::from(e.handles) * 4).min(rest.len());
+    let hs: Vec<u32> = rest[..handles].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let params = &rest[handles..];
+    let mut last = Vec::new();
+    {
+        let mut c = Client::new(
+            |cmd: &[u8]| {
+                let r = tpm.execute(0, cmd);
+                last = r.clone();
+                r
+            },
+            7,
+        );
+        let (Ok(mut s1), Ok(mut s2)) = (c.oiap(WELL_KNOWN), c.oiap(WELL_KNOWN)) else { return };
+        let _ = if n == 1 {
+            c.auth(ordinal, &hs, params, &mut [&mut s1], 0)
+        } else {
+            c.auth(ordinal, &hs, params, &mut [&mut s1, &mut s2], 0)
+        };
+    }
+    check_response(&last);
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&start, mut rest)) = data.split_first() else { return };
     let snaps = snapshots();
@@ -95,11 +126,10 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[3..];
         let cmd = &rest[..len.min(rest.len())];
         rest = &rest[cmd.len()..];
-        // Occasionally a power cycle instead of a command.
-        if locality == 0xFF {
-            tpm.init();
-        } else {
-            check_response(&tpm.execute(locality, cmd));
+        match locality {
+            0xFF => tpm.init(),
+            0xFE | 0xFD if cmd.len() >= 4 => authorized(&mut tpm, cmd, if locality == 0xFE { 1 } else { 2 }),
+            _ => check_response(&tpm.execute(locality, cmd)),
         }
         steps += 1;
     }
