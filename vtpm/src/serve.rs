@@ -184,8 +184,13 @@ fn serve_frontends(env: &mut Env, opts: &VtpmOptions, tpm: &mut Tpm) -> ! {
                 counters.state_changes += 1;
                 let _ = tpm.save_image();
             }
-            if let Err(e) = back.respond(env, &req, &resp) {
-                log::warn!("vtpm: response to {}/{} not delivered: {e:?}", req.frontend.domid.0, req.frontend.handle);
+            match back.respond(env, &req, &resp) {
+                Ok(()) => {
+                    if stats::ordinal(&req.command) == Some(stats::ORD_EXTEND) {
+                        counters.extend_served(env.now_ns().saturating_sub(req.seen_ns));
+                    }
+                }
+                Err(e) => log::warn!("vtpm: response to {}/{} not delivered: {e:?}", req.frontend.domid.0, req.frontend.handle),
             }
         }
         if back.instances() > 0 {

@@ -249,6 +249,9 @@ fn print_report(log: &ScenarioLog, p: &Planned, ext: Option<&String>, summary: O
         Some((n, mean, max)) => println!("  vtpm service time (request seen -> response written): {n} requests, mean {mean} us, max {max} us"),
         None => println!("  vtpm service time: no summary line"),
     }
+    if let Some(l) = vcon.iter().rev().find(|l| l.contains("service: ")) {
+        println!("  vtpm's last summary: {}", l.trim());
+    }
     println!("  vtpm disk writes seen by dom0's blkback during the session: wr_req before={} after={}", before.unwrap_or("?"), after.unwrap_or("?"));
 }
 
