@@ -102,7 +102,8 @@ pub fn save_context(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
             if tpm.perm.data.owner_evict_keys.iter().any(|(h, _)| *h == handle) {
                 return Err(Rc::OWNER_CONTROL);
             }
-            let k = tpm.keys.get(handle).ok_or(Rc::INVALID_KEYHANDLE)?;
+            // A handle that names no loaded key is not a resource we can save (libtpms agrees).
+            let k = tpm.keys.get(handle).ok_or(Rc::INVALID_RESOURCE)?;
             internal.bool(k.parent_pcr_status);
             k.record.encode(&mut internal);
             0

@@ -24,7 +24,8 @@ pub const ORDINALS: &[OrdinalEntry] = &[
 ];
 
 fn selection(cmd: &mut Command<'_>) -> Result<PcrSelection, Rc> {
-    PcrSelection::decode(&mut cmd.params).map_err(|rc| if rc == Rc::BAD_PARAM_SIZE { rc } else { Rc::BADINDEX })
+    // libtpms (the differential oracle) answers a malformed selection with TPM_INVALID_PCR_INFO.
+    PcrSelection::decode(&mut cmd.params).map_err(|rc| if rc == Rc::BAD_PARAM_SIZE { rc } else { Rc::INVALID_PCR_INFO })
 }
 
 /// TPM_Quote: `keyHandle, externalData, targetPCR` in; `pcrData

@@ -231,7 +231,7 @@ fn quote_quote2_and_certify() {
     let mut p = Writer::new();
     p.bytes(&nonce).u16(9).bytes(&[0; 9]).u8(0);
     let mut s = c.oiap(KEY_AUTH).unwrap();
-    assert_eq!(c.auth(ord::Quote2, &[h], p.as_slice(), &mut [&mut s], 0).unwrap().rc, Rc::BADINDEX.0);
+    assert_eq!(c.auth(ord::Quote2, &[h], p.as_slice(), &mut [&mut s], 0).unwrap().rc, Rc::INVALID_PCR_INFO.0);
     // CertifyKey: the key certifies a second key (AUTH2).
     let (h2, blob2) = load_new_key(&mut c, &signing_template(1024));
     let mut s1 = c.oiap(KEY_AUTH).unwrap();
