@@ -80,7 +80,7 @@ fn check_response(r: &[u8]) {
 fn authorized(tpm: &mut Tpm, bytes: &[u8], n: usize) {
     let ordinal = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     let rest = &bytes[4..];
-    let handles = tpm12::dispatch::lookup(ordinal, false).map_or(0, |e| usize::from(e.handles) * 4).min(rest.len());
+    let handles = tpm12::dispatch::lookup(ordinal, false).map_or(0, |e| usize::from(e.handles) * 4).min(rest.len() / 4 * 4);
     let hs: Vec<u32> = rest[..handles].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
     let params = &rest[handles..];
     let mut last = Vec::new();
