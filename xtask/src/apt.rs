@@ -213,7 +213,7 @@ pub fn candidate(pkg: &str) -> Result<PkgInfo> {
 pub fn dependency_named(depends: &str, prefix: &str) -> Option<String> {
     depends
         .split([',', '|'])
-        .map(|d| d.trim().split_whitespace().next().unwrap_or(""))
+        .map(|d| d.split_whitespace().next().unwrap_or(""))
         .find(|n| n.starts_with(prefix))
         .map(str::to_string)
 }

@@ -50,10 +50,10 @@ fn kv<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
 
 /// Strips a `[+  12.34] ` host timestamp.
 pub fn strip_stamp(line: &str) -> &str {
-    if line.starts_with("[+") {
-        if let Some(i) = line.find("] ") {
-            return &line[i + 2..];
-        }
+    if line.starts_with("[+")
+        && let Some(i) = line.find("] ")
+    {
+        return &line[i + 2..];
     }
     line
 }
@@ -141,10 +141,10 @@ pub fn parse(text: &str) -> BootLog {
                 None
             }
             "console" => {
-                if w.get(2) == Some(&"begin") {
-                    if let Some(s) = &cur {
-                        log.scenarios.entry(s.clone()).or_default().consoles.insert(dom.clone(), Vec::new());
-                    }
+                if w.get(2) == Some(&"begin")
+                    && let Some(s) = &cur
+                {
+                    log.scenarios.entry(s.clone()).or_default().consoles.insert(dom.clone(), Vec::new());
                 }
                 None
             }

@@ -70,13 +70,11 @@ fn toml_version(text: &str, section: &str) -> Option<String> {
             inside = t == section;
             continue;
         }
-        if inside {
-            if let Some(v) = t.strip_prefix("version").map(str::trim_start).and_then(|r| r.strip_prefix('=')) {
-                let v = v.trim();
-                if v.starts_with('"') {
-                    return Some(v.trim_matches('"').to_string());
-                }
-            }
+        if inside
+            && let Some(v) = t.strip_prefix("version").map(str::trim_start).and_then(|r| r.strip_prefix('='))
+            && v.trim().starts_with('"')
+        {
+            return Some(v.trim().trim_matches('"').to_string());
         }
     }
     None

@@ -39,12 +39,12 @@ const ZSTD_LEVEL: u32 = 15;
 
 /// Hash of every file under `dir` (relative path, mode, contents), sorted.
 pub fn tree_hash(dir: &Path) -> Result<String> {
-    fn walk(base: &Path, d: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    fn walk(d: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         let mut entries: Vec<_> = std::fs::read_dir(d).ctx(|| format!("read {}", d.display()))?.flatten().map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
-                walk(base, &p, out)?;
+                walk(&p, out)?;
             } else {
                 out.push(p);
             }
@@ -53,7 +53,7 @@ pub fn tree_hash(dir: &Path) -> Result<String> {
     }
     use std::os::unix::fs::PermissionsExt;
     let mut files = Vec::new();
-    walk(dir, dir, &mut files)?;
+    walk(dir, &mut files)?;
     let mut h = Fnv::new();
     for f in files {
         let rel = f.strip_prefix(dir).unwrap_or(&f).to_string_lossy().into_owned();
