@@ -772,6 +772,76 @@ fn contexts(s: &mut Side<'_>) {
     s.cmd("LoadContext garbage blob", ord::LoadContext, &bogus, Cmp::Rc);
 }
 
+fn create_counter(s: &mut Side<'_>, label: &[u8; 4], secret: [u8; 20]) -> u32 {
+    let mut osap = s.client.osap(et::OWNER, kh::OWNER, WELL_KNOWN).expect("OSAP");
+    let mut p = Client::adip(&osap, &secret).to_vec();
+    p.extend_from_slice(label);
+    let r = s.client.auth(ord::CreateCounter, &[], &p, &mut [&mut osap], 0);
+    s.rec(&format!("CreateCounter {}", String::from_utf8_lossy(label)), r, Cmp::Mask(&[(2, 6), (12, 16)]))
+        .map(|r| be_u32(&r.body))
+        .unwrap_or(0)
+}
+
+fn increment(s: &mut Side<'_>, label: &str, id: u32, secret: [u8; 20]) {
+    let mut sess = s.client.oiap(secret).expect("OIAP");
+    let r = s.client.auth(ord::IncrementCounter, &[], &be(&[id]), &mut [&mut sess], 0);
+    s.rec(label, r, Cmp::Mask(&[(8, 12)]));
+}
+
+fn counters_active(s: &mut Side<'_>) {
+    s.owned();
+    let a = create_counter(s, b"aaaa", [1; 20]);
+    let b = create_counter(s, b"bbbb", [2; 20]);
+    increment(s, "Increment a", a, [1; 20]);
+    increment(s, "Increment a again", a, [1; 20]);
+    increment(s, "Increment b while a is active", b, [2; 20]);
+    let mut sess = s.client.oiap([1; 20]).expect("OIAP");
+    let r = s.client.auth(ord::ReleaseCounter, &[], &be(&[a]), &mut [&mut sess], 0);
+    s.rec("ReleaseCounter a (own secret)", r, Cmp::Exact);
+    increment(s, "Increment b after releasing the active counter", b, [2; 20]);
+    getcap(s, "PROP_ACTIVE_COUNTER after release", cap::PROPERTY, &be(&[cap::PROP_ACTIVE_COUNTER]), Cmp::Exact);
+    s.init();
+    startup(s);
+    increment(s, "Increment b after power cycle", b, [2; 20]);
+    s.cmd("ReadCounter b", ord::ReadCounter, &be(&[b]), Cmp::Mask(&[(8, 12)]));
+    let mut sess = s.client.oiap([9; 20]).expect("OIAP");
+    let r = s.client.auth(ord::ReleaseCounter, &[], &be(&[b]), &mut [&mut sess], 0);
+    s.rec("ReleaseCounter wrong secret", r, Cmp::Exact);
+    s.cmd("ReadCounter released a", ord::ReadCounter, &be(&[a]), Cmp::Exact);
+}
+
+fn set_capability(s: &mut Side<'_>) {
+    s.owned();
+    let setcap = |area: u32, sub: u32, v: u8| {
+        let mut b = be(&[area, 4, sub, 1]);
+        b.push(v);
+        b
+    };
+    s.cmd("SetCapability PF_DISABLE without presence", ord::SetCapability, &setcap(1, 1, 1), Cmp::Exact);
+    s.cmd("SetCapability bad value", ord::SetCapability, &setcap(1, 1, 2), Cmp::Rc);
+    s.cmd("SetCapability area 9", ord::SetCapability, &setcap(9, 1, 1), Cmp::Rc);
+    s.cmd("SetCapability SF_DISABLEFORCECLEAR", ord::SetCapability, &setcap(3, 2, 1), Cmp::Exact);
+    getcap(s, "FLAG_VOLATILE after DISABLEFORCECLEAR", cap::FLAG, &be(&[cap::FLAG_VOLATILE]), Cmp::Exact);
+    s.cmd("SetCapability SF_DISABLEFORCECLEAR FALSE", ord::SetCapability, &setcap(3, 2, 0), Cmp::Exact);
+    let mut sess = s.client.oiap(WELL_KNOWN).expect("OIAP");
+    let r = s.client.auth(ord::SetCapability, &[], &setcap(1, 17, 1), &mut [&mut sess], 0);
+    s.rec("SetCapability PF_READSRKPUB (owner)", r, Cmp::Exact);
+    let mut sess = s.client.oiap(WELL_KNOWN).expect("OIAP");
+    let r = s.client.auth(ord::SetCapability, &[], &setcap(1, 20, 1), &mut [&mut sess], 0);
+    s.rec("SetCapability PF_DISABLEFULLDALOGICINFO (owner)", r, Cmp::Exact);
+    let mut sess = s.client.oiap(WELL_KNOWN).expect("OIAP");
+    let r = s.client.auth(ord::SetCapability, &[], &setcap(1, 5, 0), &mut [&mut sess], 0);
+    s.rec("SetCapability PF_DISABLEOWNERCLEAR FALSE (owner)", r, Cmp::Exact);
+    let mut sess = s.client.oiap([3; 20]).expect("OIAP");
+    let r = s.client.auth(ord::SetCapability, &[], &setcap(1, 4, 0), &mut [&mut sess], 0);
+    s.rec("SetCapability PF_READPUBEK wrong owner secret", r, Cmp::Exact);
+    tsc(s, "TSC CMD_ENABLE", 0x20);
+    tsc(s, "TSC PRESENT", 0x08);
+    s.cmd("SetCapability PF_DISABLE with presence", ord::SetCapability, &setcap(1, 1, 1), Cmp::Exact);
+    s.cmd("SetCapability PF_DISABLE FALSE with presence", ord::SetCapability, &setcap(1, 1, 0), Cmp::Exact);
+    s.cmd("SetCapability PF_OWNERSHIP with owner", ord::SetCapability, &setcap(1, 2, 0), Cmp::Exact);
+}
+
 fn be_u32(b: &[u8]) -> u32 {
     b.get(..4).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]])).unwrap_or(0)
 }
@@ -803,6 +873,8 @@ const CORPUS: &[Sequence] = &[
     ("clears", clears),
     ("keys_across_save_state", keys_across_save_state),
     ("contexts", contexts),
+    ("counters_active", counters_active),
+    ("set_capability", set_capability),
 ];
 
 fn ours(seq: fn(&mut Side<'_>)) -> Vec<Obs> {

@@ -234,7 +234,9 @@ fn property(tpm: &mut Tpm, prop: u32, w: &mut Writer) -> Result<(), Rc> {
             }
         }
         cap::PROP_ACTIVE_COUNTER => {
-            w.u32(tpm.vol.stclear_data.count_id.unwrap_or(u32::MAX));
+            // The "released while active" marker reads as no active counter.
+            let id = tpm.vol.stclear_data.count_id.unwrap_or(u32::MAX);
+            w.u32(if id == super::counter::COUNT_ID_ILLEGAL { u32::MAX } else { id });
         }
         cap::PROP_MAX_NV_AVAILABLE => {
             w.u32(super::nv::free_space(tpm) as u32);
@@ -290,10 +292,11 @@ pub fn set_capability(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
         super::auth::check_owner(tpm, cmd, 0)?;
     }
     let sub = sub32(sub_cap).map_err(|_| Rc::BAD_PARAMETER)?;
-    let v = match value {
-        [0] => false,
-        [1] => true,
-        _ => return Err(Rc::BAD_PARAMETER),
+    // The value is checked after the authorization of each flag (as libtpms).
+    let value: Result<bool, Rc> = match value {
+        [0] => Ok(false),
+        [1] => Ok(true),
+        _ => Err(Rc::BAD_PARAMETER),
     };
     let pp = tpm.physical_presence();
     let disabled = tpm.perm.flags.disable;
@@ -305,7 +308,7 @@ pub fn set_capability(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
             if !owner && !pp {
                 return Err(Rc::AUTHFAIL);
             }
-            f.disable = v;
+            f.disable = value?;
         }
         (set::PERM_FLAGS, pf::OWNERSHIP) => {
             if tpm.perm.data.owner_installed {
@@ -315,7 +318,7 @@ pub fn set_capability(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
                 return Err(Rc::AUTHFAIL);
             }
             enabled_active()?;
-            tpm.perm.flags.ownership = v;
+            tpm.perm.flags.ownership = value?;
         }
         (set::PERM_FLAGS, pf::DEACTIVATED) => {
             if !pp {
@@ -324,12 +327,13 @@ pub fn set_capability(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
             if disabled {
                 return Err(Rc::DISABLED);
             }
-            f.deactivated = v;
+            f.deactivated = value?;
         }
         (set::PERM_FLAGS, pf::READPUBEK | pf::DISABLEOWNERCLEAR | pf::ALLOWMAINTENANCE | pf::READSRKPUB | pf::DISABLEFULLDALOGICINFO) => {
             if !owner {
                 return Err(Rc::AUTHFAIL);
             }
+            let v = value?;
             if (sub == pf::DISABLEOWNERCLEAR && !v) || (sub == pf::ALLOWMAINTENANCE && v) {
                 return Err(Rc::BAD_PARAMETER);
             }
@@ -344,7 +348,7 @@ pub fn set_capability(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
             }
         }
         (set::STCLEAR_FLAGS, sf::DISABLEFORCECLEAR) => {
-            if !v {
+            if !value? {
                 return Err(Rc::BAD_PARAMETER);
             }
             enabled_active()?;

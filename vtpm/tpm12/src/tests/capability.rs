@@ -129,3 +129,27 @@ fn get_capability_before_startup() {
     let mut t = fresh();
     assert_eq!(get_cap(&mut t, cap::PROPERTY, &cap::PROP_PCR.to_be_bytes()).0, Rc::INVALID_POSTINIT.0);
 }
+
+/// Differential finding: the "released while active" counter marker must read
+/// as no active counter (0xFFFFFFFF), as libtpms reports it.
+#[test]
+fn active_counter_released_reads_as_none() {
+    let mut t = started();
+    t.vol.stclear_data.count_id = Some(crate::cmd::counter::COUNT_ID_ILLEGAL);
+    assert_eq!(prop(&mut t, cap::PROP_ACTIVE_COUNTER), be32s(&[u32::MAX]));
+    t.vol.stclear_data.count_id = Some(3);
+    assert_eq!(prop(&mut t, cap::PROP_ACTIVE_COUNTER), be32s(&[3]));
+}
+
+/// Differential finding: authorization is checked before the value (libtpms order).
+#[test]
+fn set_capability_checks_authorization_before_value() {
+    let mut t = crate::testing::tpm_with_ek(
+        crate::testing::test_ek(),
+        8,
+        TpmOptions { hardware_physical_presence: false, ..TpmOptions::default() },
+    );
+    rqu(&mut t, ord::Startup, &st::CLEAR.to_be_bytes());
+    let body = [&be32s(&[1, 4, 1, 1])[..], &[2]].concat();
+    assert_eq!(rqu(&mut t, ord::SetCapability, &body).0, Rc::AUTHFAIL.0);
+}
