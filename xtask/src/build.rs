@@ -42,6 +42,8 @@ pub fn build() -> Result<Vec<Image>> {
     for (pkg, _) in IMAGES {
         cmd.args(["-p", pkg]);
     }
+    // Concurrent xtask runs (e2e, demo, test) share out/images: one at a time.
+    let _lock = util::Lock::acquire(&paths::out().join("images.lock"), "out/images")?;
     util::run(&mut cmd)?;
     let dir = images_dir();
     util::mkdirs(&dir)?;
@@ -51,18 +53,36 @@ pub fn build() -> Result<Vec<Image>> {
         if !built.is_file() {
             bail!("cargo built no binary {} (does the `{pkg}` package have a [[bin]] named {pkg}?)", built.display());
         }
+        // One read, so the ELF and its .gz are the same bytes; both written atomically.
+        let bytes = std::fs::read(&built).ctx(|| format!("read {}", built.display()))?;
+        if !bytes.starts_with(b"\x7fELF") {
+            bail!("{} is not an ELF file", built.display());
+        }
         let elf = dir.join(name);
         let gz = dir.join(format!("{name}.gz"));
-        std::fs::copy(&built, &elf).ctx(|| format!("copy {} -> {}", built.display(), elf.display()))?;
-        let bytes = Command::new("gzip").args(["-9", "-n", "-c"]).arg(&elf).output().ctx(|| "gzip".to_string())?;
-        if !bytes.status.success() {
-            bail!("gzip {} failed", elf.display());
-        }
-        util::write_atomic(&gz, &bytes.stdout)?;
+        util::write_atomic(&elf, &bytes)?;
+        let gzipped = gzip(&bytes)?;
+        util::write_atomic(&gz, &gzipped)?;
         out.push(Image { name: name.to_string(), elf, gz });
     }
     eprintln!("images built in {:.1} s", util::secs(t0));
     Ok(out)
+}
+
+/// `gzip -9 -n` of `data` (Xen's loader takes gzip'd kernels, as upstream ships them).
+fn gzip(data: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("gzip").args(["-9", "-n", "-c"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().ctx(|| "start gzip".to_string())?;
+    let mut stdin = child.stdin.take().ok_or("no gzip stdin")?;
+    let input = data.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().ctx(|| "gzip".to_string())?;
+    writer.join().map_err(|_| "gzip writer panicked")?.ctx(|| "write to gzip".to_string())?;
+    if !out.status.success() || out.stdout.len() < 20 + 8 {
+        bail!("gzip failed ({}, {} bytes out)", out.status, out.stdout.len());
+    }
+    Ok(out.stdout)
 }
 
 /// `cargo xtask build`

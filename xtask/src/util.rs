@@ -190,7 +190,7 @@ pub fn remove_tree(p: &Path) -> Result<()> {
 
 /// Writes a file atomically (temporary name, then rename).
 pub fn write_atomic(p: &Path, data: &[u8]) -> Result<()> {
-    let tmp = p.with_extension("tmp-xtask");
+    let tmp = with_suffix(p, &format!(".tmp-xtask-{}", std::process::id()));
     std::fs::write(&tmp, data).ctx(|| format!("write {}", tmp.display()))?;
     std::fs::rename(&tmp, p).ctx(|| format!("rename to {}", p.display()))?;
     Ok(())
