@@ -170,6 +170,16 @@ fn has_line(lines: &[String], want: &str) -> bool {
     lines.iter().any(|l| l.trim_end().ends_with(want))
 }
 
+/// A domain that panics is destroyed by the toolstack (on_crash) without a word from Xen:
+/// its own console is the only witness. Our kernel prints `PANIC: …`.
+fn check_no_panic(c: &mut Checks, con: &[String], n: &str) {
+    let p: Vec<&str> = con.iter().map(|l| l.trim()).filter(|l| l.contains("PANIC:") || l.contains("Kernel panic")).collect();
+    c.pass_if(format!("{n}: no panic"), p.is_empty(), || {
+        let i = con.iter().position(|l| l.contains("PANIC:") || l.contains("Kernel panic")).unwrap_or(0);
+        con[i..con.len().min(i + 2)].iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
+    });
+}
+
 fn tail(lines: &[String], n: usize) -> String {
     let t: Vec<&str> = lines[lines.len().saturating_sub(n)..].iter().map(|s| s.trim()).collect();
     if t.is_empty() { "(empty console)".into() } else { format!("console ends: {}", t.join(" / ")) }
@@ -230,6 +240,7 @@ fn check_image_console(c: &mut Checks, log: &ScenarioLog, d: &Domain, domid: Opt
     }
     let waiting = waiting_of(image);
     c.pass_if(format!("{n}: waiting line"), has_line(con, waiting), || format!("no line '{waiting}'; {}", tail(con, 3)));
+    check_no_panic(c, con, n);
 }
 
 /// `xl shutdown -w` worked and the domain is gone from the last `xl list`.
@@ -317,6 +328,7 @@ pub fn check_selftest(log: &ScenarioLog, d: &Domain) -> Vec<Check> {
         }
         None => c.add("closing line: N passed, 0 failed with N >= 10", Err(format!("no 'selftest: N passed, M failed' line; {}", tail(con, 3)))),
     }
+    check_no_panic(&mut c, con, n);
     let gone = log.events.iter().any(|e| matches!(e, Event::Gone { dom, gone: true, .. } if dom == n));
     c.pass_if("powered off after the selftest", gone, || "the domain was still running after the selftest".into());
     c.out
@@ -390,7 +402,7 @@ mod tests {
         let r = check_boot("boot", &l.scenarios["boot"], &doms, &|_| "0.1.0".into());
         let failed: Vec<_> = r.iter().filter(|c| c.result.is_err()).collect();
         assert!(failed.is_empty(), "{failed:?}");
-        assert!(r.len() >= 16);
+        assert!(r.len() >= 18);
 
         // wrong domid, missing option, no poweroff line
         let bad = "vtpm-stubdom 0.1.0 (Rust) starting\noption: loglevel=debug\ndomain: id=7 name=vtpm\nInfo: Waiting for frontend domain to connect..";
@@ -419,12 +431,17 @@ mod tests {
         let l = mk(&refs);
         let r = check_selftest(&l.scenarios["selftest"], &d);
         assert!(r.iter().all(|c| c.result.is_ok()), "{r:?}");
-        assert_eq!(r.len(), 2 + 10 + 3);
+        assert_eq!(r.len(), 2 + 10 + 4);
 
         let l = mk(&["selftest: a ... ok", "selftest: b ... FAILED: grant map returned -1", "selftest: 1 passed, 1 failed"]);
         let r = check_selftest(&l.scenarios["selftest"], &d);
         let failed: Vec<&str> = r.iter().filter(|c| c.result.is_err()).map(|c| c.what.as_str()).collect();
         assert_eq!(failed, ["selftest b", "closing line: N passed, 0 failed with N >= 10"]);
+
+        let l = mk(&["selftest: a ... ok", "PANIC: panicked at kernel/src/x.rs:1:1:", "boom"]);
+        let r = check_selftest(&l.scenarios["selftest"], &d);
+        let failed: Vec<String> = r.iter().filter_map(|c| c.result.as_ref().err().map(|e| format!("{}: {e}", c.what))).collect();
+        assert_eq!(failed[1], "vtpm-selftest: no panic: PANIC: panicked at kernel/src/x.rs:1:1: boom");
         assert_eq!(selftest_summary(&["x".into()]), None);
     }
 }
