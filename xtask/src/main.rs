@@ -23,7 +23,7 @@ fn usage() -> &'static str {
      \x20 build                 release-build vtpm, vtpmmgr, pvgrub-measure into out/images/ (ELF + .gz)\n\
      \x20 testbed               prepare the cached Xen test bed (~/.cache/xen-vtpm-rs; first run ~2-7 min, root)\n\
      \x20 e2e [scenario…]       boot Xen + dom0 in QEMU and run scenarios (default: boot selftest\n\
-     \x20                       tis blkfront vtpm; also: domu disk, all; dom0tpm alone); options: --tpm2 --no-tpm --show-consoles --no-build\n\
+     \x20                       tis blkfront vtpm; also: domu disk, all; dom0tpm, not with boot/tis); options: --tpm2 --no-tpm --show-consoles --no-build\n\
      \x20 demo                  the test bed booting vtpmmgr then vtpm, consoles shown live\n\
      \x20 test [scenario…]      cargo test --workspace, build, e2e; summary at the end\n\
      \n\

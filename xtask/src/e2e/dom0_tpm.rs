@@ -1,8 +1,8 @@
 //! The `dom0tpm` scenario: the comparison point for the vtpm's numbers. dom0 boots *without*
 //! `initcall_blacklist=init_tis`, so Linux binds QEMU's tpm-tis (swtpm behind it) as its own
 //! /dev/tpm0, and runs the same `xt-extend-loop` (1000 TPM_Extend calls) the vtpm guest runs.
-//! It must run alone (`cargo xtask e2e dom0tpm`): the other scenarios give the TPM to a stub
-//! domain.
+//! It cannot share a boot with `boot`, `demo` or `tis` (they give the TPM to vtpmmgr), but it
+//! can with `vtpm`: `cargo xtask e2e vtpm dom0tpm` measures both loops under the same load.
 
 use super::log::ScenarioLog;
 use super::plan::Plan;

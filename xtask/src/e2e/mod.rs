@@ -161,8 +161,8 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
     }
     let needs_images = planned.iter().any(|p| !matches!(p, Planned::Linux(..) | Planned::Dom0Tpm));
     let dom0_owns_tpm = planned.iter().any(|p| matches!(p, Planned::Dom0Tpm));
-    if dom0_owns_tpm && planned.len() > 1 {
-        bail!("the {} scenario runs alone (dom0 then binds the TPM the other scenarios give to a stub domain)", dom0_tpm::NAME);
+    if dom0_owns_tpm && planned.iter().any(|p| matches!(p, Planned::Boot(..) | Planned::Tis(..))) {
+        bail!("{} cannot run with boot, demo or tis: dom0 then binds the TPM those give to vtpmmgr", dom0_tpm::NAME);
     }
     let images = match (needs_images, o.skip_build) {
         (false, _) => Vec::new(),
