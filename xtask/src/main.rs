@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod apt;
+mod bench;
 mod build;
 mod cpio;
 mod e2e;
@@ -26,6 +27,7 @@ fn usage() -> &'static str {
      \x20                       tis blkfront vtpm; also: domu disk, all; dom0tpm, not with boot/tis); options: --tpm2 --no-tpm --show-consoles --no-build\n\
      \x20 demo                  the test bed booting vtpmmgr then vtpm, consoles shown live\n\
      \x20 test [scenario…]      cargo test --workspace, build, e2e; summary at the end\n\
+     \x20 bench [--iterations N]  tpm12 engine latency per command beside libtpms (swtpm), as a table\n\
      \n\
      Logs of e2e/demo: out/e2e/serial.log, out/e2e/<scenario>.log, out/e2e/console/<domain>.log\n"
 }
@@ -39,6 +41,7 @@ fn main() {
         Some("e2e") => e2e::cmd(rest),
         Some("demo") => e2e::demo(rest),
         Some("test") => test_cmd::cmd(rest),
+        Some("bench") => bench::cmd(rest),
         Some("help" | "-h" | "--help") => {
             print!("{}", usage());
             Ok(())
