@@ -456,7 +456,8 @@ impl<X: Xen> TpmBack<X> {
         inst.phase = Phase::Connected;
         inst.failed = None;
         inst.generation = generation;
-        log::info!("VTPM attached to Frontend {}/{}", id.domid.0, id.handle);
+        // The image prints the C vtpm's `Info: VTPM attached to Frontend X/Y` on `Attached`.
+        log::debug!("tpmback: connected to frontend {}/{}", id.domid.0, id.handle);
         self.events.push_back(BackendEvent::Attached(id));
         Ok(())
     }
@@ -469,7 +470,7 @@ impl<X: Xen> TpmBack<X> {
             if hv.unmap_grant_ref(conn.mapping).is_err() {
                 log::warn!("tpmback: unmap failed for {}/{}", inst.id.domid.0, inst.id.handle);
             }
-            log::info!("VTPM detached from Frontend {}/{}", inst.id.domid.0, inst.id.handle);
+            log::debug!("tpmback: disconnected from frontend {}/{}", inst.id.domid.0, inst.id.handle);
             self.events.push_back(BackendEvent::Detached(inst.id));
         }
         if inst.phase == Phase::Connected {
