@@ -2,7 +2,9 @@
 //! window, polling only (the C driver's `tpmirq=0`) (fact sheet §6).
 //!
 //! The window starts at the TIS base (`tpmiomem`, default 0xFED40000): locality `l`'s registers
-//! are at `l · 0x1000`. The driver requests its locality, logs DID/VID/RID and INTF_CAPS, tells
+//! are at `l · 0x1000`. The driver requests its locality (seizing it from a lower locality
+//! that keeps it past timeout A, as firmware that never relinquishes locality 0 does; see
+//! [`locality`]), logs DID/VID/RID and INTF_CAPS, tells
 //! TPM 1.2 from 2.0 by sending a TPM 2.0 `GetCapability` (a 1.2 chip answers with a 1.2 tag, as
 //! Linux's `tpm2_probe` relies on), starts a TPM that no firmware started (TPM_Startup /
 //! TPM2_Startup on `INVALID_POSTINIT` / `TPM_RC_INITIALIZE`, as Linux does), reads the 1.2
@@ -14,6 +16,7 @@
 //!
 //! Every wait has a deadline. Waiting uses [`Clock::wait_until`] in short steps.
 
+pub mod locality;
 pub mod regs;
 pub mod timing;
 pub mod version;
@@ -62,8 +65,14 @@ pub enum TisError {
     BadLocality,
     /// Nothing answers at the window (DID/VID all ones or zero).
     NoDevice,
-    /// The locality was not granted within timeout A.
-    LocalityTimeout,
+    /// A higher locality (`by`) holds the TPM past timeout A; a lower locality cannot seize it.
+    LocalityHeld {
+        /// The active locality.
+        by: u8,
+    },
+    /// The locality was not granted within timeout A and the TPM ignored our `Seize` (the
+    /// holder is not visible in our window and is probably a higher locality).
+    SeizeRefused,
     /// `commandReady` did not come within timeout B.
     CommandReadyTimeout,
     /// `stsValid` did not come within timeout C.
@@ -217,22 +226,6 @@ impl<M: Mmio> Tis<M> {
             clock.wait_until(deadline.min(now.saturating_add(step)));
             step = (step * 2).min(POLL_MAX_NS);
         }
-    }
-
-    /// Requests our locality and waits (timeout A) until it is active.
-    pub fn request_locality<C: Clock + ?Sized>(&mut self, clock: &mut C) -> Result<(), TisError> {
-        let want = ACCESS_VALID | ACCESS_ACTIVE_LOCALITY;
-        if self.access() & want == want {
-            return Ok(());
-        }
-        self.mmio.write8(at(self.locality, ACCESS), ACCESS_REQUEST_USE);
-        let a = self.timeouts.abcd[0];
-        if self.wait(clock, a, |t| t.access() & want == want) { Ok(()) } else { Err(TisError::LocalityTimeout) }
-    }
-
-    /// Gives up our locality.
-    pub fn release_locality(&mut self) {
-        self.mmio.write8(at(self.locality, ACCESS), ACCESS_ACTIVE_LOCALITY);
     }
 
     /// Aborts the command in progress (`commandReady`).

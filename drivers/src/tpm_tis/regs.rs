@@ -36,10 +36,16 @@ pub const RID: usize = 0xF04;
 pub const ACCESS_VALID: u8 = 0x80;
 /// ACCESS: `activeLocality` (read) / relinquish (write 1).
 pub const ACCESS_ACTIVE_LOCALITY: u8 = 0x20;
+/// ACCESS: `beenSeized` (read: a higher locality seized the TPM from this one; write 1: clear).
+pub const ACCESS_BEEN_SEIZED: u8 = 0x10;
+/// ACCESS: `Seize` (write 1: take the TPM from a lower active locality).
+pub const ACCESS_SEIZE: u8 = 0x08;
 /// ACCESS: `pendingRequest`: another locality is asking.
 pub const ACCESS_REQUEST_PENDING: u8 = 0x04;
 /// ACCESS: `requestUse`.
 pub const ACCESS_REQUEST_USE: u8 = 0x02;
+/// ACCESS: `tpmEstablishment` (read only).
+pub const ACCESS_ESTABLISHMENT: u8 = 0x01;
 
 /// STS: `stsValid`.
 pub const STS_VALID: u8 = 0x80;

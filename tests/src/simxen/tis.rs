@@ -3,6 +3,16 @@
 //! tpm-tis presents swtpm: DID/VID, RID, INTF_CAPS with the interface version of the family
 //! (QEMU: 2 for TPM 1.2, 3 for TPM 2.0), the PTP family bits in STS, a burst count, and a
 //! command that takes virtual time to execute. It implements `drivers::hv::Mmio`.
+//!
+//! Localities follow TIS 1.2 `TPM_ACCESS_x` as QEMU implements it: `requestUse` is granted at
+//! once when no locality is active, else it stays pending (shown as `requestUse` on the
+//! requester's page and `pendingRequest` on every other page) until the active one
+//! relinquishes (the highest waiting locality wins); `Seize` from a locality above the active
+//! one (or with none active) takes the TPM at once, drops the holder's command and sets the
+//! holder's `beenSeized` (cleared by writing it); `Seize` from a lower locality is ignored.
+//! [`Tis::foreign_request`] is another party (firmware, dom0) asking for a locality; with
+//! `tpmEstablishment` set, the values read match the test bed's (`0xa5` for firmware's
+//! locality 0, `0x83` for a pending locality 2).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -33,6 +43,7 @@ pub struct TisModel {
     intf_caps: u32,
     active: Option<u8>,
     pending: [bool; 5],
+    seized: [bool; 5],
     st: St,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
@@ -46,6 +57,10 @@ pub struct TisModel {
     pub commands: Vec<(u8, Vec<u8>)>,
     /// Commands aborted by commandReady during execution.
     pub aborted: u32,
+    /// `Seize` writes seen (granted or not).
+    pub seize_writes: u32,
+    /// `tpmEstablishment` as read in every `TPM_ACCESS_x`.
+    pub establishment: bool,
 }
 
 /// A handle implementing `Mmio` over the whole 5-locality window.
@@ -64,6 +79,7 @@ impl Tis {
             intf_caps: caps,
             active: None,
             pending: [false; 5],
+            seized: [false; 5],
             st: St::Idle,
             inbuf: vec![],
             outbuf: vec![],
@@ -73,10 +89,13 @@ impl Tis {
             exec_ns: 2_000_000,
             commands: vec![],
             aborted: 0,
+            seize_writes: 0,
+            establishment: true,
         })))
     }
 
-    /// Another locality asks for the TPM (as dom0's driver would).
+    /// Another party asks for locality `l` (as dom0's driver would, or firmware that then
+    /// never relinquishes it).
     pub fn foreign_request(&self, l: u8) {
         let mut m = self.0.borrow_mut();
         if m.active.is_none() {
@@ -141,12 +160,22 @@ impl TisModel {
         }
         match reg {
             ACCESS => {
+                let li = usize::from(l);
                 let mut v = ACCESS_VALID;
+                if self.establishment {
+                    v |= ACCESS_ESTABLISHMENT;
+                }
                 if self.active == Some(l) {
                     v |= ACCESS_ACTIVE_LOCALITY;
-                    if self.pending.iter().enumerate().any(|(i, p)| *p && i != usize::from(l)) {
-                        v |= ACCESS_REQUEST_PENDING;
-                    }
+                }
+                if self.pending[li] {
+                    v |= ACCESS_REQUEST_USE;
+                }
+                if self.pending.iter().enumerate().any(|(i, p)| *p && i != li) {
+                    v |= ACCESS_REQUEST_PENDING;
+                }
+                if self.seized[li] {
+                    v |= ACCESS_BEEN_SEIZED;
                 }
                 u32::from(v)
             }
@@ -187,6 +216,26 @@ impl TisModel {
                     } else if self.active != Some(l) {
                         self.pending[usize::from(l)] = true;
                     }
+                }
+                if v & ACCESS_SEIZE != 0 {
+                    self.seize_writes += 1;
+                    if self.active.is_none_or(|a| l > a) {
+                        if let Some(old) = self.active {
+                            self.seized[usize::from(old)] = true;
+                            if matches!(self.st, St::Execution { .. }) {
+                                self.aborted += 1;
+                            }
+                        }
+                        self.st = St::Idle;
+                        self.inbuf.clear();
+                        self.outbuf.clear();
+                        self.outpos = 0;
+                        self.active = Some(l);
+                        self.pending[usize::from(l)] = false;
+                    }
+                }
+                if v & ACCESS_BEEN_SEIZED != 0 {
+                    self.seized[usize::from(l)] = false;
                 }
                 if v & ACCESS_ACTIVE_LOCALITY != 0 && self.active == Some(l) {
                     self.active = None;

@@ -1,6 +1,8 @@
 //! The `tis` scenario: the vtpmmgr image from `configs/vtpmmgr.cfg` (`iomem=["fed40,5"]`),
-//! run with `tpmiomem=0xfed40000 tpmlocality=0`, opens the emulated hardware TPM (swtpm
-//! behind QEMU's tpm-tis) with `drivers::tpm_tis`, prints its identity and version, then
+//! run with `tpmiomem=0xfed40000 tpmlocality=2` (the locality Xen's docs give the manager),
+//! opens the emulated hardware TPM (swtpm behind QEMU's tpm-tis) with `drivers::tpm_tis`
+//! (which seizes locality 2 from the locality 0 SeaBIOS leaves active), prints its identity
+//! and version, then
 //! waits as the C manager does; `xl shutdown` stops it. dom0 boots with
 //! `initcall_blacklist=init_tis`, so it does not hold the TPM. Which TPM the run has decides
 //! what the version line must say: `cargo xtask e2e tis` (TPM 1.2) and
@@ -16,10 +18,12 @@ use std::path::Path;
 /// Scenario name.
 pub const NAME: &str = "tis";
 const DOMAIN: &str = "vtpmmgr-tis";
-/// Locality 0: the firmware (SeaBIOS) leaves locality 0 active and nobody relinquishes it
-/// when dom0 does not bind tpm_tis, so a request for a higher locality is never granted
-/// (the driver does not seize).
-const LOCALITY: u8 = 0;
+/// Locality 2, as Xen's docs recommend for the manager. SeaBIOS leaves locality 0 active and
+/// nobody relinquishes it (dom0 does not bind tpm_tis), so the request stays pending until the
+/// driver uses TIS `Seize` after timeout A.
+const LOCALITY: u8 = 2;
+/// What the driver logs when it seized the TPM from firmware's locality 0.
+const SEIZED: &str = "INFO: tpm_tis: locality 0 was held by firmware";
 const WAITING: &str = "INFO[VTPM]: Waiting for commands from vTPM's:";
 
 pub fn plan(plan: &mut Plan, dir: &Path) -> Result<Domain> {
@@ -65,6 +69,12 @@ pub fn check(log: &ScenarioLog, d: &Domain, tpm: Tpm) -> Vec<Check> {
                 ident.is_some_and(|l| l.contains(&format!("locality {LOCALITY}: DID "))),
                 || ident.cloned().unwrap_or_else(tail),
             );
+            let seized = find(con, SEIZED);
+            c.pass_if(
+                format!("{n}: seizes locality {LOCALITY} from firmware's locality 0 ('{SEIZED}… seized locality {LOCALITY}')"),
+                seized.is_some_and(|l| l.contains(&format!("seized locality {LOCALITY} "))),
+                || seized.cloned().unwrap_or_else(tail),
+            );
             let want = if tpm == Tpm::Tpm12 { "hardware TPM: TPM 1.2 version 1.2." } else { "hardware TPM: TPM 2.0 manufacturer " };
             c.pass_if(format!("{n}: reads the hardware TPM's version ('{want}…')"), version.is_some_and(|l| l.contains(want)), || {
                 version.cloned().unwrap_or_else(tail)
@@ -105,7 +115,8 @@ mod tests {
     #[test]
     fn family_must_match_the_run() {
         let l = run(&[
-            "INFO[TPM]: TIS at 0xfed40000 locality 0: DID 0x0001 VID 0x1014 RID 0x01 INTF_CAPS 0x00000000",
+            "INFO: tpm_tis: locality 0 was held by firmware or an earlier driver (ACCESS 0xa5) and not released within timeout A; seized locality 2 (locality 0 ACCESS now 0x91, beenSeized)",
+            "INFO[TPM]: TIS at 0xfed40000 locality 2: DID 0x0001 VID 0x1014 RID 0x01 INTF_CAPS 0x00000000",
             "INFO[TPM]: hardware TPM: TPM 1.2 version 1.2.0.0 specLevel 2 errataRev 3 manufacturer IBM",
             WAITING,
             "shutdown requested: poweroff",
@@ -114,8 +125,18 @@ mod tests {
         let r = check(&l, &dom(), Tpm::Tpm2);
         let failed: Vec<&str> = r.iter().filter(|c| c.result.is_err()).map(|c| c.what.as_str()).collect();
         assert_eq!(failed.len(), 1, "{failed:?}");
-        let l = run(&["ERROR[TPM]: no TPM answers over TIS at 0xfed40000 locality 0: NoDevice", WAITING]);
+        let l = run(&["ERROR[TPM]: no TPM answers over TIS at 0xfed40000 locality 2: NoDevice", WAITING]);
         let r = check(&l, &dom(), Tpm::Tpm12);
-        assert_eq!(r.iter().filter(|c| c.result.is_err()).count(), 3);
+        assert_eq!(r.iter().filter(|c| c.result.is_err()).count(), 4);
+        // a request granted without the seize line fails the seize check only
+        let l = run(&[
+            "INFO[TPM]: TIS at 0xfed40000 locality 2: DID 0x0001 VID 0x1014 RID 0x01 INTF_CAPS 0x00000000",
+            "INFO[TPM]: hardware TPM: TPM 1.2 version 1.2.0.0 specLevel 2 errataRev 3 manufacturer IBM",
+            WAITING,
+            "shutdown requested: poweroff",
+        ]);
+        let r = check(&l, &dom(), Tpm::Tpm12);
+        let failed: Vec<&str> = r.iter().filter(|c| c.result.is_err()).map(|c| c.what.as_str()).collect();
+        assert!(failed.len() == 1 && failed[0].contains("seizes"), "{failed:?}");
     }
 }
