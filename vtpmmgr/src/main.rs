@@ -11,16 +11,18 @@ extern crate alloc;
 
 #[cfg_attr(not(target_os = "none"), allow(dead_code))]
 mod options;
+#[cfg(target_os = "none")]
+mod tis_window;
 
 #[cfg(target_os = "none")]
 mod image {
     use drivers::hv::Mmio;
     use drivers::tpm_tis::{self, Tis, TpmFamily};
-    use kernel::hv::MmioRegion;
     use kernel::image::{Env, ImageInfo, run};
     use kernel::println;
 
     use crate::options::{self, MgrOptions, TpmDriver};
+    use crate::tis_window::{LOCALITIES, TisWindow};
 
     /// The line the C manager prints once it serves.
     const WAITING: &str = "INFO[VTPM]: Waiting for commands from vTPM's:";
@@ -38,26 +40,28 @@ mod image {
 
     /// Opens the hardware TPM over TIS and prints who it is.
     fn hardware_tpm(env: &mut Env, o: &MgrOptions) {
-        // the window covers localities 0..=ours (the driver addresses locality l at l·0x1000)
-        let pages = usize::from(o.locality) + 1;
-        let mmio = match MmioRegion::map(o.iomem, pages) {
+        // one mapping per locality page: xl may grant all five (iomem=["fed40,5"]) or only ours
+        let mmio = match TisWindow::map(o.iomem, o.locality) {
             Ok(m) => m,
             Err(e) => {
+                let page = (o.iomem >> 12) + u64::from(o.locality);
                 println!(
-                    "ERROR[TPM]: cannot map the TIS registers {:#x} ({} pages): {:?} (does the config give iomem=[\"{:x},{}\"]?)",
-                    o.iomem, pages, e, o.iomem >> 12, pages
+                    "ERROR[TPM]: cannot map the TIS registers of locality {} at {:#x}: {:?} (does the config give iomem=[\"{:x},1\"] or [\"{:x},{}\"]?)",
+                    o.locality, page << 12, e, page, o.iomem >> 12, LOCALITIES
                 );
                 return;
             }
         };
+        let mapped: alloc::vec::Vec<usize> = mmio.mapped().collect();
+        println!("INFO[TPM]: TIS localities mapped: {mapped:?}");
         let mut tis = match Tis::probe(mmio, env, o.locality) {
             Ok(t) => t,
             Err(e) => {
                 println!("ERROR[TPM]: no TPM answers over TIS at {:#x} locality {}: {:?}", o.iomem, o.locality, e);
-                // who holds the TPM: TPM_ACCESS of each locality up to ours (0x80 valid,
-                // 0x20 active, 0x04 request pending)
-                if let Ok(mut m) = MmioRegion::map(o.iomem, pages) {
-                    for l in 0..pages {
+                // who holds the TPM: TPM_ACCESS of each mapped locality (0x80 valid, 0x20 active,
+                // 0x04 request pending)
+                if let Ok(mut m) = TisWindow::map(o.iomem, o.locality) {
+                    for l in mapped {
                         println!("INFO[TPM]: TPM_ACCESS of locality {l}: {:#04x}", m.read8(l * 0x1000));
                     }
                 }

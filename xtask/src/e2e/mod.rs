@@ -141,7 +141,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             "selftest" => planned.push(Planned::Selftest(scenarios::plan_selftest(&mut plan, &cfgdir)?)),
             "domu" | "disk" => planned.push(Planned::Linux(s.clone(), scenarios::plan_linux(&mut plan, &cfgdir, s)?)),
             vtpm_guest::NAME => planned.push(Planned::Vtpm(vtpm_guest::plan(&mut plan, &cfgdir)?)),
-            tis::NAME => planned.push(Planned::Tis(tis::plan(&mut plan, &cfgdir)?)),
+            tis::NAME => planned.push(Planned::Tis(tis::plan(&mut plan, &cfgdir, o.tpm)?)),
             blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
             dom0_tpm::NAME => {
                 dom0_tpm::plan(&mut plan);
