@@ -14,11 +14,13 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::task::Poll;
 
-use xen_abi::tpmif::{HEADER_SIZE, OFFSET_LENGTH, OFFSET_LOCALITY, OFFSET_STATE, PAGE_SIZE, SharedPageHeader, TpmifState, MAX_PACKET};
+use xen_abi::tpmif::{
+    HEADER_SIZE, MAX_PACKET, OFFSET_LENGTH, OFFSET_LOCALITY, OFFSET_STATE, PAGE_SIZE, SharedPageHeader, TpmifState,
+};
 
 use crate::hv::{DomId, EvtchnPort, GrantRef, HvError, PageAccess, Xen, XenbusState, XsError, XsTx};
 use crate::tpm_frame;
-use crate::xenbus::{self, join, read_state, switch_state, with_transaction, XenbusError};
+use crate::xenbus::{self, XenbusError, join, read_state, switch_state, with_transaction};
 
 /// How to announce ourselves to the backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,9 +196,10 @@ impl<X: Xen> TpmFront<X> {
                     _ => return self.fail_connect(hv, TpmFrontError::OldBackend),
                 }
                 if style == FrontStyle::Linux
-                    && let Err(e) = switch_state(hv, &self.nodename, XenbusState::Connected) {
-                        return self.fail_connect(hv, e.into());
-                    }
+                    && let Err(e) = switch_state(hv, &self.nodename, XenbusState::Connected)
+                {
+                    return self.fail_connect(hv, e.into());
+                }
                 self.phase = Phase::Connected;
                 return Poll::Ready(Ok(()));
             }
@@ -302,9 +305,10 @@ impl<X: Xen> TpmFront<X> {
     pub fn cancel(&mut self, hv: &mut X) {
         self.inflight = None;
         if let (Some(page), Some(port)) = (self.page.as_mut(), self.port)
-            && page.write(OFFSET_STATE, &[TpmifState::Cancel as u8]).is_ok() {
-                let _ = hv.notify(port);
-            }
+            && page.write(OFFSET_STATE, &[TpmifState::Cancel as u8]).is_ok()
+        {
+            let _ = hv.notify(port);
+        }
     }
 
     /// Sends a command and waits for its response, at most `timeout_ns`.
@@ -375,12 +379,13 @@ impl<X: Xen> TpmFront<X> {
             hv.close(port);
         }
         if let Some(gref) = self.gref.take()
-            && hv.end_foreign_access(gref).is_err() {
-                // The backend still maps it: never reuse this memory.
-                if let Some(p) = self.page.take() {
-                    core::mem::forget(p);
-                }
+            && hv.end_foreign_access(gref).is_err()
+        {
+            // The backend still maps it: never reuse this memory.
+            if let Some(p) = self.page.take() {
+                core::mem::forget(p);
             }
+        }
         self.page = None;
         self.inflight = None;
     }

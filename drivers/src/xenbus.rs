@@ -42,9 +42,10 @@ pub fn read_state<X: XenStore + ?Sized>(xs: &mut X, dir: &str) -> Result<Option<
 pub fn switch_state<X: XenStore + ?Sized>(xs: &mut X, dir: &str, state: XenbusState) -> Result<bool, XsError> {
     let path = join(dir, "state");
     if let Ok(cur) = xs.read(XsTx::NONE, &path)
-        && XenbusState::parse(&cur) == Some(state) {
-            return Ok(false);
-        }
+        && XenbusState::parse(&cur) == Some(state)
+    {
+        return Ok(false);
+    }
     xs.write(XsTx::NONE, &path, state.as_str())?;
     Ok(true)
 }

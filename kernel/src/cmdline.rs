@@ -102,25 +102,18 @@ pub fn parse(bytes: &[u8]) -> Vec<CmdOption> {
 }
 
 /// Options split by whether the image knows them (by name).
-pub fn partition<'a>(
-    opts: &'a [CmdOption],
-    known: &[&str],
-) -> (Vec<&'a CmdOption>, Vec<&'a CmdOption>) {
+pub fn partition<'a>(opts: &'a [CmdOption], known: &[&str]) -> (Vec<&'a CmdOption>, Vec<&'a CmdOption>) {
     opts.iter().partition(|o| known.contains(&o.name()))
 }
 
 /// The last value given for `key` (later options override earlier ones, as in the C images).
 pub fn value_of<'a>(opts: &'a [CmdOption], key: &str) -> Option<&'a str> {
-    opts.iter()
-        .rev()
-        .find(|o| o.name() == key)
-        .and_then(|o| o.value())
+    opts.iter().rev().find(|o| o.name() == key).and_then(|o| o.value())
 }
 
 /// True if `flag` appears as a bare word.
 pub fn has_flag(opts: &[CmdOption], flag: &str) -> bool {
-    opts.iter()
-        .any(|o| matches!(o, CmdOption::Flag(f) if f == flag))
+    opts.iter().any(|o| matches!(o, CmdOption::Flag(f) if f == flag))
 }
 
 #[cfg(test)]
@@ -140,30 +133,18 @@ mod tests {
     fn flags_and_key_values() {
         assert_eq!(
             parse(b"loglevel=debug selftest  clear maintcmds=1"),
-            vec![
-                kv("loglevel", "debug"),
-                fl("selftest"),
-                fl("clear"),
-                kv("maintcmds", "1")
-            ]
+            vec![kv("loglevel", "debug"), fl("selftest"), fl("clear"), kv("maintcmds", "1")]
         );
         assert_eq!(parse(b""), vec![]);
         assert_eq!(parse(b"   "), vec![]);
-        assert_eq!(
-            parse(b"a= =b x=y=z"),
-            vec![kv("a", ""), kv("", "b"), kv("x", "y=z")]
-        );
+        assert_eq!(parse(b"a= =b x=y=z"), vec![kv("a", ""), kv("", "b"), kv("x", "y=z")]);
     }
 
     #[test]
     fn quotes() {
         assert_eq!(
             parse(b"locality=\"guest1 u:vm_r=1,2\" owner_auth='text:a b' x"),
-            vec![
-                kv("locality", "guest1 u:vm_r=1,2"),
-                kv("owner_auth", "text:a b"),
-                fl("x")
-            ]
+            vec![kv("locality", "guest1 u:vm_r=1,2"), kv("owner_auth", "text:a b"), fl("x")]
         );
         // The other quote kind is literal inside a quoted span.
         assert_eq!(parse(b"a=\"it's\""), vec![kv("a", "it's")]);
@@ -198,10 +179,7 @@ mod tests {
         let opts = parse(b"loglevel=info bogus frob=1 selftest");
         let (known, unknown) = partition(&opts, &["loglevel", "selftest"]);
         assert_eq!(known.len(), 2);
-        assert_eq!(
-            unknown.iter().map(|o| o.name()).collect::<Vec<_>>(),
-            vec!["bogus", "frob"]
-        );
+        assert_eq!(unknown.iter().map(|o| o.name()).collect::<Vec<_>>(), vec!["bogus", "frob"]);
         assert_eq!(value_of(&opts, "loglevel"), Some("info"));
         assert_eq!(value_of(&opts, "selftest"), None);
         assert!(has_flag(&opts, "selftest"));

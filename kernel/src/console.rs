@@ -48,11 +48,7 @@ pub fn init(si: &StartInfo) {
         }
     };
     RING.with(|r| {
-        *r = Some(Ring {
-            intf: va as *mut XenconsInterface,
-            port: EvtchnPort(si.console.evtchn),
-            stalled: false,
-        })
+        *r = Some(Ring { intf: va as *mut XenconsInterface, port: EvtchnPort(si.console.evtchn), stalled: false })
     });
 }
 
@@ -63,21 +59,13 @@ pub fn has_ring() -> bool {
 
 /// The ring's `out_prod` (0 without a ring): lets the selftest see output being queued.
 pub fn out_prod() -> u32 {
-    RING.try_with(|r| r.as_ref().map(|ring| ring.indices().1).unwrap_or(0))
-        .unwrap_or(0)
+    RING.try_with(|r| r.as_ref().map(|ring| ring.indices().1).unwrap_or(0)).unwrap_or(0)
 }
 
 /// `HYPERVISOR_console_io(CONSOLEIO_write)`: Xen's own console (dom0, or debug builds).
 pub fn console_io_write(bytes: &[u8]) -> i64 {
     // SAFETY: `bytes` is live for the call; Xen only reads it.
-    unsafe {
-        hypercall3(
-            HYPERVISOR_CONSOLE_IO,
-            CONSOLEIO_WRITE,
-            bytes.len() as u64,
-            bytes.as_ptr() as u64,
-        )
-    }
+    unsafe { hypercall3(HYPERVISOR_CONSOLE_IO, CONSOLEIO_WRITE, bytes.len() as u64, bytes.as_ptr() as u64) }
 }
 
 impl Ring {
@@ -123,10 +111,7 @@ impl Ring {
             fence(Ordering::Release);
             // SAFETY: as in `indices`; we are the only producer.
             unsafe {
-                core::ptr::write_volatile(
-                    core::ptr::addr_of_mut!((*self.intf).out_prod),
-                    prod.wrapping_add(n as u32),
-                )
+                core::ptr::write_volatile(core::ptr::addr_of_mut!((*self.intf).out_prod), prod.wrapping_add(n as u32))
             };
             bytes = &bytes[n..];
         }

@@ -10,13 +10,10 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use xen_abi::errno::XenErrno;
-use xen_abi::event_channel::{
-    EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindVirq, EvtchnPortOp,
-};
+use xen_abi::event_channel::{EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindVirq, EvtchnPortOp};
 use xen_abi::hypercall::{
-    EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE,
-    EVTCHNOP_SEND, EVTCHNOP_UNMASK, HYPERVISOR_EVENT_CHANNEL_OP, HYPERVISOR_SCHED_OP, SCHEDOP_POLL,
-    SCHEDOP_YIELD,
+    EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND,
+    EVTCHNOP_UNMASK, HYPERVISOR_EVENT_CHANNEL_OP, HYPERVISOR_SCHED_OP, SCHEDOP_POLL, SCHEDOP_YIELD,
 };
 use xen_abi::sched::{SCHED_POLL_MAX_PORTS, SchedPoll};
 use xen_abi::shared_info::{NR_EVENT_CHANNELS, SharedInfo};
@@ -30,11 +27,7 @@ static SHARED_INFO: InitOnce<u64> = InitOnce::new();
 
 /// Maps `shared_info` (machine address from start_info) into the window and masks upcalls.
 pub fn init(shared_info_maddr: u64) {
-    let Ok(va) = window::map_frames(
-        &[shared_info_maddr >> 12],
-        xen_abi::types::DomId::SELF,
-        MapKind::ReadWrite,
-    ) else {
+    let Ok(va) = window::map_frames(&[shared_info_maddr >> 12], xen_abi::types::DomId::SELF, MapKind::ReadWrite) else {
         crate::console::emergency(format_args!("cannot map shared_info\r\n"));
         crate::shutdown::crash();
     };
@@ -54,11 +47,7 @@ fn vcpu0_upcall_mask() -> &'static AtomicU8 {
     let si = shared_info();
     // SAFETY: shared_info is mapped for the life of the domain; the byte is only accessed
     // atomically by us and by Xen.
-    unsafe {
-        AtomicU8::from_ptr(core::ptr::addr_of_mut!(
-            (*si).vcpu_info[0].evtchn_upcall_mask
-        ))
-    }
+    unsafe { AtomicU8::from_ptr(core::ptr::addr_of_mut!((*si).vcpu_info[0].evtchn_upcall_mask)) }
 }
 
 /// vCPU 0's `evtchn_upcall_mask` (1 = upcalls masked, as this kernel keeps it).
@@ -93,10 +82,7 @@ fn word(array: *mut [u64; 64], port: EvtchnPort) -> Option<(&'static AtomicU64, 
 fn pending_word(port: EvtchnPort) -> Option<(&'static AtomicU64, u64)> {
     let si = shared_info();
     // SAFETY: field address only.
-    word(
-        unsafe { core::ptr::addr_of_mut!((*si).evtchn_pending) },
-        port,
-    )
+    word(unsafe { core::ptr::addr_of_mut!((*si).evtchn_pending) }, port)
 }
 
 fn mask_word(port: EvtchnPort) -> Option<(&'static AtomicU64, u64)> {
@@ -139,34 +125,21 @@ pub fn unmask(port: EvtchnPort) -> Result<(), XenErrno> {
 
 /// Allocates a port that `remote` can bind with `bind_interdomain`.
 pub fn alloc_unbound(remote: DomId) -> Result<EvtchnPort, XenErrno> {
-    let mut op = EvtchnAllocUnbound {
-        dom: DomId::SELF.0,
-        remote_dom: remote.0,
-        port: 0,
-    };
+    let mut op = EvtchnAllocUnbound { dom: DomId::SELF.0, remote_dom: remote.0, port: 0 };
     evtchn_op(EVTCHNOP_ALLOC_UNBOUND, &mut op)?;
     Ok(EvtchnPort(op.port))
 }
 
 /// Connects a new local port to `remote_port` of `remote`.
 pub fn bind_interdomain(remote: DomId, remote_port: EvtchnPort) -> Result<EvtchnPort, XenErrno> {
-    let mut op = EvtchnBindInterdomain {
-        remote_dom: remote.0,
-        _pad: 0,
-        remote_port: remote_port.0,
-        local_port: 0,
-    };
+    let mut op = EvtchnBindInterdomain { remote_dom: remote.0, _pad: 0, remote_port: remote_port.0, local_port: 0 };
     evtchn_op(EVTCHNOP_BIND_INTERDOMAIN, &mut op)?;
     Ok(EvtchnPort(op.local_port))
 }
 
 /// Binds a virtual IRQ (`VIRQ_TIMER`, …) of vCPU 0 to a new port.
 pub fn bind_virq(virq: u32) -> Result<EvtchnPort, XenErrno> {
-    let mut op = EvtchnBindVirq {
-        virq,
-        vcpu: 0,
-        port: 0,
-    };
+    let mut op = EvtchnBindVirq { virq, vcpu: 0, port: 0 };
     evtchn_op(EVTCHNOP_BIND_VIRQ, &mut op)?;
     Ok(EvtchnPort(op.port))
 }
@@ -200,17 +173,9 @@ pub fn wait(ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wake {
     // Xen polls at most 128 ports; with more, poll none and wake every millisecond to look
     // at all of them (slower, never deaf).
     let too_many = ports.len() > SCHED_POLL_MAX_PORTS;
-    let raw: Vec<u32> = if too_many {
-        Vec::new()
-    } else {
-        ports.iter().map(|p| p.0).collect()
-    };
+    let raw: Vec<u32> = if too_many { Vec::new() } else { ports.iter().map(|p| p.0).collect() };
     loop {
-        let fired: Vec<EvtchnPort> = ports
-            .iter()
-            .copied()
-            .filter(|&p| test_and_clear(p))
-            .collect();
+        let fired: Vec<EvtchnPort> = ports.iter().copied().filter(|&p| test_and_clear(p)).collect();
         if !fired.is_empty() {
             return Wake::Fired(fired);
         }
@@ -220,11 +185,8 @@ pub fn wait(ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wake {
         {
             return Wake::Timeout;
         }
-        let deadline_ns = if too_many {
-            Some(deadline_ns.unwrap_or(u64::MAX).min(now + 1_000_000))
-        } else {
-            deadline_ns
-        };
+        let deadline_ns =
+            if too_many { Some(deadline_ns.unwrap_or(u64::MAX).min(now + 1_000_000)) } else { deadline_ns };
         if raw.is_empty() && deadline_ns.is_none_or(|d| d > i64::MAX as u64) {
             // Nothing could ever wake us: give the CPU away and report a timeout.
             yield_cpu();
@@ -239,13 +201,7 @@ pub fn wait(ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wake {
             timeout: deadline_ns.filter(|&d| d <= i64::MAX as u64).unwrap_or(0),
         };
         // SAFETY: `poll` and the port array it points to live across the call.
-        let rc = unsafe {
-            hypercall2(
-                HYPERVISOR_SCHED_OP,
-                SCHEDOP_POLL,
-                &mut poll as *mut SchedPoll as u64,
-            )
-        };
+        let rc = unsafe { hypercall2(HYPERVISOR_SCHED_OP, SCHEDOP_POLL, &mut poll as *mut SchedPoll as u64) };
         if rc < 0 {
             // Should not happen (bad port numbers are filtered by Xen with -EINVAL); avoid
             // spinning hot.

@@ -9,13 +9,11 @@ use core::sync::atomic::{AtomicU16, Ordering, fence};
 
 use xen_abi::errno::XenErrno;
 use xen_abi::grant_table::{
-    GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTST_OKAY, GRANT_ENTRIES_PER_FRAME_V1, GTF_PERMIT_ACCESS,
-    GTF_READING, GTF_READONLY, GTF_WRITING, GnttabMapGrantRef, GnttabSetupTable,
-    GnttabUnmapGrantRef, GrantEntryV1,
+    GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTST_OKAY, GRANT_ENTRIES_PER_FRAME_V1, GTF_PERMIT_ACCESS, GTF_READING,
+    GTF_READONLY, GTF_WRITING, GnttabMapGrantRef, GnttabSetupTable, GnttabUnmapGrantRef, GrantEntryV1,
 };
 use xen_abi::hypercall::{
-    GNTTABOP_MAP_GRANT_REF, GNTTABOP_SETUP_TABLE, GNTTABOP_UNMAP_GRANT_REF,
-    HYPERVISOR_GRANT_TABLE_OP,
+    GNTTABOP_MAP_GRANT_REF, GNTTABOP_SETUP_TABLE, GNTTABOP_UNMAP_GRANT_REF, HYPERVISOR_GRANT_TABLE_OP,
 };
 use xen_abi::types::{DomId, GrantRef};
 
@@ -90,8 +88,7 @@ impl GrantTable {
         if op.status != GNTST_OKAY {
             return Err(GrantError::Status(op.status));
         }
-        let va = window::map_frames(&frames, DomId::SELF, MapKind::ReadWrite)
-            .map_err(GrantError::Xen)?;
+        let va = window::map_frames(&frames, DomId::SELF, MapKind::ReadWrite).map_err(GrantError::Xen)?;
         let nr_entries = (GRANT_FRAMES * GRANT_ENTRIES_PER_FRAME_V1) as u32;
         Ok(GrantTable {
             entries: va as *mut GrantEntryV1,
@@ -115,12 +112,7 @@ impl GrantTable {
     }
 
     /// Lets `domid` map machine frame `mfn` (read-only if `readonly`).
-    pub fn grant_access(
-        &mut self,
-        domid: DomId,
-        mfn: u64,
-        readonly: bool,
-    ) -> Result<GrantRef, GrantError> {
+    pub fn grant_access(&mut self, domid: DomId, mfn: u64, readonly: bool) -> Result<GrantRef, GrantError> {
         let r = GrantRef(self.free.pop().ok_or(GrantError::Exhausted)?);
         let Some(e) = self.entry(r) else {
             return Err(GrantError::BadRef);
@@ -182,20 +174,12 @@ pub fn map_grant(domid: DomId, r: GrantRef, readonly: bool) -> Result<GrantMappi
         window::free(va, 1);
         return Err(GrantError::Status(op.status));
     }
-    Ok(GrantMapping {
-        va,
-        handle: op.handle,
-    })
+    Ok(GrantMapping { va, handle: op.handle })
 }
 
 /// Unmaps a page mapped by [`map_grant`].
 pub fn unmap_grant(m: GrantMapping) -> Result<(), GrantError> {
-    let mut op = GnttabUnmapGrantRef {
-        host_addr: m.va,
-        dev_bus_addr: 0,
-        handle: m.handle,
-        ..Default::default()
-    };
+    let mut op = GnttabUnmapGrantRef { host_addr: m.va, dev_bus_addr: 0, handle: m.handle, ..Default::default() };
     gnttab_op(GNTTABOP_UNMAP_GRANT_REF, &mut op)?;
     if op.status != GNTST_OKAY {
         return Err(GrantError::Status(op.status));
@@ -209,12 +193,8 @@ impl Drop for GrantMapping {
     /// A mapping dropped without [`unmap_grant`] (or whose unmap failed) is unmapped here,
     /// best effort, so the peer's page is never left mapped behind our back.
     fn drop(&mut self) {
-        let mut op = GnttabUnmapGrantRef {
-            host_addr: self.va,
-            dev_bus_addr: 0,
-            handle: self.handle,
-            ..Default::default()
-        };
+        let mut op =
+            GnttabUnmapGrantRef { host_addr: self.va, dev_bus_addr: 0, handle: self.handle, ..Default::default() };
         if gnttab_op(GNTTABOP_UNMAP_GRANT_REF, &mut op).is_ok() && op.status == GNTST_OKAY {
             window::free(self.va, 1);
         }
@@ -228,17 +208,13 @@ impl GrantMapping {
         let n = out.len().min(4096usize.saturating_sub(offset));
         // SAFETY: the page is mapped at `va` for as long as `self` exists; [offset, offset+n)
         // is within it. Volatile-free byte copy of shared memory is fine for plain bytes.
-        unsafe {
-            core::ptr::copy_nonoverlapping((self.va as *const u8).add(offset), out.as_mut_ptr(), n)
-        };
+        unsafe { core::ptr::copy_nonoverlapping((self.va as *const u8).add(offset), out.as_mut_ptr(), n) };
     }
 
     /// Copies bytes into the mapped page (must be mapped writable).
     pub fn write(&self, offset: usize, data: &[u8]) {
         let n = data.len().min(4096usize.saturating_sub(offset));
         // SAFETY: as in `read`; the mapping was made writable by the caller's choice.
-        unsafe {
-            core::ptr::copy_nonoverlapping(data.as_ptr(), (self.va as *mut u8).add(offset), n)
-        };
+        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (self.va as *mut u8).add(offset), n) };
     }
 }

@@ -95,11 +95,7 @@ impl hv::EventChannels for Env {
         Ok(p)
     }
 
-    fn bind_interdomain(
-        &mut self,
-        remote: DomId,
-        remote_port: EvtchnPort,
-    ) -> Result<EvtchnPort, HvError> {
+    fn bind_interdomain(&mut self, remote: DomId, remote_port: EvtchnPort) -> Result<EvtchnPort, HvError> {
         let p = events::bind_interdomain(remote, remote_port).map_err(xen_err)?;
         self.driver_ports.push(p);
         Ok(p)
@@ -133,27 +129,15 @@ impl hv::GrantTable for Env {
         Page::alloc().ok_or(HvError::NoSpace)
     }
 
-    fn grant_foreign_access(
-        &mut self,
-        page: &Page,
-        domid: DomId,
-        readonly: bool,
-    ) -> Result<GrantRef, HvError> {
-        self.gnttab
-            .grant_access(domid, page.mfn(), readonly)
-            .map_err(grant_err)
+    fn grant_foreign_access(&mut self, page: &Page, domid: DomId, readonly: bool) -> Result<GrantRef, HvError> {
+        self.gnttab.grant_access(domid, page.mfn(), readonly).map_err(grant_err)
     }
 
     fn end_foreign_access(&mut self, gref: GrantRef) -> Result<(), HvError> {
         self.gnttab.end_access(gref).map_err(grant_err)
     }
 
-    fn map_grant_ref(
-        &mut self,
-        domid: DomId,
-        gref: GrantRef,
-        readonly: bool,
-    ) -> Result<GrantMapping, HvError> {
+    fn map_grant_ref(&mut self, domid: DomId, gref: GrantRef, readonly: bool) -> Result<GrantMapping, HvError> {
         grant::map_grant(domid, gref, readonly).map_err(grant_err)
     }
 
@@ -164,9 +148,7 @@ impl hv::GrantTable for Env {
 
 impl Env {
     fn store(&mut self) -> Result<&mut crate::image::Xenstore, hv::XsError> {
-        self.xs
-            .as_mut()
-            .ok_or_else(|| hv::XsError::Other("no xenstore (dom0 smoke mode)".to_string()))
+        self.xs.as_mut().ok_or_else(|| hv::XsError::Other("no xenstore (dom0 smoke mode)".to_string()))
     }
 }
 
@@ -176,9 +158,7 @@ impl hv::XenStore for Env {
     }
 
     fn write(&mut self, tx: XsTx, path: &str, value: &str) -> Result<(), hv::XsError> {
-        self.store()?
-            .write_tx(TxId(tx.0), path, value)
-            .map_err(xs_err)
+        self.store()?.write_tx(TxId(tx.0), path, value).map_err(xs_err)
     }
 
     fn mkdir(&mut self, tx: XsTx, path: &str) -> Result<(), hv::XsError> {
@@ -194,16 +174,11 @@ impl hv::XenStore for Env {
     }
 
     fn transaction_start(&mut self) -> Result<XsTx, hv::XsError> {
-        self.store()?
-            .transaction_start()
-            .map(|t| XsTx(t.0))
-            .map_err(xs_err)
+        self.store()?.transaction_start().map(|t| XsTx(t.0)).map_err(xs_err)
     }
 
     fn transaction_end(&mut self, tx: XsTx, commit: bool) -> Result<(), hv::XsError> {
-        self.store()?
-            .transaction_end(TxId(tx.0), commit)
-            .map_err(xs_err)
+        self.store()?.transaction_end(TxId(tx.0), commit).map_err(xs_err)
     }
 
     fn watch(&mut self, path: &str, token: &str) -> Result<(), hv::XsError> {
@@ -278,9 +253,7 @@ impl MmioRegion {
         if !base.is_multiple_of(PAGE_SIZE as u64) || pages == 0 {
             return Err(XenErrno::EINVAL);
         }
-        let mfns: Vec<u64> = (0..pages as u64)
-            .map(|i| (base / PAGE_SIZE as u64) + i)
-            .collect();
+        let mfns: Vec<u64> = (0..pages as u64).map(|i| (base / PAGE_SIZE as u64) + i).collect();
         let va = window::map_frames(&mfns, DomId::IO, MapKind::Mmio)?;
         Ok(MmioRegion { va, pages })
     }

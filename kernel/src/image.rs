@@ -97,11 +97,7 @@ impl Env {
             match events::wait(&all, deadline_ns) {
                 Wake::Timeout => return Wakeup::Timeout,
                 Wake::Fired(fired) => {
-                    let mine: Vec<EvtchnPort> = fired
-                        .iter()
-                        .copied()
-                        .filter(|p| Some(*p) != store)
-                        .collect();
+                    let mine: Vec<EvtchnPort> = fired.iter().copied().filter(|p| Some(*p) != store).collect();
                     if let Some(xs) = self.xs.as_mut()
                         && let Err(e) = xs.poll()
                     {
@@ -194,9 +190,7 @@ fn identify(xs: &mut Option<Xenstore>) -> (DomId, String) {
             DomId::SELF
         }
     };
-    let name = xs
-        .read("name")
-        .unwrap_or_else(|e| format!("(unknown: {e})"));
+    let name = xs.read("name").unwrap_or_else(|e| format!("(unknown: {e})"));
     (domid, name)
 }
 
@@ -218,25 +212,14 @@ pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
     if xs.is_some() {
         crate::println!("domain: id={} name={}", domid.0, name);
     } else {
-        crate::println!(
-            "domain: id=0 name=Domain-0 (dom0 smoke mode: no xenstore, no console ring)"
-        );
+        crate::println!("domain: id=0 name=Domain-0 (dom0 smoke mode: no xenstore, no console ring)");
     }
     let gnttab = match GrantTable::init() {
         Ok(g) => g,
         Err(e) => panic!("grant table setup failed: {e}"),
     };
-    let mut env = Env {
-        info,
-        options,
-        xs,
-        gnttab,
-        domid,
-        name,
-        driver_ports: Vec::new(),
-        fired: Vec::new(),
-        watch_seen: 0,
-    };
+    let mut env =
+        Env { info, options, xs, gnttab, domid, name, driver_ports: Vec::new(), fired: Vec::new(), watch_seen: 0 };
     if let Some(xs) = env.xs.as_mut() {
         if let Err(e) = xs.watch(SHUTDOWN_PATH, SHUTDOWN_TOKEN) {
             log::warn!("cannot watch {SHUTDOWN_PATH}: {e}");

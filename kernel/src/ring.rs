@@ -34,12 +34,7 @@ pub fn read_span(cons: u32, prod: u32, size: usize) -> Result<(usize, usize), Co
 
 /// Writes as much of `data` as fits into `buf` (the ring) at `prod`; returns the byte count.
 /// A host-side model of what the platform code does with volatile copies.
-pub fn produce(
-    buf: &mut [u8],
-    cons: u32,
-    prod: &mut u32,
-    data: &[u8],
-) -> Result<usize, CorruptRing> {
+pub fn produce(buf: &mut [u8], cons: u32, prod: &mut u32, data: &[u8]) -> Result<usize, CorruptRing> {
     let mut done = 0;
     while done < data.len() {
         let (off, len) = write_span(cons, *prod, buf.len())?;
@@ -55,12 +50,7 @@ pub fn produce(
 }
 
 /// Reads up to `out.len()` bytes from `buf` (the ring) at `cons`; returns the byte count.
-pub fn consume(
-    buf: &[u8],
-    cons: &mut u32,
-    prod: u32,
-    out: &mut [u8],
-) -> Result<usize, CorruptRing> {
+pub fn consume(buf: &[u8], cons: &mut u32, prod: u32, out: &mut [u8]) -> Result<usize, CorruptRing> {
     let mut done = 0;
     while done < out.len() {
         let (off, len) = read_span(*cons, prod, buf.len())?;

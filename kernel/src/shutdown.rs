@@ -1,9 +1,7 @@
 //! Leaving the domain: `SCHEDOP_shutdown` with a pointer to `struct sched_shutdown`
 //! (poweroff, reboot, crash), and the panic handler (message on the console, then crash).
 
-use xen_abi::hypercall::{
-    HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT,
-};
+use xen_abi::hypercall::{HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN, SHUTDOWN_CRASH, SHUTDOWN_POWEROFF, SHUTDOWN_REBOOT};
 use xen_abi::sched::SchedShutdown;
 
 use crate::arch::hypercall::hypercall2;
@@ -37,18 +35,10 @@ impl ShutdownReason {
 
 /// Stops the domain. Never returns (if Xen refuses, it keeps yielding).
 pub fn shutdown(reason: ShutdownReason) -> ! {
-    let mut arg = SchedShutdown {
-        reason: reason.code(),
-    };
+    let mut arg = SchedShutdown { reason: reason.code() };
     loop {
         // SAFETY: SCHEDOP_shutdown reads the struct behind the pointer, which lives here.
-        unsafe {
-            hypercall2(
-                HYPERVISOR_SCHED_OP,
-                SCHEDOP_SHUTDOWN,
-                &mut arg as *mut SchedShutdown as u64,
-            )
-        };
+        unsafe { hypercall2(HYPERVISOR_SCHED_OP, SCHEDOP_SHUTDOWN, &mut arg as *mut SchedShutdown as u64) };
         crate::events::yield_cpu();
     }
 }

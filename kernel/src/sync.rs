@@ -47,10 +47,7 @@ unsafe impl<T> Sync for InitOnce<T> {}
 
 impl<T> InitOnce<T> {
     pub const fn new() -> Self {
-        InitOnce {
-            set: AtomicBool::new(false),
-            value: UnsafeCell::new(None),
-        }
+        InitOnce { set: AtomicBool::new(false), value: UnsafeCell::new(None) }
     }
 
     /// Stores the value; a second call is ignored (returns false).

@@ -52,12 +52,7 @@ pub use crate::tsc::scale_delta;
 /// Monotonic system time in ns (Xen's clock; never goes backwards).
 pub fn now_ns() -> u64 {
     let t = vcpu_time_info();
-    let ns = t.system_time
-        + scale_delta(
-            rdtsc().wrapping_sub(t.tsc_timestamp),
-            t.tsc_to_system_mul,
-            t.tsc_shift,
-        );
+    let ns = t.system_time + scale_delta(rdtsc().wrapping_sub(t.tsc_timestamp), t.tsc_to_system_mul, t.tsc_shift);
     let prev = LAST.fetch_max(ns, Ordering::SeqCst);
     ns.max(prev)
 }

@@ -63,7 +63,8 @@ impl LinuxTpmFront {
         let mut dom = world.domain(fe);
         let start = world.now();
         let backend = dom.read(XsTx::NONE, &format!("{NODENAME}/backend")).map_err(|_| ENODEV)?;
-        let be_id: u16 = dom.read(XsTx::NONE, &format!("{NODENAME}/backend-id")).map_err(|_| ENODEV)?.parse().map_err(|_| ENODEV)?;
+        let be_id: u16 =
+            dom.read(XsTx::NONE, &format!("{NODENAME}/backend-id")).map_err(|_| ENODEV)?.parse().map_err(|_| ENODEV)?;
         let page = dom.alloc_page().map_err(|_| ENODEV)?;
         let gref = dom.grant_foreign_access(&page, DomId(be_id), false).map_err(|_| ENODEV)?;
         let port = dom.alloc_unbound(DomId(be_id)).map_err(|_| ENODEV)?;
@@ -144,7 +145,12 @@ impl LinuxTpmFront {
         let be: u8 = self.world.xs(&format!("{}/state", self.backend)).and_then(|s| s.parse().ok()).unwrap_or(0);
         match be {
             3 | 4 if self.fe_state != 4 => {
-                let v2 = self.dom.read(XsTx::NONE, &format!("{}/feature-protocol-v2", self.backend)).ok().and_then(|s| s.parse::<u32>().ok()).unwrap_or(0);
+                let v2 = self
+                    .dom
+                    .read(XsTx::NONE, &format!("{}/feature-protocol-v2", self.backend))
+                    .ok()
+                    .and_then(|s| s.parse::<u32>().ok())
+                    .unwrap_or(0);
                 if v2 == 0 {
                     self.set_state(6); // "vTPM protocol 2 required"
                 } else {

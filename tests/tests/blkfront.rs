@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use drivers::blkfront::{BlkError, BlkFront, RequestId};
 use integration_tests::simxen::blkback::{Blkback, Control, Flavor};
-use integration_tests::simxen::{toolstack, SimDomain, World};
+use integration_tests::simxen::{SimDomain, World, toolstack};
 
 const S: u64 = 1_000_000_000;
 

@@ -13,7 +13,7 @@ use integration_tests::fake_tpm::{self, FakeTpm};
 use integration_tests::linux_tpmfront::LinuxTpmFront;
 use integration_tests::raw_front::RawFront;
 use integration_tests::simxen::blkback::{Blkback, Flavor};
-use integration_tests::simxen::{toolstack, World};
+use integration_tests::simxen::{World, toolstack};
 use integration_tests::vtpm_sim::spawn_vtpm;
 
 const MS: u64 = 1_000_000;
@@ -71,7 +71,10 @@ fn random_pages_and_xenstore_values_against_tpmback() {
                 if rng.below(3) == 0 {
                     let n = rng.below(64) as usize;
                     let data = rng.bytes(n);
-                    let _ = bad.page.write(8 + 4 * usize::from(hdr[7]), &data[..data.len().min(4096 - 8 - 4 * usize::from(hdr[7]))]);
+                    let _ = bad.page.write(
+                        8 + 4 * usize::from(hdr[7]),
+                        &data[..data.len().min(4096 - 8 - 4 * usize::from(hdr[7]))],
+                    );
                 }
                 bad.page.write(0, &hdr).unwrap();
             }
@@ -104,7 +107,10 @@ fn random_pages_and_xenstore_values_against_tpmback() {
         // Whatever the backend wrote is a consistent frame at the frame's offset.
         if let Some(r) = bad.response().filter(|r| (10..=4088).contains(&r.len())) {
             let size = u32::from_be_bytes(r[2..6].try_into().unwrap()) as usize;
-            assert!(size == r.len() || r.len() == 4096 - 8 - 4 * usize::from(bad.page.read_u8(7).unwrap()), "round {round}");
+            assert!(
+                size == r.len() || r.len() == 4096 - 8 - 4 * usize::from(bad.page.read_u8(7).unwrap()),
+                "round {round}"
+            );
         }
     }
     assert!(linux.transmit(&fake_tpm::pcr_read(0)).is_ok());

@@ -9,8 +9,8 @@ use drivers::tpmback::FrontendId;
 use integration_tests::fake_tpm::{self, FakeTpm};
 use integration_tests::linux_tpmfront::LinuxTpmFront;
 use integration_tests::raw_front::RawFront;
-use integration_tests::simxen::{toolstack, World};
-use integration_tests::vtpm_sim::{spawn_vtpm, VtpmSim};
+use integration_tests::simxen::{World, toolstack};
+use integration_tests::vtpm_sim::{VtpmSim, spawn_vtpm};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -100,7 +100,13 @@ fn state_flipping_and_garbage_keys_do_not_wedge_the_backend() {
     assert_eq!(rc(&bad.response().expect("served after the flipping")), 0);
 
     // Garbage ring keys: never connected, no panic, the good guest unaffected.
-    for (k, v) in [("ring-ref", "abc"), ("ring-ref", "-1"), ("ring-ref", "99999999999"), ("ring-ref", "4000"), ("event-channel", "77")] {
+    for (k, v) in [
+        ("ring-ref", "abc"),
+        ("ring-ref", "-1"),
+        ("ring-ref", "99999999999"),
+        ("ring-ref", "4000"),
+        ("event-channel", "77"),
+    ] {
         bad.set_state(1);
         w.step();
         bad.write_key(k, v);
@@ -192,7 +198,8 @@ fn frontends_are_served_round_robin_not_lowest_domid_first() {
     }
     let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     vtpm.hold_ns.set(MS);
-    let fronts: Vec<Rc<RefCell<RawFront>>> = doms.iter().map(|&d| Rc::new(RefCell::new(RawFront::setup(&w, d, 0)))).collect();
+    let fronts: Vec<Rc<RefCell<RawFront>>> =
+        doms.iter().map(|&d| Rc::new(RefCell::new(RawFront::setup(&w, d, 0)))).collect();
     w.run_until(MS, S, || vtpm.back.borrow().connected() == 3);
     // Each frontend resubmits the moment it sees its answer (a greedy guest loop).
     for f in &fronts {

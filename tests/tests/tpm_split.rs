@@ -9,7 +9,7 @@ use drivers::tpmback::{BackendEvent, FrontendId};
 use drivers::tpmfront::{FrontStyle, TpmFront, TpmFrontError};
 use integration_tests::fake_tpm::{self, FakeTpm};
 use integration_tests::linux_tpmfront::{self, LinuxTpmFront};
-use integration_tests::simxen::{toolstack, World};
+use integration_tests::simxen::{World, toolstack};
 use integration_tests::vtpm_sim::spawn_vtpm;
 
 const UUID: &str = "2b4e1c5a-8f3d-4a7e-9b1c-0123456789ab";

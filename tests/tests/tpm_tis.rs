@@ -52,7 +52,12 @@ fn tpm2_engine(_l: u8, cmd: &[u8]) -> Vec<u8> {
 
 /// Wraps an engine so it answers every command with `not_started_rc` (in a frame of `tag`)
 /// until it sees the Startup ordinal, as a TPM no firmware started does.
-fn unstarted(tag: u16, not_started_rc: u32, startup_ord: u32, mut inner: impl FnMut(u8, &[u8]) -> Vec<u8> + 'static) -> Box<dyn FnMut(u8, &[u8]) -> Vec<u8>> {
+fn unstarted(
+    tag: u16,
+    not_started_rc: u32,
+    startup_ord: u32,
+    mut inner: impl FnMut(u8, &[u8]) -> Vec<u8> + 'static,
+) -> Box<dyn FnMut(u8, &[u8]) -> Vec<u8>> {
     let mut started = false;
     Box::new(move |l, c| {
         let ord = u32::from_be_bytes(c[6..10].try_into().unwrap());
@@ -83,7 +88,8 @@ fn a_tpm_nobody_started_is_started() {
     let tis = Tis::probe(model.clone(), &mut c, 0).unwrap();
     assert_eq!(tis.info().family, TpmFamily::Tpm12);
     assert_eq!(tis.timeouts().durations[0], 3000 * MS, "durations read after the startup");
-    let ords: Vec<u32> = model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
+    let ords: Vec<u32> =
+        model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
     assert_eq!(ords, vec![0x17A, 0x65, 0x99, 0x65, 0x65, 0x53]);
     // TPM 2.0: SelfTest → TPM_RC_INITIALIZE → TPM2_Startup(SU_CLEAR) → SelfTest.
     let w = World::new();
@@ -91,7 +97,8 @@ fn a_tpm_nobody_started_is_started() {
     let model = TisModel::new(&w, true, unstarted(0x8001, 0x100, 0x144, tpm2_engine));
     let mut tis = Tis::probe(model.clone(), &mut c, 0).unwrap();
     assert_eq!(tis.info().family, TpmFamily::Tpm20);
-    let ords: Vec<u32> = model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
+    let ords: Vec<u32> =
+        model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
     assert_eq!(ords, vec![0x17A, 0x143, 0x144, 0x143]);
     assert!(read_version(&mut tis, &mut c).is_ok());
 }
@@ -112,7 +119,8 @@ fn tpm12_probe_timeouts_version_and_commands() {
     assert_eq!(drivers::tpm_tis::interface_version(info.intf_caps), 2);
     assert_eq!(tis.timeouts().abcd, [750 * MS, 2000 * MS, 750 * MS, 750 * MS]);
     assert_eq!(tis.timeouts().durations[..3], [3000 * MS, 3000 * MS, 600_000 * MS]);
-    let ords: Vec<u32> = model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
+    let ords: Vec<u32> =
+        model.0.borrow().commands.iter().map(|(_, c)| u32::from_be_bytes(c[6..10].try_into().unwrap())).collect();
     assert_eq!(ords, vec![0x17A, 0x65, 0x65, 0x53], "family probe, timeouts, durations, ContinueSelfTest");
     let v = read_version(&mut tis, &mut c).unwrap();
     assert_eq!(v.to_string(), "TPM 1.2 version 1.2.0.7 specLevel 2 errataRev 3 manufacturer ETHZ");

@@ -118,7 +118,8 @@ fn verify_blocks<X: Xen>(hv: &mut X, front: &mut BlkFront<X>, info: &DiskInfo) -
         ids.push((k, front.submit_read(hv, off, BLOCK).map_err(|e| format!("submit read of block {k}: {e:?}"))?));
     }
     for (k, id) in ids {
-        let data = front.wait_for(hv, id, TIMEOUT_NS).map_err(|e| format!("read of block {k}: {e:?}"))?.unwrap_or_default();
+        let data =
+            front.wait_for(hv, id, TIMEOUT_NS).map_err(|e| format!("read of block {k}: {e:?}"))?.unwrap_or_default();
         if data != block(k) {
             let first = data.iter().zip(block(k)).position(|(a, b)| *a != b).unwrap_or(data.len().min(BLOCK));
             return Err(format!("block {k} differs from the pattern at byte {first} (read {} bytes)", data.len()));

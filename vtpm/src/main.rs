@@ -29,7 +29,15 @@ mod image {
         name: "vtpm-stubdom",
         version: env!("CARGO_PKG_VERSION"),
         known_options: &[
-            "loglevel", "clear", "save", "deactivated", "maintcmds", "hwinitpcr", "locality", "selftest", "disktest",
+            "loglevel",
+            "clear",
+            "save",
+            "deactivated",
+            "maintcmds",
+            "hwinitpcr",
+            "locality",
+            "selftest",
+            "disktest",
         ],
         waiting_line: "Info: Waiting for frontend domain to connect..",
     };

@@ -53,7 +53,14 @@ pub struct VtpmOptions {
 
 impl Default for VtpmOptions {
     fn default() -> Self {
-        VtpmOptions { startup: StartupMode::Clear, maintcmds: false, hwinitpcr: 0, locality: Vec::new(), disktest: None, debug: false }
+        VtpmOptions {
+            startup: StartupMode::Clear,
+            maintcmds: false,
+            hwinitpcr: 0,
+            locality: Vec::new(),
+            disktest: None,
+            debug: false,
+        }
     }
 }
 
@@ -126,7 +133,11 @@ pub fn parse(opts: &[CmdOption]) -> (VtpmOptions, Vec<String>) {
             ("deactivated", None) => o.startup = StartupMode::Deactivated,
             ("maintcmds", Some("1")) => o.maintcmds = true,
             ("maintcmds", Some("0")) => o.maintcmds = false,
-            ("maintcmds", v) => warn.push(format!("Warning: maintcmds={} is not 0 or 1; keeping {}", v.unwrap_or(""), o.maintcmds as u8)),
+            ("maintcmds", v) => warn.push(format!(
+                "Warning: maintcmds={} is not 0 or 1; keeping {}",
+                v.unwrap_or(""),
+                o.maintcmds as u8
+            )),
             ("hwinitpcr", Some(v)) => match parse_pcr_list(v) {
                 Ok(m) => o.hwinitpcr = m,
                 Err(e) => warn.push(format!("Warning: ignoring hwinitpcr={v}: {e}")),
@@ -135,7 +146,9 @@ pub fn parse(opts: &[CmdOption]) -> (VtpmOptions, Vec<String>) {
             ("loglevel", Some(v)) => o.debug = v == "debug" || v == "trace",
             ("disktest", Some("write")) => o.disktest = Some(DiskTest::Write),
             ("disktest", Some("verify")) => o.disktest = Some(DiskTest::Verify),
-            ("disktest", v) => warn.push(format!("Warning: disktest={} is not write or verify; ignored", v.unwrap_or(""))),
+            ("disktest", v) => {
+                warn.push(format!("Warning: disktest={} is not write or verify; ignored", v.unwrap_or("")))
+            }
             _ => {}
         }
     }

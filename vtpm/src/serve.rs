@@ -54,7 +54,9 @@ pub fn serve(env: &mut Env) -> ! {
 fn report_persistence(env: &mut Env, opts: &VtpmOptions) {
     let own = XenStore::directory(env, XsTx::NONE, "device/vtpm").map(|d| !d.is_empty()).unwrap_or(false);
     if own {
-        println!("Warning: device/vtpm/0 is there, but the manager protocol is not implemented yet: TPM state is volatile (lost when this domain stops)");
+        println!(
+            "Warning: device/vtpm/0 is there, but the manager protocol is not implemented yet: TPM state is volatile (lost when this domain stops)"
+        );
     } else {
         println!("Info: no vTPM manager (no device/vtpm/0): TPM state is volatile (lost when this domain stops)");
     }
@@ -190,7 +192,11 @@ fn serve_frontends(env: &mut Env, opts: &VtpmOptions, tpm: &mut Tpm) -> ! {
                         counters.extend_served(env.now_ns().saturating_sub(req.seen_ns));
                     }
                 }
-                Err(e) => log::warn!("vtpm: response to {}/{} not delivered: {e:?}", req.frontend.domid.0, req.frontend.handle),
+                Err(e) => log::warn!(
+                    "vtpm: response to {}/{} not delivered: {e:?}",
+                    req.frontend.domid.0,
+                    req.frontend.handle
+                ),
             }
         }
         if back.instances() > 0 {
@@ -214,4 +220,3 @@ fn serve_frontends(env: &mut Env, opts: &VtpmOptions, tpm: &mut Tpm) -> ! {
         env.wait_until(deadline);
     }
 }
-

@@ -32,8 +32,16 @@ mod image {
         name: "vtpmmgr-stubdom",
         version: env!("CARGO_PKG_VERSION"),
         known_options: &[
-            "tpm2", "owner_auth", "srk_auth", "srk_handle", "tpmdriver", "tpmiomem", "tpmirq", "tpmlocality",
-            "loglevel", "selftest",
+            "tpm2",
+            "owner_auth",
+            "srk_auth",
+            "srk_handle",
+            "tpmdriver",
+            "tpmiomem",
+            "tpmirq",
+            "tpmlocality",
+            "loglevel",
+            "selftest",
         ],
         waiting_line: "INFO[VTPM]: Starting vTPM manager domain",
     };
@@ -47,7 +55,12 @@ mod image {
                 let page = (o.iomem >> 12) + u64::from(o.locality);
                 println!(
                     "ERROR[TPM]: cannot map the TIS registers of locality {} at {:#x}: {:?} (does the config give iomem=[\"{:x},1\"] or [\"{:x},{}\"]?)",
-                    o.locality, page << 12, e, page, o.iomem >> 12, LOCALITIES
+                    o.locality,
+                    page << 12,
+                    e,
+                    page,
+                    o.iomem >> 12,
+                    LOCALITIES
                 );
                 return;
             }
@@ -75,7 +88,9 @@ mod image {
         );
         match (o.tpm2, i.family) {
             (true, TpmFamily::Tpm12) => println!("Warning: tpm2=1 given, but the hardware TPM is a TPM 1.2"),
-            (false, TpmFamily::Tpm20) => println!("Warning: the hardware TPM is a TPM 2.0 (the C manager needs tpm2=1 for it)"),
+            (false, TpmFamily::Tpm20) => {
+                println!("Warning: the hardware TPM is a TPM 2.0 (the C manager needs tpm2=1 for it)")
+            }
             _ => {}
         }
         match tpm_tis::version::read_version(&mut tis, env) {

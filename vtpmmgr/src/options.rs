@@ -54,9 +54,14 @@ pub fn parse(opts: &[CmdOption]) -> (MgrOptions, Vec<String>) {
                 "tpmfront" => o.driver = TpmDriver::Tpmfront,
                 _ => warn.push(format!("Warning: tpmdriver={v} is not tpm_tis or tpmfront; using tpm_tis")),
             },
-            "tpmiomem" => match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).and_then(|h| u64::from_str_radix(h, 16).ok()) {
+            "tpmiomem" => match v
+                .strip_prefix("0x")
+                .or_else(|| v.strip_prefix("0X"))
+                .and_then(|h| u64::from_str_radix(h, 16).ok())
+            {
                 Some(a) if a % 4096 == 0 && a != 0 => o.iomem = a,
-                _ => warn.push(format!("Warning: tpmiomem={v} is not a page-aligned 0x<hex> address; using {TIS_BASE:#x}")),
+                _ => warn
+                    .push(format!("Warning: tpmiomem={v} is not a page-aligned 0x<hex> address; using {TIS_BASE:#x}")),
             },
             "tpmlocality" => match v.parse::<u8>() {
                 Ok(l) if l <= 4 => o.locality = l,
@@ -84,7 +89,10 @@ mod tests {
         assert_eq!(p(""), (MgrOptions::default(), Vec::new()));
         let (o, w) = p("tpmdriver=tpm_tis tpmlocality=2 tpmiomem=0xfed40000 tpmirq=0 tpm2=1");
         assert!(w.is_empty(), "{w:?}");
-        assert_eq!(o, MgrOptions { driver: TpmDriver::Tis, iomem: 0xFED4_0000, locality: 2, irq_requested: false, tpm2: true });
+        assert_eq!(
+            o,
+            MgrOptions { driver: TpmDriver::Tis, iomem: 0xFED4_0000, locality: 2, irq_requested: false, tpm2: true }
+        );
         let (o, _) = p("tpmdriver=tpmfront tpmirq=probe tpmiomem=0XFED41000");
         assert_eq!((o.driver, o.irq_requested, o.iomem), (TpmDriver::Tpmfront, true, 0xFED4_1000));
     }

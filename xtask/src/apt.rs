@@ -40,12 +40,18 @@ pub fn parse_deb822(text: &str) -> Vec<Source> {
             }
         }
         let get = |k: &str| fields.iter().find(|f| f.0 == k).map(|f| f.1.clone());
-        let words = |k: &str| get(k).map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
+        let words =
+            |k: &str| get(k).map(|v| v.split_whitespace().map(str::to_string).collect::<Vec<_>>()).unwrap_or_default();
         if !words("types").iter().any(|t| t == "deb") || get("enabled").is_some_and(|e| e.eq_ignore_ascii_case("no")) {
             continue;
         }
         for uri in words("uris") {
-            out.push(Source { uri, suites: words("suites"), components: words("components"), signed_by: get("signed-by") });
+            out.push(Source {
+                uri,
+                suites: words("suites"),
+                components: words("components"),
+                signed_by: get("signed-by"),
+            });
         }
     }
     out
@@ -108,7 +114,9 @@ pub fn release_sources(all: &[Source]) -> Vec<Source> {
             let suites: Vec<String> = s
                 .suites
                 .iter()
-                .filter(|x| *x == SUITE || x.strip_prefix(SUITE).is_some_and(|r| r.starts_with('-') || r.starts_with('/')))
+                .filter(|x| {
+                    *x == SUITE || x.strip_prefix(SUITE).is_some_and(|r| r.starts_with('-') || r.starts_with('/'))
+                })
                 .cloned()
                 .collect();
             (!suites.is_empty()).then(|| Source { suites, ..s.clone() })
@@ -132,7 +140,12 @@ pub fn mirror(all: &[Source]) -> Result<String> {
 pub fn render_deb822(sources: &[Source]) -> String {
     let mut s = String::new();
     for src in sources {
-        s.push_str(&format!("Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\n", src.uri, src.suites.join(" "), src.components.join(" ")));
+        s.push_str(&format!(
+            "Types: deb\nURIs: {}\nSuites: {}\nComponents: {}\n",
+            src.uri,
+            src.suites.join(" "),
+            src.components.join(" ")
+        ));
         if let Some(k) = src.signed_by.as_deref().filter(|k| k.contains("debian-archive-keyring")) {
             s.push_str(&format!("Signed-By: {k}\n"));
         }
@@ -158,9 +171,12 @@ pub fn parse_show_all(text: &str) -> Vec<PkgInfo> {
 /// half a second); runs `apt-get update` once if some are unknown and we are root.
 pub fn candidates(pkgs: &[&str]) -> Result<Vec<PkgInfo>> {
     let query = || {
-        let text = util::try_output(Command::new("apt-cache").args(["show", "--no-all-versions"]).args(pkgs)).unwrap_or_default();
+        let text = util::try_output(Command::new("apt-cache").args(["show", "--no-all-versions"]).args(pkgs))
+            .unwrap_or_default();
         let all = parse_show_all(&text);
-        pkgs.iter().map(|p| all.iter().find(|i| i.package == *p && !i.version.is_empty()).cloned()).collect::<Option<Vec<_>>>()
+        pkgs.iter()
+            .map(|p| all.iter().find(|i| i.package == *p && !i.version.is_empty()).cloned())
+            .collect::<Option<Vec<_>>>()
     };
     if let Some(v) = query() {
         return Ok(v);
@@ -171,7 +187,10 @@ pub fn candidates(pkgs: &[&str]) -> Result<Vec<PkgInfo>> {
             return Ok(v);
         }
     }
-    bail!("apt does not know all of {} (run `apt-get update` as root; the test bed needs Debian {SUITE} sources)", pkgs.join(" "))
+    bail!(
+        "apt does not know all of {} (run `apt-get update` as root; the test bed needs Debian {SUITE} sources)",
+        pkgs.join(" ")
+    )
 }
 
 /// Parses the first stanza of `apt-cache show --no-all-versions` output.
@@ -195,7 +214,8 @@ pub fn parse_show(text: &str) -> PkgInfo {
 /// The candidate version (and dependencies) of `pkg`; runs `apt-get update` once if the
 /// package lists do not know it and we are root.
 pub fn candidate(pkg: &str) -> Result<PkgInfo> {
-    let query = || util::try_output(Command::new("apt-cache").args(["show", "--no-all-versions", pkg])).map(|t| parse_show(&t));
+    let query =
+        || util::try_output(Command::new("apt-cache").args(["show", "--no-all-versions", pkg])).map(|t| parse_show(&t));
     if let Some(i) = query().filter(|i| !i.version.is_empty()) {
         return Ok(i);
     }
@@ -221,7 +241,13 @@ pub fn dependency_named(depends: &str, prefix: &str) -> Option<String> {
 /// Downloads `pkg=version` into `dir` with `apt-get download`; returns the .deb path.
 pub fn download(pkg: &str, version: &str, dir: &Path) -> Result<std::path::PathBuf> {
     util::mkdirs(dir)?;
-    util::run(Command::new("apt-get").current_dir(dir).args(["download", "-q", "-o", "APT::Sandbox::User=root", &format!("{pkg}={version}")]))?;
+    util::run(Command::new("apt-get").current_dir(dir).args([
+        "download",
+        "-q",
+        "-o",
+        "APT::Sandbox::User=root",
+        &format!("{pkg}={version}"),
+    ]))?;
     let want = format!("{pkg}_");
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
@@ -235,7 +261,8 @@ pub fn download(pkg: &str, version: &str, dir: &Path) -> Result<std::path::PathB
 
 /// Whether a host package is installed.
 pub fn installed(pkg: &str) -> bool {
-    util::try_output(Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg])).is_some_and(|s| s.contains("install ok installed"))
+    util::try_output(Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]))
+        .is_some_and(|s| s.contains("install ok installed"))
 }
 
 /// Installs the missing ones of `pkgs` when root; otherwise fails with the exact command.
@@ -250,8 +277,13 @@ pub fn ensure_host_packages(pkgs: &[&str]) -> Result<()> {
     }
     eprintln!("installing missing host packages: {}", missing.join(" "));
     util::run(Command::new("apt-get").args(["update", "-q"]))?;
-    util::run(Command::new("apt-get").env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing))
-        .ctx(|| format!("installing host packages ({line})"))
+    util::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )
+    .ctx(|| format!("installing host packages ({line})"))
 }
 
 #[cfg(test)]
@@ -272,7 +304,9 @@ mod tests {
 
     #[test]
     fn one_line_format() {
-        let s = parse_list("# x\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main # c\ndeb-src http://m/ bookworm main\ndeb http://s.example/ bookworm-security main\n");
+        let s = parse_list(
+            "# x\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main # c\ndeb-src http://m/ bookworm main\ndeb http://s.example/ bookworm-security main\n",
+        );
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].signed_by.as_deref(), Some("/k.gpg"));
         assert_eq!(s[0].suites, ["bookworm"]);
@@ -282,7 +316,9 @@ mod tests {
     #[test]
     fn release_filter_and_render() {
         let mut all = parse_deb822(DEB822);
-        all.extend(parse_list("deb http://other.example/ stable main\ndeb http://x.example/ bookworm-backports main\n"));
+        all.extend(parse_list(
+            "deb http://other.example/ stable main\ndeb http://x.example/ bookworm-backports main\n",
+        ));
         let r = release_sources(&all);
         assert_eq!(r.len(), 3);
         let text = render_deb822(&r);
@@ -299,7 +335,9 @@ mod tests {
 
     #[test]
     fn kernel_dependency() {
-        let i = parse_show("Package: linux-image-amd64\nVersion: 6.1.192-2\nDepends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)\n\nVersion: old\n");
+        let i = parse_show(
+            "Package: linux-image-amd64\nVersion: 6.1.192-2\nDepends: linux-image-6.1.0-56-amd64 (= 6.1.192-2)\n\nVersion: old\n",
+        );
         assert_eq!(i.version, "6.1.192-2");
         assert_eq!(dependency_named(&i.depends, "linux-image-").as_deref(), Some("linux-image-6.1.0-56-amd64"));
         assert_eq!(dependency_named("a, b | c", "linux-image-"), None);

@@ -10,7 +10,8 @@ use std::time::Instant;
 pub const TARGET: &str = "x86_64-unknown-none";
 
 /// (cargo package = binary name, image name as upstream ships it)
-pub const IMAGES: &[(&str, &str)] = &[("vtpm", "vtpm-stubdom"), ("vtpmmgr", "vtpmmgr-stubdom"), ("pvgrub-measure", "pvgrub-measure")];
+pub const IMAGES: &[(&str, &str)] =
+    &[("vtpm", "vtpm-stubdom"), ("vtpmmgr", "vtpmmgr-stubdom"), ("pvgrub-measure", "pvgrub-measure")];
 
 /// One built image.
 #[derive(Debug, Clone)]
@@ -73,7 +74,12 @@ pub fn build() -> Result<Vec<Image>> {
 fn gzip(data: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = Command::new("gzip").args(["-9", "-n", "-c"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().ctx(|| "start gzip".to_string())?;
+    let mut child = Command::new("gzip")
+        .args(["-9", "-n", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ctx(|| "start gzip".to_string())?;
     let mut stdin = child.stdin.take().ok_or("no gzip stdin")?;
     let input = data.to_vec();
     let writer = std::thread::spawn(move || stdin.write_all(&input));
@@ -92,7 +98,15 @@ pub fn cmd() -> Result<()> {
     for i in &imgs {
         let e = std::fs::metadata(&i.elf)?.len();
         let g = std::fs::metadata(&i.gz)?.len();
-        println!("  {:<18} {:>10} bytes ({})   {}.gz {:>9} bytes ({})", i.name, e, util::human(e), i.name, g, util::human(g));
+        println!(
+            "  {:<18} {:>10} bytes ({})   {}.gz {:>9} bytes ({})",
+            i.name,
+            e,
+            util::human(e),
+            i.name,
+            g,
+            util::human(g)
+        );
     }
     Ok(())
 }

@@ -100,7 +100,8 @@ mod tests {
         let total = b.len();
         loop {
             assert_eq!(&b[..6], b"070701");
-            let field = |i: usize| u32::from_str_radix(std::str::from_utf8(&b[6 + 8 * i..14 + 8 * i]).unwrap(), 16).unwrap();
+            let field =
+                |i: usize| u32::from_str_radix(std::str::from_utf8(&b[6 + 8 * i..14 + 8 * i]).unwrap(), 16).unwrap();
             let mode = field(1);
             let size = field(6) as usize;
             let namesize = field(11) as usize;
@@ -131,7 +132,16 @@ mod tests {
         let names: Vec<&str> = e.iter().map(|x| x.0.as_str()).collect();
         assert_eq!(
             names,
-            ["usr", "usr/lib", "usr/lib/xen", "usr/lib/xen/boot", "usr/lib/xen/boot/vtpm-stubdom.gz", "etc", "etc/xtask", "etc/xtask/plan"]
+            [
+                "usr",
+                "usr/lib",
+                "usr/lib/xen",
+                "usr/lib/xen/boot",
+                "usr/lib/xen/boot/vtpm-stubdom.gz",
+                "etc",
+                "etc/xtask",
+                "etc/xtask/plan"
+            ]
         );
         assert_eq!(e[4].1, 0o100644);
         assert_eq!(e[4].2, b"abcde");

@@ -4,9 +4,9 @@
 //!
 //! KVM cannot run Xen on our machines, so this is TCG with `-cpu max,-smap,-smep,-pku,-la57`.
 
+use crate::bail;
 use crate::testbed::Testbed;
 use crate::util::{self, Context, Result};
-use crate::bail;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -121,12 +121,8 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     let (_swtpm, tpm_args) = start_swtpm(b)?;
     let xen_cmdline = "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all";
     let dom0_cmdline = format!("console=hvc0 earlyprintk=xen panic=-1 loglevel=4 {}", b.dom0_extra).trim().to_string();
-    let modules = format!(
-        "{} {},{}",
-        b.testbed.vmlinuz.display(),
-        escape_module_cmdline(&dom0_cmdline),
-        b.initrd.display()
-    );
+    let modules =
+        format!("{} {},{}", b.testbed.vmlinuz.display(), escape_module_cmdline(&dom0_cmdline), b.initrd.display());
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", "2048", "-smp", "2"])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
@@ -196,12 +192,22 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
         }
         if t0.elapsed() > b.timeout {
             timed_out = true;
-            writeln!(log, "[+{:7.2}] [xtask] hard timeout after {} s: killing QEMU", util::secs(t0), b.timeout.as_secs())?;
+            writeln!(
+                log,
+                "[+{:7.2}] [xtask] hard timeout after {} s: killing QEMU",
+                util::secs(t0),
+                b.timeout.as_secs()
+            )?;
             exit = None;
             break;
         }
         if done_at.is_some_and(|d| d.elapsed() > b.grace) {
-            writeln!(log, "[+{:7.2}] [xtask] dom0 finished but QEMU did not exit within {} s: killing it", util::secs(t0), b.grace.as_secs())?;
+            writeln!(
+                log,
+                "[+{:7.2}] [xtask] dom0 finished but QEMU did not exit within {} s: killing it",
+                util::secs(t0),
+                b.grace.as_secs()
+            )?;
             exit = None;
             break;
         }

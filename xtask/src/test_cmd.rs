@@ -4,7 +4,7 @@
 //! closes the output and the exit status is non-zero if anything failed.
 
 use crate::util::{self, Result};
-use crate::{bail, build, e2e, paths, testbed, apt};
+use crate::{apt, bail, build, e2e, paths, testbed};
 use std::process::Command;
 use std::time::Instant;
 
@@ -34,7 +34,12 @@ pub fn cmd(args: &[String]) -> Result<()> {
     let t = Instant::now();
     let built = build::cmd();
     let images_ok = built.is_ok();
-    stages.push(("images (cargo xtask build)".into(), images_ok, util::secs(t), built.err().map(|e| e.0).unwrap_or_default()));
+    stages.push((
+        "images (cargo xtask build)".into(),
+        images_ok,
+        util::secs(t),
+        built.err().map(|e| e.0).unwrap_or_default(),
+    ));
 
     let t = Instant::now();
     if images_ok {
@@ -44,7 +49,12 @@ pub fn cmd(args: &[String]) -> Result<()> {
             Ok(checks) => {
                 let (p, f) = e2e::report(&checks);
                 total.add(p, f);
-                stages.push(("e2e in the Xen test bed".into(), f == 0, util::secs(t), format!("{p} passed, {f} failed")));
+                stages.push((
+                    "e2e in the Xen test bed".into(),
+                    f == 0,
+                    util::secs(t),
+                    format!("{p} passed, {f} failed"),
+                ));
             }
             Err(e) => {
                 total.add(0, 1);
@@ -77,7 +87,11 @@ pub fn cmd(args: &[String]) -> Result<()> {
     println!("\n== cargo xtask test summary ({:.0} s)", util::secs(t0));
     let mut failed = 0;
     for (name, ok, secs, note) in &stages {
-        println!("  {} {name} ({secs:.0} s){}", if *ok { "ok    " } else { "FAILED" }, if note.is_empty() { String::new() } else { format!(": {note}") });
+        println!(
+            "  {} {name} ({secs:.0} s){}",
+            if *ok { "ok    " } else { "FAILED" },
+            if note.is_empty() { String::new() } else { format!(": {note}") }
+        );
         failed += usize::from(!ok);
     }
     // The plain closing line CI reads: every host test and every e2e check.

@@ -88,12 +88,7 @@ pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
     writeln!(f, "+ {}", show(cmd))?;
     let f2 = f.try_clone()?;
     eprintln!("+ {}   (output: {})", show(cmd), log.display());
-    let st = cmd
-        .stdin(Stdio::null())
-        .stdout(f)
-        .stderr(f2)
-        .status()
-        .ctx(|| format!("cannot start {}", show(cmd)))?;
+    let st = cmd.stdin(Stdio::null()).stdout(f).stderr(f2).status().ctx(|| format!("cannot start {}", show(cmd)))?;
     if !st.success() {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -107,10 +102,7 @@ pub fn run_logged(cmd: &mut Command, log: &Path) -> Result<()> {
 
 /// Runs a command and returns its stdout (stderr is passed through).
 pub fn output(cmd: &mut Command) -> Result<String> {
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .ctx(|| format!("cannot start {}", show(cmd)))?;
+    let out = cmd.stderr(Stdio::inherit()).output().ctx(|| format!("cannot start {}", show(cmd)))?;
     if !out.status.success() {
         bail!("command failed ({}): {}", out.status, show(cmd));
     }
@@ -120,9 +112,7 @@ pub fn output(cmd: &mut Command) -> Result<String> {
 /// Runs a command quietly; returns its stdout if it succeeded.
 pub fn try_output(cmd: &mut Command) -> Option<String> {
     let out = cmd.stderr(Stdio::null()).output().ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether we run as root (needed for debootstrap, chroot and apt-get install).

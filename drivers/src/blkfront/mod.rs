@@ -29,13 +29,13 @@ use alloc::vec::Vec;
 use core::task::Poll;
 
 use xen_abi::blkif::{
-    BlkifRequest, BlkifRequestSegment, BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_READ,
-    BLKIF_OP_WRITE, BLKIF_OP_WRITE_BARRIER, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY, PAGE_SIZE, VDISK_READONLY,
+    BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_OP_WRITE_BARRIER,
+    BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY, BlkifRequest, BlkifRequestSegment, PAGE_SIZE, VDISK_READONLY,
 };
 
 use crate::hv::{DomId, EvtchnPort, HvError, PageAccess, Xen, XenbusState, XsError, XsTx};
-use crate::xenbus::{self, join, read_state, switch_state, with_transaction, XenbusError};
-use ring::{release_pages, InFlight, Ring};
+use crate::xenbus::{self, XenbusError, join, read_state, switch_state, with_transaction};
+use ring::{InFlight, Ring, release_pages};
 
 /// What the backend told us about the disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -239,7 +239,12 @@ impl<X: Xen> BlkFront<X> {
                     self.phase = Phase::Connected;
                     log::info!(
                         "blkfront: {}: {} sectors of 512 bytes, sector-size {}, info {:#x}, flush-cache {}, barrier {}",
-                        self.nodename, info.sectors, info.sector_size, info.info, info.flush_cache, info.barrier
+                        self.nodename,
+                        info.sectors,
+                        info.sector_size,
+                        info.info,
+                        info.flush_cache,
+                        info.barrier
                     );
                     return Poll::Ready(Ok(info));
                 }
@@ -267,10 +272,19 @@ impl<X: Xen> BlkFront<X> {
         let info = xenbus::read_u64_or(hv, &join(&b, "info"), 0)?;
         let flush = xenbus::read_u64_or(hv, &join(&b, "feature-flush-cache"), 0)?;
         let barrier = xenbus::read_u64_or(hv, &join(&b, "feature-barrier"), 0)?;
-        if !(512..=PAGE_SIZE as u64).contains(&sector_size) || !sector_size.is_power_of_two() || info > u64::from(u32::MAX) {
+        if !(512..=PAGE_SIZE as u64).contains(&sector_size)
+            || !sector_size.is_power_of_two()
+            || info > u64::from(u32::MAX)
+        {
             return Err(BlkError::BadBackend);
         }
-        Ok(DiskInfo { sectors, sector_size: sector_size as u32, info: info as u32, flush_cache: flush != 0, barrier: barrier != 0 })
+        Ok(DiskInfo {
+            sectors,
+            sector_size: sector_size as u32,
+            info: info as u32,
+            flush_cache: flush != 0,
+            barrier: barrier != 0,
+        })
     }
 
     fn fail<T>(&mut self, hv: &mut X, e: BlkError) -> Poll<Result<T, BlkError>> {
@@ -327,9 +341,23 @@ impl<X: Xen> BlkFront<X> {
         self.submit_rw(hv, BLKIF_OP_WRITE, offset, data.len(), Some(data))
     }
 
-    fn submit_rw(&mut self, hv: &mut X, op: u8, offset: u64, len: usize, data: Option<&[u8]>) -> Result<RequestId, BlkError> {
+    fn submit_rw(
+        &mut self,
+        hv: &mut X,
+        op: u8,
+        offset: u64,
+        len: usize,
+        data: Option<&[u8]>,
+    ) -> Result<RequestId, BlkError> {
         let id = self.take_id();
-        let mut req = BlkifRequest { operation: op, nr_segments: 0, handle: 0, id: id.0, sector_number: offset >> 9, ..Default::default() };
+        let mut req = BlkifRequest {
+            operation: op,
+            nr_segments: 0,
+            handle: 0,
+            id: id.0,
+            sector_number: offset >> 9,
+            ..Default::default()
+        };
         let mut pages = Vec::new();
         let mut done = 0;
         while done < len {
@@ -342,10 +370,11 @@ impl<X: Xen> BlkFront<X> {
                 }
             };
             if let Some(d) = data
-                && let Err(e) = page.write(0, &d[done..done + chunk]) {
-                    release_pages(hv, pages);
-                    return Err(e.into());
-                }
+                && let Err(e) = page.write(0, &d[done..done + chunk])
+            {
+                release_pages(hv, pages);
+                return Err(e.into());
+            }
             // A write lets the backend read our page; a read lets it write into it.
             let gref = match hv.grant_foreign_access(&page, self.backend_id, op == BLKIF_OP_WRITE) {
                 Ok(g) => g,
@@ -354,7 +383,8 @@ impl<X: Xen> BlkFront<X> {
                     return Err(e.into());
                 }
             };
-            req.seg[pages.len()] = BlkifRequestSegment { gref: gref.0, first_sect: 0, last_sect: ((chunk >> 9) - 1) as u8, pad: 0 };
+            req.seg[pages.len()] =
+                BlkifRequestSegment { gref: gref.0, first_sect: 0, last_sect: ((chunk >> 9) - 1) as u8, pad: 0 };
             pages.push((page, gref));
             done += chunk;
         }
@@ -381,7 +411,8 @@ impl<X: Xen> BlkFront<X> {
         if self.ring.as_ref().is_none_or(|r| r.free_slots() == 0) {
             return Err(BlkError::RingFull);
         }
-        let req = BlkifRequest { operation: op, nr_segments: 0, handle: 0, id: id.0, sector_number: 0, ..Default::default() };
+        let req =
+            BlkifRequest { operation: op, nr_segments: 0, handle: 0, id: id.0, sector_number: 0, ..Default::default() };
         self.push(hv, &req, InFlight { operation: op, pages: Vec::new(), len: 0 })?;
         Ok(id)
     }

@@ -85,7 +85,9 @@ impl<P: PageAccess> Ring<P> {
                 self.rsp_cons = self.rsp_cons.wrapping_add(1);
                 let rsp = BlkifResponse::decode(&raw);
                 match self.inflight.remove(&rsp.id) {
-                    Some(req) if req.operation == rsp.operation => out.push(Matched { id: rsp.id, status: rsp.status, req }),
+                    Some(req) if req.operation == rsp.operation => {
+                        out.push(Matched { id: rsp.id, status: rsp.status, req })
+                    }
                     Some(req) => {
                         // Wrong operation echoed: still completes that request, as an error.
                         self.bogus += 1;

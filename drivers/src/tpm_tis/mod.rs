@@ -24,8 +24,8 @@ pub mod version;
 use alloc::vec;
 use alloc::vec::Vec;
 
-pub use regs::{at, interface_version, sts_family, NR_LOCALITIES, TIS_BASE};
-pub use timing::{tpm12_class, tpm20_class, Class, Timeouts};
+pub use regs::{NR_LOCALITIES, TIS_BASE, at, interface_version, sts_family};
+pub use timing::{Class, Timeouts, tpm12_class, tpm20_class};
 
 use crate::hv::{Clock, Mmio};
 use crate::tpm_frame;
@@ -147,7 +147,13 @@ impl<M: Mmio> Tis<M> {
         let sts32 = t.mmio.read32(at(locality, STS));
         log::info!(
             "tpm_tis: locality {}: DID {:#06x} VID {:#06x} RID {:#04x} INTF_CAPS {:#010x} (interface version {}, STS family {})",
-            locality, t.info.did, t.info.vid, t.info.rid, t.info.intf_caps, interface_version(t.info.intf_caps), sts_family(sts32)
+            locality,
+            t.info.did,
+            t.info.vid,
+            t.info.rid,
+            t.info.intf_caps,
+            interface_version(t.info.intf_caps),
+            sts_family(sts32)
         );
         t.info.family = t.detect_family(clock)?;
         match t.info.family {
@@ -212,7 +218,12 @@ impl<M: Mmio> Tis<M> {
     }
 
     /// Polls `cond` until it holds or `timeout_ns` passes, sleeping in growing steps.
-    fn wait<C: Clock + ?Sized>(&mut self, clock: &mut C, timeout_ns: u64, mut cond: impl FnMut(&mut Self) -> bool) -> bool {
+    fn wait<C: Clock + ?Sized>(
+        &mut self,
+        clock: &mut C,
+        timeout_ns: u64,
+        mut cond: impl FnMut(&mut Self) -> bool,
+    ) -> bool {
         let deadline = clock.now_ns().saturating_add(timeout_ns);
         let mut step = POLL_MIN_NS;
         loop {
@@ -401,12 +412,20 @@ impl<M: Mmio> Tis<M> {
             // The C driver's defaults when the chip does not say.
             self.timeouts.durations = Timeouts::TPM12_DEFAULT.durations;
         }
-        log::info!("tpm_tis: timeouts A-D {:?} ns, durations {:?} ns", self.timeouts.abcd, &self.timeouts.durations[..3]);
+        log::info!(
+            "tpm_tis: timeouts A-D {:?} ns, durations {:?} ns",
+            self.timeouts.abcd,
+            &self.timeouts.durations[..3]
+        );
     }
 
     /// `N` u32 values of a capability property; `Err(Some(rc))` for a TPM error, `Err(None)`
     /// for a transport failure or a short answer.
-    fn get_cap_prop<C: Clock + ?Sized, const N: usize>(&mut self, clock: &mut C, sub: u32) -> Result<[u32; N], Option<u32>> {
+    fn get_cap_prop<C: Clock + ?Sized, const N: usize>(
+        &mut self,
+        clock: &mut C,
+        sub: u32,
+    ) -> Result<[u32; N], Option<u32>> {
         let r = self.transmit(clock, &get_cap_prop_cmd(sub)).map_err(|_| None)?;
         match tpm_frame::ordinal(&r) {
             Some(0) => {}

@@ -28,7 +28,8 @@ impl Timeouts {
         Timeouts { abcd: [ms(750), ms(2000), ms(750), ms(750)], durations: [FALLBACK_DURATION_NS; 4] };
     /// PTP values for TPM 2.0 (A 750 ms, B 2 s, C 200 ms, D 30 ms; durations 20 ms, 750 ms,
     /// 2 s, 300 s).
-    pub const TPM20: Timeouts = Timeouts { abcd: [ms(750), ms(2000), ms(200), ms(30)], durations: [ms(20), ms(750), ms(2000), ms(300_000)] };
+    pub const TPM20: Timeouts =
+        Timeouts { abcd: [ms(750), ms(2000), ms(200), ms(30)], durations: [ms(20), ms(750), ms(2000), ms(300_000)] };
 
     /// Applies a `TPM_CAP_PROP_TIS_TIMEOUT` answer (four µs values).
     pub fn apply_tpm12_timeouts(&mut self, us: [u32; 4]) {
@@ -77,7 +78,9 @@ pub fn tpm12_class(ordinal: u32) -> Class {
         0x0D | 0x1F | 0x2C | 0x2D | 0x29 | 0x31 | 0x50 | 0x78 | 0x79 | 0x7F => Class::Long,
         // Quote, Seal, Unseal, UnBind, LoadKey, GetPubKey, CertifyKey, CertifyKey2, Sign,
         // Quote2, LoadKey2, ActivateIdentity, ContinueSelfTest, Sealx, ChangeAuth
-        0x16 | 0x17 | 0x18 | 0x1E | 0x20 | 0x21 | 0x32 | 0x33 | 0x3C | 0x3E | 0x41 | 0x7A | 0x53 | 0x3D | 0x0C => Class::Medium,
+        0x16 | 0x17 | 0x18 | 0x1E | 0x20 | 0x21 | 0x32 | 0x33 | 0x3C | 0x3E | 0x41 | 0x7A | 0x53 | 0x3D | 0x0C => {
+            Class::Medium
+        }
         _ => Class::Short,
     }
 }

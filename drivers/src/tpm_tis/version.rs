@@ -26,13 +26,24 @@ pub struct TpmVersion {
 impl core::fmt::Display for TpmVersion {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         // Vendor ids are padded with spaces or NULs ("IBM\0"): padding is dropped, other bytes shown as '?'.
-        let m: Vec<char> = self.manufacturer.iter().filter(|&&b| b != 0).map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '?' }).collect();
+        let m: Vec<char> = self
+            .manufacturer
+            .iter()
+            .filter(|&&b| b != 0)
+            .map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '?' })
+            .collect();
         let m: alloc::string::String = m.into_iter().collect();
         match self.family {
             TpmFamily::Tpm12 => write!(
                 f,
                 "TPM 1.2 version {}.{}.{}.{} specLevel {} errataRev {} manufacturer {}",
-                self.version[0], self.version[1], self.version[2], self.version[3], self.detail >> 16, self.detail & 0xFF, m.trim_end()
+                self.version[0],
+                self.version[1],
+                self.version[2],
+                self.version[3],
+                self.detail >> 16,
+                self.detail & 0xFF,
+                m.trim_end()
             ),
             TpmFamily::Tpm20 => write!(f, "TPM 2.0 manufacturer {} firmware {:#010x}", m.trim_end(), self.detail),
         }
@@ -95,7 +106,12 @@ mod tests {
     fn display_drops_vendor_padding() {
         let v = TpmVersion { family: TpmFamily::Tpm20, version: [0; 4], manufacturer: *b"IBM\0", detail: 0x2019_1023 };
         assert_eq!(v.to_string(), "TPM 2.0 manufacturer IBM firmware 0x20191023");
-        let v = TpmVersion { family: TpmFamily::Tpm12, version: [1, 2, 18, 158], manufacturer: *b"IB\x01 ", detail: 2 << 16 | 3 };
+        let v = TpmVersion {
+            family: TpmFamily::Tpm12,
+            version: [1, 2, 18, 158],
+            manufacturer: *b"IB\x01 ",
+            detail: 2 << 16 | 3,
+        };
         assert_eq!(v.to_string(), "TPM 1.2 version 1.2.18.158 specLevel 2 errataRev 3 manufacturer IB?");
     }
 }

@@ -200,13 +200,23 @@ impl<X: Xen> TpmBack<X> {
                     });
                 }
                 Ok(PageEvent::Rejected { rc }) => {
-                    log::warn!("tpmback: invalid request from {}/{} answered with TPM error {}", inst.id.domid.0, inst.id.handle, rc);
+                    log::warn!(
+                        "tpmback: invalid request from {}/{} answered with TPM error {}",
+                        inst.id.domid.0,
+                        inst.id.handle,
+                        rc
+                    );
                     self.stats.rejected += 1;
                 }
                 Ok(PageEvent::CancelAcked) => self.stats.cancels += 1,
                 Ok(PageEvent::Nothing) => {}
                 Err(e) => {
-                    log::warn!("tpmback: shared page of {}/{} unusable ({:?}); disconnecting", inst.id.domid.0, inst.id.handle, e);
+                    log::warn!(
+                        "tpmback: shared page of {}/{} unusable ({:?}); disconnecting",
+                        inst.id.domid.0,
+                        inst.id.handle,
+                        e
+                    );
                     let id = inst.id;
                     self.disconnect(hv, idx);
                     let inst = &mut self.instances[idx];
@@ -334,12 +344,32 @@ impl<X: Xen> TpmBack<X> {
         let pos = self.instances.iter().position(|i| i.id > id).unwrap_or(self.instances.len());
         let Some(uuid) = parse_uuid(&uuid_s) else {
             log::error!("tpmback: {}/{}: invalid uuid {:?}; ignoring this device", id.domid.0, id.handle, uuid_s);
-            self.instances.insert(pos, Instance { id, be_dir, fe_dir, uuid: [0; 16], phase: Phase::Refused, conn: None, failed: None, generation });
+            self.instances.insert(
+                pos,
+                Instance {
+                    id,
+                    be_dir,
+                    fe_dir,
+                    uuid: [0; 16],
+                    phase: Phase::Refused,
+                    conn: None,
+                    failed: None,
+                    generation,
+                },
+            );
             return;
         };
         if !fe_dir.starts_with('/') || fe_dir.len() < 2 {
-            log::error!("tpmback: {}/{}: invalid frontend path {:?}; ignoring this device", id.domid.0, id.handle, fe_dir);
-            self.instances.insert(pos, Instance { id, be_dir, fe_dir, uuid, phase: Phase::Refused, conn: None, failed: None, generation });
+            log::error!(
+                "tpmback: {}/{}: invalid frontend path {:?}; ignoring this device",
+                id.domid.0,
+                id.handle,
+                fe_dir
+            );
+            self.instances.insert(
+                pos,
+                Instance { id, be_dir, fe_dir, uuid, phase: Phase::Refused, conn: None, failed: None, generation },
+            );
             return;
         }
         let _ = hv.write(XsTx::NONE, &join(&be_dir, "feature-protocol-v2"), "1");
@@ -348,7 +378,10 @@ impl<X: Xen> TpmBack<X> {
             log::warn!("tpmback: {}/{}: cannot write state: {:?}", id.domid.0, id.handle, e);
         }
         log::debug!("tpmback: new frontend {}/{} at {}", id.domid.0, id.handle, fe_dir);
-        self.instances.insert(pos, Instance { id, be_dir, fe_dir, uuid, phase: Phase::InitWait, conn: None, failed: None, generation });
+        self.instances.insert(
+            pos,
+            Instance { id, be_dir, fe_dir, uuid, phase: Phase::InitWait, conn: None, failed: None, generation },
+        );
     }
 
     /// Runs one frontend's state machine. Returns false if the instance is to be dropped.
@@ -359,7 +392,8 @@ impl<X: Xen> TpmBack<X> {
         }
         let be_dir = inst.be_dir.clone();
         let fe_dir = inst.fe_dir.clone();
-        if hv.read(XsTx::NONE, &join(&be_dir, "online")).ok().as_deref().map(|s| s.trim_end_matches('\0')) == Some("0") {
+        if hv.read(XsTx::NONE, &join(&be_dir, "online")).ok().as_deref().map(|s| s.trim_end_matches('\0')) == Some("0")
+        {
             // The toolstack is detaching us (it wrote online=0 and state=5).
             self.disconnect(hv, idx);
             let _ = switch_state(hv, &be_dir, XenbusState::Closed);
@@ -389,7 +423,8 @@ impl<X: Xen> TpmBack<X> {
                     Err(()) => return true, // keys not there (yet): wait for the next change
                 };
                 if phase == Phase::Connected {
-                    let same = self.instances[idx].conn.as_ref().is_some_and(|c| c.ring_ref == ring && c.remote_port == port);
+                    let same =
+                        self.instances[idx].conn.as_ref().is_some_and(|c| c.ring_ref == ring && c.remote_port == port);
                     if same {
                         return true;
                     }

@@ -160,12 +160,7 @@ impl BlkifResponse {
 
     /// Decodes a private copy of the first 16 bytes of a slot.
     pub fn decode(b: &[u8; 16]) -> BlkifResponse {
-        BlkifResponse {
-            id: u64_le(&b[0..8]),
-            operation: b[8],
-            pad: b[9],
-            status: i16::from_le_bytes([b[10], b[11]]),
-        }
+        BlkifResponse { id: u64_le(&b[0..8]), operation: b[8], pad: b[9], status: i16::from_le_bytes([b[10], b[11]]) }
     }
 }
 
@@ -211,7 +206,14 @@ mod tests {
 
     #[test]
     fn request_and_response_round_trip() {
-        let mut r = BlkifRequest { operation: BLKIF_OP_WRITE, nr_segments: 2, handle: 768, id: 7, sector_number: 0x1122_3344_5566, ..Default::default() };
+        let mut r = BlkifRequest {
+            operation: BLKIF_OP_WRITE,
+            nr_segments: 2,
+            handle: 768,
+            id: 7,
+            sector_number: 0x1122_3344_5566,
+            ..Default::default()
+        };
         r.seg[0] = BlkifRequestSegment { gref: 9, first_sect: 0, last_sect: 7, pad: 0 };
         r.seg[1] = BlkifRequestSegment { gref: 10, first_sect: 1, last_sect: 3, pad: 0 };
         let b = r.encode();

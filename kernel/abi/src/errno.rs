@@ -26,11 +26,7 @@ impl XenErrno {
 
     /// Interprets a raw hypercall return value: `Ok(v)` when non-negative, else the errno.
     pub fn check(ret: i64) -> Result<u64, XenErrno> {
-        if ret < 0 {
-            Err(XenErrno(ret.unsigned_abs().min(i32::MAX as u64) as i32))
-        } else {
-            Ok(ret as u64)
-        }
+        if ret < 0 { Err(XenErrno(ret.unsigned_abs().min(i32::MAX as u64) as i32)) } else { Ok(ret as u64) }
     }
 }
 

@@ -105,10 +105,7 @@ mod tests {
         assert_eq!(offset_of!(SharedInfo, wc_nsec), 3080);
         assert_eq!(offset_of!(SharedInfo, wc_sec_hi), 3084);
         assert_eq!(offset_of!(SharedInfo, arch), 3088);
-        assert_eq!(
-            offset_of!(SharedInfo, arch) + offset_of!(ArchSharedInfo, p2m_generation),
-            3128
-        );
+        assert_eq!(offset_of!(SharedInfo, arch) + offset_of!(ArchSharedInfo, p2m_generation), 3128);
         assert_eq!(size_of::<SharedInfo>(), 3136);
         assert!(size_of::<SharedInfo>() <= 4096);
     }

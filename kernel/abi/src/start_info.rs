@@ -83,10 +83,7 @@ mod tests {
         assert_eq!(offset_of!(StartInfo, store_mfn), 56);
         assert_eq!(offset_of!(StartInfo, store_evtchn), 64);
         assert_eq!(offset_of!(StartInfo, console), 72);
-        assert_eq!(
-            offset_of!(StartInfo, console) + offset_of!(StartInfoConsole, evtchn),
-            80
-        );
+        assert_eq!(offset_of!(StartInfo, console) + offset_of!(StartInfoConsole, evtchn), 80);
         assert_eq!(offset_of!(StartInfo, pt_base), 88);
         assert_eq!(offset_of!(StartInfo, nr_pt_frames), 96);
         assert_eq!(offset_of!(StartInfo, mfn_list), 104);
@@ -108,11 +105,7 @@ mod tests {
             store_mfn: 0,
             store_evtchn: 0,
             _pad1: 0,
-            console: StartInfoConsole {
-                mfn: 0,
-                evtchn: 0,
-                _pad: 0,
-            },
+            console: StartInfoConsole { mfn: 0, evtchn: 0, _pad: 0 },
             pt_base: 0,
             nr_pt_frames: 0,
             mfn_list: 0,

@@ -168,9 +168,6 @@ mod tests {
             }
         }
         assert_eq!(XsdSockmsgType::from_u32(20), None);
-        assert_eq!(
-            XsdSockmsgType::from_u32(15),
-            Some(XsdSockmsgType::WatchEvent)
-        );
+        assert_eq!(XsdSockmsgType::from_u32(15), Some(XsdSockmsgType::WatchEvent));
     }
 }

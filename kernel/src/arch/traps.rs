@@ -93,11 +93,7 @@ extern "C" fn trap_handler(vector: u64, frame: *const u64) -> ! {
         let err = if has_error { *frame.add(2) } else { 0 };
         (err, *frame.add(base), *frame.add(base + 3))
     };
-    let cr2 = if vector == 14 {
-        crate::events::cr2()
-    } else {
-        0
-    };
+    let cr2 = if vector == 14 { crate::events::cr2() } else { 0 };
     crate::console::emergency(format_args!(
         "FATAL: trap {} ({}) error={:#x} rip={:#x} rsp={:#x} cr2={:#x}\r\n",
         vector,
@@ -134,19 +130,12 @@ pub fn init() {
     ];
     let mut table = [TrapInfo::default(); 19];
     for (slot, (vector, dpl, f)) in table.iter_mut().zip(entries.iter()) {
-        *slot = TrapInfo {
-            vector: *vector,
-            flags: *dpl,
-            cs: FLAT_KERNEL_CS64,
-            _pad: 0,
-            address: *f as usize as u64,
-        };
+        *slot = TrapInfo { vector: *vector, flags: *dpl, cs: FLAT_KERNEL_CS64, _pad: 0, address: *f as usize as u64 };
     }
     // The last entry stays zero: it terminates the table.
     // SAFETY: `table` is a valid, zero-terminated trap_info array that lives for the call;
     // Xen copies it.
-    let rc =
-        unsafe { super::hypercall::hypercall1(HYPERVISOR_SET_TRAP_TABLE, table.as_ptr() as u64) };
+    let rc = unsafe { super::hypercall::hypercall1(HYPERVISOR_SET_TRAP_TABLE, table.as_ptr() as u64) };
     if rc != 0 {
         crate::console::emergency(format_args!("set_trap_table failed: {rc}\r\n"));
     }

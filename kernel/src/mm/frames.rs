@@ -26,13 +26,8 @@ struct FrameAllocator {
     in_use: u64,
 }
 
-static FRAMES: Global<FrameAllocator> = Global::new(FrameAllocator {
-    bump: 0,
-    end: 0,
-    free_head: NO_FRAME,
-    free_count: 0,
-    in_use: 0,
-});
+static FRAMES: Global<FrameAllocator> =
+    Global::new(FrameAllocator { bump: 0, end: 0, free_head: NO_FRAME, free_count: 0, in_use: 0 });
 
 /// Gives frames `[start, end)` (mapped RW in the direct map) to the allocator.
 pub fn init(start: u64, end: u64) {
@@ -94,20 +89,14 @@ impl Page {
     /// Allocates a zeroed page: from the frame pool, else from the heap.
     pub fn alloc() -> Option<Page> {
         let mut p = match alloc_pfn() {
-            Some(pfn) => Page {
-                pfn,
-                from_heap: false,
-            },
+            Some(pfn) => Page { pfn, from_heap: false },
             None => {
                 // SAFETY: PAGE_LAYOUT has a non-zero size.
                 let va = unsafe { alloc::alloc::alloc(PAGE_LAYOUT) };
                 if va.is_null() {
                     return None;
                 }
-                Page {
-                    pfn: va_to_pfn(va as u64),
-                    from_heap: true,
-                }
+                Page { pfn: va_to_pfn(va as u64), from_heap: true }
             }
         };
         p.bytes_mut().fill(0);

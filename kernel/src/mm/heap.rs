@@ -18,11 +18,7 @@ static HEAP: KernelHeap = KernelHeap(Global::new(Heap::empty()));
 unsafe impl GlobalAlloc for KernelHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         self.0
-            .try_with(|h| {
-                h.allocate_first_fit(layout)
-                    .map(|p| p.as_ptr())
-                    .unwrap_or(core::ptr::null_mut())
-            })
+            .try_with(|h| h.allocate_first_fit(layout).map(|p| p.as_ptr()).unwrap_or(core::ptr::null_mut()))
             .unwrap_or(core::ptr::null_mut())
     }
 

@@ -24,8 +24,8 @@ use crate::sync::InitOnce;
 
 pub use frames::Page;
 use pagetable::{
-    L1_PROT, L1_PROT_RO, entry_location, entry_machine_addr, has_l1, link_l1, lookup_pte,
-    mmu_update, pfn_to_mfn, pfn_to_va, pte, update_va_mapping, va_to_pfn,
+    L1_PROT, L1_PROT_RO, entry_location, entry_machine_addr, has_l1, link_l1, lookup_pte, mmu_update, pfn_to_mfn,
+    pfn_to_va, pte, update_va_mapping, va_to_pfn,
 };
 
 /// At most this much of the domain's memory is mapped (the window sits above it).
@@ -89,18 +89,14 @@ pub fn init(si: &StartInfo, si_va: u64) {
     let nr_pages = si.nr_pages;
     let image_end = core::ptr::addr_of!(__image_end) as u64;
     let mut first_free = va_to_pfn(si.pt_base) + si.nr_pt_frames + 1; // + Xen's boot stack
-    first_free = first_free
-        .max(pfn_up(image_end))
-        .max(va_to_pfn(si_va) + 1)
-        .max(pfn_up(si.mfn_list + nr_pages * 8));
+    first_free = first_free.max(pfn_up(image_end)).max(va_to_pfn(si_va) + 1).max(pfn_up(si.mfn_list + nr_pages * 8));
     if si.mod_start != 0 && si.mod_len != 0 && si.mod_start >= VIRT_BASE {
         first_free = first_free.max(pfn_up(si.mod_start + si.mod_len));
     }
     // The end of Xen's mapping: the first page without a present PTE.
     let limit = nr_pages.min(DIRECT_MAP_MAX_PFNS);
     let mut boot_end = first_free;
-    while boot_end < limit && lookup_pte(pfn_to_va(boot_end)).is_some_and(|e| e & PTE_PRESENT != 0)
-    {
+    while boot_end < limit && lookup_pte(pfn_to_va(boot_end)).is_some_and(|e| e & PTE_PRESENT != 0) {
         boot_end += 1;
     }
     let mut next = first_free;
@@ -119,9 +115,7 @@ pub fn init(si: &StartInfo, si_va: u64) {
                 crate::shutdown::crash();
             }
         }
-        let Some((l1_mfn, first_idx)) = entry_location(va, 1) else {
-            crate::shutdown::crash()
-        };
+        let Some((l1_mfn, first_idx)) = entry_location(va, 1) else { crate::shutdown::crash() };
         let n = (512 - first_idx).min((limit - pfn) as usize);
         let mut i = 0;
         while i < n {
@@ -134,9 +128,7 @@ pub fn init(si: &StartInfo, si_va: u64) {
                 };
             }
             if mmu_update(&batch[..m], DomId::SELF).is_err() {
-                crate::console::emergency(format_args!(
-                    "mm: mapping frames failed at pfn {pfn:#x}\r\n"
-                ));
+                crate::console::emergency(format_args!("mm: mapping frames failed at pfn {pfn:#x}\r\n"));
                 crate::shutdown::crash();
             }
             i += m;

@@ -9,12 +9,10 @@
 
 use xen_abi::errno::XenErrno;
 use xen_abi::hypercall::{
-    HYPERVISOR_MMU_UPDATE, HYPERVISOR_UPDATE_VA_MAPPING, MACH2PHYS_VIRT_START,
-    MMU_NORMAL_PT_UPDATE, UVMF_INVLPG,
+    HYPERVISOR_MMU_UPDATE, HYPERVISOR_UPDATE_VA_MAPPING, MACH2PHYS_VIRT_START, MMU_NORMAL_PT_UPDATE, UVMF_INVLPG,
 };
 use xen_abi::mm::{
-    MmuUpdate, PAGE_SHIFT, PTE_ACCESSED, PTE_ADDR_MASK, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTE_USER,
-    pt_index,
+    MmuUpdate, PAGE_SHIFT, PTE_ACCESSED, PTE_ADDR_MASK, PTE_DIRTY, PTE_PRESENT, PTE_RW, PTE_USER, pt_index,
 };
 use xen_abi::types::DomId;
 
@@ -145,10 +143,7 @@ pub const fn pte(mfn: u64, flags: u64) -> u64 {
 /// machine frame `l1_mfn` (a zeroed page that is mapped nowhere writable).
 pub fn link_l1(va: u64, l1_mfn: u64) -> Result<(), XenErrno> {
     let (l2_mfn, idx) = entry_location(va, 2).ok_or(XenErrno::ENOENT)?;
-    let req = MmuUpdate {
-        ptr: entry_machine_addr(l2_mfn, idx) | MMU_NORMAL_PT_UPDATE,
-        val: pte(l1_mfn, L2_PROT),
-    };
+    let req = MmuUpdate { ptr: entry_machine_addr(l2_mfn, idx) | MMU_NORMAL_PT_UPDATE, val: pte(l1_mfn, L2_PROT) };
     mmu_update(&[req], DomId::SELF)
 }
 

@@ -12,9 +12,7 @@ use crate::arch::boot::VIRT_BASE;
 use crate::slots::SlotBitmap;
 use crate::sync::Global;
 
-use super::pagetable::{
-    L1_PROT, L1_PROT_RO, entry_machine_addr, mmu_update, pte, update_va_mapping,
-};
+use super::pagetable::{L1_PROT, L1_PROT_RO, entry_machine_addr, mmu_update, pte, update_va_mapping};
 
 /// Number of 2 MiB L1 tables backing the window.
 pub const WINDOW_L1S: usize = 4;
@@ -28,10 +26,7 @@ struct Window {
     slots: SlotBitmap<{ WINDOW_PAGES / 64 }>,
 }
 
-static WINDOW: Global<Window> = Global::new(Window {
-    l1_mfns: [0; WINDOW_L1S],
-    slots: SlotBitmap::new(),
-});
+static WINDOW: Global<Window> = Global::new(Window { l1_mfns: [0; WINDOW_L1S], slots: SlotBitmap::new() });
 
 /// Records the machine frames of the window's L1 tables (linked by `mm::init`).
 pub fn init(l1_mfns: [u64; WINDOW_L1S]) {
@@ -40,9 +35,7 @@ pub fn init(l1_mfns: [u64; WINDOW_L1S]) {
 
 /// Reserves `n` contiguous pages of the window; returns the first VA.
 pub fn alloc(n: usize) -> Option<u64> {
-    WINDOW
-        .with(|w| w.slots.alloc(n))
-        .map(|i| WINDOW_BASE + (i * PAGE_SIZE) as u64)
+    WINDOW.with(|w| w.slots.alloc(n)).map(|i| WINDOW_BASE + (i * PAGE_SIZE) as u64)
 }
 
 /// Releases `n` pages at `va` (their mappings must already be gone).
@@ -90,10 +83,7 @@ pub fn map_frames(mfns: &[u64], owner: DomId, kind: MapKind) -> Result<u64, XenE
     };
     for (i, &mfn) in mfns.iter().enumerate() {
         let page = va + (i * PAGE_SIZE) as u64;
-        let req = MmuUpdate {
-            ptr: pte_machine_addr(page) | MMU_NORMAL_PT_UPDATE,
-            val: pte(mfn, flags),
-        };
+        let req = MmuUpdate { ptr: pte_machine_addr(page) | MMU_NORMAL_PT_UPDATE, val: pte(mfn, flags) };
         if let Err(e) = mmu_update(&[req], owner) {
             unmap_frames(va, i);
             free(va + (i * PAGE_SIZE) as u64, mfns.len() - i);

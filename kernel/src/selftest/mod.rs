@@ -31,8 +31,8 @@ mod xenstore;
 
 use drivers_hv::{check_driver_traits, check_mmio};
 use xenstore::{
-    check_xs_conflict, check_xs_directory, check_xs_identity, check_xs_rm, check_xs_transaction,
-    check_xs_watch, check_xs_write_read,
+    check_xs_conflict, check_xs_directory, check_xs_identity, check_xs_rm, check_xs_transaction, check_xs_watch,
+    check_xs_write_read,
 };
 
 const BASE_CHECKS: &[(&str, Check)] = &[
@@ -95,11 +95,7 @@ fn check_start_info(_: &mut Env) -> Result<(), String> {
     ensure!(si.magic_ok(), "bad magic");
     ensure!(si.nr_pages >= 256, "only {} pages", si.nr_pages);
     let l = mm::layout().ok_or("no memory layout")?;
-    ensure!(
-        l.first_free_pfn < l.mapped_end_pfn,
-        "no free frames: {:?}",
-        l
-    );
+    ensure!(l.first_free_pfn < l.mapped_end_pfn, "no free frames: {:?}", l);
     ensure!(l.mapped_end_pfn <= si.nr_pages, "mapped beyond nr_pages");
     log::info!(
         "memory: {} pages, bootstrap mapped to pfn {:#x}, direct map to {:#x}, {} new L1s, heap {} KiB",
@@ -116,30 +112,16 @@ fn check_cmdline(env: &mut Env) -> Result<(), String> {
     let si = crate::boot::start_info();
     let reparsed = crate::cmdline::parse(si.cmd_line_bytes());
     ensure!(reparsed == env.options, "re-parse differs");
-    ensure!(
-        crate::cmdline::has_flag(&reparsed, "selftest"),
-        "selftest flag not seen in start_info.cmd_line"
-    );
+    ensure!(crate::cmdline::has_flag(&reparsed, "selftest"), "selftest flag not seen in start_info.cmd_line");
     // libxenguest (and Xen's dom0 builder) always terminate the field: byte 1023 is NUL.
-    ensure!(
-        si.cmd_line[1023] == 0,
-        "start_info.cmd_line[1023] is {:#x}, not NUL",
-        si.cmd_line[1023]
-    );
+    ensure!(si.cmd_line[1023] == 0, "start_info.cmd_line[1023] is {:#x}, not NUL", si.cmd_line[1023]);
     Ok(())
 }
 
 fn check_shared_info(_: &mut Env) -> Result<(), String> {
     let t = time::vcpu_time_info();
-    ensure!(
-        t.version & 1 == 0,
-        "vcpu_time_info.version {} is odd",
-        t.version
-    );
-    ensure!(
-        t.tsc_to_system_mul != 0,
-        "tsc_to_system_mul is 0 (shared_info not mapped?)"
-    );
+    ensure!(t.version & 1 == 0, "vcpu_time_info.version {} is odd", t.version);
+    ensure!(t.tsc_to_system_mul != 0, "tsc_to_system_mul is 0 (shared_info not mapped?)");
     ensure!(!events::shared_info().is_null(), "shared_info not mapped");
     // Events are polled: upcalls must stay masked.
     let mask = events::upcall_mask();
@@ -174,16 +156,8 @@ fn check_clock(_: &mut Env) -> Result<(), String> {
     ensure!(a > 0, "system time is 0");
     let (sec, nsec) = time::wall_clock();
     // 2020-01-01 .. 2100-01-01
-    ensure!(
-        (1_577_836_800..4_102_444_800).contains(&sec),
-        "wall clock {sec}.{nsec:09} not sane"
-    );
-    log::info!(
-        "clock: system time {} ns, wall clock {}.{:09}",
-        b,
-        sec,
-        nsec
-    );
+    ensure!((1_577_836_800..4_102_444_800).contains(&sec), "wall clock {sec}.{nsec:09} not sane");
+    log::info!("clock: system time {} ns, wall clock {}.{:09}", b, sec, nsec);
     Ok(())
 }
 
@@ -200,17 +174,12 @@ fn check_timer(_: &mut Env) -> Result<(), String> {
     }
     let now = time::now_ns();
     // Xen may fire up to its timer slop early; allow 1 ms.
-    ensure!(
-        now + 1_000_000 >= deadline,
-        "timer fired {} ns early",
-        deadline - now
-    );
+    ensure!(now + 1_000_000 >= deadline, "timer fired {} ns early", deadline - now);
     Ok(())
 }
 
 fn check_poll_timeout(_: &mut Env) -> Result<(), String> {
-    let port =
-        events::alloc_unbound(DomId::SELF).map_err(|e| format!("alloc_unbound: errno {}", e.0))?;
+    let port = events::alloc_unbound(DomId::SELF).map_err(|e| format!("alloc_unbound: errno {}", e.0))?;
     let start = time::now_ns();
     let r = events::wait(&[port], Some(start + 10_000_000));
     let elapsed = time::now_ns() - start;
@@ -221,10 +190,8 @@ fn check_poll_timeout(_: &mut Env) -> Result<(), String> {
 }
 
 fn loopback(env: &Env) -> Result<(EvtchnPort, EvtchnPort), String> {
-    let a =
-        events::alloc_unbound(env.domid).map_err(|e| format!("alloc_unbound: errno {}", e.0))?;
-    let b = events::bind_interdomain(env.domid, a)
-        .map_err(|e| format!("bind_interdomain: errno {}", e.0))?;
+    let a = events::alloc_unbound(env.domid).map_err(|e| format!("alloc_unbound: errno {}", e.0))?;
+    let b = events::bind_interdomain(env.domid, a).map_err(|e| format!("bind_interdomain: errno {}", e.0))?;
     Ok((a, b))
 }
 
@@ -237,10 +204,7 @@ fn check_evtchn_loopback(env: &mut Env) -> Result<(), String> {
         events::send(a).map_err(|e| format!("send back: errno {}", e.0))?;
         let w = events::wait(&[a, b], Some(time::now_ns() + 1_000_000_000));
         ensure!(w == Wake::Fired(alloc::vec![b]), "b did not fire: {:?}", w);
-        ensure!(
-            !events::is_pending(a) && !events::is_pending(b),
-            "pending bits not cleared"
-        );
+        ensure!(!events::is_pending(a) && !events::is_pending(b), "pending bits not cleared");
         Ok(())
     })();
     let _ = events::close(b);
@@ -258,11 +222,7 @@ fn check_evtchn_mask(env: &mut Env) -> Result<(), String> {
         events::unmask(a).map_err(|e| format!("unmask: errno {}", e.0))?;
         ensure!(!events::is_masked(a), "mask bit still set");
         let w = events::wait(&[a], Some(time::now_ns() + 1_000_000_000));
-        ensure!(
-            w == Wake::Fired(alloc::vec![a]),
-            "not delivered after unmask: {:?}",
-            w
-        );
+        ensure!(w == Wake::Fired(alloc::vec![a]), "not delivered after unmask: {:?}", w);
         Ok(())
     })();
     let _ = events::close(b);
@@ -277,21 +237,13 @@ fn check_many_ports(env: &mut Env) -> Result<(), String> {
     let mut ports = alloc::vec![a];
     let r = (|| {
         for _ in 0..130 {
-            ports.push(
-                events::alloc_unbound(env.domid)
-                    .map_err(|e| format!("alloc_unbound: errno {}", e.0))?,
-            );
+            ports.push(events::alloc_unbound(env.domid).map_err(|e| format!("alloc_unbound: errno {}", e.0))?);
         }
         let quiet = events::wait(&ports, Some(time::now_ns() + 5_000_000));
         ensure!(quiet == Wake::Timeout, "quiet ports fired: {:?}", quiet);
         events::send(b).map_err(|e| format!("send: errno {}", e.0))?;
         let w = events::wait(&ports, Some(time::now_ns() + 1_000_000_000));
-        ensure!(
-            w == Wake::Fired(alloc::vec![a]),
-            "wait over {} ports gave {:?}",
-            ports.len(),
-            w
-        );
+        ensure!(w == Wake::Fired(alloc::vec![a]), "wait over {} ports gave {:?}", ports.len(), w);
         Ok(())
     })();
     for p in ports.iter().skip(1) {
@@ -311,10 +263,7 @@ fn check_frames(_: &mut Env) -> Result<(), String> {
         let mut p = Page::alloc().ok_or(format!("allocation {i} failed"))?;
         ensure!(p.bytes().iter().all(|&b| b == 0), "page {i} not zeroed");
         let pfn = p.pfn();
-        p.bytes_mut()
-            .iter_mut()
-            .enumerate()
-            .for_each(|(j, b)| *b = (pfn as usize + j) as u8);
+        p.bytes_mut().iter_mut().enumerate().for_each(|(j, b)| *b = (pfn as usize + j) as u8);
         ensure!(p.mfn() != 0, "no mfn for pfn {pfn:#x}");
         pages.push(p);
     }
@@ -325,10 +274,7 @@ fn check_frames(_: &mut Env) -> Result<(), String> {
     for p in &pages {
         let pfn = p.pfn();
         ensure!(
-            p.bytes()
-                .iter()
-                .enumerate()
-                .all(|(j, &b)| b == (pfn as usize + j) as u8),
+            p.bytes().iter().enumerate().all(|(j, &b)| b == (pfn as usize + j) as u8),
             "pattern of pfn {pfn:#x} corrupted"
         );
     }
@@ -344,10 +290,7 @@ fn check_frames(_: &mut Env) -> Result<(), String> {
     drop(keep);
     drop(again);
     let (used1, avail1) = mm::frames::stats();
-    ensure!(
-        used1 == used0 && avail1 == avail0,
-        "leak: {used0}/{avail0} -> {used1}/{avail1}"
-    );
+    ensure!(used1 == used0 && avail1 == avail0, "leak: {used0}/{avail0} -> {used1}/{avail1}");
     Ok(())
 }
 
@@ -365,21 +308,12 @@ fn check_frame_fallback(_: &mut Env) -> Result<(), String> {
         pages.push(p);
     }
     let from_heap = pages.iter().filter(|p| p.is_from_heap()).count();
-    ensure!(
-        from_heap == 16,
-        "{from_heap} pages from the heap, expected 16"
-    );
+    ensure!(from_heap == 16, "{from_heap} pages from the heap, expected 16");
     ensure!(mm::frames::stats().1 == 0, "pool not drained");
     for (i, p) in pages.iter().enumerate() {
         let tag = (i as u32).to_le_bytes();
-        ensure!(
-            p.bytes()[..4] == tag && p.bytes()[4092..] == tag,
-            "page {i} corrupted"
-        );
-        ensure!(
-            p.va() % 4096 == 0 && p.mfn() != 0,
-            "page {i} not a usable frame"
-        );
+        ensure!(p.bytes()[..4] == tag && p.bytes()[4092..] == tag, "page {i} corrupted");
+        ensure!(p.va() % 4096 == 0 && p.mfn() != 0, "page {i} not a usable frame");
     }
     let mut pfns: Vec<u64> = pages.iter().map(|p| p.pfn()).collect();
     pfns.sort_unstable();
@@ -406,25 +340,15 @@ fn check_heap(_: &mut Env) -> Result<(), String> {
         }
     }
     let big: Box<[u64]> = alloc::vec![0xA5A5_A5A5_A5A5_A5A5u64; 128 * 1024].into_boxed_slice(); // 1 MiB
-    ensure!(
-        big.iter().all(|&w| w == 0xA5A5_A5A5_A5A5_A5A5),
-        "1 MiB block corrupted"
-    );
+    ensure!(big.iter().all(|&w| w == 0xA5A5_A5A5_A5A5_A5A5), "1 MiB block corrupted");
     for b in &blocks {
         let v = b[0];
-        ensure!(
-            b.iter().all(|&x| x == v),
-            "block of {} bytes corrupted",
-            b.len()
-        );
+        ensure!(b.iter().all(|&x| x == v), "block of {} bytes corrupted", b.len());
     }
     drop(big);
     drop(blocks);
     let (used1, free1) = mm::heap::stats();
-    ensure!(
-        used1 == used0,
-        "heap use {used0} -> {used1} after freeing everything"
-    );
+    ensure!(used1 == used0, "heap use {used0} -> {used1} after freeing everything");
     log::info!("heap: {} KiB used, {} KiB free", used1 / 1024, free1 / 1024);
     Ok(())
 }
@@ -439,20 +363,14 @@ fn check_window_map(_: &mut Env) -> Result<(), String> {
     mm::window::read(va, &mut seen);
     mm::window::unmap_frames(va, 1);
     ensure!(&seen == b"windowed", "read {:?} through the window", seen);
-    ensure!(
-        crate::mm::pagetable::lookup_pte(va) == Some(0),
-        "PTE not cleared after unmap"
-    );
+    ensure!(crate::mm::pagetable::lookup_pte(va) == Some(0), "PTE not cleared after unmap");
     Ok(())
 }
 
 fn check_grant_self_map(env: &mut Env) -> Result<(), String> {
     let mut page = Page::alloc().ok_or("no page")?;
     page.bytes_mut()[..5].copy_from_slice(b"hello");
-    let gref = env
-        .gnttab
-        .grant_access(env.domid, page.mfn(), false)
-        .map_err(|e| format!("grant: {e}"))?;
+    let gref = env.gnttab.grant_access(env.domid, page.mfn(), false).map_err(|e| format!("grant: {e}"))?;
     let result = (|| {
         let m = grant::map_grant(env.domid, gref, false).map_err(|e| format!("map: {e}"))?;
         let mut buf = [0u8; 5];
@@ -462,10 +380,7 @@ fn check_grant_self_map(env: &mut Env) -> Result<(), String> {
         let via_page_ok = &page.bytes()[100..105] == b"world";
         grant::unmap_grant(m).map_err(|e| format!("unmap: {e}"))?;
         ensure!(via_map_ok, "mapping shows {:?}", buf);
-        ensure!(
-            via_page_ok,
-            "write through the mapping not visible in the page"
-        );
+        ensure!(via_page_ok, "write through the mapping not visible in the page");
         Ok(())
     })();
     let end = env.gnttab.end_access(gref);
@@ -478,27 +393,17 @@ fn check_grant_busy(env: &mut Env) -> Result<(), String> {
     let page = Page::alloc().ok_or("no page")?;
     let free0 = env.gnttab.free_refs();
     let window0 = mm::window::pages_in_use();
-    let gref = env
-        .gnttab
-        .grant_access(env.domid, page.mfn(), true)
-        .map_err(|e| format!("grant: {e}"))?;
+    let gref = env.gnttab.grant_access(env.domid, page.mfn(), true).map_err(|e| format!("grant: {e}"))?;
     let m = grant::map_grant(env.domid, gref, true).map_err(|e| format!("map: {e}"))?;
     let busy = env.gnttab.end_access(gref);
     let unmapped = grant::unmap_grant(m);
     let end = env.gnttab.end_access(gref);
-    ensure!(
-        busy == Err(GrantError::InUse),
-        "end_access while mapped gave {:?}",
-        busy
-    );
+    ensure!(busy == Err(GrantError::InUse), "end_access while mapped gave {:?}", busy);
     unmapped.map_err(|e| format!("unmap: {e}"))?;
     end.map_err(|e| format!("end_access after unmap: {e}"))?;
     ensure!(env.gnttab.free_refs() == free0, "grant reference leaked");
     ensure!(mm::window::pages_in_use() == window0, "window page leaked");
-    ensure!(
-        env.gnttab.end_access(gref) == Err(GrantError::BadRef),
-        "double end_access accepted"
-    );
+    ensure!(env.gnttab.end_access(gref) == Err(GrantError::BadRef), "double end_access accepted");
     drop(page);
     Ok(())
 }

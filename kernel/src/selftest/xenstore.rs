@@ -19,11 +19,7 @@ pub(super) fn check_xs_identity(env: &mut Env) -> Result<(), String> {
     let domid = env.domid;
     let x = xs(env)?;
     let path = x.read("domid").map_err(xe("read domid"))?;
-    ensure!(
-        path.parse::<u16>() == Ok(domid.0),
-        "domid {path} vs {}",
-        domid.0
-    );
+    ensure!(path.parse::<u16>() == Ok(domid.0), "domid {path} vs {}", domid.0);
     let name = x.read("name").map_err(xe("read name"))?;
     ensure!(!name.is_empty(), "empty name");
     Ok(())
@@ -34,8 +30,7 @@ pub(super) const DIR: &str = "data/kernel-selftest";
 pub(super) fn check_xs_write_read(env: &mut Env) -> Result<(), String> {
     let x = xs(env)?;
     let value = format!("hello from {}", time::now_ns());
-    x.write(&format!("{DIR}/value"), &value)
-        .map_err(xe("write"))?;
+    x.write(&format!("{DIR}/value"), &value).map_err(xe("write"))?;
     let back = x.read(&format!("{DIR}/value")).map_err(xe("read"))?;
     ensure!(back == value, "read back {back:?}");
     let abs = format!("/local/domain/{}/{DIR}/value", env.domid.0);
@@ -48,13 +43,9 @@ pub(super) fn check_xs_write_read(env: &mut Env) -> Result<(), String> {
 pub(super) fn check_xs_directory(env: &mut Env) -> Result<(), String> {
     let x = xs(env)?;
     x.mkdir(&format!("{DIR}/dir")).map_err(xe("mkdir"))?;
-    x.write(&format!("{DIR}/dir/a"), "1")
-        .map_err(xe("write a"))?;
-    x.write(&format!("{DIR}/dir/b"), "2")
-        .map_err(xe("write b"))?;
-    let mut names = x
-        .directory(&format!("{DIR}/dir"))
-        .map_err(xe("directory"))?;
+    x.write(&format!("{DIR}/dir/a"), "1").map_err(xe("write a"))?;
+    x.write(&format!("{DIR}/dir/b"), "2").map_err(xe("write b"))?;
+    let mut names = x.directory(&format!("{DIR}/dir")).map_err(xe("directory"))?;
     names.sort();
     ensure!(names == ["a", "b"], "directory lists {names:?}");
     Ok(())
@@ -67,10 +58,7 @@ pub(super) fn check_xs_rm(env: &mut Env) -> Result<(), String> {
     let r = x.read(&format!("{DIR}/gone"));
     ensure!(r == Err(XsError::ENOENT), "read after rm gave {r:?}");
     let r = x.read("/local/domain/0/no-such-node-here");
-    ensure!(
-        matches!(r, Err(XsError::ENOENT) | Err(XsError::EACCES)),
-        "foreign read gave {r:?}"
-    );
+    ensure!(matches!(r, Err(XsError::ENOENT) | Err(XsError::EACCES)), "foreign read gave {r:?}");
     Ok(())
 }
 
@@ -122,14 +110,10 @@ pub(super) fn check_xs_transaction(env: &mut Env) -> Result<(), String> {
         Ok(())
     })
     .map_err(xe("transaction"))?;
-    ensure!(
-        x.read(&a).as_deref() == Ok("A") && x.read(&b).as_deref() == Ok("B"),
-        "commit not visible"
-    );
+    ensure!(x.read(&a).as_deref() == Ok("A") && x.read(&b).as_deref() == Ok("B"), "commit not visible");
     // An aborted transaction leaves nothing behind.
     let tx = x.transaction_start().map_err(xe("start"))?;
-    x.write_tx(tx, &format!("{DIR}/tx/aborted"), "x")
-        .map_err(xe("write in tx"))?;
+    x.write_tx(tx, &format!("{DIR}/tx/aborted"), "x").map_err(xe("write in tx"))?;
     x.transaction_end(tx, false).map_err(xe("abort"))?;
     let r = x.read(&format!("{DIR}/tx/aborted"));
     ensure!(r == Err(XsError::ENOENT), "aborted write visible: {r:?}");
@@ -143,10 +127,8 @@ pub(super) fn check_xs_conflict(env: &mut Env) -> Result<(), String> {
     // A raw conflict: read+write inside a transaction, change the node outside, commit.
     let tx = x.transaction_start().map_err(xe("start"))?;
     let v = x.read_tx(tx, &key).map_err(xe("read in tx"))?;
-    x.write_tx(tx, &key, &format!("{v}1"))
-        .map_err(xe("write in tx"))?;
-    x.write_tx(TxId::NONE, &key, "outside")
-        .map_err(xe("outside write"))?;
+    x.write_tx(tx, &key, &format!("{v}1")).map_err(xe("write in tx"))?;
+    x.write_tx(TxId::NONE, &key, "outside").map_err(xe("outside write"))?;
     let r = x.transaction_end(tx, true);
     ensure!(r == Err(XsError::EAGAIN), "conflicting commit gave {r:?}");
     // The helper retries: the first attempt is made to conflict, the second commits.

@@ -12,8 +12,8 @@ use alloc::vec::Vec;
 use xen_abi::xs_wire::XsdSockmsgType;
 
 use super::wire::{
-    MessageReader, TxId, WatchEvent, XsError, encode_request, expect_ok, parse_tx_id,
-    parse_watch_event, reply_payload, split_nul_terminated,
+    MessageReader, TxId, WatchEvent, XsError, encode_request, expect_ok, parse_tx_id, parse_watch_event, reply_payload,
+    split_nul_terminated,
 };
 
 /// How the client reaches xenstored.
@@ -161,12 +161,7 @@ impl<T: XsTransport> XsClient<T> {
     }
 
     pub fn write_tx(&mut self, tx: TxId, path: &str, value: &str) -> Result<(), XsError> {
-        let v = self.request(
-            XsdSockmsgType::Write,
-            tx,
-            &[path.as_bytes(), value.as_bytes()],
-            true,
-        )?;
+        let v = self.request(XsdSockmsgType::Write, tx, &[path.as_bytes(), value.as_bytes()], true)?;
         expect_ok(&v)
     }
 
@@ -204,23 +199,13 @@ impl<T: XsTransport> XsClient<T> {
     /// Registers a watch; xenstored fires it once right away, then on every change at or
     /// below `path`.
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        let v = self.request(
-            XsdSockmsgType::Watch,
-            TxId::NONE,
-            &[path.as_bytes(), token.as_bytes()],
-            false,
-        )?;
+        let v = self.request(XsdSockmsgType::Watch, TxId::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
         expect_ok(&v)
     }
 
     /// Removes a watch and drops its queued events.
     pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        let v = self.request(
-            XsdSockmsgType::Unwatch,
-            TxId::NONE,
-            &[path.as_bytes(), token.as_bytes()],
-            false,
-        )?;
+        let v = self.request(XsdSockmsgType::Unwatch, TxId::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
         self.watch_events.retain(|e| e.token != token);
         expect_ok(&v)
     }

@@ -31,10 +31,7 @@ impl RingTransport {
         } else {
             window::map_frames(&[mfn], DomId::SELF, MapKind::ReadWrite).ok()?
         };
-        Some(RingTransport {
-            intf: va as *mut XenstoreDomainInterface,
-            port: EvtchnPort(si.store_evtchn),
-        })
+        Some(RingTransport { intf: va as *mut XenstoreDomainInterface, port: EvtchnPort(si.store_evtchn) })
     }
 
     pub fn port(&self) -> EvtchnPort {

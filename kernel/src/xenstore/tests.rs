@@ -30,12 +30,7 @@ struct FakeXenstored {
 }
 
 fn reply(ty: u32, req_id: u32, payload: &[u8]) -> Vec<u8> {
-    let h = XsdSockmsg {
-        r#type: ty,
-        req_id,
-        tx_id: 0,
-        len: payload.len() as u32,
-    };
+    let h = XsdSockmsg { r#type: ty, req_id, tx_id: 0, len: payload.len() as u32 };
     let mut v = encode_header(&h).to_vec();
     v.extend_from_slice(payload);
     v
@@ -67,8 +62,7 @@ impl FakeXenstored {
             }
             None => {
                 let prefix = path.clone() + "/";
-                self.tree
-                    .retain(|k, _| *k != path && !k.starts_with(&prefix));
+                self.tree.retain(|k, _| *k != path && !k.starts_with(&prefix));
             }
         }
         self.fire(&path);
@@ -82,16 +76,12 @@ impl FakeXenstored {
             self.out.extend(raw);
             return;
         }
-        let fields: Vec<String> = payload
-            .split(|&b| b == 0)
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect();
+        let fields: Vec<String> = payload.split(|&b| b == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect();
         let ok = |s: &mut Self| s.out.extend(reply(h.r#type, h.req_id, b"OK\0"));
         let err = |s: &mut Self, e: &str| {
             let mut p = e.as_bytes().to_vec();
             p.push(0);
-            s.out
-                .extend(reply(XsdSockmsgType::Error as u32, h.req_id, &p));
+            s.out.extend(reply(XsdSockmsgType::Error as u32, h.req_id, &p));
         };
         match XsdSockmsgType::from_u32(h.r#type) {
             Some(XsdSockmsgType::Read) => match self.tree.get(&fields[0]).cloned() {
@@ -103,10 +93,7 @@ impl FakeXenstored {
                 let path = String::from_utf8_lossy(&payload[..nul]).into_owned();
                 let value = String::from_utf8_lossy(&payload[nul + 1..]).into_owned();
                 if h.tx_id != 0 {
-                    self.tx_writes
-                        .entry(h.tx_id)
-                        .or_default()
-                        .push((path, Some(value)));
+                    self.tx_writes.entry(h.tx_id).or_default().push((path, Some(value)));
                 } else {
                     self.apply(path, Some(value));
                 }
@@ -149,8 +136,7 @@ impl FakeXenstored {
                 self.fire(&p);
             }
             Some(XsdSockmsgType::Unwatch) => {
-                self.watches
-                    .retain(|(p, t)| !(*p == fields[0] && *t == fields[1]));
+                self.watches.retain(|(p, t)| !(*p == fields[0] && *t == fields[1]));
                 ok(self)
             }
             Some(XsdSockmsgType::TransactionStart) => {
@@ -247,10 +233,7 @@ fn watches_are_queued_for_the_loop() {
     // The initial firing (it may arrive after the reply, so poll first).
     xs.poll().unwrap();
     let ev = xs.take_watch_event().unwrap();
-    assert_eq!(
-        (ev.path.as_str(), ev.token.as_str()),
-        ("control/shutdown", "shutdown")
-    );
+    assert_eq!((ev.path.as_str(), ev.token.as_str()), ("control/shutdown", "shutdown"));
     assert!(xs.take_watch_event().is_none());
     xs.write("control/shutdown", "poweroff").unwrap();
     xs.poll().unwrap();
@@ -271,13 +254,9 @@ fn watch_events_can_be_taken_per_token() {
     xs.write("a/x", "1").unwrap();
     xs.write("b/y", "2").unwrap();
     xs.poll().unwrap();
-    let b: Vec<String> = core::iter::from_fn(|| xs.take_watch_event_for("tb"))
-        .map(|e| e.path)
-        .collect();
+    let b: Vec<String> = core::iter::from_fn(|| xs.take_watch_event_for("tb")).map(|e| e.path).collect();
     assert_eq!(b, vec!["b", "b/y"]);
-    let a: Vec<String> = core::iter::from_fn(|| xs.take_watch_event())
-        .map(|e| e.path)
-        .collect();
+    let a: Vec<String> = core::iter::from_fn(|| xs.take_watch_event()).map(|e| e.path).collect();
     assert_eq!(a, vec!["a", "a/x"]);
 }
 
@@ -294,11 +273,7 @@ fn received_counter_counts_events_read_by_requests() {
     xs.poll().unwrap();
     assert_eq!(xs.watch_events_received(), n0 + 1);
     while xs.take_watch_event().is_some() {}
-    assert_eq!(
-        xs.watch_events_received(),
-        n0 + 1,
-        "taking events does not change the count"
-    );
+    assert_eq!(xs.watch_events_received(), n0 + 1, "taking events does not change the count");
 }
 
 #[test]
@@ -332,10 +307,7 @@ fn transaction_retries_on_eagain() {
 fn transaction_gives_up_after_the_retry_limit() {
     let mut xs = client();
     xs.transport_mut().conflicts = 1000;
-    assert_eq!(
-        xs.transaction(|xs, tx| xs.write_tx(tx, "t/x", "y")),
-        Err(XsError::EAGAIN)
-    );
+    assert_eq!(xs.transaction(|xs, tx| xs.write_tx(tx, "t/x", "y")), Err(XsError::EAGAIN));
 }
 
 #[test]
@@ -353,12 +325,7 @@ fn transaction_body_error_aborts() {
 fn malformed_replies_are_errors() {
     let mut xs = client();
     // Oversized length.
-    let h = XsdSockmsg {
-        r#type: 2,
-        req_id: 1,
-        tx_id: 0,
-        len: 100_000,
-    };
+    let h = XsdSockmsg { r#type: 2, req_id: 1, tx_id: 0, len: 100_000 };
     xs.transport_mut().inject = Some(encode_header(&h).to_vec());
     assert!(matches!(xs.read("domid"), Err(XsError::Malformed(_))));
     // Reply of the wrong type with the right id.

@@ -7,9 +7,7 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use xen_abi::xs_wire::{
-    XENSTORE_PAYLOAD_MAX, XSD_ERRORS, XSD_SOCKMSG_SIZE, XsdSockmsg, XsdSockmsgType,
-};
+use xen_abi::xs_wire::{XENSTORE_PAYLOAD_MAX, XSD_ERRORS, XSD_SOCKMSG_SIZE, XsdSockmsg, XsdSockmsgType};
 
 /// Errors of the xenstore client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,23 +82,13 @@ pub fn encode_request(
 ) -> Result<Vec<u8>, XsError> {
     let mut len = 0usize;
     for (i, p) in parts.iter().enumerate() {
-        len += p.len()
-            + if last_raw && i + 1 == parts.len() {
-                0
-            } else {
-                1
-            };
+        len += p.len() + if last_raw && i + 1 == parts.len() { 0 } else { 1 };
     }
     if len > XENSTORE_PAYLOAD_MAX {
         return Err(XsError::TooLong);
     }
     let mut out = Vec::with_capacity(XSD_SOCKMSG_SIZE + len);
-    let hdr = XsdSockmsg {
-        r#type: ty as u32,
-        req_id,
-        tx_id: tx.0,
-        len: len as u32,
-    };
+    let hdr = XsdSockmsg { r#type: ty as u32, req_id, tx_id: tx.0, len: len as u32 };
     out.extend_from_slice(&encode_header(&hdr));
     for (i, p) in parts.iter().enumerate() {
         out.extend_from_slice(p);
@@ -124,16 +112,9 @@ pub fn encode_header(h: &XsdSockmsg) -> [u8; XSD_SOCKMSG_SIZE] {
 /// Parses 16 header bytes; rejects lengths above `XENSTORE_PAYLOAD_MAX`.
 pub fn decode_header(b: &[u8; XSD_SOCKMSG_SIZE]) -> Result<XsdSockmsg, XsError> {
     let word = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let h = XsdSockmsg {
-        r#type: word(0),
-        req_id: word(4),
-        tx_id: word(8),
-        len: word(12),
-    };
+    let h = XsdSockmsg { r#type: word(0), req_id: word(4), tx_id: word(8), len: word(12) };
     if h.len as usize > XENSTORE_PAYLOAD_MAX {
-        return Err(XsError::Malformed(
-            "payload length above XENSTORE_PAYLOAD_MAX",
-        ));
+        return Err(XsError::Malformed("payload length above XENSTORE_PAYLOAD_MAX"));
     }
     Ok(h)
 }
@@ -229,11 +210,7 @@ pub fn split_nul_terminated(payload: &[u8]) -> Result<Vec<String>, XsError> {
         return Ok(Vec::new());
     }
     body.split(|&b| b == 0)
-        .map(|s| {
-            core::str::from_utf8(s)
-                .map(String::from)
-                .map_err(|_| XsError::Malformed("non-UTF-8 name"))
-        })
+        .map(|s| core::str::from_utf8(s).map(String::from).map_err(|_| XsError::Malformed("non-UTF-8 name")))
         .collect()
 }
 
@@ -271,12 +248,7 @@ mod tests {
     use alloc::vec;
 
     fn msg(ty: u32, req_id: u32, payload: &[u8]) -> Vec<u8> {
-        let h = XsdSockmsg {
-            r#type: ty,
-            req_id,
-            tx_id: 0,
-            len: payload.len() as u32,
-        };
+        let h = XsdSockmsg { r#type: ty, req_id, tx_id: 0, len: payload.len() as u32 };
         let mut v = encode_header(&h).to_vec();
         v.extend_from_slice(payload);
         v
@@ -291,14 +263,10 @@ mod tests {
         assert_eq!(&w[8..12], &5u32.to_le_bytes());
         assert_eq!(&w[12..16], &7u32.to_le_bytes());
         assert_eq!(&w[16..], b"a/b\0val");
-        let watch =
-            encode_request(XsdSockmsgType::Watch, 1, TxId::NONE, &[b"p", b"tok"], false).unwrap();
+        let watch = encode_request(XsdSockmsgType::Watch, 1, TxId::NONE, &[b"p", b"tok"], false).unwrap();
         assert_eq!(&watch[16..], b"p\0tok\0");
         let too_long = vec![b'x'; XENSTORE_PAYLOAD_MAX];
-        assert_eq!(
-            encode_request(XsdSockmsgType::Read, 1, TxId::NONE, &[&too_long], false),
-            Err(XsError::TooLong)
-        );
+        assert_eq!(encode_request(XsdSockmsgType::Read, 1, TxId::NONE, &[&too_long], false), Err(XsError::TooLong));
     }
 
     #[test]
@@ -319,13 +287,7 @@ mod tests {
         assert_eq!(got[0].payload, b"hello");
         assert_eq!(got[0].header.req_id, 9);
         let ev = parse_watch_event(&got[1].payload).unwrap();
-        assert_eq!(
-            ev,
-            WatchEvent {
-                path: "control/shutdown".into(),
-                token: "tok".into()
-            }
-        );
+        assert_eq!(ev, WatchEvent { path: "control/shutdown".into(), token: "tok".into() });
         // Or all at once: first message, then the rest.
         let mut r = MessageReader::new();
         let (used, res) = r.feed(&bytes);
@@ -345,12 +307,7 @@ mod tests {
 
     #[test]
     fn oversized_length_is_malformed() {
-        let h = XsdSockmsg {
-            r#type: 2,
-            req_id: 1,
-            tx_id: 0,
-            len: 4097,
-        };
+        let h = XsdSockmsg { r#type: 2, req_id: 1, tx_id: 0, len: 4097 };
         let mut r = MessageReader::new();
         let (_, res) = r.feed(&encode_header(&h));
         assert!(matches!(res, Err(XsError::Malformed(_))));
@@ -359,58 +316,23 @@ mod tests {
 
     #[test]
     fn error_replies_map_to_names() {
-        let m = Message {
-            header: XsdSockmsg {
-                r#type: 16,
-                req_id: 1,
-                tx_id: 0,
-                len: 7,
-            },
-            payload: b"ENOENT\0".to_vec(),
-        };
+        let m =
+            Message { header: XsdSockmsg { r#type: 16, req_id: 1, tx_id: 0, len: 7 }, payload: b"ENOENT\0".to_vec() };
         assert_eq!(reply_payload(XsdSockmsgType::Read, m), Err(XsError::ENOENT));
         assert_eq!(XsError::from_error_payload(b"EACCES"), XsError::EACCES);
         assert_eq!(XsError::from_error_payload(b"EAGAIN\0"), XsError::EAGAIN);
-        assert!(matches!(
-            XsError::from_error_payload(b"EWHAT\0"),
-            XsError::Malformed(_)
-        ));
-        assert!(matches!(
-            XsError::from_error_payload(b""),
-            XsError::Malformed(_)
-        ));
+        assert!(matches!(XsError::from_error_payload(b"EWHAT\0"), XsError::Malformed(_)));
+        assert!(matches!(XsError::from_error_payload(b""), XsError::Malformed(_)));
         assert_eq!(XsError::ENOENT.errno(), Some(2));
         assert_eq!(XsError::Timeout.errno(), None);
     }
 
     #[test]
     fn mismatched_reply_type_is_malformed() {
-        let m = Message {
-            header: XsdSockmsg {
-                r#type: 1,
-                req_id: 1,
-                tx_id: 0,
-                len: 0,
-            },
-            payload: vec![],
-        };
-        assert!(matches!(
-            reply_payload(XsdSockmsgType::Read, m),
-            Err(XsError::Malformed(_))
-        ));
-        let m = Message {
-            header: XsdSockmsg {
-                r#type: 999,
-                req_id: 1,
-                tx_id: 0,
-                len: 0,
-            },
-            payload: vec![],
-        };
-        assert!(matches!(
-            reply_payload(XsdSockmsgType::Read, m),
-            Err(XsError::Malformed(_))
-        ));
+        let m = Message { header: XsdSockmsg { r#type: 1, req_id: 1, tx_id: 0, len: 0 }, payload: vec![] };
+        assert!(matches!(reply_payload(XsdSockmsgType::Read, m), Err(XsError::Malformed(_))));
+        let m = Message { header: XsdSockmsg { r#type: 999, req_id: 1, tx_id: 0, len: 0 }, payload: vec![] };
+        assert!(matches!(reply_payload(XsdSockmsgType::Read, m), Err(XsError::Malformed(_))));
     }
 
     #[test]

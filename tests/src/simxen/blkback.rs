@@ -72,7 +72,14 @@ const TOKEN: &str = "blkback";
 
 impl Blkback {
     /// A backend in domain `be` serving `disk`, registered as an actor of the world.
-    pub fn spawn(world: &World, be: u16, flavor: Flavor, disk: Rc<RefCell<Vec<u8>>>, sector_size: u32, readonly: bool) -> Rc<RefCell<Control>> {
+    pub fn spawn(
+        world: &World,
+        be: u16,
+        flavor: Flavor,
+        disk: Rc<RefCell<Vec<u8>>>,
+        sector_size: u32,
+        readonly: bool,
+    ) -> Rc<RefCell<Control>> {
         let mut dom = world.domain(be);
         dom.watch("backend/vbd", TOKEN).expect("watch");
         let ctl = Rc::new(RefCell::new(Control::default()));
@@ -146,7 +153,9 @@ impl Blkback {
                     self.disconnect(i);
                     self.put(&format!("{be_dir}/state"), "6");
                 }
-                Some(1) if self.xs(&format!("{be_dir}/state")).as_deref() == Some("6") => self.put(&format!("{be_dir}/state"), "2"),
+                Some(1) if self.xs(&format!("{be_dir}/state")).as_deref() == Some("6") => {
+                    self.put(&format!("{be_dir}/state"), "2")
+                }
                 _ => {}
             }
         }
@@ -207,7 +216,10 @@ impl Blkback {
             reqs.reverse();
         }
         let fe = self.insts[i].fe;
-        let mut rsps: Vec<BlkifResponse> = reqs.iter().map(|r| BlkifResponse { id: r.id, operation: r.operation, pad: 0, status: self.execute(fe, r) }).collect();
+        let mut rsps: Vec<BlkifResponse> = reqs
+            .iter()
+            .map(|r| BlkifResponse { id: r.id, operation: r.operation, pad: 0, status: self.execute(fe, r) })
+            .collect();
         if std::mem::take(&mut self.ctl.borrow_mut().bogus_response) {
             rsps[0].id = 0xdead_beef;
         }
@@ -222,9 +234,10 @@ impl Blkback {
         let _ = ring.write_u32_le(blkif::OFFSET_REQ_EVENT, inst.req_cons.wrapping_add(1));
         let ev = ring.read_u32_le(blkif::OFFSET_RSP_EVENT).unwrap_or(0);
         if blkif::need_notify(old, inst.rsp_prod, ev)
-            && let Some(p) = inst.port {
-                let _ = self.dom.notify(p);
-            }
+            && let Some(p) = inst.port
+        {
+            let _ = self.dom.notify(p);
+        }
     }
 
     fn execute(&mut self, fe: u16, r: &BlkifRequest) -> i16 {
@@ -242,7 +255,10 @@ impl Blkback {
             _ => return blkif::BLKIF_RSP_EOPNOTSUPP,
         }
         let write = r.operation == blkif::BLKIF_OP_WRITE;
-        if r.nr_segments == 0 || usize::from(r.nr_segments) > blkif::BLKIF_MAX_SEGMENTS_PER_REQUEST || (write && self.readonly) {
+        if r.nr_segments == 0
+            || usize::from(r.nr_segments) > blkif::BLKIF_MAX_SEGMENTS_PER_REQUEST
+            || (write && self.readonly)
+        {
             return blkif::BLKIF_RSP_ERROR;
         }
         let mut pos = r.sector_number.saturating_mul(512);
@@ -255,7 +271,9 @@ impl Blkback {
             if end > self.disk.borrow().len() as u64 || ctl.fail.iter().any(|(a, b)| pos < *b && *a < end) {
                 return blkif::BLKIF_RSP_ERROR;
             }
-            let Ok(mut m) = self.dom.map_grant_ref(DomId(fe), GrantRef(s.gref), write) else { return blkif::BLKIF_RSP_ERROR };
+            let Ok(mut m) = self.dom.map_grant_ref(DomId(fe), GrantRef(s.gref), write) else {
+                return blkif::BLKIF_RSP_ERROR;
+            };
             let off = usize::from(s.first_sect) * 512;
             let mut disk = self.disk.borrow_mut();
             let range = pos as usize..end as usize;
@@ -267,7 +285,11 @@ impl Blkback {
             }
             pos = end;
         }
-        if write { ctl.writes += 1 } else { ctl.reads += 1 }
+        if write {
+            ctl.writes += 1
+        } else {
+            ctl.reads += 1
+        }
         blkif::BLKIF_RSP_OKAY
     }
 }

@@ -82,9 +82,10 @@ impl EventChannels {
     pub fn close(&mut self, dom: u16, port: u32) {
         if let Some(p) = self.ports.remove(&(dom, port))
             && let PortState::Interdomain { remote, rport } = p.state
-                && let Some(rp) = self.ports.get_mut(&(remote, rport)) {
-                    rp.state = PortState::Unbound { remote: dom };
-                }
+            && let Some(rp) = self.ports.get_mut(&(remote, rport))
+        {
+            rp.state = PortState::Unbound { remote: dom };
+        }
     }
 
     /// Test-and-clear the pending bit.

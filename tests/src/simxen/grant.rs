@@ -97,7 +97,10 @@ impl Grants {
         let n = self.next.entry(dom).or_insert(8);
         let g = *n;
         *n += 1;
-        self.entries.insert((dom, g), Entry { data: page.data.clone(), grantee, readonly, maps: 0, alive: Rc::new(Cell::new(true)) });
+        self.entries.insert(
+            (dom, g),
+            Entry { data: page.data.clone(), grantee, readonly, maps: 0, alive: Rc::new(Cell::new(true)) },
+        );
         g
     }
 

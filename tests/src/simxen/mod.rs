@@ -7,7 +7,6 @@
 //! run as "actors" (closures) that the test steps in turn; [`World::run_until`] is the
 //! scheduler. A blocking driver helper that calls `Clock::wait_until` lets the other actors run.
 
-
 pub mod blkback;
 pub mod evtchn;
 pub mod grant;

@@ -86,7 +86,10 @@ fn can_write(dom: u16, n: &Node) -> bool {
 }
 
 fn valid(path: &str) -> bool {
-    !path.is_empty() && path.len() < 3072 && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"-/_@.:".contains(&b)) && !path.contains("//")
+    !path.is_empty()
+        && path.len() < 3072
+        && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"-/_@.:".contains(&b))
+        && !path.contains("//")
 }
 
 impl Default for Store {
@@ -100,7 +103,15 @@ impl Store {
     pub fn new() -> Self {
         let mut tree = BTreeMap::new();
         tree.insert("/".to_string(), Node { value: String::new(), owner: 0, readers: vec![], writers: vec![] });
-        Store { tree, watches: vec![], events: HashMap::new(), txs: HashMap::new(), next_tx: 1, generation: 0, writes: HashMap::new() }
+        Store {
+            tree,
+            watches: vec![],
+            events: HashMap::new(),
+            txs: HashMap::new(),
+            next_tx: 1,
+            generation: 0,
+            writes: HashMap::new(),
+        }
     }
 
     fn tree_for(&mut self, dom: u16, tx: u32) -> Result<&mut BTreeMap<String, Node>, XsError> {
@@ -317,7 +328,10 @@ impl Store {
     pub fn tx_start(&mut self, dom: u16) -> u32 {
         let id = self.next_tx;
         self.next_tx += 1;
-        self.txs.insert(id, Tx { dom, tree: self.tree.clone(), base_gen: self.generation, touched: vec![], gone: BTreeMap::new() });
+        self.txs.insert(
+            id,
+            Tx { dom, tree: self.tree.clone(), base_gen: self.generation, touched: vec![], gone: BTreeMap::new() },
+        );
         id
     }
 

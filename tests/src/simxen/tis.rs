@@ -70,7 +70,8 @@ pub struct Tis(pub Rc<RefCell<TisModel>>);
 impl Tis {
     /// A TPM 1.2 (`tpm2 = false`) or 2.0 chip.
     pub fn new(world: &World, tpm2: bool, engine: TisEngine) -> Tis {
-        let (did_vid, caps) = if tpm2 { (0x0001_1014, (3 << 28) | 0x100 | 0x1F) } else { (0x0001_1014, (2 << 28) | 0x100 | 0x1F) };
+        let (did_vid, caps) =
+            if tpm2 { (0x0001_1014, (3 << 28) | 0x100 | 0x1F) } else { (0x0001_1014, (2 << 28) | 0x100 | 0x1F) };
         Tis(Rc::new(RefCell::new(TisModel {
             world: world.clone(),
             tpm2,
@@ -128,9 +129,10 @@ impl TisModel {
 
     fn settle(&mut self) {
         if let St::Execution { done_at } = self.st
-            && self.world.now() >= done_at {
-                self.st = St::Completion;
-            }
+            && self.world.now() >= done_at
+        {
+            self.st = St::Completion;
+        }
     }
 
     fn sts(&mut self, l: u8) -> u32 {

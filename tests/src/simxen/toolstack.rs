@@ -42,10 +42,18 @@ fn add_device(w: &World, kind: &str, fe: u16, be: u16, devid: u32, be_keys: &[(&
     }
     let mut s = w.state.borrow_mut();
     let st = &mut s.store;
-    for dir in [format!("/local/domain/{be}/backend"), format!("/local/domain/{be}/backend/{kind}"), format!("/local/domain/{be}/backend/{kind}/{fe}")] {
+    for dir in [
+        format!("/local/domain/{be}/backend"),
+        format!("/local/domain/{be}/backend/{kind}"),
+        format!("/local/domain/{be}/backend/{kind}/{fe}"),
+    ] {
         st.set_perms(&dir, be, &[]);
     }
-    for k in ["", "/frontend", "/frontend-id", "/online", "/state", "/handle"].iter().map(|s| s.to_string()).chain(be_keys.iter().map(|(k, _)| format!("/{k}"))) {
+    for k in ["", "/frontend", "/frontend-id", "/online", "/state", "/handle"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(be_keys.iter().map(|(k, _)| format!("/{k}")))
+    {
         st.set_perms(&format!("{backend}{k}"), be, &[fe]);
     }
     for dir in [format!("/local/domain/{fe}/device"), format!("/local/domain/{fe}/device/{kind}")] {
@@ -64,7 +72,14 @@ pub fn vtpm_attach(w: &World, fe: u16, be: u16, devid: u32, uuid: &str) -> Devic
 
 /// `disk=[…]`: a vbd with the given virtual device number (768 = hda/xvda).
 pub fn vbd_attach(w: &World, fe: u16, be: u16, devid: u32) -> DevicePaths {
-    add_device(w, "vbd", fe, be, devid, &[("dev", "xvda".to_string()), ("type", "file".to_string()), ("mode", "w".to_string())])
+    add_device(
+        w,
+        "vbd",
+        fe,
+        be,
+        devid,
+        &[("dev", "xvda".to_string()), ("type", "file".to_string()), ("mode", "w".to_string())],
+    )
 }
 
 /// The first half of `xl vtpm-detach`: backend `online=0` and, unless already 6, `state=5`.

@@ -32,8 +32,9 @@ impl StateFile {
         let rng = Box::new(OsRng::new().map_err(|e| format!("/dev/urandom: {e}"))?);
         let clock = Box::new(HostClock::new());
         match std::fs::read(&self.path) {
-            Ok(bytes) => Tpm::from_image(&bytes, rng, clock, options)
-                .map_err(|e| format!("{}: {e}", self.path.display())),
+            Ok(bytes) => {
+                Tpm::from_image(&bytes, rng, clock, options).map_err(|e| format!("{}: {e}", self.path.display()))
+            }
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 eprintln!("tpm12-server: {} not found: manufacturing a new TPM (EK generation)", self.path.display());
                 Tpm::manufacture(rng, clock, options).map_err(|rc| format!("manufacturing failed: {rc:?}"))
@@ -82,14 +83,19 @@ pub fn run(opts: &Options) -> Result<(), String> {
         TpmOptions { maintcmds: opts.maintcmds, hardware_physical_presence: opts.hw_presence, ..TpmOptions::default() };
     let mut tpm = store.load(options)?;
     if let Some(st) = opts.startup {
-        let cmd = tpm12::testing::request(tpm12::constants::tag::RQU_COMMAND, tpm12::constants::ord::Startup, &st.to_be_bytes());
+        let cmd = tpm12::testing::request(
+            tpm12::constants::tag::RQU_COMMAND,
+            tpm12::constants::ord::Startup,
+            &st.to_be_bytes(),
+        );
         let rc = tpm12::testing::response_rc(&tpm.execute(0, &cmd));
         if rc != 0 {
             return Err(format!("TPM_Startup({st}) failed with return code {rc:#x}"));
         }
     }
     store.save_if_changed(&mut tpm)?;
-    let listener = TcpListener::bind(("127.0.0.1", opts.port)).map_err(|e| format!("bind 127.0.0.1:{}: {e}", opts.port))?;
+    let listener =
+        TcpListener::bind(("127.0.0.1", opts.port)).map_err(|e| format!("bind 127.0.0.1:{}: {e}", opts.port))?;
     listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     eprintln!("tpm12-server: listening on 127.0.0.1:{}", opts.port);
     while !term.load(Ordering::Relaxed) {

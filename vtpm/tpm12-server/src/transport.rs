@@ -106,7 +106,6 @@ pub fn start_swtpm(port: u16, startup: bool) -> Result<Swtpm, String> {
     Ok(Swtpm { child, _dir: dir, ctrl_port: port + 1 })
 }
 
-
 impl Swtpm {
     /// TPM_Init through the control channel (CMD_INIT = 2, init flags 0): a power cycle.
     pub fn init(&self) -> Result<(), String> {

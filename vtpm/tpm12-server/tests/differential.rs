@@ -10,20 +10,26 @@
 use std::net::TcpListener;
 use std::sync::OnceLock;
 
+use tpm12::TpmOptions;
 use tpm12::constants::{cap, ord, tag};
-use tpm12::crypto::RsaKey;
 use tpm12::constants::{et, key_usage, kh, rt};
+use tpm12::crypto::RsaKey;
 use tpm12::testing::client::{Client, Reply, Session, WELL_KNOWN};
 use tpm12::testing::{DetRng, request};
-use tpm12::TpmOptions;
 use tpm12_server::transport::{Tcp, Transport, start_swtpm};
 
 /// Documented differences: (sequence, step label, reason).
 const DELIBERATE: &[(&str, &str, &str)] = &[
-    ("before_startup", "Startup(ST_STATE) without saved state",
-     "spec §3.2 4.a: stay in post-init so Startup(ST_CLEAR) can follow (TPM_FAIL); libtpms enters failure mode"),
-    ("before_startup", "Startup(ST_CLEAR) after failed ST_STATE",
-     "consequence of the above: libtpms is in failure mode"),
+    (
+        "before_startup",
+        "Startup(ST_STATE) without saved state",
+        "spec §3.2 4.a: stay in post-init so Startup(ST_CLEAR) can follow (TPM_FAIL); libtpms enters failure mode",
+    ),
+    (
+        "before_startup",
+        "Startup(ST_CLEAR) after failed ST_STATE",
+        "consequence of the above: libtpms is in failure mode",
+    ),
     ("capability", "VERSION_VAL", "our own identity: 1.2.0.1, vendor RUST"),
     ("capability", "PROP_MANUFACTURER", "our own vendor ID RUST"),
     ("capability", "PROP_TIS_TIMEOUT", "C vtpm values (750 ms, 2 s, 750 ms, 750 ms) in µs"),
@@ -56,32 +62,49 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
     ("capability", "PID ADCP", "ChangeAuthAsym not implemented"),
     ("capability", "PID DSAP", "no delegation"),
     ("capability", "PID TRANSPORT", "no transport sessions"),
-    ("capability", "FLAG_PERMANENT",
-     "manufactured with nvLocked TRUE (as shipped TPMs) and physicalPresenceCMDEnable TRUE; libtpms ships both FALSE"),
+    (
+        "capability",
+        "FLAG_PERMANENT",
+        "manufactured with nvLocked TRUE (as shipped TPMs) and physicalPresenceCMDEnable TRUE; libtpms ships both FALSE",
+    ),
     ("capability", "DA_LOGIC", "DA parameters are ours"),
     ("random", "GetRandom(4096)", "largest answer: ours 4074 (fits 4088), libtpms more"),
     ("random", "StirRandom(256)", "Part 3 §13.7: dataSize must be < 256, the TPM MAY refuse; we do"),
     ("physical_presence", "FLAG_PERMANENT after TSC", "nvLocked TRUE at manufacture"),
     ("pp_lifetime_lock", "TSC CMD_DISABLE|LIFETIME_LOCK", "no difference expected; placeholder never hit"),
     ("pp_lifetime_lock", "FLAG_PERMANENT", "nvLocked TRUE and physicalPresenceCMDEnable TRUE at manufacture"),
-    ("save_state", "Startup(ST_STATE) again (state consumed)",
-     "no saved state: we stay in post-init (TPM_FAIL); libtpms enters failure mode"),
+    (
+        "save_state",
+        "Startup(ST_STATE) again (state consumed)",
+        "no saved state: we stay in post-init (TPM_FAIL); libtpms enters failure mode",
+    ),
     ("nv", "NV lock state before locking", "nvLocked and physicalPresenceCMDEnable TRUE at manufacture"),
-    ("keys_and_sign", "LoadKey2 truncated blob",
-     "a TPM_KEY12 shorter than its own size fields: ours TPM_BAD_PARAM_SIZE, libtpms TPM_BAD_PARAMETER"),
-    ("ownership", "GetCapabilityOwner",
-     "our TPM_VERSION; flag bits differ: nvLocked/CMDEnable (ours), CEKPUsed (swtpm's EK came from CreateEndorsementKeyPair)"),
-    ("clears", "GetRandom after ForceClear",
-     "Part 3 §6.1/6.2: a clear resets disable/deactivated to the *manufacturing defaults*; ours are enabled and \
-      active (a vTPM is usable at once, as the C vtpm), libtpms' are disabled and deactivated"),
+    (
+        "keys_and_sign",
+        "LoadKey2 truncated blob",
+        "a TPM_KEY12 shorter than its own size fields: ours TPM_BAD_PARAM_SIZE, libtpms TPM_BAD_PARAMETER",
+    ),
+    (
+        "ownership",
+        "GetCapabilityOwner",
+        "our TPM_VERSION; flag bits differ: nvLocked/CMDEnable (ours), CEKPUsed (swtpm's EK came from CreateEndorsementKeyPair)",
+    ),
+    (
+        "clears",
+        "GetRandom after ForceClear",
+        "Part 3 §6.1/6.2: a clear resets disable/deactivated to the *manufacturing defaults*; ours are enabled and \
+      active (a vTPM is usable at once, as the C vtpm), libtpms' are disabled and deactivated",
+    ),
 ];
 
 /// Differences this test found that are engine bugs not fixed yet (the file
 /// named owns the fix). Reported loudly; an entry that stops differing fails
 /// the test, so the list cannot go stale.
-const OPEN: &[(&str, &str, &str)] = &[
-    ("contexts", "LoadContext garbage blob", "cmd/context.rs: libtpms answers TPM_INVALID_STRUCTURE, we TPM_BAD_PARAM_SIZE"),
-];
+const OPEN: &[(&str, &str, &str)] = &[(
+    "contexts",
+    "LoadContext garbage blob",
+    "cmd/context.rs: libtpms answers TPM_INVALID_STRUCTURE, we TPM_BAD_PARAM_SIZE",
+)];
 
 fn test_ek() -> RsaKey {
     static EK: OnceLock<RsaKey> = OnceLock::new();
@@ -144,7 +167,12 @@ impl Side<'_> {
                 Some(reply)
             }
             Err(e) => {
-                self.obs.push(Obs { label: format!("{label} [client error: {e}]"), rc: u32::MAX, body: Vec::new(), cmp });
+                self.obs.push(Obs {
+                    label: format!("{label} [client error: {e}]"),
+                    rc: u32::MAX,
+                    body: Vec::new(),
+                    cmp,
+                });
                 None
             }
         }
@@ -290,20 +318,36 @@ fn random(s: &mut Side<'_>) {
 fn capability(s: &mut Side<'_>) {
     startup(s);
     let props: &[(&str, u32)] = &[
-        ("PROP_PCR", cap::PROP_PCR), ("PROP_DIR", cap::PROP_DIR), ("PROP_MANUFACTURER", cap::PROP_MANUFACTURER),
-        ("PROP_KEYS", cap::PROP_KEYS), ("PROP_MIN_COUNTER", cap::PROP_MIN_COUNTER),
-        ("PROP_AUTHSESS", cap::PROP_AUTHSESS), ("PROP_TRANSESS", cap::PROP_TRANSESS),
-        ("PROP_COUNTERS", cap::PROP_COUNTERS), ("PROP_MAX_AUTHSESS", cap::PROP_MAX_AUTHSESS),
-        ("PROP_MAX_TRANSESS", cap::PROP_MAX_TRANSESS), ("PROP_MAX_COUNTERS", cap::PROP_MAX_COUNTERS),
-        ("PROP_MAX_KEYS", cap::PROP_MAX_KEYS), ("PROP_OWNER", cap::PROP_OWNER), ("PROP_CONTEXT", cap::PROP_CONTEXT),
-        ("PROP_MAX_CONTEXT", cap::PROP_MAX_CONTEXT), ("PROP_FAMILYROWS", cap::PROP_FAMILYROWS),
-        ("PROP_TIS_TIMEOUT", cap::PROP_TIS_TIMEOUT), ("PROP_STARTUP_EFFECT", cap::PROP_STARTUP_EFFECT),
-        ("PROP_DELEGATE_ROW", cap::PROP_DELEGATE_ROW), ("PROP_MAX_DAASESS", cap::PROP_MAX_DAASESS),
-        ("PROP_DAASESS", cap::PROP_DAASESS), ("PROP_CONTEXT_DIST", cap::PROP_CONTEXT_DIST),
-        ("PROP_DAA_INTERRUPT", cap::PROP_DAA_INTERRUPT), ("PROP_SESSIONS", cap::PROP_SESSIONS),
-        ("PROP_MAX_SESSIONS", cap::PROP_MAX_SESSIONS), ("PROP_CMK_RESTRICTION", cap::PROP_CMK_RESTRICTION),
-        ("PROP_DURATION", cap::PROP_DURATION), ("PROP_ACTIVE_COUNTER", cap::PROP_ACTIVE_COUNTER),
-        ("PROP_MAX_NV_AVAILABLE", cap::PROP_MAX_NV_AVAILABLE), ("PROP_INPUT_BUFFER", cap::PROP_INPUT_BUFFER),
+        ("PROP_PCR", cap::PROP_PCR),
+        ("PROP_DIR", cap::PROP_DIR),
+        ("PROP_MANUFACTURER", cap::PROP_MANUFACTURER),
+        ("PROP_KEYS", cap::PROP_KEYS),
+        ("PROP_MIN_COUNTER", cap::PROP_MIN_COUNTER),
+        ("PROP_AUTHSESS", cap::PROP_AUTHSESS),
+        ("PROP_TRANSESS", cap::PROP_TRANSESS),
+        ("PROP_COUNTERS", cap::PROP_COUNTERS),
+        ("PROP_MAX_AUTHSESS", cap::PROP_MAX_AUTHSESS),
+        ("PROP_MAX_TRANSESS", cap::PROP_MAX_TRANSESS),
+        ("PROP_MAX_COUNTERS", cap::PROP_MAX_COUNTERS),
+        ("PROP_MAX_KEYS", cap::PROP_MAX_KEYS),
+        ("PROP_OWNER", cap::PROP_OWNER),
+        ("PROP_CONTEXT", cap::PROP_CONTEXT),
+        ("PROP_MAX_CONTEXT", cap::PROP_MAX_CONTEXT),
+        ("PROP_FAMILYROWS", cap::PROP_FAMILYROWS),
+        ("PROP_TIS_TIMEOUT", cap::PROP_TIS_TIMEOUT),
+        ("PROP_STARTUP_EFFECT", cap::PROP_STARTUP_EFFECT),
+        ("PROP_DELEGATE_ROW", cap::PROP_DELEGATE_ROW),
+        ("PROP_MAX_DAASESS", cap::PROP_MAX_DAASESS),
+        ("PROP_DAASESS", cap::PROP_DAASESS),
+        ("PROP_CONTEXT_DIST", cap::PROP_CONTEXT_DIST),
+        ("PROP_DAA_INTERRUPT", cap::PROP_DAA_INTERRUPT),
+        ("PROP_SESSIONS", cap::PROP_SESSIONS),
+        ("PROP_MAX_SESSIONS", cap::PROP_MAX_SESSIONS),
+        ("PROP_CMK_RESTRICTION", cap::PROP_CMK_RESTRICTION),
+        ("PROP_DURATION", cap::PROP_DURATION),
+        ("PROP_ACTIVE_COUNTER", cap::PROP_ACTIVE_COUNTER),
+        ("PROP_MAX_NV_AVAILABLE", cap::PROP_MAX_NV_AVAILABLE),
+        ("PROP_INPUT_BUFFER", cap::PROP_INPUT_BUFFER),
         ("PROP 0x105 (undefined)", 0x105),
     ];
     for (label, p) in props {
@@ -314,15 +358,29 @@ fn capability(s: &mut Side<'_>) {
     getcap(s, "FLAG_PERMANENT", cap::FLAG, &be(&[cap::FLAG_PERMANENT]), Cmp::Exact);
     getcap(s, "FLAG_VOLATILE", cap::FLAG, &be(&[cap::FLAG_VOLATILE]), Cmp::Exact);
     getcap(s, "FLAG bad", cap::FLAG, &be(&[0x107]), Cmp::Exact);
-    for (label, o) in [("ORD Extend", ord::Extend), ("ORD PcrRead", ord::PcrRead), ("ORD GetRandom", ord::GetRandom),
-                       ("ORD NV_DefineSpace", ord::NV_DefineSpace), ("ORD 0x1234", 0x1234)] {
+    for (label, o) in [
+        ("ORD Extend", ord::Extend),
+        ("ORD PcrRead", ord::PcrRead),
+        ("ORD GetRandom", ord::GetRandom),
+        ("ORD NV_DefineSpace", ord::NV_DefineSpace),
+        ("ORD 0x1234", 0x1234),
+    ] {
         getcap(s, label, cap::ORD, &be(&[o]), Cmp::Exact);
     }
-    for (label, a) in [("ALG RSA", 1u32), ("ALG SHA", 4), ("ALG HMAC", 5), ("ALG AES128", 6), ("ALG MGF1", 7), ("ALG XOR", 10)] {
+    for (label, a) in
+        [("ALG RSA", 1u32), ("ALG SHA", 4), ("ALG HMAC", 5), ("ALG AES128", 6), ("ALG MGF1", 7), ("ALG XOR", 10)]
+    {
         getcap(s, label, cap::ALG, &be(&[a]), Cmp::Exact);
     }
-    for (label, p) in [("PID OIAP", 1u16), ("PID OSAP", 2), ("PID ADIP", 3), ("PID ADCP", 4), ("PID OWNER", 5),
-                       ("PID DSAP", 6), ("PID TRANSPORT", 7)] {
+    for (label, p) in [
+        ("PID OIAP", 1u16),
+        ("PID OSAP", 2),
+        ("PID ADIP", 3),
+        ("PID ADCP", 4),
+        ("PID OWNER", 5),
+        ("PID DSAP", 6),
+        ("PID TRANSPORT", 7),
+    ] {
         getcap(s, label, cap::PID, &p.to_be_bytes(), Cmp::Exact);
     }
     getcap(s, "KEY_HANDLE", cap::KEY_HANDLE, &[], Cmp::Exact);
@@ -539,7 +597,8 @@ fn ownership(s: &mut Side<'_>) {
     // OSAP on the owner, then a session handle that does not exist.
     let r = s.client.osap(et::OWNER, kh::OWNER, WELL_KNOWN).map(|_| ());
     s.obs.push(Obs { label: "OSAP owner".into(), rc: u32::from(r.is_err()), body: Vec::new(), cmp: Cmp::Rc });
-    let mut bogus = Session { handle: 0x0BAD_0BAD, nonce_even: [0; 20], key: WELL_KNOWN, shared_secret: None, keep: false };
+    let mut bogus =
+        Session { handle: 0x0BAD_0BAD, nonce_even: [0; 20], key: WELL_KNOWN, shared_secret: None, keep: false };
     let r = s.client.auth(ord::GetCapabilityOwner, &[], &[], &mut [&mut bogus], 0);
     s.rec("GetCapabilityOwner bogus session", r, Cmp::Exact);
 }
@@ -565,7 +624,13 @@ fn keys_and_sign(s: &mut Side<'_>) {
     let r = s.client.sign(handle, [9; 20], &[5; 20]);
     s.rec("Sign wrong key secret", r, Cmp::Exact);
     let mut sess = s.client.oiap(WELL_KNOWN).expect("OIAP");
-    let r = s.client.auth(ord::Sign, &[handle], &be(&[19]).into_iter().chain([0u8; 19]).collect::<Vec<_>>(), &mut [&mut sess], 0);
+    let r = s.client.auth(
+        ord::Sign,
+        &[handle],
+        &be(&[19]).into_iter().chain([0u8; 19]).collect::<Vec<_>>(),
+        &mut [&mut sess],
+        0,
+    );
     s.rec("Sign 19-byte digest", r, Cmp::Rc);
     s.cmd("GetPubKey without auth", ord::GetPubKey, &be(&[handle]), Cmp::Rc);
     let mut sess = s.client.oiap(WELL_KNOWN).expect("OIAP");
@@ -997,8 +1062,14 @@ fn differential_against_swtpm() {
                 }
                 Match::Differ => {}
             }
-            let line = format!("{name} / {}: ours rc {:#x} {:02x?} | swtpm rc {:#x} {:02x?}", x.label, x.rc,
-                &x.body[..x.body.len().min(40)], y.rc, &y.body[..y.body.len().min(40)]);
+            let line = format!(
+                "{name} / {}: ours rc {:#x} {:02x?} | swtpm rc {:#x} {:02x?}",
+                x.label,
+                x.rc,
+                &x.body[..x.body.len().min(40)],
+                y.rc,
+                &y.body[..y.body.len().min(40)]
+            );
             if let Some((_, _, why)) = DELIBERATE.iter().find(|(s, l, _)| s == name && *l == x.label) {
                 deliberate_hits += 1;
                 report.push(format!("  deliberate: {line}\n      ({why})"));
@@ -1022,8 +1093,11 @@ fn differential_against_swtpm() {
     for l in &undocumented {
         eprintln!("  UNDOCUMENTED: {l}");
     }
-    let stale: Vec<_> =
-        OPEN.iter().filter(|(s, l, _)| !open_hits.contains(&format!("{s} / {l}"))).map(|(s, l, _)| format!("{s} / {l}")).collect();
+    let stale: Vec<_> = OPEN
+        .iter()
+        .filter(|(s, l, _)| !open_hits.contains(&format!("{s} / {l}")))
+        .map(|(s, l, _)| format!("{s} / {l}"))
+        .collect();
     if !open_hits.is_empty() {
         eprintln!("\n!!!!!!!! {} OPEN engine differences (see OPEN in differential.rs) !!!!!!!!\n", open_hits.len());
     }

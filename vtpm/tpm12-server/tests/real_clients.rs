@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Steps that depend on not-yet-implemented commands. Remove a name as soon as
 /// the step passes, which makes it required.
-const PENDING: &[&str] = &[
-];
+const PENDING: &[&str] = &[];
 
 fn have(tool: &str) -> bool {
     ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().any(|d| Path::new(d).join(tool).exists())
@@ -174,7 +173,9 @@ fn owner_in_state_file(path: &Path) -> Option<bool> {
 #[test]
 fn trousers_and_tpm_tools() {
     if !have("tcsd") || !have("tpm_version") {
-        eprintln!("\n!!!!!!!! SKIPPED: trousers / tpm-tools not installed (apt-get install trousers tpm-tools) !!!!!!!!\n");
+        eprintln!(
+            "\n!!!!!!!! SKIPPED: trousers / tpm-tools not installed (apt-get install trousers tpm-tools) !!!!!!!!\n"
+        );
         return;
     }
     // tcsd instances and tpm-tools runs must not interleave across test processes.
@@ -195,7 +196,9 @@ fn trousers_and_tpm_tools() {
     let took_ownership = r.step("tpm_takeownership -y -z", env.tool(&["tpm_takeownership", "-y", "-z"]), |_| true);
     r.step("tpm_getpubek -z", env.tool(&["tpm_getpubek", "-z"]), |t| t.contains("Public Key"));
     r.step("tpm_setenable status", env.tool(&["tpm_setenable", "-z"]), |t| t.contains("Disabled status: false"));
-    r.step("tpm_setactive status", env.tool(&["tpm_setactive", "-z"]), |t| t.contains("Persistent Deactivated Status: false"));
+    r.step("tpm_setactive status", env.tool(&["tpm_setactive", "-z"]), |t| {
+        t.contains("Persistent Deactivated Status: false")
+    });
     std::fs::write(dir.join("secret.txt"), b"sealed secret 1234\n").unwrap();
     let _ = Command::new("chmod").arg("0644").arg(dir.join("secret.txt")).status();
     r.step("tpm_sealdata", env.tool(&["tpm_sealdata", "-z", "-i", "secret.txt", "-o", "sealed.blob"]), |_| true);
@@ -225,12 +228,16 @@ fn trousers_and_tpm_tools() {
     let tcsd = env.tcsd();
     r.step("restart: tpm_version", env.tool(&["tpm_version"]), |t| t.contains("RUST"));
     r.step("restart: owner survived", env.tool(&["tpm_setenable", "-z"]), |t| t.contains("Disabled status"));
-    r.step("restart: nvread after restart", env.tool(&["tpm_nvread", "-i", index, "-s", "26", "-z", "-f", "nvout2.bin"]), |_| {
-        std::fs::read(dir.join("nvout2.bin")).is_ok_and(|d| d == b"nv data survives restarts!")
-    });
-    r.step("restart: unseal after restart", env.tool(&["tpm_unsealdata", "-z", "-i", "sealed.blob", "-o", "unsealed2.txt"]), |_| {
-        std::fs::read(dir.join("unsealed2.txt")).is_ok_and(|d| d == b"sealed secret 1234\n")
-    });
+    r.step(
+        "restart: nvread after restart",
+        env.tool(&["tpm_nvread", "-i", index, "-s", "26", "-z", "-f", "nvout2.bin"]),
+        |_| std::fs::read(dir.join("nvout2.bin")).is_ok_and(|d| d == b"nv data survives restarts!"),
+    );
+    r.step(
+        "restart: unseal after restart",
+        env.tool(&["tpm_unsealdata", "-z", "-i", "sealed.blob", "-o", "unsealed2.txt"]),
+        |_| std::fs::read(dir.join("unsealed2.txt")).is_ok_and(|d| d == b"sealed secret 1234\n"),
+    );
     r.step("tpm_nvrelease", env.tool(&["tpm_nvrelease", "-i", index, "-y"]), |_| true);
     r.step("tpm_clear -z", env.tool(&["tpm_clear", "-z"]), |_| true);
     tcsd.stop();

@@ -120,11 +120,7 @@ impl<'a> Reader<'a> {
 
     /// Succeeds only if every byte was consumed (trailing garbage is `TPM_BAD_PARAM_SIZE`).
     pub fn finish(&self) -> Result<(), Rc> {
-        if self.remaining() == 0 {
-            Ok(())
-        } else {
-            Err(Rc::BAD_PARAM_SIZE)
-        }
+        if self.remaining() == 0 { Ok(()) } else { Err(Rc::BAD_PARAM_SIZE) }
     }
 }
 
@@ -275,10 +271,7 @@ mod tests {
     #[test]
     fn header_param_size_must_match() {
         let cmd = [0, 0xc1, 0, 0, 0, 10, 0, 0, 0, 0x46];
-        assert_eq!(
-            RequestHeader::parse(&cmd),
-            Ok(RequestHeader { tag: 0xc1, param_size: 10, ordinal: 0x46 })
-        );
+        assert_eq!(RequestHeader::parse(&cmd), Ok(RequestHeader { tag: 0xc1, param_size: 10, ordinal: 0x46 }));
         assert_eq!(RequestHeader::parse(&cmd[..9]), Err(Rc::BAD_PARAM_SIZE));
         let mut long = cmd.to_vec();
         long.push(0);

@@ -199,11 +199,7 @@ impl RsaKey {
 
     /// A public key from a modulus and an exponent (`TPM_RSA_KEY_PARMS`: empty = 65537).
     pub fn from_public(modulus: &[u8], exponent: &[u8]) -> Result<Self, Rc> {
-        let e = if exponent.is_empty() {
-            BoxedUint::from(u64::from(DEFAULT_EXPONENT))
-        } else {
-            be_uint(exponent)?
-        };
+        let e = if exponent.is_empty() { BoxedUint::from(u64::from(DEFAULT_EXPONENT)) } else { be_uint(exponent)? };
         let public = RsaPublicKey::new(be_uint(modulus)?, e).map_err(|_| Rc::BAD_KEY_PROPERTY)?;
         Ok(Self { public, private: None })
     }

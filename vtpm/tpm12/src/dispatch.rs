@@ -120,10 +120,7 @@ pub const TABLES: &[&[OrdinalEntry]] = &[
 
 /// Finds the row for `ordinal`, honouring `maintcmds`; stubs are returned too.
 pub fn lookup(ordinal: u32, maintcmds: bool) -> Option<&'static OrdinalEntry> {
-    TABLES
-        .iter()
-        .flat_map(|t| t.iter())
-        .find(|e| e.ordinal == ordinal && (maintcmds || e.flags & flags::MAINT == 0))
+    TABLES.iter().flat_map(|t| t.iter()).find(|e| e.ordinal == ordinal && (maintcmds || e.flags & flags::MAINT == 0))
 }
 
 /// True if the ordinal is implemented and enabled (TPM_CAP_ORD).
@@ -300,8 +297,8 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
         return error_response(hdr.tag, Rc::BADTAG);
     }
     let mut resp = Response::default();
-    let result = (entry.handler)(tpm, &mut cmd, &mut resp)
-        .and_then(|()| crate::auth::finish_response(tpm, &mut cmd, &resp));
+    let result =
+        (entry.handler)(tpm, &mut cmd, &mut resp).and_then(|()| crate::auth::finish_response(tpm, &mut cmd, &resp));
     match result {
         Ok(trailers) => {
             let mut out = resp.handles.into_vec();

@@ -61,10 +61,10 @@ pub mod tpm;
 pub mod testing;
 
 pub use cmd::{auth, session};
-pub use rand_core;
-pub use rsa;
 pub use constants::rc::Rc;
 pub use platform::{Clock, TpmRng};
+pub use rand_core;
+pub use rsa;
 pub use state::image::ImageError;
 pub use tpm::{Tpm, TpmOptions};
 

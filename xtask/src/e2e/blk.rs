@@ -11,7 +11,7 @@
 
 use super::log::{Event, ScenarioLog};
 use super::plan::{Domain, Plan};
-use super::scenarios::{load_config, Check, Checks};
+use super::scenarios::{Check, Checks, load_config};
 use crate::util::Result;
 use std::path::Path;
 
@@ -81,11 +81,18 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
         for (d, want) in [(w, "disktest: write ok"), (v, "disktest: verify ok")] {
             let n = &d.name;
             let con: &[String] = log.consoles.get(n).map(Vec::as_slice).unwrap_or(&[]);
-            let last = con.iter().rev().find(|l| l.contains("disktest: ")).cloned().unwrap_or_else(|| "(no disktest line)".into());
+            let last = con
+                .iter()
+                .rev()
+                .find(|l| l.contains("disktest: "))
+                .cloned()
+                .unwrap_or_else(|| "(no disktest line)".into());
             let backend = find(con, "disktest: backend ");
-            c.pass_if(format!("{n}: served by {label} (backend/{be})"), backend.is_some_and(|l| l.contains(&format!("/backend/{be}/"))), || {
-                backend.cloned().unwrap_or_else(|| last.clone())
-            });
+            c.pass_if(
+                format!("{n}: served by {label} (backend/{be})"),
+                backend.is_some_and(|l| l.contains(&format!("/backend/{be}/"))),
+                || backend.cloned().unwrap_or_else(|| last.clone()),
+            );
             c.pass_if(format!("{n}: {want}"), find(con, want).is_some(), || last.clone());
             let gone = log.events.iter().any(|e| matches!(e, Event::Gone { dom, gone: true, .. } if dom == n));
             c.pass_if(format!("{n}: powered off by itself"), gone, || "still running after 90 s".into());
@@ -96,9 +103,11 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
             if d.name == w.name {
                 let pat = format!("xt-diskpattern: {label} ");
                 let line = log.raw.iter().find(|l| l.contains(&pat));
-                c.pass_if(format!("{label}: dom0 finds the pattern in the image file"), line.is_some_and(|l| l.contains("blocks_found=5 of 5")), || {
-                    line.cloned().unwrap_or_else(|| "no xt-diskpattern line".into())
-                });
+                c.pass_if(
+                    format!("{label}: dom0 finds the pattern in the image file"),
+                    line.is_some_and(|l| l.contains("blocks_found=5 of 5")),
+                    || line.cloned().unwrap_or_else(|| "no xt-diskpattern line".into()),
+                );
                 if let Some(l) = line {
                     println!("  dom0: {}", &l[l.find("xt-diskpattern").unwrap_or(0)..]);
                 }
@@ -121,14 +130,19 @@ mod tests {
     #[test]
     fn checks_follow_the_consoles() {
         let p = Planned { runs: vec![("qdisk", dom("disktest-qdisk-write"), dom("disktest-qdisk-verify"))] };
-        let mut s = String::from("@@xt scenario blkfront\n@@xt gone disktest-qdisk-write yes secs=2\n@@xt gone disktest-qdisk-verify yes secs=2\n");
+        let mut s = String::from(
+            "@@xt scenario blkfront\n@@xt gone disktest-qdisk-write yes secs=2\n@@xt gone disktest-qdisk-verify yes secs=2\n",
+        );
         s += "@@xt console disktest-qdisk-write begin\n@@con disktest-qdisk-write| disktest: backend /local/domain/0/backend/qdisk/3/768\n@@con disktest-qdisk-write| disktest: write ok (5 blocks)\n";
         s += "@@sh| xt-diskpattern: qdisk file=/x size=1 blocks_found=5 of 5\n";
         s += "@@xt console disktest-qdisk-verify begin\n@@con disktest-qdisk-verify| disktest: backend /local/domain/0/backend/vbd/4/768\n@@con disktest-qdisk-verify| disktest: FAILED: block 3 differs\n";
         let l = parse(&s).scenarios.remove(NAME).unwrap();
         let r = check(&l, &p);
         let failed: Vec<&str> = r.iter().filter(|c| c.result.is_err()).map(|c| c.what.as_str()).collect();
-        assert_eq!(failed, ["disktest-qdisk-verify: served by qdisk (backend/qdisk)", "disktest-qdisk-verify: disktest: verify ok"]);
+        assert_eq!(
+            failed,
+            ["disktest-qdisk-verify: served by qdisk (backend/qdisk)", "disktest-qdisk-verify: disktest: verify ok"]
+        );
         assert_eq!(r.len(), 7);
     }
 
@@ -140,6 +154,9 @@ mod tests {
         let text = p.text();
         assert!(text.contains("createp disktest-blkback-write "));
         assert!(text.contains("sh /usr/local/bin/xt-disk-pattern /var/lib/xtask/blk-qdisk.img qdisk"));
-        assert_eq!(planned.runs[1].1.cfg.file_disks(), [("/var/lib/xtask/blk-qdisk.img".to_string(), "hda".to_string())]);
+        assert_eq!(
+            planned.runs[1].1.cfg.file_disks(),
+            [("/var/lib/xtask/blk-qdisk.img".to_string(), "hda".to_string())]
+        );
     }
 }

@@ -112,7 +112,9 @@ impl XlConfig {
                 let mut parts = d.split(',');
                 let target = parts.next()?.trim();
                 let vdev = parts.next().unwrap_or("").trim().to_string();
-                let path = target.strip_prefix("file:").or_else(|| (!target.contains(':') && target.starts_with('/')).then_some(target))?;
+                let path = target
+                    .strip_prefix("file:")
+                    .or_else(|| (!target.contains(':') && target.starts_with('/')).then_some(target))?;
                 Some((path.to_string(), vdev))
             })
             .collect()
@@ -205,7 +207,9 @@ mod tests {
         assert_eq!(c.list("vtpm"), ["backend=vtpmmgr,uuid=x"]);
         assert_eq!(c.file_disks(), [("/var/vtpm.img".to_string(), "hda".to_string())]);
         assert_eq!(c.string("nope"), None);
-        let k = XlConfig::new("disk = [ 'format=raw, vdev=xvdb, access=rw, backendtype=qdisk, target=/var/q.img', 'phy:/dev/sda,xvdc,w' ]\n");
+        let k = XlConfig::new(
+            "disk = [ 'format=raw, vdev=xvdb, access=rw, backendtype=qdisk, target=/var/q.img', 'phy:/dev/sda,xvdc,w' ]\n",
+        );
         assert_eq!(k.file_disks(), [("/var/q.img".to_string(), "xvdb".to_string())]);
     }
 

@@ -20,10 +20,16 @@ pub fn plan(plan: &mut Plan) {
 
 pub fn check(log: &ScenarioLog) -> Vec<Check> {
     let mut c = Checks::new(NAME);
-    let ext = log.raw.iter().find(|l| l.contains("xt-extend: dev=/dev/tpm0")).map(|l| l[l.find("xt-extend:").unwrap_or(0)..].to_string());
-    c.pass_if("dom0: 1000 TPM_Extend calls through its own /dev/tpm0 (swtpm behind tpm-tis)", ext_ok(ext.as_ref()), || {
-        ext.clone().unwrap_or_else(|| "no xt-extend line (is /dev/tpm0 there?)".into())
-    });
+    let ext = log
+        .raw
+        .iter()
+        .find(|l| l.contains("xt-extend: dev=/dev/tpm0"))
+        .map(|l| l[l.find("xt-extend:").unwrap_or(0)..].to_string());
+    c.pass_if(
+        "dom0: 1000 TPM_Extend calls through its own /dev/tpm0 (swtpm behind tpm-tis)",
+        ext_ok(ext.as_ref()),
+        || ext.clone().unwrap_or_else(|| "no xt-extend line (is /dev/tpm0 there?)".into()),
+    );
     println!("---- {NAME}: dom0 /dev/tpm0 ----");
     for l in log.raw.iter().filter(|l| l.contains("@@sh|")) {
         println!("  {}", &l[l.find("@@sh|").unwrap_or(0) + 5..].trim());

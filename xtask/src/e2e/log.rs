@@ -8,15 +8,39 @@ use std::collections::BTreeMap;
 /// One reported step result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    Create { dom: String, rc: i32, domid: Option<u32>, secs: String },
-    Wait { dom: String, result: String, secs: String },
+    Create {
+        dom: String,
+        rc: i32,
+        domid: Option<u32>,
+        secs: String,
+    },
+    Wait {
+        dom: String,
+        result: String,
+        secs: String,
+    },
     /// `xl list` snapshot: the domain names listed.
     List(Vec<String>),
-    Shutdown { dom: String, rc: i32, secs: String, gone: bool },
-    Gone { dom: String, gone: bool, secs: String },
-    Disk { path: String, rc: i32 },
+    Shutdown {
+        dom: String,
+        rc: i32,
+        secs: String,
+        gone: bool,
+    },
+    Gone {
+        dom: String,
+        gone: bool,
+        secs: String,
+    },
+    Disk {
+        path: String,
+        rc: i32,
+    },
     /// dom0 backends serving a domain: (backend type, device ids).
-    Backends { dom: String, backends: Vec<(String, Vec<String>)> },
+    Backends {
+        dom: String,
+        backends: Vec<(String, Vec<String>)>,
+    },
     Warn(String),
 }
 
@@ -75,7 +99,10 @@ pub fn parse(text: &str) -> BootLog {
     };
     for line in text.lines() {
         let line = strip_stamp(line);
-        if line.contains("Panic on CPU") || line.contains("Kernel panic - not syncing") || line.contains("Hardware Dom0 crashed") {
+        if line.contains("Panic on CPU")
+            || line.contains("Kernel panic - not syncing")
+            || line.contains("Hardware Dom0 crashed")
+        {
             log.crashes.push(line.to_string());
         }
         if line.contains("(XEN)") && line.contains("crashed") && line.contains("Domain") {
@@ -148,9 +175,16 @@ pub fn parse(text: &str) -> BootLog {
                 }
                 None
             }
-            "create" => Some(Event::Create { dom, rc: rc(&w), domid: kv(&w, "domid").and_then(|v| v.parse().ok()), secs: secs(&w) }),
+            "create" => Some(Event::Create {
+                dom,
+                rc: rc(&w),
+                domid: kv(&w, "domid").and_then(|v| v.parse().ok()),
+                secs: secs(&w),
+            }),
             "wait" => Some(Event::Wait { dom, result: w.get(2).unwrap_or(&"?").to_string(), secs: secs(&w) }),
-            "shutdown" => Some(Event::Shutdown { dom, rc: rc(&w), secs: secs(&w), gone: kv(&w, "gone") == Some("yes") }),
+            "shutdown" => {
+                Some(Event::Shutdown { dom, rc: rc(&w), secs: secs(&w), gone: kv(&w, "gone") == Some("yes") })
+            }
             "gone" => Some(Event::Gone { dom, gone: w.get(2) == Some(&"yes"), secs: secs(&w) }),
             "disk" => Some(Event::Disk { path: dom, rc: rc(&w) }),
             "backends" => Some(Event::Backends {
@@ -215,7 +249,13 @@ mod tests {
         assert_eq!(b.events[1], Event::Create { dom: "vtpm".into(), rc: 0, domid: Some(1), secs: "7.7".into() });
         assert_eq!(
             b.events.remove(2),
-            Event::Backends { dom: "vtpm".into(), backends: vec![("vbd".into(), vec!["768".into(), "51712".into()]), ("console".into(), vec!["0".into()])] }
+            Event::Backends {
+                dom: "vtpm".into(),
+                backends: vec![
+                    ("vbd".into(), vec!["768".into(), "51712".into()]),
+                    ("console".into(), vec!["0".into()])
+                ]
+            }
         );
         assert_eq!(b.events[2], Event::Wait { dom: "vtpm".into(), result: "found".into(), secs: "1.0".into() });
         assert_eq!(b.events[3], Event::List(vec!["Domain-0".into(), "vtpm".into()]));

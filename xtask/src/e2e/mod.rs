@@ -43,7 +43,10 @@ pub fn parse_args(args: &[String]) -> Result<Opts> {
             "--no-build" => o.skip_build = true,
             "all" => o.scenarios.extend(scenarios::ALL.iter().map(|s| s.to_string())),
             s if scenarios::ALL.contains(&s) || s == dom0_tpm::NAME => o.scenarios.push(s.to_string()),
-            s => bail!("unknown scenario or option '{s}' (scenarios: {}, all; options: --tpm2 --no-tpm --show-consoles --no-build)", scenarios::ALL.join(", ")),
+            s => bail!(
+                "unknown scenario or option '{s}' (scenarios: {}, all; options: --tpm2 --no-tpm --show-consoles --no-build)",
+                scenarios::ALL.join(", ")
+            ),
         }
     }
     if o.scenarios.is_empty() {
@@ -214,7 +217,10 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
         plan.creates
     );
 
-    let budget = std::env::var("XTASK_E2E_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(240 + 150 * plan.creates as u64 + 150 * plan.linux_creates as u64);
+    let budget = std::env::var("XTASK_E2E_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(240 + 150 * plan.creates as u64 + 150 * plan.linux_creates as u64);
     let serial = out.join("serial.log");
     println!("serial log: {} (hard timeout {budget} s)", serial.display());
     let boot = qemu::Boot {
@@ -243,9 +249,15 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
 
     let mut checks = Vec::new();
     let mut c = scenarios::Checks::new("testbed");
-    c.pass_if("dom0 booted and started xenstored/xenconsoled", parsed.dom0_ready.is_some(), || "no '@@xt dom0-ready' in the serial log".into());
+    c.pass_if("dom0 booted and started xenstored/xenconsoled", parsed.dom0_ready.is_some(), || {
+        "no '@@xt dom0-ready' in the serial log".into()
+    });
     c.pass_if("dom0 finished the plan", parsed.plan_done && !outcome.timed_out, || {
-        if outcome.timed_out { format!("hard timeout after {} s", budget) } else { format!("QEMU exited ({:?}) before the plan was done: crash?", outcome.exit) }
+        if outcome.timed_out {
+            format!("hard timeout after {} s", budget)
+        } else {
+            format!("QEMU exited ({:?}) before the plan was done: crash?", outcome.exit)
+        }
     });
     c.pass_if("no crash (Xen, dom0 or a domain)", parsed.crashes.is_empty(), || parsed.crashes.join(" | "));
     checks.extend(c.out);
@@ -256,9 +268,15 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
                 let l = parsed.scenarios.get(name).unwrap_or(&empty);
                 checks.extend(scenarios::check_boot(name, l, doms, &image_version));
             }
-            Planned::Selftest(d) => checks.extend(scenarios::check_selftest(parsed.scenarios.get("selftest").unwrap_or(&empty), d)),
-            Planned::Linux(name, d) => checks.extend(scenarios::check_linux(name, parsed.scenarios.get(name).unwrap_or(&empty), d)),
-            Planned::Vtpm(p) => checks.extend(vtpm_guest::check(parsed.scenarios.get(vtpm_guest::NAME).unwrap_or(&empty), p)),
+            Planned::Selftest(d) => {
+                checks.extend(scenarios::check_selftest(parsed.scenarios.get("selftest").unwrap_or(&empty), d))
+            }
+            Planned::Linux(name, d) => {
+                checks.extend(scenarios::check_linux(name, parsed.scenarios.get(name).unwrap_or(&empty), d))
+            }
+            Planned::Vtpm(p) => {
+                checks.extend(vtpm_guest::check(parsed.scenarios.get(vtpm_guest::NAME).unwrap_or(&empty), p))
+            }
             Planned::Tis(d) => checks.extend(tis::check(parsed.scenarios.get(tis::NAME).unwrap_or(&empty), d, o.tpm)),
             Planned::Blk(p) => checks.extend(blk::check(parsed.scenarios.get(blk::NAME).unwrap_or(&empty), p)),
             Planned::Dom0Tpm => checks.extend(dom0_tpm::check(parsed.scenarios.get(dom0_tpm::NAME).unwrap_or(&empty))),
@@ -345,7 +363,9 @@ pub fn demo(args: &[String]) -> Result<()> {
             s => bail!("unknown demo option '{s}' (--tpm2, --no-build)"),
         }
     }
-    println!("demo: Xen 4.17 + Linux dom0 in QEMU; dom0 starts vtpmmgr, then vtpm, with xl create; then a vtpm serves a Linux guest (xen-tpmfront, tpm-tools) (consoles below)");
+    println!(
+        "demo: Xen 4.17 + Linux dom0 in QEMU; dom0 starts vtpmmgr, then vtpm, with xl create; then a vtpm serves a Linux guest (xen-tpmfront, tpm-tools) (consoles below)"
+    );
     let checks = run(&o)?;
     let (_, failed) = report(&checks);
     if failed > 0 {
@@ -363,7 +383,10 @@ mod tests {
         let ws = "[workspace]\nmembers=[]\n[workspace.package]\nversion = \"0.3.1\"\nedition = \"2024\"\n";
         assert_eq!(toml_version(ws, "[workspace.package]").as_deref(), Some("0.3.1"));
         assert_eq!(toml_version("[package]\nname=\"x\"\nversion.workspace = true\n", "[package]"), None);
-        assert_eq!(toml_version("[package]\nversion = \"1.2.3\"\n[dependencies]\nversion = \"9\"\n", "[package]").as_deref(), Some("1.2.3"));
+        assert_eq!(
+            toml_version("[package]\nversion = \"1.2.3\"\n[dependencies]\nversion = \"9\"\n", "[package]").as_deref(),
+            Some("1.2.3")
+        );
     }
 
     #[test]

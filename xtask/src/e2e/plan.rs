@@ -132,7 +132,10 @@ mod tests {
 
     #[test]
     fn ere_escapes_only_metacharacters() {
-        assert_eq!(ere_literal("INFO[VTPM]: Waiting for commands from vTPM's:"), "INFO\\[VTPM\\]: Waiting for commands from vTPM's:");
+        assert_eq!(
+            ere_literal("INFO[VTPM]: Waiting for commands from vTPM's:"),
+            "INFO\\[VTPM\\]: Waiting for commands from vTPM's:"
+        );
         assert_eq!(ere_literal("a.b (c)"), "a\\.b \\(c\\)");
     }
 

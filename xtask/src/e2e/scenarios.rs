@@ -4,9 +4,9 @@
 //! line, `shutdown requested: poweroff`, `selftest: <name> ... ok|FAILED: <why>` and
 //! `selftest: N passed, M failed`.
 
-use super::config::{split_cmdline, XlConfig};
+use super::config::{XlConfig, split_cmdline};
 use super::log::{Event, ScenarioLog};
-use super::plan::{ere_literal, Domain, Plan};
+use super::plan::{Domain, Plan, ere_literal};
 use crate::bail;
 use crate::util::{Context, Result};
 use std::path::Path;
@@ -29,9 +29,17 @@ pub struct ImageCfg {
 }
 
 pub const IMAGE_CFGS: &[ImageCfg] = &[
-    ImageCfg { file: "vtpmmgr.cfg", image: "vtpmmgr-stubdom", waiting: "INFO[VTPM]: Waiting for commands from vTPM's:" },
+    ImageCfg {
+        file: "vtpmmgr.cfg",
+        image: "vtpmmgr-stubdom",
+        waiting: "INFO[VTPM]: Waiting for commands from vTPM's:",
+    },
     ImageCfg { file: "vtpm.cfg", image: "vtpm-stubdom", waiting: "Info: Waiting for frontend domain to connect.." },
-    ImageCfg { file: "pvgrub-measure.cfg", image: "pvgrub-measure", waiting: "pvgrub-measure: no kernel to boot yet, waiting" },
+    ImageCfg {
+        file: "pvgrub-measure.cfg",
+        image: "pvgrub-measure",
+        waiting: "pvgrub-measure: no kernel to boot yet, waiting",
+    },
 ];
 
 fn waiting_of(image: &str) -> &'static str {
@@ -72,7 +80,9 @@ pub fn load_config(dir: &Path, file: &str, notes: &mut Vec<String>) -> Result<Xl
     let mut cfg = XlConfig::new(&text);
     if let Some(v) = cfg.raw("vtpm") {
         cfg.drop_key("vtpm");
-        let note = format!("note: configs/{file}: dropped `vtpm = {v}` for this run (the vtpm backend does not serve the protocol yet)");
+        let note = format!(
+            "note: configs/{file}: dropped `vtpm = {v}` for this run (the vtpm backend does not serve the protocol yet)"
+        );
         if !notes.contains(&note) {
             notes.push(note);
         }
@@ -173,7 +183,8 @@ fn has_line(lines: &[String], want: &str) -> bool {
 /// A domain that panics is destroyed by the toolstack (on_crash) without a word from Xen:
 /// its own console is the only witness. Our kernel prints `PANIC: …`.
 fn check_no_panic(c: &mut Checks, con: &[String], n: &str) {
-    let p: Vec<&str> = con.iter().map(|l| l.trim()).filter(|l| l.contains("PANIC:") || l.contains("Kernel panic")).collect();
+    let p: Vec<&str> =
+        con.iter().map(|l| l.trim()).filter(|l| l.contains("PANIC:") || l.contains("Kernel panic")).collect();
     c.pass_if(format!("{n}: no panic"), p.is_empty(), || {
         let i = con.iter().position(|l| l.contains("PANIC:") || l.contains("Kernel panic")).unwrap_or(0);
         con[i..con.len().min(i + 2)].iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ")
@@ -234,12 +245,16 @@ fn check_image_console(c: &mut Checks, log: &ScenarioLog, d: &Domain, domid: Opt
     match domid {
         Some(id) => {
             let want = format!("domain: id={id} name={n}");
-            c.pass_if(format!("{n}: domid and name"), has_line(con, &want), || format!("no line '{want}'; {}", tail(con, 3)));
+            c.pass_if(format!("{n}: domid and name"), has_line(con, &want), || {
+                format!("no line '{want}'; {}", tail(con, 3))
+            });
         }
         None => c.add(format!("{n}: domid and name"), Err("xl did not report a domid".into())),
     }
     let waiting = waiting_of(image);
-    c.pass_if(format!("{n}: waiting line"), has_line(con, waiting), || format!("no line '{waiting}'; {}", tail(con, 3)));
+    c.pass_if(format!("{n}: waiting line"), has_line(con, waiting), || {
+        format!("no line '{waiting}'; {}", tail(con, 3))
+    });
     check_no_panic(c, con, n);
 }
 
@@ -255,7 +270,11 @@ fn check_shutdown(c: &mut Checks, log: &ScenarioLog, d: &Domain, console_line: &
         return;
     };
     c.pass_if(format!("{n}: xl shutdown -w"), rc == 0 && gone, || {
-        if rc == 124 { format!("no poweroff within the timeout ({secs} s)") } else { format!("rc={rc} after {secs} s, still listed: {}", !gone) }
+        if rc == 124 {
+            format!("no poweroff within the timeout ({secs} s)")
+        } else {
+            format!("rc={rc} after {secs} s, still listed: {}", !gone)
+        }
     });
     let con = console(log, n);
     let last_list = lists_after(log, idx).last();
@@ -263,12 +282,21 @@ fn check_shutdown(c: &mut Checks, log: &ScenarioLog, d: &Domain, console_line: &
         format!("{n}: powered off cleanly"),
         has_line(con, console_line) && last_list.is_some_and(|l| !l.contains(n)),
         || {
-            if !has_line(con, console_line) { format!("no line '{console_line}'; {}", tail(con, 3)) } else { "still in xl list".into() }
+            if !has_line(con, console_line) {
+                format!("no line '{console_line}'; {}", tail(con, 3))
+            } else {
+                "still in xl list".into()
+            }
         },
     );
 }
 
-pub fn check_boot(scenario: &str, log: &ScenarioLog, doms: &[Domain], version_of: &dyn Fn(&str) -> String) -> Vec<Check> {
+pub fn check_boot(
+    scenario: &str,
+    log: &ScenarioLog,
+    doms: &[Domain],
+    version_of: &dyn Fn(&str) -> String,
+) -> Vec<Check> {
     let mut c = Checks::new(scenario);
     let mut started = Vec::new();
     for d in doms {
@@ -282,7 +310,13 @@ pub fn check_boot(scenario: &str, log: &ScenarioLog, doms: &[Domain], version_of
     }
     if doms.len() >= 2 {
         let names: Vec<&String> = doms.iter().map(|d| &d.name).collect();
-        let side_by_side = log.events.iter().filter_map(|e| if let Event::List(l) = e { Some(l) } else { None }).map(|l| names.iter().filter(|n| l.contains(n)).count()).max().unwrap_or(0);
+        let side_by_side = log
+            .events
+            .iter()
+            .filter_map(|e| if let Event::List(l) = e { Some(l) } else { None })
+            .map(|l| names.iter().filter(|n| l.contains(n)).count())
+            .max()
+            .unwrap_or(0);
         c.pass_if("started one after another, running side by side", side_by_side >= 2, || {
             format!("at most {side_by_side} of {names:?} were listed at the same time")
         });
@@ -321,12 +355,17 @@ pub fn check_selftest(log: &ScenarioLog, d: &Domain) -> Vec<Check> {
     }
     match selftest_summary(con) {
         Some((p, f)) => {
-            c.pass_if("closing line: N passed, 0 failed with N >= 10", p >= 10 && f == 0, || format!("selftest: {p} passed, {f} failed"));
+            c.pass_if("closing line: N passed, 0 failed with N >= 10", p >= 10 && f == 0, || {
+                format!("selftest: {p} passed, {f} failed")
+            });
             c.pass_if("closing line matches the per-test lines", p == ok && f == failed, || {
                 format!("summary says {p} passed, {f} failed; lines show {ok} ok, {failed} FAILED")
             });
         }
-        None => c.add("closing line: N passed, 0 failed with N >= 10", Err(format!("no 'selftest: N passed, M failed' line; {}", tail(con, 3)))),
+        None => c.add(
+            "closing line: N passed, 0 failed with N >= 10",
+            Err(format!("no 'selftest: N passed, M failed' line; {}", tail(con, 3))),
+        ),
     }
     check_no_panic(&mut c, con, n);
     let gone = log.events.iter().any(|e| matches!(e, Event::Gone { dom, gone: true, .. } if dom == n));
@@ -341,15 +380,23 @@ pub fn check_linux(scenario: &str, log: &ScenarioLog, d: &Domain) -> Vec<Check> 
     let domid = Some(domid);
     let con = console(log, n);
     let want = format!("xt-guest: up name={n} domid={}", domid.map(|i| i.to_string()).unwrap_or_default());
-    c.pass_if(format!("{n}: guest booted and read its name and domid from xenstore"), con.iter().any(|l| l.contains(&want)), || {
-        format!("no '{want}'; {}", tail(con, 3))
-    });
+    c.pass_if(
+        format!("{n}: guest booted and read its name and domid from xenstore"),
+        con.iter().any(|l| l.contains(&want)),
+        || format!("no '{want}'; {}", tail(con, 3)),
+    );
     let backends = log.events.iter().find_map(|e| match e {
         Event::Backends { dom, backends } if dom == n => Some(backends.clone()),
         _ => None,
     });
     let served_by = |id: &str| -> String {
-        backends.iter().flatten().filter(|(_, ids)| ids.iter().any(|i| i == id)).map(|(t, _)| t.clone()).collect::<Vec<_>>().join("+")
+        backends
+            .iter()
+            .flatten()
+            .filter(|(_, ids)| ids.iter().any(|i| i == id))
+            .map(|(t, _)| t.clone())
+            .collect::<Vec<_>>()
+            .join("+")
     };
     for (path, vdev) in d.cfg.file_disks() {
         let (id, want) = match vdev.as_str() {
@@ -359,13 +406,20 @@ pub fn check_linux(scenario: &str, log: &ScenarioLog, d: &Domain) -> Vec<Check> 
         };
         let prefix = format!("xt-guest: disk {vdev} ");
         let line = con.iter().find(|l| l.contains(&prefix));
-        c.pass_if(format!("{n}: {vdev} ({path}) written and read back in the guest"), line.is_some_and(|l| l.trim_end().ends_with("rw=ok") && !l.contains("sectors=0 ")), || {
-            match line { Some(l) => l.trim().to_string(), None => format!("guest saw no {vdev}; {}", tail(con, 3)) }
-        });
+        c.pass_if(
+            format!("{n}: {vdev} ({path}) written and read back in the guest"),
+            line.is_some_and(|l| l.trim_end().ends_with("rw=ok") && !l.contains("sectors=0 ")),
+            || match line {
+                Some(l) => l.trim().to_string(),
+                None => format!("guest saw no {vdev}; {}", tail(con, 3)),
+            },
+        );
         if !want.is_empty() {
             let got = served_by(id);
             let label = if want == "vbd" { "blkback (loop device)" } else { "qdisk (qemu in dom0)" };
-            c.pass_if(format!("{n}: {vdev} served by {label}"), got == want, || format!("dom0 backend type for {vdev}: '{got}'"));
+            c.pass_if(format!("{n}: {vdev} served by {label}"), got == want, || {
+                format!("dom0 backend type for {vdev}: '{got}'")
+            });
         }
     }
     check_shutdown(&mut c, log, d, "xt: poweroff requested");
@@ -378,11 +432,17 @@ mod tests {
     use crate::e2e::log::parse;
 
     fn dom(name: &str, image: &str, extra: &str) -> Domain {
-        Domain { name: name.into(), cfg: XlConfig::new(&format!("name = \"{name}\"\nextra = \"{extra}\"\n")), image: Some(image.into()) }
+        Domain {
+            name: name.into(),
+            cfg: XlConfig::new(&format!("name = \"{name}\"\nextra = \"{extra}\"\n")),
+            image: Some(image.into()),
+        }
     }
 
     fn boot_log(vtpm_console: &str) -> String {
-        let mut s = String::from("@@xt scenario boot\n@@xt create vtpmmgr rc=0 domid=1 secs=5\n@@xt list\n@@xl| Name ID\n@@xl| Domain-0 0\n@@xl| vtpmmgr 1\n");
+        let mut s = String::from(
+            "@@xt scenario boot\n@@xt create vtpmmgr rc=0 domid=1 secs=5\n@@xt list\n@@xl| Name ID\n@@xl| Domain-0 0\n@@xl| vtpmmgr 1\n",
+        );
         s += "@@xt create vtpm rc=0 domid=2 secs=5\n@@xt list\n@@xl| Domain-0 0\n@@xl| vtpmmgr 1\n@@xl| vtpm 2\n";
         s += "@@xt shutdown vtpm rc=0 secs=1 gone=yes\n@@xt shutdown vtpmmgr rc=0 secs=1 gone=yes\n@@xt list\n@@xl| Domain-0 0\n";
         s += "@@xt console vtpmmgr begin\n@@con vtpmmgr| vtpmmgr-stubdom 0.1.0 (Rust) starting\n@@con vtpmmgr| option: tpmlocality=0\n@@con vtpmmgr| domain: id=1 name=vtpmmgr\n@@con vtpmmgr| INFO[VTPM]: Waiting for commands from vTPM's:\n@@con vtpmmgr| shutdown requested: poweroff\n";
@@ -396,7 +456,8 @@ mod tests {
 
     #[test]
     fn boot_checks_pass_and_fail_honestly() {
-        let doms = [dom("vtpmmgr", "vtpmmgr-stubdom", "tpmlocality=0"), dom("vtpm", "vtpm-stubdom", "loglevel=debug clear")];
+        let doms =
+            [dom("vtpmmgr", "vtpmmgr-stubdom", "tpmlocality=0"), dom("vtpm", "vtpm-stubdom", "loglevel=debug clear")];
         let good = "vtpm-stubdom 0.1.0 (Rust) starting\noption: loglevel=debug\noption: clear\ndomain: id=2 name=vtpm\nInfo: Waiting for frontend domain to connect..\nshutdown requested: poweroff";
         let l = parse(&boot_log(good));
         let r = check_boot("boot", &l.scenarios["boot"], &doms, &|_| "0.1.0".into());
@@ -419,7 +480,9 @@ mod tests {
     fn selftest_checks() {
         let d = dom("vtpm-selftest", "vtpm-stubdom", "selftest");
         let mk = |lines: &[&str]| {
-            let mut s = String::from("@@xt scenario selftest\n@@xt create vtpm-selftest rc=0 domid=3 secs=1\n@@xt list\n@@xl| vtpm-selftest 3\n@@xt gone vtpm-selftest yes secs=2\n@@xt list\n@@xl| Domain-0 0\n@@xt console vtpm-selftest begin\n");
+            let mut s = String::from(
+                "@@xt scenario selftest\n@@xt create vtpm-selftest rc=0 domid=3 secs=1\n@@xt list\n@@xl| vtpm-selftest 3\n@@xt gone vtpm-selftest yes secs=2\n@@xt list\n@@xl| Domain-0 0\n@@xt console vtpm-selftest begin\n",
+            );
             for l in lines {
                 s += &format!("@@con vtpm-selftest| {l}\n");
             }
@@ -433,14 +496,19 @@ mod tests {
         assert!(r.iter().all(|c| c.result.is_ok()), "{r:?}");
         assert_eq!(r.len(), 2 + 10 + 4);
 
-        let l = mk(&["selftest: a ... ok", "selftest: b ... FAILED: grant map returned -1", "selftest: 1 passed, 1 failed"]);
+        let l = mk(&[
+            "selftest: a ... ok",
+            "selftest: b ... FAILED: grant map returned -1",
+            "selftest: 1 passed, 1 failed",
+        ]);
         let r = check_selftest(&l.scenarios["selftest"], &d);
         let failed: Vec<&str> = r.iter().filter(|c| c.result.is_err()).map(|c| c.what.as_str()).collect();
         assert_eq!(failed, ["selftest b", "closing line: N passed, 0 failed with N >= 10"]);
 
         let l = mk(&["selftest: a ... ok", "PANIC: panicked at kernel/src/x.rs:1:1:", "boom"]);
         let r = check_selftest(&l.scenarios["selftest"], &d);
-        let failed: Vec<String> = r.iter().filter_map(|c| c.result.as_ref().err().map(|e| format!("{}: {e}", c.what))).collect();
+        let failed: Vec<String> =
+            r.iter().filter_map(|c| c.result.as_ref().err().map(|e| format!("{}: {e}", c.what))).collect();
         assert_eq!(failed[1], "vtpm-selftest: no panic: PANIC: panicked at kernel/src/x.rs:1:1: boom");
         assert_eq!(selftest_summary(&["x".into()]), None);
     }

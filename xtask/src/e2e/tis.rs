@@ -12,8 +12,8 @@
 //! the manager's window and the seize is logged as such.
 
 use super::log::{Event, ScenarioLog};
-use super::plan::{ere_literal, Domain, Plan};
-use super::scenarios::{load_config, Check, Checks};
+use super::plan::{Domain, Plan, ere_literal};
+use super::scenarios::{Check, Checks, load_config};
 use crate::qemu::Tpm;
 use crate::util::Result;
 use std::path::Path;
@@ -67,12 +67,18 @@ pub fn check(log: &ScenarioLog, d: &Domain, tpm: Tpm) -> Vec<Check> {
         Event::Create { dom, rc, .. } if dom == n => Some(*rc),
         _ => None,
     });
-    c.pass_if(format!("{n}: xl create with iomem=[\"{}\"]", iomem(tpm)), rc == Some(0), || format!("rc={rc:?}: {:?}", log.xl_output.get(n)));
+    c.pass_if(format!("{n}: xl create with iomem=[\"{}\"]", iomem(tpm)), rc == Some(0), || {
+        format!("rc={rc:?}: {:?}", log.xl_output.get(n))
+    });
     let ident = find(con, "INFO[TPM]: TIS at 0xfed40000 locality ");
     let version = find(con, "INFO[TPM]: hardware TPM: ");
     match tpm {
         Tpm::None => {
-            c.pass_if(format!("{n}: reports that no TPM answers"), find(con, "ERROR[TPM]: no TPM answers").is_some(), tail);
+            c.pass_if(
+                format!("{n}: reports that no TPM answers"),
+                find(con, "ERROR[TPM]: no TPM answers").is_some(),
+                tail,
+            );
         }
         Tpm::Tpm12 | Tpm::Tpm2 => {
             c.pass_if(
@@ -90,10 +96,16 @@ pub fn check(log: &ScenarioLog, d: &Domain, tpm: Tpm) -> Vec<Check> {
                 }),
                 || seized.cloned().unwrap_or_else(tail),
             );
-            let want = if tpm == Tpm::Tpm12 { "hardware TPM: TPM 1.2 version 1.2." } else { "hardware TPM: TPM 2.0 manufacturer " };
-            c.pass_if(format!("{n}: reads the hardware TPM's version ('{want}…')"), version.is_some_and(|l| l.contains(want)), || {
-                version.cloned().unwrap_or_else(tail)
-            });
+            let want = if tpm == Tpm::Tpm12 {
+                "hardware TPM: TPM 1.2 version 1.2."
+            } else {
+                "hardware TPM: TPM 2.0 manufacturer "
+            };
+            c.pass_if(
+                format!("{n}: reads the hardware TPM's version ('{want}…')"),
+                version.is_some_and(|l| l.contains(want)),
+                || version.cloned().unwrap_or_else(tail),
+            );
         }
     }
     c.pass_if(format!("{n}: then waits ('{WAITING}')"), con.iter().any(|l| l.trim_end().ends_with(WAITING)), tail);
@@ -101,7 +113,11 @@ pub fn check(log: &ScenarioLog, d: &Domain, tpm: Tpm) -> Vec<Check> {
         Event::Shutdown { dom, rc, gone, .. } if dom == n => Some((*rc, *gone)),
         _ => None,
     });
-    c.pass_if(format!("{n}: xl shutdown -w"), sd == Some((0, true)) && find(con, "shutdown requested: poweroff").is_some(), || format!("{sd:?}; {}", tail()));
+    c.pass_if(
+        format!("{n}: xl shutdown -w"),
+        sd == Some((0, true)) && find(con, "shutdown requested: poweroff").is_some(),
+        || format!("{sd:?}; {}", tail()),
+    );
     println!("---- {NAME} ({tpm:?}): console of {n} ----");
     for l in con {
         println!("  {}", l.trim_end());
@@ -116,7 +132,9 @@ mod tests {
     use crate::e2e::log::parse;
 
     fn run(lines: &[&str]) -> ScenarioLog {
-        let mut s = String::from("@@xt scenario tis\n@@xt create vtpmmgr-tis rc=0 domid=1 secs=3\n@@xt shutdown vtpmmgr-tis rc=0 secs=1 gone=yes\n@@xt console vtpmmgr-tis begin\n");
+        let mut s = String::from(
+            "@@xt scenario tis\n@@xt create vtpmmgr-tis rc=0 domid=1 secs=3\n@@xt shutdown vtpmmgr-tis rc=0 secs=1 gone=yes\n@@xt console vtpmmgr-tis begin\n",
+        );
         for l in lines {
             s += &format!("@@con vtpmmgr-tis| {l}\n");
         }
@@ -149,7 +167,8 @@ mod tests {
             WAITING,
             "shutdown requested: poweroff",
         ]);
-        let failed: Vec<String> = check(&l2, &dom(), Tpm::Tpm2).into_iter().filter(|c| c.result.is_err()).map(|c| c.what).collect();
+        let failed: Vec<String> =
+            check(&l2, &dom(), Tpm::Tpm2).into_iter().filter(|c| c.result.is_err()).map(|c| c.what).collect();
         assert!(failed.is_empty(), "{failed:?}");
         let l = run(&["ERROR[TPM]: no TPM answers over TIS at 0xfed40000 locality 2: NoDevice", WAITING]);
         let r = check(&l, &dom(), Tpm::Tpm12);

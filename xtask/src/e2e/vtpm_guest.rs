@@ -12,7 +12,7 @@
 use super::config::XlConfig;
 use super::log::{Event, ScenarioLog};
 use super::plan::{Domain, Plan};
-use super::scenarios::{load_config, Check, Checks};
+use super::scenarios::{Check, Checks, load_config};
 use crate::bail;
 use crate::util::Result;
 use std::path::Path;
@@ -79,7 +79,8 @@ pub fn plan(plan: &mut Plan, dir: &Path) -> Result<Planned> {
 
 /// The extend loop ran all calls, the checked ones succeeded and PCR 16 moved.
 pub fn ext_ok(ext: Option<&String>) -> bool {
-    ext.is_some_and(|l| field(l, "checked_ok") == Some("10/10") && field(l, "pcr16_changed") == Some("yes")) && num(ext, "calls") == Some(EXTENDS)
+    ext.is_some_and(|l| field(l, "checked_ok") == Some("10/10") && field(l, "pcr16_changed") == Some("yes"))
+        && num(ext, "calls") == Some(EXTENDS)
 }
 
 /// `key=value` of a line's words.
@@ -148,23 +149,39 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
         find(vcon, "TPM state is volatile").is_some(),
         || tail(vcon, 3),
     );
-    c.pass_if(format!("{v}: RNG seed source reported"), find(vcon, "Info: RNG: ChaCha20 seeded").is_some(), || tail(vcon, 3));
+    c.pass_if(format!("{v}: RNG seed source reported"), find(vcon, "Info: RNG: ChaCha20 seeded").is_some(), || {
+        tail(vcon, 3)
+    });
 
     // --- the guest
     let (grc, gid) = created(log, g).unwrap_or((-1, None));
-    c.pass_if(format!("{g}: xl create with vtpm=[\"backend={v}\"] (backend reached InitWait in time)"), grc == 0, || {
-        let out: Vec<&str> = log.xl_output.get(g).map(|o| o.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect()).unwrap_or_default();
-        format!("rc={grc}: {}", out[out.len().saturating_sub(3)..].join(" / "))
-    });
+    c.pass_if(
+        format!("{g}: xl create with vtpm=[\"backend={v}\"] (backend reached InitWait in time)"),
+        grc == 0,
+        || {
+            let out: Vec<&str> = log
+                .xl_output
+                .get(g)
+                .map(|o| o.iter().map(|s| s.trim()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default();
+            format!("rc={grc}: {}", out[out.len().saturating_sub(3)..].join(" / "))
+        },
+    );
     let modprobe = find(gcon, "xt-vtpm: modprobe xen-tpmfront");
     c.pass_if(format!("{g}: modprobe xen-tpmfront"), modprobe.is_some_and(|l| l.contains(" rc=0 ")), || {
         modprobe.cloned().unwrap_or_else(|| tail(gcon, 3))
     });
     let ready = find(gcon, "xt-vtpm: tpm0 ");
-    c.pass_if(format!("{g}: /dev/tpm0 exists"), ready.is_some_and(|l| l.contains(" dev=yes ")), || ready.cloned().unwrap_or_else(|| tail(gcon, 3)));
+    c.pass_if(format!("{g}: /dev/tpm0 exists"), ready.is_some_and(|l| l.contains(" dev=yes ")), || {
+        ready.cloned().unwrap_or_else(|| tail(gcon, 3))
+    });
     let ready_ms = num(ready, "ready_ms");
     c.pass_if(
-        format!("{g}: TPM ready within {} s of module load (measured: {} ms)", READY_LIMIT_MS / 1000, ready_ms.map(|m| m.to_string()).unwrap_or("?".into())),
+        format!(
+            "{g}: TPM ready within {} s of module load (measured: {} ms)",
+            READY_LIMIT_MS / 1000,
+            ready_ms.map(|m| m.to_string()).unwrap_or("?".into())
+        ),
         ready_ms.is_some_and(|m| m <= READY_LIMIT_MS) && num(ready, "pcrs").unwrap_or(0) > 0,
         || ready.cloned().unwrap_or_else(|| tail(gcon, 3)),
     );
@@ -178,14 +195,21 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
         || ver.cloned().unwrap_or_else(|| tail(gcon, 3)),
     );
     let own = find(gcon, "xt-vtpm: tpm_takeownership rc=");
-    c.pass_if(format!("{g}: tpm_takeownership -y -z"), own.is_some_and(|l| l.contains("rc=0 ")), || own.cloned().unwrap_or_else(|| tail(gcon, 3)));
-    let seal = find(gcon, "xt-vtpm: seal/unseal round trip");
-    c.pass_if(format!("{g}: tpm_sealdata / tpm_unsealdata round trip"), seal.is_some_and(|l| l.contains("round trip ok")), || {
-        seal.cloned().unwrap_or_else(|| tail(gcon, 3))
+    c.pass_if(format!("{g}: tpm_takeownership -y -z"), own.is_some_and(|l| l.contains("rc=0 ")), || {
+        own.cloned().unwrap_or_else(|| tail(gcon, 3))
     });
+    let seal = find(gcon, "xt-vtpm: seal/unseal round trip");
+    c.pass_if(
+        format!("{g}: tpm_sealdata / tpm_unsealdata round trip"),
+        seal.is_some_and(|l| l.contains("round trip ok")),
+        || seal.cloned().unwrap_or_else(|| tail(gcon, 3)),
+    );
     let attach = gid.map(|id| format!("Info: VTPM attached to Frontend {id}/0"));
     c.pass_if(
-        format!("{v}: console shows '{}'", attach.clone().unwrap_or_else(|| "Info: VTPM attached to Frontend <domid>/0".into())),
+        format!(
+            "{v}: console shows '{}'",
+            attach.clone().unwrap_or_else(|| "Info: VTPM attached to Frontend <domid>/0".into())
+        ),
         attach.as_ref().is_some_and(|a| vcon.iter().any(|l| l.trim_end().ends_with(a.as_str()))),
         || tail(vcon, 3),
     );
@@ -229,7 +253,14 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
 }
 
 /// What a reader wants to see of the run, printed with the results.
-fn print_report(log: &ScenarioLog, p: &Planned, ext: Option<&String>, summary: Option<(u64, u64, u64)>, before: Option<&str>, after: Option<&str>) {
+fn print_report(
+    log: &ScenarioLog,
+    p: &Planned,
+    ext: Option<&String>,
+    summary: Option<(u64, u64, u64)>,
+    before: Option<&str>,
+    after: Option<&str>,
+) {
     let gcon: &[String] = log.consoles.get(&p.guest.name).map(Vec::as_slice).unwrap_or(&[]);
     let vcon: &[String] = log.consoles.get(&p.vtpm.name).map(Vec::as_slice).unwrap_or(&[]);
     println!("---- {}: guest {} (xt-vtpm lines, tpm_version output) ----", NAME, p.guest.name);
@@ -246,13 +277,19 @@ fn print_report(log: &ScenarioLog, p: &Planned, ext: Option<&String>, summary: O
         None => println!("  guest extend loop: no result"),
     }
     match summary {
-        Some((n, mean, max)) => println!("  vtpm service time (request seen -> response written): {n} requests, mean {mean} us, max {max} us"),
+        Some((n, mean, max)) => println!(
+            "  vtpm service time (request seen -> response written): {n} requests, mean {mean} us, max {max} us"
+        ),
         None => println!("  vtpm service time: no summary line"),
     }
     if let Some(l) = vcon.iter().rev().find(|l| l.contains("service: ")) {
         println!("  vtpm's last summary: {}", l.trim());
     }
-    println!("  vtpm disk writes seen by dom0's blkback during the session: wr_req before={} after={}", before.unwrap_or("?"), after.unwrap_or("?"));
+    println!(
+        "  vtpm disk writes seen by dom0's blkback during the session: wr_req before={} after={}",
+        before.unwrap_or("?"),
+        after.unwrap_or("?")
+    );
 }
 
 #[cfg(test)]
@@ -261,7 +298,8 @@ mod tests {
     use crate::e2e::log::parse;
 
     fn planned() -> Planned {
-        let vtpm = Domain { name: "vtpm".into(), cfg: XlConfig::new("name = \"vtpm\"\n"), image: Some("vtpm-stubdom".into()) };
+        let vtpm =
+            Domain { name: "vtpm".into(), cfg: XlConfig::new("name = \"vtpm\"\n"), image: Some("vtpm-stubdom".into()) };
         let domu = XlConfig::new("name = \"domu\"\nextra   = \"console=hvc0 rootfstype=ramfs\"\n");
         let guest = Domain { name: GUEST.into(), cfg: guest_config(&domu, "vtpm"), image: None };
         Planned { vtpm, guest }
@@ -290,7 +328,9 @@ mod tests {
         let mut s = String::from("@@xt scenario vtpm\n@@xt create vtpm rc=0 domid=1 secs=3\n");
         s += "@@sh| xt-vbdstats: vtpm before dev=768 backend=vbd wr_req=0 rd_req=0 f_req=0 wr_sect=0\n";
         s += "@@xt create domu-vtpm rc=0 domid=2 secs=9\n";
-        s += &format!("@@sh| xt-vbdstats: vtpm after dev=768 backend=vbd wr_req={wr_after} rd_req=0 f_req=0 wr_sect=0\n");
+        s += &format!(
+            "@@sh| xt-vbdstats: vtpm after dev=768 backend=vbd wr_req={wr_after} rd_req=0 f_req=0 wr_sect=0\n"
+        );
         s += "@@xt shutdown domu-vtpm rc=0 secs=5 gone=yes\n";
         s += &format!("@@xt gone vtpm {} secs=1\n", if vtpm_gone { "yes" } else { "no" });
         s += "@@xt console domu-vtpm begin\n";
@@ -324,7 +364,10 @@ mod tests {
     #[test]
     fn failures_are_reported() {
         // wrong attach domid, a disk write, vtpm still running, a failed extend, slow probe
-        let vtpm: Vec<&str> = VTPM_OK.iter().map(|l| if l.contains("attached") { "Info: VTPM attached to Frontend 7/0" } else { l }).collect();
+        let vtpm: Vec<&str> = VTPM_OK
+            .iter()
+            .map(|l| if l.contains("attached") { "Info: VTPM attached to Frontend 7/0" } else { l })
+            .collect();
         let guest: Vec<&str> = GUEST_OK
             .iter()
             .map(|l| {

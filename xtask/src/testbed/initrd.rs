@@ -15,23 +15,55 @@ use std::time::Instant;
 
 /// Kernel modules the test bed loads (their dependency closure is kept).
 pub const MODULES: &[&str] = &[
-    "xenfs", "xen-evtchn", "xen-gntdev", "xen-gntalloc", "xen-privcmd", "xen-blkback", "xen-netback",
-    "xen-blkfront", "xen-netfront", "xen-tpmfront", "xen-pciback", "xen-scsiback", "xen-scsifront",
-    "tpm_vtpm_proxy", "loop",
+    "xenfs",
+    "xen-evtchn",
+    "xen-gntdev",
+    "xen-gntalloc",
+    "xen-privcmd",
+    "xen-blkback",
+    "xen-netback",
+    "xen-blkfront",
+    "xen-netfront",
+    "xen-tpmfront",
+    "xen-pciback",
+    "xen-scsiback",
+    "xen-scsifront",
+    "tpm_vtpm_proxy",
+    "loop",
 ];
 
 /// Paths (relative to the root) removed from the image: documentation, locales, hardware
 /// databases, interpreters only pygrub needs, firmware blobs QEMU never loads for `xenpv`.
 const TRIM: &[&str] = &[
-    "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian",
-    "usr/share/zoneinfo", "usr/share/bash-completion", "usr/share/common-licenses",
-    "usr/lib/udev/hwdb.bin", "usr/lib/udev/hwdb.d",
-    "usr/lib/python3", "usr/lib/python3.11", "usr/bin/python3", "usr/bin/python3.11", "usr/share/python3",
-    "usr/lib/x86_64-linux-gnu/perl-base", "usr/bin/perl", "usr/lib/x86_64-linux-gnu/gconv",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "usr/share/zoneinfo",
+    "usr/share/bash-completion",
+    "usr/share/common-licenses",
+    "usr/lib/udev/hwdb.bin",
+    "usr/lib/udev/hwdb.d",
+    "usr/lib/python3",
+    "usr/lib/python3.11",
+    "usr/bin/python3",
+    "usr/bin/python3.11",
+    "usr/share/python3",
+    "usr/lib/x86_64-linux-gnu/perl-base",
+    "usr/bin/perl",
+    "usr/lib/x86_64-linux-gnu/gconv",
     // (qemu needs usr/share/qemu/keymaps even with -vnc none)
-    "usr/share/seabios", "usr/lib/ipxe",
-    "var/cache/apt", "var/cache/debconf/config.dat-old", "var/cache/debconf/templates.dat-old",
-    "var/lib/apt/lists", "var/log/dpkg.log", "var/log/apt", "var/log/alternatives.log", "var/log/bootstrap.log",
+    "usr/share/seabios",
+    "usr/lib/ipxe",
+    "var/cache/apt",
+    "var/cache/debconf/config.dat-old",
+    "var/cache/debconf/templates.dat-old",
+    "var/lib/apt/lists",
+    "var/log/dpkg.log",
+    "var/log/apt",
+    "var/log/alternatives.log",
+    "var/log/bootstrap.log",
 ];
 
 /// zstd level: the kernel's decoder needs a window ≤ 8 MiB (no --long/--ultra).
@@ -40,7 +72,8 @@ const ZSTD_LEVEL: u32 = 15;
 /// Hash of every file under `dir` (relative path, mode, contents), sorted.
 pub fn tree_hash(dir: &Path) -> Result<String> {
     fn walk(d: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        let mut entries: Vec<_> = std::fs::read_dir(d).ctx(|| format!("read {}", d.display()))?.flatten().map(|e| e.path()).collect();
+        let mut entries: Vec<_> =
+            std::fs::read_dir(d).ctx(|| format!("read {}", d.display()))?.flatten().map(|e| e.path()).collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
@@ -132,7 +165,15 @@ fn modules(stage: &Path, inp: &Inputs) -> Result<()> {
     util::run(Command::new("chroot").arg(stage).args(["depmod", "-b", "/tmp/xtask-modules", rel]))?;
     let mut need = Vec::new();
     for m in MODULES {
-        let out = util::output(Command::new("chroot").arg(stage).args(["modprobe", "-d", "/tmp/xtask-modules", "-S", rel, "--show-depends", m]))?;
+        let out = util::output(Command::new("chroot").arg(stage).args([
+            "modprobe",
+            "-d",
+            "/tmp/xtask-modules",
+            "-S",
+            rel,
+            "--show-depends",
+            m,
+        ]))?;
         for line in out.lines() {
             if let Some(p) = line.strip_prefix("insmod ") {
                 let p = p.split_whitespace().next().unwrap_or("");

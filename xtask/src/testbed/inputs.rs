@@ -57,8 +57,12 @@ pub fn prepare(cache: &Path) -> Result<Inputs> {
     util::run(Command::new("dpkg").arg("-x").arg(&kdeb).arg(&out.kernel_root))?;
     // The hypervisor ships gzip'd; QEMU's multiboot loader wants the plain ELF.
     let gz = find_one(&xroot.join("boot"), "xen-", ".gz")?;
-    let plain = util::output(Command::new("sh").arg("-c").arg(format!("gzip -dc '{}' > '{}'", gz.display(), out.xen.display())))
-        .map(|_| ());
+    let plain = util::output(Command::new("sh").arg("-c").arg(format!(
+        "gzip -dc '{}' > '{}'",
+        gz.display(),
+        out.xen.display()
+    )))
+    .map(|_| ());
     plain.ctx(|| format!("gunzip {}", gz.display()))?;
     let vmlinuz = out.kernel_root.join(format!("boot/vmlinuz-{kernel_release}"));
     std::fs::rename(&vmlinuz, &out.vmlinuz).ctx(|| format!("move {}", vmlinuz.display()))?;

@@ -50,7 +50,9 @@ pub fn prepare(cache: &Path) -> Result<Rootfs> {
         return Ok(Rootfs { dir, key, versions: parse_versions(&text) });
     }
     if !util::is_root() {
-        bail!("building the test-bed root file system needs root (debootstrap, chroot): run `cargo xtask testbed` as root once");
+        bail!(
+            "building the test-bed root file system needs root (debootstrap, chroot): run `cargo xtask testbed` as root once"
+        );
     }
     let t0 = Instant::now();
     let sources = apt::host_sources()?;
@@ -61,7 +63,10 @@ pub fn prepare(cache: &Path) -> Result<Rootfs> {
     let tmp = util::with_suffix(&dir, ".partial");
     umount_proc(&tmp);
     util::remove_tree(&tmp)?;
-    eprintln!("rootfs: debootstrap --variant=minbase {} from {mirror} (takes ~30 s; then apt in the chroot)", apt::SUITE);
+    eprintln!(
+        "rootfs: debootstrap --variant=minbase {} from {mirror} (takes ~30 s; then apt in the chroot)",
+        apt::SUITE
+    );
     util::run_logged(
         Command::new("debootstrap").args(["--variant=minbase", apt::SUITE]).arg(&tmp).arg(&mirror),
         &logs.join("debootstrap.log"),
@@ -79,10 +84,15 @@ pub fn prepare(cache: &Path) -> Result<Rootfs> {
          apt-get install -y -q --no-install-recommends {} && apt-get clean",
         PACKAGES.join(" ")
     );
-    let r = util::run_logged(Command::new("chroot").arg(&tmp).args(["/bin/sh", "-c", &script]), &logs.join("apt-chroot.log"));
+    let r = util::run_logged(
+        Command::new("chroot").arg(&tmp).args(["/bin/sh", "-c", &script]),
+        &logs.join("apt-chroot.log"),
+    );
     umount_proc(&tmp);
     r?;
-    let q = util::output(Command::new("chroot").arg(&tmp).args(["dpkg-query", "-W", "-f=${Package} ${Version}\\n"]).args(PACKAGES))?;
+    let q = util::output(
+        Command::new("chroot").arg(&tmp).args(["dpkg-query", "-W", "-f=${Package} ${Version}\\n"]).args(PACKAGES),
+    )?;
     let _ = util::remove_tree(&tmp.join("var/lib/apt/lists"));
     std::fs::create_dir_all(tmp.join("var/lib/apt/lists/partial"))?;
     std::fs::write(tmp.join(".xtask-versions"), &q)?;
@@ -101,8 +111,5 @@ fn umount_proc(root: &Path) {
 
 /// `dpkg-query` lines `name version` → pairs.
 pub fn parse_versions(text: &str) -> Vec<(String, String)> {
-    text.lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
+    text.lines().filter_map(|l| l.split_once(' ')).map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }

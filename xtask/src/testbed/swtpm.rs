@@ -15,7 +15,8 @@ pub struct States {
 }
 
 pub fn prepare(cache: &Path) -> Result<States> {
-    let version = util::try_output(Command::new("dpkg-query").args(["-W", "-f=${Version}", "swtpm-tools"])).unwrap_or_default();
+    let version =
+        util::try_output(Command::new("dpkg-query").args(["-W", "-f=${Version}", "swtpm-tools"])).unwrap_or_default();
     let key = Fnv::new().field("swtpm-v1").field(&version).hex();
     let dir = cache.join(format!("swtpm-{key}"));
     let st = States { tpm12: dir.join("tpm12"), tpm2: dir.join("tpm2"), version };
@@ -28,11 +29,20 @@ pub fn prepare(cache: &Path) -> Result<States> {
     util::mkdirs(&st.tpm2)?;
     // TPM 1.2 is swtpm's default; --createek without --take-ownership leaves it unowned.
     util::run_logged(
-        Command::new("swtpm_setup").arg("--tpmstate").arg(&st.tpm12).args(["--createek", "--display", "--logfile"]).arg(dir.join("setup-tpm12.log")),
+        Command::new("swtpm_setup")
+            .arg("--tpmstate")
+            .arg(&st.tpm12)
+            .args(["--createek", "--display", "--logfile"])
+            .arg(dir.join("setup-tpm12.log")),
         &dir.join("setup-tpm12.out"),
     )?;
     util::run_logged(
-        Command::new("swtpm_setup").arg("--tpm2").arg("--tpmstate").arg(&st.tpm2).args(["--createek", "--display", "--logfile"]).arg(dir.join("setup-tpm2.log")),
+        Command::new("swtpm_setup")
+            .arg("--tpm2")
+            .arg("--tpmstate")
+            .arg(&st.tpm2)
+            .args(["--createek", "--display", "--logfile"])
+            .arg(dir.join("setup-tpm2.log")),
         &dir.join("setup-tpm2.out"),
     )?;
     std::fs::write(dir.join("done"), "")?;

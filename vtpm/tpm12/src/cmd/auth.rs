@@ -124,7 +124,13 @@ fn fail_code(index: usize) -> Rc {
 /// Verifies trailer `index` (0 or 1) of `cmd` against `secret`, the usage
 /// secret of `entity`. Errors: `TPM_AUTHFAIL` / `TPM_AUTH2FAIL`,
 /// `TPM_INVALID_AUTHHANDLE`.
-pub fn check(tpm: &mut Tpm, cmd: &mut Command<'_>, index: usize, entity: AuthEntity, secret: &Secret) -> Result<(), Rc> {
+pub fn check(
+    tpm: &mut Tpm,
+    cmd: &mut Command<'_>,
+    index: usize,
+    entity: AuthEntity,
+    secret: &Secret,
+) -> Result<(), Rc> {
     let Some(a) = cmd.auth.get(index).and_then(|a| a.clone()) else {
         return Err(fail_code(index));
     };

@@ -301,7 +301,15 @@ pub fn set_capability(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
     let pp = tpm.physical_presence();
     let disabled = tpm.perm.flags.disable;
     let deactivated = tpm.vol.stclear_flags.deactivated;
-    let enabled_active = || if disabled { Err(Rc::DISABLED) } else if deactivated { Err(Rc::DEACTIVATED) } else { Ok(()) };
+    let enabled_active = || {
+        if disabled {
+            Err(Rc::DISABLED)
+        } else if deactivated {
+            Err(Rc::DEACTIVATED)
+        } else {
+            Ok(())
+        }
+    };
     let f = &mut tpm.perm.flags;
     match (area, sub) {
         (set::PERM_FLAGS, pf::DISABLE) => {
@@ -329,7 +337,10 @@ pub fn set_capability(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
             }
             f.deactivated = value?;
         }
-        (set::PERM_FLAGS, pf::READPUBEK | pf::DISABLEOWNERCLEAR | pf::ALLOWMAINTENANCE | pf::READSRKPUB | pf::DISABLEFULLDALOGICINFO) => {
+        (
+            set::PERM_FLAGS,
+            pf::READPUBEK | pf::DISABLEOWNERCLEAR | pf::ALLOWMAINTENANCE | pf::READSRKPUB | pf::DISABLEFULLDALOGICINFO,
+        ) => {
             if !owner {
                 return Err(Rc::AUTHFAIL);
             }

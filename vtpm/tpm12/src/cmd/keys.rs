@@ -195,7 +195,13 @@ pub fn usage_auth(tpm: &Tpm, handle: u32) -> Result<Secret, Rc> {
 /// Authorizes use of `key` by trailer `index`: a present trailer is always
 /// checked; with none, only `TPM_AUTH_NEVER` keys (or, with `public_only`,
 /// `TPM_AUTH_PRIV_USE_ONLY` keys) pass, else `TPM_AUTHFAIL`.
-pub fn authorize(tpm: &mut Tpm, cmd: &mut Command<'_>, index: usize, key: &KeyView, public_only: bool) -> Result<(), Rc> {
+pub fn authorize(
+    tpm: &mut Tpm,
+    cmd: &mut Command<'_>,
+    index: usize,
+    key: &KeyView,
+    public_only: bool,
+) -> Result<(), Rc> {
     if cmd.auth.get(index).is_some_and(|a| a.is_some()) {
         return auth::check(tpm, cmd, index, key.entity(), &key.usage_auth);
     }

@@ -42,10 +42,8 @@ pub fn invalidate_saved_state(tpm: &mut Tpm) {
 
 /// What Startup(ST_CLEAR) and Startup(ST_DEACTIVATED) share (Part 3 §3.2 action 3/5).
 fn startup_clear(tpm: &mut Tpm, deactivated: bool) {
-    tpm.vol.stclear_flags = StClearFlags {
-        deactivated: deactivated || tpm.perm.flags.deactivated,
-        ..StClearFlags::default()
-    };
+    tpm.vol.stclear_flags =
+        StClearFlags { deactivated: deactivated || tpm.perm.flags.deactivated, ..StClearFlags::default() };
     let mut data = StClearData::default();
     crate::cmd::pcr::init_pcrs(&mut data.pcrs);
     tpm.rng.fill_bytes(&mut data.context_nonce_key);

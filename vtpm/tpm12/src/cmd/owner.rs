@@ -38,7 +38,13 @@ pub const ORDINALS: &[OrdinalEntry] = &[
         0,
         check::NOT_SHUTDOWN | check::OWNER | check::NO_LOCKOUT,
     ),
-    OrdinalEntry::new(ord::CreateEndorsementKeyPair, ek::create_endorsement_key_pair, tags::RQU, 0, check::ALLOW_NO_OWNER),
+    OrdinalEntry::new(
+        ord::CreateEndorsementKeyPair,
+        ek::create_endorsement_key_pair,
+        tags::RQU,
+        0,
+        check::ALLOW_NO_OWNER,
+    ),
     OrdinalEntry::new(ord::ReadPubek, ek::read_pubek, tags::RQU, 0, check::ALLOW_NO_OWNER),
     OrdinalEntry::new(ord::OwnerReadPubek, ek::owner_read_pubek, tags::AUTH1, 0, check::ALL),
     OrdinalEntry::new(ord::OwnerReadInternalPub, ek::owner_read_internal_pub, tags::AUTH1, 0, check::ALL),
@@ -111,7 +117,12 @@ pub fn take_ownership(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response)
     public.pub_key = rsa.modulus();
     let tpm_proof = Secret::random(tpm.rng.as_mut());
     let d = &mut tpm.perm.data;
-    d.srk = Some(KeyRecord { public_blob: public.to_bytes(), rsa, usage_auth: srk_auth, migration_auth: tpm_proof.clone() });
+    d.srk = Some(KeyRecord {
+        public_blob: public.to_bytes(),
+        rsa,
+        usage_auth: srk_auth,
+        migration_auth: tpm_proof.clone(),
+    });
     d.owner_auth = owner_auth;
     d.owner_installed = true;
     d.context_key = Secret::random(tpm.rng.as_mut());

@@ -6,9 +6,9 @@
 //! "hardware" presence when the `hardware_physical_presence` option says so.
 
 use crate::Tpm;
+use crate::constants::ord;
 use crate::constants::physical_presence as ppb;
 use crate::constants::rc::Rc;
-use crate::constants::ord;
 use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
 
 /// Ordinal rows.
@@ -32,8 +32,7 @@ pub const ORDINALS: &[OrdinalEntry] = &[
     ),
 ];
 
-const CONFIG_BITS: u16 =
-    ppb::LIFETIME_LOCK | ppb::HW_ENABLE | ppb::CMD_ENABLE | ppb::HW_DISABLE | ppb::CMD_DISABLE;
+const CONFIG_BITS: u16 = ppb::LIFETIME_LOCK | ppb::HW_ENABLE | ppb::CMD_ENABLE | ppb::HW_DISABLE | ppb::CMD_DISABLE;
 const PRESENCE_BITS: u16 = ppb::PRESENT | ppb::NOTPRESENT | ppb::LOCK;
 
 /// TSC_PhysicalPresence: configuration bits change the permanent PP flags

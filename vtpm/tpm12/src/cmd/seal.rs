@@ -169,9 +169,8 @@ pub fn seal(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result
 /// Decrypts and validates a sealed blob under a loaded storage key (shared by
 /// Unseal and ChangeAuth): `TPM_NOTSEALED_BLOB` unless it is ours and intact.
 pub fn open_sealed(tpm: &mut Tpm, key: &KeyView, stored: &StoredData) -> Result<SealedData, Rc> {
-    let plain = rsa_ops::oaep_decrypt(&key.rsa, tpm.rng.as_mut(), &stored.enc_data).map_err(|rc| {
-        if rc == Rc::BAD_DATASIZE { rc } else { Rc::NOTSEALED_BLOB }
-    })?;
+    let plain = rsa_ops::oaep_decrypt(&key.rsa, tpm.rng.as_mut(), &stored.enc_data)
+        .map_err(|rc| if rc == Rc::BAD_DATASIZE { rc } else { Rc::NOTSEALED_BLOB })?;
     let sealed = SealedData::decode(&plain)?;
     if sealed.tpm_proof != tpm.perm.data.tpm_proof || sealed.stored_digest != stored.stored_digest() {
         return Err(Rc::NOTSEALED_BLOB);

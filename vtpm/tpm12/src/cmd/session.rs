@@ -294,9 +294,8 @@ pub fn flush_specific(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
     cmd.params.finish()?;
     match resource_type {
         // libtpms answers TPM_BAD_PARAMETER for a key handle that is not loaded.
-        rt::KEY => super::keys::flush_key(tpm, handle).map_err(|rc| {
-            if rc == Rc::INVALID_KEYHANDLE { Rc::BAD_PARAMETER } else { rc }
-        }),
+        rt::KEY => super::keys::flush_key(tpm, handle)
+            .map_err(|rc| if rc == Rc::INVALID_KEYHANDLE { Rc::BAD_PARAMETER } else { rc }),
         rt::AUTH => {
             if tpm.sessions.terminate(handle) {
                 Ok(())

@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::codec::{Reader, Writer};
-use crate::constants::{et, kh, key_usage, ord, pid, scheme, tag};
+use crate::constants::{et, key_usage, kh, ord, pid, scheme, tag};
 use crate::crypto::{Digest, hmac_sha1, sha1};
 use crate::rand_core::Rng;
 

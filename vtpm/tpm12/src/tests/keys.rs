@@ -3,7 +3,9 @@
 
 use alloc::vec::Vec;
 
-use super::owned::{KEY_AUTH, SRK, client, client_at, create_key, load_new_key, modulus_of_key, oiap_keep, owned, public, template};
+use super::owned::{
+    KEY_AUTH, SRK, client, client_at, create_key, load_new_key, modulus_of_key, oiap_keep, owned, public, template,
+};
 use super::{be32s, rqu};
 use crate::Rc;
 use crate::cmd::keys::blob::key_flags;
@@ -98,11 +100,22 @@ fn create_wrap_key_errors() {
     let mut s = c.oiap(SRK).unwrap();
     let mut p = Writer::new();
     p.bytes(&[0; 40]).bytes(&signing_template(1024));
-    assert_eq!(c.auth(ord::CreateWrapKey, &[kh::SRK], p.as_slice(), &mut [&mut s], 0).unwrap().rc, Rc::INVALID_AUTHHANDLE.0);
+    assert_eq!(
+        c.auth(ord::CreateWrapKey, &[kh::SRK], p.as_slice(), &mut [&mut s], 0).unwrap().rc,
+        Rc::INVALID_AUTHHANDLE.0
+    );
     // Bad properties: storage key of 1024 bits, signing key with an encryption scheme, odd sizes.
     let bad = [
         template(key_usage::STORAGE, scheme::ES_RSAESOAEP_SHA1_MGF1, scheme::SS_NONE, 1024, 0, true, &[]),
-        template(key_usage::SIGNING, scheme::ES_RSAESOAEP_SHA1_MGF1, scheme::SS_RSASSAPKCS1V15_SHA1, 1024, 0, true, &[]),
+        template(
+            key_usage::SIGNING,
+            scheme::ES_RSAESOAEP_SHA1_MGF1,
+            scheme::SS_RSASSAPKCS1V15_SHA1,
+            1024,
+            0,
+            true,
+            &[],
+        ),
         template(key_usage::SIGNING, scheme::ES_NONE, scheme::SS_RSASSAPKCS1V15_SHA1, 768, 0, true, &[]),
         template(key_usage::BIND, scheme::ES_RSAESOAEP_SHA1_MGF1, scheme::SS_RSASSAPKCS1V15_SHA1, 1024, 0, true, &[]),
     ];
@@ -121,7 +134,10 @@ fn create_wrap_key_errors() {
     let t512 = signing_template(1024);
     let mut p = Writer::new();
     p.bytes(&[0; 40]).bytes(&t512[..t512.len() - 3]);
-    assert_eq!(c.auth(ord::CreateWrapKey, &[kh::SRK], p.as_slice(), &mut [&mut s], 0).unwrap().rc, Rc::BAD_PARAM_SIZE.0);
+    assert_eq!(
+        c.auth(ord::CreateWrapKey, &[kh::SRK], p.as_slice(), &mut [&mut s], 0).unwrap().rc,
+        Rc::BAD_PARAM_SIZE.0
+    );
 }
 
 #[test]
@@ -168,13 +184,22 @@ fn pcr_and_locality_bound_key() {
     let mut t = owned();
     let pcr16 = t.vol.stclear_data.pcrs[16];
     let mut c = client(&mut t);
-    let bound = template(key_usage::SIGNING, scheme::ES_NONE, scheme::SS_RSASSAPKCS1V15_SHA1, 1024, 0, true, &pcr16_long(&pcr16, loc::ZERO));
+    let bound = template(
+        key_usage::SIGNING,
+        scheme::ES_NONE,
+        scheme::SS_RSASSAPKCS1V15_SHA1,
+        1024,
+        0,
+        true,
+        &pcr16_long(&pcr16, loc::ZERO),
+    );
     let (h, blob) = load_new_key(&mut c, &bound);
     // digestAtCreation was filled in by the TPM.
     let k = crate::cmd::keys::blob::TpmKey::from_bytes(&blob).unwrap();
     assert_ne!(k.pcr_info[10..30], [0; 20]);
     assert_eq!(sign(&mut c, h, &[1; 20]).0, 0);
-    let (rc, _) = c.rqu(ord::Extend, &be32s(&[16]).into_iter().chain([5; 20]).collect::<Vec<_>>()).map(|r| (r.rc, ())).unwrap();
+    let (rc, _) =
+        c.rqu(ord::Extend, &be32s(&[16]).into_iter().chain([5; 20]).collect::<Vec<_>>()).map(|r| (r.rc, ())).unwrap();
     assert_eq!(rc, 0);
     assert_eq!(sign(&mut c, h, &[1; 20]).0, Rc::WRONGPCRVAL.0);
     drop(c);
@@ -182,7 +207,15 @@ fn pcr_and_locality_bound_key() {
     let mut t = owned();
     let pcr16 = t.vol.stclear_data.pcrs[16];
     let mut c = client(&mut t);
-    let loc1 = template(key_usage::SIGNING, scheme::ES_NONE, scheme::SS_RSASSAPKCS1V15_SHA1, 1024, 0, true, &pcr16_long(&pcr16, loc::ONE));
+    let loc1 = template(
+        key_usage::SIGNING,
+        scheme::ES_NONE,
+        scheme::SS_RSASSAPKCS1V15_SHA1,
+        1024,
+        0,
+        true,
+        &pcr16_long(&pcr16, loc::ONE),
+    );
     let (h, _) = load_new_key(&mut c, &loc1);
     assert_eq!(sign(&mut c, h, &[1; 20]).0, Rc::BAD_LOCALITY.0);
     drop(c);
@@ -306,7 +339,15 @@ fn keys_survive_save_state_unless_volatile() {
     let mut t = owned();
     let mut c = client(&mut t);
     let (h, _) = load_new_key(&mut c, &signing_template(1024));
-    let vol = template(key_usage::SIGNING, scheme::ES_NONE, scheme::SS_RSASSAPKCS1V15_SHA1, 1024, key_flags::IS_VOLATILE, true, &[]);
+    let vol = template(
+        key_usage::SIGNING,
+        scheme::ES_NONE,
+        scheme::SS_RSASSAPKCS1V15_SHA1,
+        1024,
+        key_flags::IS_VOLATILE,
+        true,
+        &[],
+    );
     let (hv, _) = load_new_key(&mut c, &vol);
     drop(c);
     assert_eq!(rqu(&mut t, ord::SaveState, &[]).0, 0);

@@ -50,7 +50,10 @@ fn define_write_read_without_owner() {
     let (rc, out) = rqu(&mut t, ord::GetCapability, &be32s(&[0x0D, 0]));
     assert_eq!((rc, out), (0, be32s(&[4, 0x1000])));
     // Without an owner a locked TPM refuses deletion (only the owner may release).
-    assert_eq!(rqu(&mut t, ord::NV_DefineSpace, &define_body(0x1000, nv_per::PPWRITE, 0, [0; 20])).0, Rc::BAD_DATASIZE.0);
+    assert_eq!(
+        rqu(&mut t, ord::NV_DefineSpace, &define_body(0x1000, nv_per::PPWRITE, 0, [0; 20])).0,
+        Rc::BAD_DATASIZE.0
+    );
     // Unlocked, deletion works.
     t.perm.flags.nvLocked = false;
     assert_eq!(rqu(&mut t, ord::NV_DefineSpace, &define_body(0x1000, nv_per::PPWRITE, 0, [0; 20])).0, 0);
@@ -139,7 +142,10 @@ fn nv_lock_index_and_unlocked_mode() {
         TpmOptions { hardware_physical_presence: false, ..TpmOptions::default() },
     );
     rqu(&mut t2, ord::Startup, &st::CLEAR.to_be_bytes());
-    assert_eq!(rqu(&mut t2, ord::NV_DefineSpace, &define_body(0x5000, nv_per::OWNERWRITE, 4, [0; 20])).0, Rc::BAD_PRESENCE.0);
+    assert_eq!(
+        rqu(&mut t2, ord::NV_DefineSpace, &define_body(0x5000, nv_per::OWNERWRITE, 4, [0; 20])).0,
+        Rc::BAD_PRESENCE.0
+    );
     t2.perm.flags.nvLocked = false;
     assert_eq!(rqu(&mut t2, ord::NV_DefineSpace, &define_body(0x5000, nv_per::OWNERWRITE, 4, [0; 20])).0, 0);
     assert_eq!(rqu(&mut t2, ord::NV_WriteValue, &write_body(0x5000, 0, b"a")).0, 0);

@@ -38,8 +38,13 @@ pub fn owned() -> Tpm {
 
 /// [`owned`] with options.
 pub fn owned_with(options: TpmOptions) -> Tpm {
-    let mut t = Tpm::from_image(owned_image(), alloc::boxed::Box::new(DetRng::new(5)), alloc::boxed::Box::new(ManualClock(0)), options)
-        .expect("image");
+    let mut t = Tpm::from_image(
+        owned_image(),
+        alloc::boxed::Box::new(DetRng::new(5)),
+        alloc::boxed::Box::new(ManualClock(0)),
+        options,
+    )
+    .expect("image");
     let r = t.execute(0, &crate::testing::request(tag::RQU_COMMAND, ord::Startup, &st::CLEAR.to_be_bytes()));
     assert_eq!(crate::testing::response_rc(&r), 0);
     t

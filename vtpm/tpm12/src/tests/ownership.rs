@@ -76,7 +76,8 @@ fn take_ownership_errors() {
     t.options.hardware_physical_presence = false;
     assert_eq!(rqu(&mut t, ord::SetOwnerInstall, &[1]).0, Rc::BAD_PRESENCE.0);
     t.vol.stclear_flags.deactivated = true;
-    let r = t.execute(0, &crate::testing::request(crate::constants::tag::RQU_AUTH1_COMMAND, ord::TakeOwnership, &[0; 60]));
+    let r =
+        t.execute(0, &crate::testing::request(crate::constants::tag::RQU_AUTH1_COMMAND, ord::TakeOwnership, &[0; 60]));
     assert_eq!(crate::testing::response_rc(&r), Rc::DEACTIVATED.0);
 }
 

@@ -1,9 +1,9 @@
 //! State image round trips and corruption handling.
 
 use super::*;
+use crate::crypto::Secret;
 use crate::state::image::{self, ImageError};
 use crate::state::{Counter, KeyRecord, NvSpace, SavedState, StClearData, StClearFlags};
-use crate::crypto::Secret;
 
 fn rich_state(t: &mut Tpm) {
     let d = &mut t.perm.data;
@@ -22,7 +22,12 @@ fn rich_state(t: &mut Tpm) {
         data: vec![0xff; 100],
     });
     let ek = d.endorsement_key.clone().unwrap();
-    d.srk = Some(KeyRecord { public_blob: vec![1, 2, 3], rsa: ek, usage_auth: Secret([4; 20]), migration_auth: Secret([5; 20]) });
+    d.srk = Some(KeyRecord {
+        public_blob: vec![1, 2, 3],
+        rsa: ek,
+        usage_auth: Secret([4; 20]),
+        migration_auth: Secret([5; 20]),
+    });
     t.saved = Some(SavedState {
         stclear_flags: StClearFlags { physicalPresence: true, ..Default::default() },
         stclear_data: StClearData { count_id: Some(1), ..Default::default() },

@@ -47,8 +47,8 @@ pub fn change_auth(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) ->
         et::DATA => {
             // Only encData is sent, so storedDigest (over the whole blob) cannot be
             // rechecked here; payload and tpmProof are, and Unseal rechecks the digest.
-            let plain = rsa_ops::oaep_decrypt(&parent.rsa, tpm.rng.as_mut(), enc_data)
-                .map_err(|_| Rc::NOTSEALED_BLOB)?;
+            let plain =
+                rsa_ops::oaep_decrypt(&parent.rsa, tpm.rng.as_mut(), enc_data).map_err(|_| Rc::NOTSEALED_BLOB)?;
             let mut sealed = SealedData::decode(&plain)?;
             if sealed.tpm_proof != tpm.perm.data.tpm_proof {
                 return Err(Rc::NOTSEALED_BLOB);

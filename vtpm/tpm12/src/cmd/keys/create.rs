@@ -36,16 +36,12 @@ pub fn check_key_parms(k: &TpmKey) -> Result<RsaParms, Rc> {
         return Err(Rc::BAD_KEY_PROPERTY);
     }
     let (enc, sig) = (k.parms.enc_scheme, k.parms.sig_scheme);
-    let sig_ok = matches!(
-        sig,
-        scheme::SS_RSASSAPKCS1V15_SHA1 | scheme::SS_RSASSAPKCS1V15_DER | scheme::SS_RSASSAPKCS1V15_INFO
-    );
+    let sig_ok =
+        matches!(sig, scheme::SS_RSASSAPKCS1V15_SHA1 | scheme::SS_RSASSAPKCS1V15_DER | scheme::SS_RSASSAPKCS1V15_INFO);
     let enc_ok = matches!(enc, scheme::ES_RSAESOAEP_SHA1_MGF1 | scheme::ES_RSAESPKCSV15);
     let ok = match k.key_usage {
         key_usage::SIGNING => enc == scheme::ES_NONE && sig_ok,
-        key_usage::STORAGE => {
-            enc == scheme::ES_RSAESOAEP_SHA1_MGF1 && sig == scheme::SS_NONE && p.key_length == 2048
-        }
+        key_usage::STORAGE => enc == scheme::ES_RSAESOAEP_SHA1_MGF1 && sig == scheme::SS_NONE && p.key_length == 2048,
         key_usage::BIND => enc_ok && sig == scheme::SS_NONE,
         key_usage::LEGACY => enc_ok && (sig == scheme::SS_RSASSAPKCS1V15_SHA1 || sig == scheme::SS_RSASSAPKCS1V15_DER),
         key_usage::IDENTITY => enc == scheme::ES_NONE && sig == scheme::SS_RSASSAPKCS1V15_SHA1,
