@@ -60,7 +60,10 @@ impl core::fmt::Debug for Tpm {
 }
 
 impl Tpm {
-    fn with_state(
+    /// A powered-on TPM (TPM_Init done) from already decoded state: for
+    /// embedders that keep state elsewhere, and for fuzzing from a snapshot
+    /// without re-deriving RSA keys.
+    pub fn from_state(
         perm: PermanentState,
         saved: Option<SavedState>,
         rng: Box<dyn TpmRng>,
@@ -88,7 +91,7 @@ impl Tpm {
     /// (as the C vtpm's GENERATE_EK). The result is powered on (TPM_Init done)
     /// and waits for TPM_Startup. The image must be saved ([`Tpm::state_changed`] is true).
     pub fn manufacture(rng: Box<dyn TpmRng>, clock: Box<dyn Clock>, options: TpmOptions) -> Result<Self, Rc> {
-        let mut tpm = Self::with_state(PermanentState::default(), None, rng, clock, options);
+        let mut tpm = Self::from_state(PermanentState::default(), None, rng, clock, options);
         crate::manufacture::manufacture(&mut tpm, None)?;
         Ok(tpm)
     }
@@ -101,7 +104,7 @@ impl Tpm {
         clock: Box<dyn Clock>,
         options: TpmOptions,
     ) -> Result<Self, Rc> {
-        let mut tpm = Self::with_state(PermanentState::default(), None, rng, clock, options);
+        let mut tpm = Self::from_state(PermanentState::default(), None, rng, clock, options);
         crate::manufacture::manufacture(&mut tpm, Some(ek))?;
         Ok(tpm)
     }
@@ -115,20 +118,7 @@ impl Tpm {
         options: TpmOptions,
     ) -> Result<Self, ImageError> {
         let (perm, saved) = image::decode(image_bytes)?;
-        Ok(Self::with_state(perm, saved, rng, clock, options))
-    }
-
-    /// A powered-on TPM (TPM_Init done) from already decoded state: for
-    /// embedders that keep state elsewhere, and for fuzzing from a snapshot
-    /// without re-deriving RSA keys.
-    pub fn from_state(
-        perm: PermanentState,
-        saved: Option<SavedState>,
-        rng: Box<dyn TpmRng>,
-        clock: Box<dyn Clock>,
-        options: TpmOptions,
-    ) -> Self {
-        Self::with_state(perm, saved, rng, clock, options)
+        Ok(Self::from_state(perm, saved, rng, clock, options))
     }
 
     /// TPM_Init (Part 1 "TPM_Init"): the power-on signal. Volatile state is

@@ -212,6 +212,19 @@ pub fn authorize(
     }
 }
 
+/// The parent of a command that wraps data or keys under it (CreateWrapKey, ChangeAuth):
+/// resolved, authorized by trailer 0, a storage key, and its PCR binding satisfied — in
+/// that order, which decides the return code when several checks fail.
+pub fn storage_parent(tpm: &mut Tpm, cmd: &mut Command<'_>, handle: u32) -> Result<KeyView, Rc> {
+    let parent = resolve(tpm, handle)?;
+    authorize(tpm, cmd, 0, &parent, false)?;
+    if parent.public.key_usage != key_usage::STORAGE {
+        return Err(Rc::INVALID_KEYUSAGE);
+    }
+    check_pcrs(tpm, &parent, cmd.locality)?;
+    Ok(parent)
+}
+
 /// Checks that a key's PCR binding allows use now (`TPM_WRONGPCRVAL`, `TPM_BAD_LOCALITY`).
 pub fn check_pcrs(tpm: &Tpm, key: &KeyView, locality: u8) -> Result<(), Rc> {
     pcr_info::check_release_bytes(tpm, &key.public.pcr_info, key.public.key12, locality)

@@ -5,14 +5,14 @@
 
 use crate::Tpm;
 use crate::constants::rc::Rc;
-use crate::constants::{et, key_usage, pid};
+use crate::constants::{et, pid};
 use crate::crypto::Digest;
 use crate::dispatch::{Command, Response};
 
 use super::super::auth::{self, AuthEntity};
 use super::super::seal::SealedData;
 use super::blob::StoreAsymkey;
-use super::{authorize, check_pcrs, resolve, rsa_ops};
+use super::{rsa_ops, storage_parent};
 
 /// TPM_ChangeAuth: `parentHandle, protocolID, newAuth, entityType, encDataSize,
 /// encData` in (AUTH2); `outDataSize, outData` out (the new `encData`).
@@ -23,12 +23,7 @@ pub fn change_auth(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) ->
     let entity_type = cmd.params.u16()?;
     let enc_data = cmd.params.sized32()?;
     cmd.params.finish()?;
-    let parent = resolve(tpm, parent_handle)?;
-    authorize(tpm, cmd, 0, &parent, false)?;
-    if parent.public.key_usage != key_usage::STORAGE {
-        return Err(Rc::INVALID_KEYUSAGE);
-    }
-    check_pcrs(tpm, &parent, cmd.locality)?;
+    let parent = storage_parent(tpm, cmd, parent_handle)?;
     if protocol_id != pid::ADCP {
         return Err(Rc::BAD_PARAMETER);
     }

@@ -14,7 +14,7 @@ use crate::dispatch::{Command, Response};
 use super::super::auth;
 use super::blob::{RsaParms, StoreAsymkey, TpmKey, key_flags};
 use super::pcr_info::PcrInfo;
-use super::{KeyView, authorize, check_pcrs, resolve, rsa_ops};
+use super::{KeyView, rsa_ops, storage_parent};
 
 /// Key sizes we generate and load. 512-bit keys (allowed by the spec) are
 /// refused: the RSA implementation does not accept moduli under 1024 bits.
@@ -103,12 +103,7 @@ pub fn create_wrap_key(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response
     let enc_migration: Digest = cmd.params.array()?;
     let info = TpmKey::decode(&mut cmd.params)?;
     cmd.params.finish()?;
-    let parent = resolve(tpm, parent_handle)?;
-    authorize(tpm, cmd, 0, &parent, false)?;
-    if parent.public.key_usage != key_usage::STORAGE {
-        return Err(Rc::INVALID_KEYUSAGE);
-    }
-    check_pcrs(tpm, &parent, cmd.locality)?;
+    let parent = storage_parent(tpm, cmd, parent_handle)?;
     if info.key_flags & key_flags::MIGRATE_AUTHORITY != 0 {
         return Err(Rc::INVALID_KEYUSAGE);
     }
