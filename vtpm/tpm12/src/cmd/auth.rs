@@ -21,10 +21,10 @@ use alloc::vec::Vec;
 
 use crate::Tpm;
 use crate::constants::rc::Rc;
-use crate::crypto::{Digest, Secret, hmac_sha1, sha1};
+use crate::crypto::{Digest, Secret, ct_eq, hmac_sha1, sha1};
 use crate::dispatch::{Command, Response};
 
-use super::session::SessionKind;
+use super::session::{Session, SessionKind, entity_digest};
 
 /// What an authorization is for (OSAP sessions are bound to one entity).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -144,6 +144,9 @@ pub fn check(
             if *bound != entity {
                 return Err(fail_code(index));
             }
+            if !bound_to_current(tpm, session) {
+                return Err(fail_code(index));
+            }
             shared_secret.clone()
         }
     };
@@ -175,12 +178,25 @@ pub fn is_oiap(tpm: &Tpm, cmd: &Command<'_>, index: usize) -> bool {
         .is_some_and(|s| s.kind == SessionKind::Oiap)
 }
 
+/// True if the OSAP session `s` is still bound to its entity as it is now: the entity
+/// exists and its [`entity_digest`] equals the one taken at TPM_OSAP (libtpms compares
+/// `entityDigest` the same way and answers `TPM_AUTHFAIL`). OIAP sessions: false.
+fn bound_to_current(tpm: &Tpm, s: &Session) -> bool {
+    let SessionKind::Osap { entity, entity_digest: Some(bound), .. } = &s.kind else {
+        return false;
+    };
+    entity_digest(tpm, *entity).is_ok_and(|now| ct_eq(&now, bound))
+}
+
 fn adip(tpm: &Tpm, cmd: &Command<'_>, index: usize, enc_auth: &Digest, odd: bool) -> Result<Secret, Rc> {
     let a = cmd.auth.get(index).and_then(|a| a.as_ref()).ok_or(Rc::INVALID_AUTHHANDLE)?;
     let s = tpm.sessions.get(a.handle).ok_or(Rc::INVALID_AUTHHANDLE)?;
     let SessionKind::Osap { shared_secret, .. } = &s.kind else {
         return Err(Rc::INVALID_AUTHHANDLE);
     };
+    if !bound_to_current(tpm, s) {
+        return Err(fail_code(index));
+    }
     let nonce = if odd { &a.nonce_odd } else { &s.nonce_even };
     let pad = sha1(&[&shared_secret.0, nonce]);
     let mut out = Secret::default();

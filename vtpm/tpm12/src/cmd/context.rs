@@ -22,7 +22,7 @@ use crate::crypto::{Digest, ct_eq, hmac_sha1, sha1};
 use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
 use crate::state::KeyRecord;
 
-use super::session::Session;
+use super::session::{Session, SessionKind};
 
 /// Saved-context slots (TPM_CAP_PROP_MAX_CONTEXT).
 pub const MAX_SAVED_CONTEXTS: usize = 16;
@@ -195,6 +195,9 @@ pub fn load_context(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
         }
         let session = Session::decode(&mut ir).map_err(bad)?;
         ir.finish().map_err(bad)?;
+        if matches!(session.kind, SessionKind::Osap { entity_digest: None, .. }) {
+            return Err(Rc::BADCONTEXT);
+        }
         if session.handle != handle {
             return Err(Rc::BADCONTEXT);
         }

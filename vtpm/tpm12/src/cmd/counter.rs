@@ -107,6 +107,8 @@ pub fn read_counter(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
 
 fn release(tpm: &mut Tpm, i: usize, id: u32) {
     tpm.perm.data.counters.remove(i);
+    // ReleaseCounter 3.a: OSAP sessions on the counter end (saved ones fail their entity digest).
+    tpm.sessions.terminate_entity(AuthEntity::Counter(id));
     if tpm.vol.stclear_data.count_id == Some(id) {
         tpm.vol.stclear_data.count_id = Some(COUNT_ID_ILLEGAL);
     }

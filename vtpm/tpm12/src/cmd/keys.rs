@@ -171,7 +171,7 @@ impl KeyView {
 }
 
 /// The record behind `handle` (SRK, owner-evict or loaded).
-fn record(tpm: &Tpm, handle: u32) -> Option<&KeyRecord> {
+pub(crate) fn record(tpm: &Tpm, handle: u32) -> Option<&KeyRecord> {
     if handle == kh::SRK {
         return tpm.perm.data.srk.as_ref();
     }

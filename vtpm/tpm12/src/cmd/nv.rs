@@ -186,6 +186,9 @@ pub fn nv_define_space(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Respons
             return Err(Rc::AREA_LOCKED);
         }
         tpm.perm.data.nv.remove(pos);
+        // 6.f.i: every authorization session for the old space ends (saved ones fail their
+        // entity digest at use).
+        tpm.sessions.terminate_entity(AuthEntity::Nv(index));
         if let Some(n) = no_owner_writes {
             tpm.perm.data.no_owner_nv_write = n;
         }

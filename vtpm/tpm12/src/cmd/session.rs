@@ -12,7 +12,7 @@ use crate::Tpm;
 use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{et, kh, ord, rt};
-use crate::crypto::{Digest, Secret, hmac_sha1};
+use crate::crypto::{Digest, Secret, hmac_sha1, sha1};
 use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
 
 use super::auth::AuthEntity;
@@ -33,6 +33,12 @@ pub enum SessionKind {
         entity_value: u32,
         /// The shared secret, the HMAC key of every command in the session.
         shared_secret: Secret,
+        /// Digest of the entity as it was at TPM_OSAP ([`entity_digest`]): the session
+        /// is usable only while the entity still has this digest (libtpms' `entityDigest`),
+        /// so a changed secret, a redefined NV space or a released counter ends it, active
+        /// or saved. `None` only for a session restored from a format-1 image before it is
+        /// bound by [`restore_state`]; an unbound session authorizes nothing.
+        entity_digest: Option<Digest>,
     },
 }
 
@@ -139,8 +145,10 @@ impl Session {
             SessionKind::Oiap => {
                 w.u8(1);
             }
-            SessionKind::Osap { entity_type, entity_value, shared_secret, .. } => {
-                w.u8(2).u16(*entity_type).u32(*entity_value).bytes(&shared_secret.0);
+            SessionKind::Osap { entity_type, entity_value, shared_secret, entity_digest, .. } => {
+                // Kind 3: OSAP with its entity digest (kind 2, without it, is format 1's).
+                w.u8(3).u16(*entity_type).u32(*entity_value).bytes(&shared_secret.0);
+                w.bytes(&entity_digest.unwrap_or_default());
             }
         }
     }
@@ -151,12 +159,13 @@ impl Session {
         let nonce_even = r.array()?;
         let kind = match r.u8()? {
             1 => SessionKind::Oiap,
-            2 => {
+            kind @ (2 | 3) => {
                 let entity_type = r.u16()?;
                 let entity_value = r.u32()?;
                 let shared_secret = Secret(r.array()?);
+                let entity_digest = if kind == 3 { Some(r.array()?) } else { None };
                 let entity = entity_of(entity_type, entity_value)?;
-                SessionKind::Osap { entity, entity_type, entity_value, shared_secret }
+                SessionKind::Osap { entity, entity_type, entity_value, shared_secret, entity_digest }
             }
             _ => return Err(Rc::BADCONTEXT),
         };
@@ -187,7 +196,12 @@ pub fn restore_state(tpm: &mut Tpm, bytes: &[u8]) -> Result<(), Rc> {
         return Err(Rc::FAIL);
     }
     for _ in 0..n {
-        let s = Session::decode(&mut r)?;
+        let mut s = Session::decode(&mut r)?;
+        // A format-1 OSAP session carries no entity digest: bind it to the entity as it is
+        // now, which is the state it was saved with (TPM_SaveState keeps both together).
+        if let SessionKind::Osap { entity, entity_digest: d @ None, .. } = &mut s.kind {
+            *d = entity_digest(tpm, *entity).ok();
+        }
         tpm.sessions.restore(s)?;
     }
     r.finish()
@@ -247,6 +261,40 @@ fn entity_secret(tpm: &Tpm, entity: AuthEntity) -> Result<Secret, Rc> {
     }
 }
 
+/// The digest an OSAP session is bound to (see `SessionKind::Osap::entity_digest`): owner,
+/// operator and SRK: SHA-1 of the current usage secret; a key: SHA-1 of its public
+/// structure and handle; an NV space: SHA-1 of its public area (index, PCR infos,
+/// attributes, size) and authValue; a counter: SHA-1 of handle, label and auth. Errors as
+/// for the entity's lookup when it no longer exists.
+pub fn entity_digest(tpm: &Tpm, entity: AuthEntity) -> Result<Digest, Rc> {
+    let d = &tpm.perm.data;
+    Ok(match entity {
+        AuthEntity::Owner | AuthEntity::Operator | AuthEntity::Srk => sha1(&[&entity_secret(tpm, entity)?.0]),
+        AuthEntity::Key(h) => {
+            let rec = super::keys::record(tpm, h).ok_or(Rc::INVALID_KEYHANDLE)?;
+            sha1(&[&rec.public_blob, &h.to_be_bytes()])
+        }
+        AuthEntity::Nv(i) => {
+            let s = d.nv.iter().find(|s| s.index == i).ok_or(Rc::BADINDEX)?;
+            let size = u32::try_from(s.data.len()).unwrap_or(u32::MAX);
+            sha1(&[
+                &i.to_be_bytes(),
+                &(s.pcr_info_read.len() as u32).to_be_bytes(),
+                &s.pcr_info_read,
+                &s.pcr_info_write,
+                &s.attributes.to_be_bytes(),
+                &size.to_be_bytes(),
+                &s.auth.0,
+            ])
+        }
+        AuthEntity::Counter(c) => {
+            let x = d.counters.iter().find(|x| x.handle == c).ok_or(Rc::BAD_COUNTER)?;
+            sha1(&[&c.to_be_bytes(), &x.label, &x.auth.0])
+        }
+        AuthEntity::Data => return Err(Rc::WRONG_ENTITYTYPE),
+    })
+}
+
 /// TPM_OIAP (Part 3 §18.1): outputs `authHandle, nonceEven`.
 pub fn oiap(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
     cmd.params.finish()?;
@@ -274,7 +322,8 @@ pub fn osap(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result
     let nonce_even = tpm.nonce();
     let nonce_even_osap = tpm.nonce();
     let shared_secret = Secret(hmac_sha1(&secret.0, &[&nonce_even_osap, &nonce_odd_osap]));
-    let kind = SessionKind::Osap { entity, entity_type, entity_value, shared_secret };
+    let entity_digest = Some(entity_digest(tpm, entity)?);
+    let kind = SessionKind::Osap { entity, entity_type, entity_value, shared_secret, entity_digest };
     let handle = tpm.sessions.insert(kind, nonce_even)?;
     resp.params.u32(handle).bytes(&nonce_even).bytes(&nonce_even_osap);
     Ok(())

@@ -1,10 +1,10 @@
 //! Our on-disk state image: permanent state plus optional saved state.
 //!
-//! Format version 1 (all integers big-endian):
+//! Format version 2 (all integers big-endian):
 //!
 //! ```text
 //! magic     8 bytes  "RTPM12\0\x01"
-//! version   u16      1
+//! version   u16      2
 //! perm_len  u32      length of the permanent section
 //! perm      ...      PermanentState::encode
 //! has_saved u8       0 or 1
@@ -15,7 +15,11 @@
 //! The trailing SHA-1 only detects corruption and truncation; confidentiality
 //! and rollback protection are the job of whoever stores the image (the vtpm
 //! manager encrypts it). A newer version is refused with a clear error instead
-//! of being misread; an older one would be migrated here.
+//! of being misread; older ones are read and migrated here:
+//!
+//! - Version 1 stored OSAP sessions (in the saved state) without their entity digest
+//!   (session kind 2); they are bound to the entity's current state at
+//!   Startup(ST_STATE). Version 2 writes kind 3, with the digest.
 
 use alloc::vec::Vec;
 
@@ -28,7 +32,9 @@ use super::saved::SavedState;
 /// Image magic.
 pub const MAGIC: [u8; 8] = *b"RTPM12\0\x01";
 /// Current format version.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+/// Oldest format version still read.
+pub const OLDEST_VERSION: u16 = 1;
 /// Largest image we accept.
 pub const MAX_IMAGE: usize = 1 << 22;
 
@@ -90,7 +96,7 @@ pub fn decode(image: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         return Err(ImageError::BadMagic);
     }
     let version = u16::from_be_bytes([image[8], image[9]]);
-    if version != VERSION {
+    if !(OLDEST_VERSION..=VERSION).contains(&version) {
         return Err(ImageError::UnsupportedVersion(version));
     }
     let (body, check) = image.split_at(image.len() - 20);

@@ -4,6 +4,7 @@ mod capability;
 mod counter;
 mod data;
 mod dispatch;
+mod entity_binding;
 mod fuzz_regressions;
 mod keys;
 mod lifecycle;

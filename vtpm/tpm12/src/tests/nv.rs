@@ -10,7 +10,7 @@ fn pcr_info_open() -> Vec<u8> {
     v
 }
 
-fn define_body(index: u32, attrs: u32, size: u32, auth: [u8; 20]) -> Vec<u8> {
+pub fn define_body(index: u32, attrs: u32, size: u32, auth: [u8; 20]) -> Vec<u8> {
     let mut b = stag::NV_DATA_PUBLIC.to_be_bytes().to_vec();
     b.extend_from_slice(&index.to_be_bytes());
     b.extend(pcr_info_open());

@@ -71,8 +71,10 @@ fn corrupt_images_are_refused() {
     bad[20] ^= 1;
     assert_eq!(image::decode(&bad).unwrap_err(), ImageError::BadChecksum);
     let mut v2 = img.clone();
-    v2[9] = 2;
-    assert_eq!(image::decode(&v2).unwrap_err(), ImageError::UnsupportedVersion(2));
+    v2[9] = image::VERSION as u8 + 1;
+    assert_eq!(image::decode(&v2).unwrap_err(), ImageError::UnsupportedVersion(image::VERSION + 1));
+    v2[9] = 0;
+    assert_eq!(image::decode(&v2).unwrap_err(), ImageError::UnsupportedVersion(0));
     // Every truncation fails cleanly.
     for n in 0..img.len() {
         assert!(image::decode(&img[..n]).is_err());
