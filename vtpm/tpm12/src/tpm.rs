@@ -43,7 +43,7 @@ pub struct Tpm {
     /// Loaded keys (owned by [`crate::cmd::keys`]).
     pub keys: crate::cmd::keys::KeySlots,
     /// Dictionary-attack state (owned by [`crate::auth`]).
-    pub da: crate::auth::DaState,
+    pub da: crate::state::da::DaState,
     /// Options.
     pub options: TpmOptions,
     /// The injected CSPRNG.
@@ -67,16 +67,17 @@ impl Tpm {
         perm: PermanentState,
         saved: Option<SavedState>,
         rng: Box<dyn TpmRng>,
-        clock: Box<dyn Clock>,
+        mut clock: Box<dyn Clock>,
         options: TpmOptions,
     ) -> Self {
+        let da = crate::state::da::DaState::from_record(&perm.data.da, clock.now_us());
         let mut tpm = Self {
             perm,
             vol: VolatileState::default(),
             saved,
             sessions: Default::default(),
             keys: Default::default(),
-            da: Default::default(),
+            da,
             options,
             rng,
             clock,
@@ -147,6 +148,7 @@ impl Tpm {
     /// The state image; clears [`Tpm::state_changed`].
     pub fn save_image(&mut self) -> Vec<u8> {
         self.state_changed = false;
+        self.perm.data.da = self.da.record(self.clock.now_us());
         image::encode(&self.perm, self.saved.as_ref())
     }
 

@@ -12,10 +12,9 @@
 //! nonce sent back. A session looked up by a command that then fails is
 //! terminated (except on `TPM_DEFEND_LOCK_RUNNING`), as libtpms does.
 //!
-//! DA lockout: every HMAC mismatch counts; from [`DA_THRESHOLD`] failures on,
-//! each further failure locks authorized commands out for a doubling time
-//! (from [`DA_BASE_LOCKOUT_S`] seconds up to [`DA_MAX_LOCKOUT_S`]). The count
-//! is volatile (a power cycle clears it) and TPM_ResetLockValue resets it.
+//! DA lockout: every HMAC mismatch counts; the policy (threshold, doubling lockout,
+//! decay) is in [`crate::state::da`]. The state is permanent (in the image, so a
+//! restart does not reset it); TPM_ResetLockValue and owner clear reset it.
 
 use alloc::vec::Vec;
 
@@ -54,21 +53,7 @@ pub struct CommandAuth {
     looked_up: [bool; 2],
 }
 
-/// Failures before the lockout starts.
-pub const DA_THRESHOLD: u16 = 10;
-/// First lockout period, seconds; doubles with each further failure.
-pub const DA_BASE_LOCKOUT_S: u64 = 10;
-/// Longest lockout period, seconds.
-pub const DA_MAX_LOCKOUT_S: u64 = 3600;
-
-/// Dictionary-attack mitigation state.
-#[derive(Debug, Default)]
-pub struct DaState {
-    /// HMAC failures since the last reset.
-    pub failures: u16,
-    /// Clock reading (µs) until which authorized commands are refused.
-    pub locked_until_us: u64,
-}
+pub use crate::state::da::{DA_BASE_LOCKOUT_S, DA_DECAY_S, DA_MAX_LOCKOUT_S, DA_THRESHOLD, DaState};
 
 /// What TPM_GetCapability(TPM_CAP_DA_LOGIC) reports (`TPM_DA_INFO`, Part 2 §21.7).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -90,8 +75,8 @@ const DA_ACTION_TIMEOUT: u32 = 0x0000_0001;
 
 /// The DA state for `TPM_CAP_DA_LOGIC` (the engine does not distinguish entity types).
 pub fn da_info(tpm: &mut Tpm) -> DaInfo {
-    let now = tpm.clock.now_us();
-    let remaining = tpm.da.locked_until_us.saturating_sub(now);
+    let now = decay(tpm);
+    let remaining = tpm.da.remaining_us(now);
     DaInfo {
         active: remaining > 0,
         current_count: tpm.da.failures,
@@ -101,19 +86,29 @@ pub fn da_info(tpm: &mut Tpm) -> DaInfo {
     }
 }
 
-/// Counts one authorization failure and starts or extends the lockout.
-pub fn record_failure(tpm: &mut Tpm) {
-    tpm.da.failures = tpm.da.failures.saturating_add(1);
-    if tpm.da.failures >= DA_THRESHOLD {
-        let extra = u32::from(tpm.da.failures - DA_THRESHOLD).min(20);
-        let secs = DA_BASE_LOCKOUT_S.saturating_mul(1u64 << extra).min(DA_MAX_LOCKOUT_S);
-        let now = tpm.clock.now_us();
-        tpm.da.locked_until_us = now.saturating_add(secs * 1_000_000);
+/// Applies DA decay (see [`crate::state::da`]) and returns the clock reading used.
+/// A forgiven failure changes permanent state.
+fn decay(tpm: &mut Tpm) -> u64 {
+    let now = tpm.clock.now_us();
+    if tpm.da.decay(now) {
+        tpm.mark_state_changed();
     }
+    now
+}
+
+/// Counts one authorization failure and starts or extends the lockout (permanent state
+/// changes: the count is in the image).
+pub fn record_failure(tpm: &mut Tpm) {
+    let now = tpm.clock.now_us();
+    tpm.da.fail(now);
+    tpm.mark_state_changed();
 }
 
 /// Clears the DA state (TPM_ResetLockValue, owner clear).
 pub fn reset_lockout(tpm: &mut Tpm) {
+    if !tpm.da.is_clear(tpm.clock.now_us()) {
+        tpm.mark_state_changed();
+    }
     tpm.da = DaState::default();
 }
 
@@ -271,5 +266,6 @@ pub fn on_error(tpm: &mut Tpm, cmd: &mut Command<'_>, rc: Rc) {
 
 /// `TPM_DEFEND_LOCK_RUNNING` while the DA lockout is active.
 pub fn check_lockout(tpm: &mut Tpm) -> Result<(), Rc> {
-    if tpm.da.locked_until_us > tpm.clock.now_us() { Err(Rc::DEFEND_LOCK_RUNNING) } else { Ok(()) }
+    let now = decay(tpm);
+    if tpm.da.locked(now) { Err(Rc::DEFEND_LOCK_RUNNING) } else { Ok(()) }
 }

@@ -20,6 +20,8 @@
 //! - Version 1 stored OSAP sessions (in the saved state) without their entity digest
 //!   (session kind 2); they are bound to the entity's current state at
 //!   Startup(ST_STATE). Version 2 writes kind 3, with the digest.
+//! - Version 1 had no dictionary-attack state (it was volatile); version 2 appends
+//!   [`super::da::DaRecord`] to the permanent section, and a version-1 image starts clear.
 
 use alloc::vec::Vec;
 
@@ -107,7 +109,7 @@ pub fn decode(image: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
     let m = |_| ImageError::Malformed;
     let perm_bytes = r.sized32_max(MAX_IMAGE).map_err(m)?;
     let mut pr = Reader::new(perm_bytes);
-    let perm = PermanentState::decode(&mut pr).map_err(m)?;
+    let perm = PermanentState::decode_version(&mut pr, version).map_err(m)?;
     pr.finish().map_err(m)?;
     let saved = if r.bool().map_err(m)? {
         let mut sr = Reader::new(r.sized32_max(MAX_IMAGE).map_err(m)?);

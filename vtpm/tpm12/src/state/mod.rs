@@ -6,8 +6,10 @@
 //! - [`volatile`]: `TPM_STCLEAR_FLAGS/DATA`, `TPM_STANY_FLAGS/DATA`, PCRs, the
 //!   SHA-1 thread. Lost on TPM_Init.
 //! - [`saved`]: what TPM_SaveState keeps for a later TPM_Startup(ST_STATE).
+//! - [`da`]: dictionary-attack state (live form and the form kept in permanent data).
 //! - [`image`]: our own versioned on-disk format for permanent + saved state.
 
+pub mod da;
 pub mod image;
 pub mod key_record;
 pub mod nv;

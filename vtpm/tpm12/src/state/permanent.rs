@@ -11,6 +11,7 @@ use crate::constants::rc::Rc;
 use crate::constants::tag;
 use crate::crypto::{Digest, RsaKey, Secret};
 
+use super::da::DaRecord;
 use super::key_record::KeyRecord;
 use super::nv::NvSpace;
 
@@ -183,6 +184,9 @@ pub struct PermanentData {
     pub owner_evict_keys: Vec<(u32, KeyRecord)>,
     /// `manuMaintPub` as `TPM_PUBKEY` bytes (TPM_LoadManuMaintPub).
     pub manu_maint_pub: Option<Vec<u8>>,
+    /// Dictionary-attack state as of the last image (the live state is `Tpm::da`,
+    /// copied here before each image is encoded).
+    pub da: DaRecord,
 }
 
 /// Everything that survives a power cycle.
@@ -252,10 +256,17 @@ impl PermanentState {
                 w.u8(0);
             }
         }
+        d.da.encode(w);
     }
 
     /// Inverse of [`PermanentState::encode`].
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, Rc> {
+        Self::decode_version(r, super::image::VERSION)
+    }
+
+    /// Decodes the permanent section of an image of format `version` (format 1 has no
+    /// DA state: it starts clear, as it was volatile then).
+    pub fn decode_version(r: &mut Reader<'_>, version: u16) -> Result<Self, Rc> {
         let flags = PermanentFlags::decode_wire(r)?;
         let mut d = PermanentData {
             tpm_proof: Secret(r.array()?),
@@ -282,6 +293,9 @@ impl PermanentState {
             d.owner_evict_keys.push((h, KeyRecord::decode(r)?));
         }
         d.manu_maint_pub = if r.bool()? { Some(r.sized32_max(4096)?.to_vec()) } else { None };
+        if version >= 2 {
+            d.da = DaRecord::decode(r)?;
+        }
         Ok(Self { flags, data: d })
     }
 }

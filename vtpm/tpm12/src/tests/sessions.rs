@@ -161,3 +161,40 @@ fn sessions_survive_save_state() {
     let mut c = client(&mut t);
     assert_eq!(c.auth(ord::OwnerReadPubek, &[], &[], &mut [&mut s], 0).unwrap().rc, 0);
 }
+
+/// M5: the DA count and the lockout still to run are in the image, so a restart (a guest
+/// reboot restarts the vtpm) neither resets the count nor ends the lockout; a failure and a
+/// forgiven failure mark the state changed.
+#[test]
+fn dictionary_attack_state_survives_restart_and_decays() {
+    use crate::cmd::auth::{DA_BASE_LOCKOUT_S, DA_DECAY_S, DA_THRESHOLD, check_lockout, da_info};
+    let mut t = owned();
+    let _ = t.save_image();
+    for _ in 0..DA_THRESHOLD {
+        let mut c = client(&mut t);
+        let mut bad = c.oiap([0x99; 20]).unwrap();
+        assert_eq!(c.auth(ord::OwnerReadPubek, &[], &[], &mut [&mut bad], 0).unwrap().rc, Rc::AUTHFAIL.0);
+    }
+    assert!(t.state_changed());
+    t.clock = Box::new(ManualClock(4_000_000));
+    let img = t.save_image();
+    // Restarted with a clock that starts elsewhere: 6 s of the 10 s lockout are still to run.
+    let mut t2 = crate::Tpm::from_image(
+        &img,
+        Box::new(crate::testing::DetRng::new(3)),
+        Box::new(ManualClock(500)),
+        crate::TpmOptions::default(),
+    )
+    .unwrap();
+    let info = da_info(&mut t2);
+    assert_eq!((info.active, info.current_count, info.action_depend_value), (true, DA_THRESHOLD, 6));
+    assert_eq!(check_lockout(&mut t2), Err(Rc::DEFEND_LOCK_RUNNING));
+    t2.clock = Box::new(ManualClock(500 + (DA_BASE_LOCKOUT_S - 4) * 1_000_000));
+    assert_eq!(check_lockout(&mut t2), Ok(()));
+    // Decay: one failure forgiven per DA_DECAY_S of running time without failure (4 s of
+    // quiet time ran before the restart).
+    let _ = t2.save_image();
+    t2.clock = Box::new(ManualClock(500 + (DA_DECAY_S - 4) * 1_000_000));
+    assert_eq!(da_info(&mut t2).current_count, DA_THRESHOLD - 1);
+    assert!(t2.state_changed());
+}
