@@ -285,6 +285,16 @@ pub fn unwrap_key(tpm: &mut Tpm, parent: &KeyView, in_key: &TpmKey) -> Result<Ke
     if store.pub_data_digest != in_key.pub_data_digest() {
         return Err(Rc::DECRYPT_ERROR);
     }
+    // 7.b: an identity key is never migratable (libtpms: TPM_INVALID_KEYUSAGE).
+    if in_key.key_usage == key_usage::IDENTITY && in_key.migratable() {
+        return Err(Rc::INVALID_KEYUSAGE);
+    }
+    // Certified migration keys need CMK (migrationAuth = HMAC(tpmProof, msaDigest ‖
+    // pubDataDigest)), which is not implemented: refuse them, with the code libtpms'
+    // CreateWrapKey gives a migrateAuthority key (CreateWrapKey refuses to make them too).
+    if in_key.key_flags & blob::key_flags::MIGRATE_AUTHORITY != 0 {
+        return Err(Rc::INVALID_KEYUSAGE);
+    }
     if !in_key.migratable() {
         if parent.public.migratable() {
             return Err(Rc::INVALID_KEYUSAGE);
@@ -314,7 +324,8 @@ fn load_common(tpm: &mut Tpm, cmd: &mut Command<'_>) -> Result<u32, Rc> {
     authorize(tpm, cmd, 0, &parent, false)?;
     check_pcrs(tpm, &parent, cmd.locality)?;
     let rec = unwrap_key(tpm, &parent, &in_key)?;
-    let pps = pcr_bound(&parent);
+    // Steps 11-12: the parent's own parentPCRStatus, or TRUE if the parent uses PCRs.
+    let pps = parent_pcr_status(tpm, parent_handle) || pcr_bound(&parent);
     tpm.keys.insert(rec, pps)
 }
 

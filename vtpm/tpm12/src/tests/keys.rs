@@ -357,3 +357,62 @@ fn keys_survive_save_state_unless_volatile() {
     assert_eq!(sign(&mut c, h, &[1; 20]).0, 0);
     assert_eq!(sign(&mut c, hv, &[1; 20]).0, Rc::INVALID_KEYHANDLE.0);
 }
+
+/// Re-wraps `blob` (a key under the SRK) after `edit` changes its public part: what anyone
+/// holding the SRK public key can do for a migratable key.
+fn rewrap_under_srk(t: &mut crate::Tpm, blob: &[u8], edit: impl Fn(&mut crate::cmd::keys::blob::TpmKey)) -> Vec<u8> {
+    use crate::cmd::keys::blob::{StoreAsymkey, TpmKey};
+    use crate::cmd::keys::rsa_ops::{oaep_decrypt, oaep_encrypt};
+    let srk = t.perm.data.srk.clone().unwrap().rsa;
+    let mut k = TpmKey::from_bytes(blob).unwrap();
+    let plain = oaep_decrypt(&srk, t.rng.as_mut(), &k.enc_data).unwrap();
+    let mut store = StoreAsymkey::decode(&plain).unwrap();
+    edit(&mut k);
+    store.pub_data_digest = k.pub_data_digest();
+    k.enc_data = oaep_encrypt(&srk.public, t.rng.as_mut(), &store.encode()).unwrap();
+    k.to_bytes()
+}
+
+/// L6: LoadKey refuses a migratable identity key (spec step 7.b) and certified-migration
+/// (migrateAuthority) keys, which need CMK; both TPM_INVALID_KEYUSAGE as libtpms.
+#[test]
+fn load_key_refuses_migratable_identity_and_cmk_keys() {
+    let mut t = owned();
+    let flags = key_flags::MIGRATABLE;
+    let tpl = template(key_usage::SIGNING, scheme::ES_NONE, scheme::SS_RSASSAPKCS1V15_SHA1, 1024, flags, true, &[]);
+    let blob = {
+        let mut c = client(&mut t);
+        let r = create_key(&mut c, kh::SRK, SRK, &tpl);
+        assert_eq!(r.rc, 0);
+        r.body
+    };
+    let same = rewrap_under_srk(&mut t, &blob, |_| {});
+    let identity = rewrap_under_srk(&mut t, &blob, |k| k.key_usage = key_usage::IDENTITY);
+    let cmk = rewrap_under_srk(&mut t, &blob, |k| k.key_flags |= key_flags::MIGRATE_AUTHORITY);
+    let mut c = client(&mut t);
+    assert_eq!(c.load_key2(kh::SRK, SRK, &same).unwrap().1.rc, 0);
+    assert_eq!(c.load_key2(kh::SRK, SRK, &identity).unwrap().1.rc, Rc::INVALID_KEYUSAGE.0);
+    assert_eq!(c.load_key2(kh::SRK, SRK, &cmk).unwrap().1.rc, Rc::INVALID_KEYUSAGE.0);
+}
+
+/// L6: parentPCRStatus propagates (LoadKey steps 11-12): a key loaded under a parent whose own
+/// parentPCRStatus is TRUE gets TRUE although the parent itself uses no PCRs.
+#[test]
+fn parent_pcr_status_propagates() {
+    use crate::cmd::keys::parent_pcr_status;
+    let mut t = owned();
+    let storage = template(key_usage::STORAGE, scheme::ES_RSAESOAEP_SHA1_MGF1, scheme::SS_NONE, 2048, 0, true, &[]);
+    let (s, _) = load_new_key(&mut client(&mut t), &storage);
+    assert!(!parent_pcr_status(&t, s));
+    // Mark the storage key as loaded under a PCR-bound parent.
+    let rec = t.keys.get(s).unwrap().record.clone();
+    assert!(t.keys.remove(s));
+    t.keys.restore(s, rec, true).unwrap();
+    let mut c = client(&mut t);
+    let r = create_key(&mut c, s, KEY_AUTH, &signing_template(1024));
+    assert_eq!(r.rc, 0);
+    let (k, l) = c.load_key2(s, KEY_AUTH, &r.body).unwrap();
+    assert_eq!(l.rc, 0);
+    drop(c);
+    assert!(parent_pcr_status(&t, k));
+}
