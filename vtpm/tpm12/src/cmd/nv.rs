@@ -372,11 +372,23 @@ fn write(tpm: &mut Tpm, cmd: &mut Command<'_>, access: Access) -> Result<(), Rc>
 }
 
 /// NV_ReadValue and NV_ReadValueAuth (Part 3 §20.4, §20.5).
+/// The largest NV read whose response fits the 4088-byte buffer: header (10), dataSize (4)
+/// and one 41-byte auth trailer per session (`auth_count`).
+pub fn max_read(auth_count: usize) -> usize {
+    crate::constants::INPUT_BUFFER_SIZE as usize - 14 - 41 * auth_count
+}
+
 fn read(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response, access: Access) -> Result<(), Rc> {
     let index = cmd.params.u32()?;
     let offset = cmd.params.u32()? as usize;
     let size = cmd.params.u32()? as usize;
     cmd.params.finish()?;
+    // A response larger than the buffer would be replaced by the transport (tpmback answers
+    // TPM_SIZE) after the session nonces rolled; refuse it before any session is touched.
+    // libtpms has a larger buffer and no such limit; TPM_BAD_DATASIZE is ours.
+    if size > max_read(cmd.auth_count()) {
+        return Err(Rc::BAD_DATASIZE);
+    }
     let locked = tpm.perm.flags.nvLocked;
     let space = if index == nv_index::DIR {
         dir_space(tpm)

@@ -176,3 +176,30 @@ fn dir_register() {
     assert_eq!(out[4..], [0; 20]);
     assert_eq!(rqu(&mut t, ord::NV_WriteValue, &write_body(0x1000_0001, 0, &[1; 20])).0, Rc::AUTH_CONFLICT.0);
 }
+
+/// I3: an NV read never builds a response larger than the 4088-byte buffer; the oversized
+/// request fails before the session is touched, so the session lives on.
+#[test]
+fn nv_reads_fit_the_buffer() {
+    use crate::cmd::nv::max_read;
+    use crate::constants::{INPUT_BUFFER_SIZE, et};
+    use crate::testing::client::Client;
+    let mut t = started();
+    let (idx, auth) = (0x3000u32, [0x31u8; 20]);
+    let attrs = nv_per::AUTHREAD | nv_per::AUTHWRITE;
+    assert_eq!(rqu(&mut t, ord::NV_DefineSpace, &define_body(idx, attrs, 4096, auth)).0, 0);
+    assert_eq!(rqu(&mut t, ord::NV_DefineSpace, &define_body(0x3001, nv_per::PPWRITE, 4096, [0; 20])).0, 0);
+    // Unauthorized read: 4074 bytes fit exactly, 4075 do not.
+    let (rc, out) = rqu(&mut t, ord::NV_ReadValue, &be32s(&[0x3001, 0, max_read(0) as u32]));
+    assert_eq!((rc, 10 + out.len()), (0, INPUT_BUFFER_SIZE as usize));
+    let (rc, _) = rqu(&mut t, ord::NV_ReadValue, &be32s(&[0x3001, 0, max_read(0) as u32 + 1]));
+    assert_eq!(rc, Rc::BAD_DATASIZE.0);
+    // Authorized read.
+    let mut c = Client::new(|cmd: &[u8]| t.execute(0, cmd), 5);
+    let mut s = c.osap(et::NV, idx, auth).unwrap();
+    s.keep = true;
+    let r = c.auth(ord::NV_ReadValueAuth, &[], &be32s(&[idx, 0, 4096]), &mut [&mut s], 0).unwrap();
+    assert_eq!(r.rc, Rc::BAD_DATASIZE.0);
+    let r = c.auth(ord::NV_ReadValueAuth, &[], &be32s(&[idx, 0, max_read(1) as u32]), &mut [&mut s], 0).unwrap();
+    assert_eq!((r.rc, r.raw.len()), (0, INPUT_BUFFER_SIZE as usize));
+}
