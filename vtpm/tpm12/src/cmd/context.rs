@@ -183,11 +183,12 @@ pub fn load_context(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
         let pps = ir.bool().map_err(bad)?;
         let rec = KeyRecord::decode(&mut ir).map_err(bad)?;
         ir.finish().map_err(bad)?;
-        if keep_handle || tpm.keys.get(handle).is_none() {
-            tpm.keys.restore(handle, rec, pps)?;
+        let reserved = super::keys::owner_evict_handles(tpm);
+        if keep_handle || (tpm.keys.get(handle).is_none() && !reserved.contains(&handle)) {
+            tpm.keys.restore(handle, rec, pps, &reserved)?;
             handle
         } else {
-            tpm.keys.insert(rec, pps)?
+            tpm.keys.insert(rec, pps, &reserved)?
         }
     } else {
         if !tpm.sessions.saved_contexts().contains(&count) {

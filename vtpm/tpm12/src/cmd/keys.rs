@@ -62,27 +62,35 @@ impl KeySlots {
     pub fn get(&self, handle: u32) -> Option<&LoadedKey> {
         self.slots.iter().find(|k| k.handle == handle)
     }
-    /// Loads a key under a fresh handle (`TPM_NOSPACE` when full).
-    pub fn insert(&mut self, record: KeyRecord, parent_pcr_status: bool) -> Result<u32, Rc> {
+    /// Loads a key under a fresh handle that is neither loaded nor in `reserved` (the
+    /// owner-evict handles, which name keys of their own); `TPM_NOSPACE` when full.
+    pub fn insert(&mut self, record: KeyRecord, parent_pcr_status: bool, reserved: &[u32]) -> Result<u32, Rc> {
         if self.slots.len() >= MAX_KEYS {
             return Err(Rc::NOSPACE);
         }
         let handle = loop {
             let h = FIRST_HANDLE | (self.next_handle & 0x00FF_FFFF);
             self.next_handle = self.next_handle.wrapping_add(1);
-            if self.get(h).is_none() {
+            if self.get(h).is_none() && !reserved.contains(&h) {
                 break h;
             }
         };
         self.slots.push(LoadedKey { handle, record, parent_pcr_status });
         Ok(handle)
     }
-    /// Re-inserts a key under a known handle (SaveState/LoadContext).
-    pub fn restore(&mut self, handle: u32, record: KeyRecord, parent_pcr_status: bool) -> Result<(), Rc> {
+    /// Re-inserts a key under a known handle (SaveState/LoadContext); `TPM_BAD_HANDLE` if
+    /// the handle is loaded or in `reserved` (owner-evict handles).
+    pub fn restore(
+        &mut self,
+        handle: u32,
+        record: KeyRecord,
+        parent_pcr_status: bool,
+        reserved: &[u32],
+    ) -> Result<(), Rc> {
         if self.slots.len() >= MAX_KEYS {
             return Err(Rc::NOSPACE);
         }
-        if self.get(handle).is_some() {
+        if self.get(handle).is_some() || reserved.contains(&handle) {
             return Err(Rc::BAD_HANDLE);
         }
         self.slots.push(LoadedKey { handle, record, parent_pcr_status });
@@ -133,7 +141,8 @@ pub fn restore_state(tpm: &mut Tpm, bytes: &[u8]) -> Result<(), Rc> {
         let h = r.u32()?;
         let pps = r.bool()?;
         let rec = KeyRecord::decode(&mut r)?;
-        tpm.keys.restore(h, rec, pps)?;
+        let reserved = owner_evict_handles(tpm);
+        tpm.keys.restore(h, rec, pps, &reserved)?;
     }
     r.finish()
 }
@@ -326,7 +335,13 @@ fn load_common(tpm: &mut Tpm, cmd: &mut Command<'_>) -> Result<u32, Rc> {
     let rec = unwrap_key(tpm, &parent, &in_key)?;
     // Steps 11-12: the parent's own parentPCRStatus, or TRUE if the parent uses PCRs.
     let pps = parent_pcr_status(tpm, parent_handle) || pcr_bound(&parent);
-    tpm.keys.insert(rec, pps)
+    let reserved = owner_evict_handles(tpm);
+    tpm.keys.insert(rec, pps, &reserved)
+}
+
+/// Handles of the owner-evict keys: never given to a loaded key (I6).
+pub fn owner_evict_handles(tpm: &Tpm) -> Vec<u32> {
+    tpm.perm.data.owner_evict_keys.iter().map(|(h, _)| *h).collect()
 }
 
 /// TPM_LoadKey (Part 3 §27.8.1): like LoadKey2, but the new handle is an

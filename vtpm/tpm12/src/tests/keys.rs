@@ -407,7 +407,7 @@ fn parent_pcr_status_propagates() {
     // Mark the storage key as loaded under a PCR-bound parent.
     let rec = t.keys.get(s).unwrap().record.clone();
     assert!(t.keys.remove(s));
-    t.keys.restore(s, rec, true).unwrap();
+    t.keys.restore(s, rec, true, &[]).unwrap();
     let mut c = client(&mut t);
     let r = create_key(&mut c, s, KEY_AUTH, &signing_template(1024));
     assert_eq!(r.rc, 0);
@@ -415,4 +415,25 @@ fn parent_pcr_status_propagates() {
     assert_eq!(l.rc, 0);
     drop(c);
     assert!(parent_pcr_status(&t, k));
+}
+
+/// I6: a loaded key never gets the handle of an owner-evict key (which `resolve` prefers, so
+/// the loaded key would be unreachable and the owner-evict key used in its place).
+#[test]
+fn loaded_keys_avoid_owner_evict_handles() {
+    let mut t = owned();
+    let srk = t.perm.data.srk.clone().unwrap();
+    // The next two handles the slot table would hand out.
+    t.perm.data.owner_evict_keys.push((0x0100_0000, srk.clone()));
+    t.perm.data.owner_evict_keys.push((0x0100_0001, srk));
+    let mut c = client(&mut t);
+    let (h, _) = load_new_key(&mut c, &signing_template(1024));
+    assert!(h != 0x0100_0000 && h != 0x0100_0001, "handle {h:#x}");
+    let (rc, _) = sign(&mut c, h, &[7; 20]);
+    assert_eq!(rc, 0);
+    drop(c);
+    assert_eq!(
+        t.keys.restore(0x0100_0000, t.keys.get(h).unwrap().record.clone(), false, &[0x0100_0000]),
+        Err(Rc::BAD_HANDLE)
+    );
 }
