@@ -51,7 +51,7 @@ fn images() -> &'static [Vec<u8>; 2] {
     IMAGES.get_or_init(|| {
         let ek = tpm12::crypto::RsaKey::generate(&mut DetRng::new(0xE4), 2048).expect("EK");
         let mut fresh = tpm12::testing::tpm_with_ek(ek, 3, opts());
-        let unowned = fresh.save_image();
+        let unowned = fresh.save_image().to_vec();
         let mut owned = from_image(&unowned);
         owned.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
         {
@@ -59,7 +59,7 @@ fn images() -> &'static [Vec<u8>; 2] {
             let r = c.take_ownership(WELL_KNOWN, WELL_KNOWN).expect("take ownership");
             assert_eq!(r.rc, 0, "TakeOwnership");
         }
-        [unowned, owned.save_image()]
+        [unowned, owned.save_image().to_vec()]
     })
 }
 

@@ -15,6 +15,6 @@ fuzz_target!(|data: &[u8]| {
     img.extend_from_slice(&check);
     if let Ok((perm, saved)) = image::decode(&img) {
         let again = image::encode(&perm, saved.as_ref());
-        assert_eq!(again, img, "re-encoding differs");
+        assert_eq!(*again, img, "re-encoding differs");
     }
 });

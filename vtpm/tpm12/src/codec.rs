@@ -6,6 +6,7 @@
 //! arrays, `UINT32`-sized blobs); TPM structures are encoded where they are defined.
 
 use alloc::vec::Vec;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::constants::rc::Rc;
 
@@ -125,19 +126,45 @@ impl<'a> Reader<'a> {
 }
 
 /// A big-endian writer appending to a `Vec<u8>`.
+///
+/// A [`Writer::secret`] writer is for secret material (state images, context internals):
+/// when it grows it copies into a fresh allocation and wipes the old one, it wipes its
+/// buffer on drop, and [`Writer::into_zeroizing`] hands the bytes on in a `Zeroizing`.
 #[derive(Clone, Debug, Default)]
 pub struct Writer {
     buf: Vec<u8>,
+    secret: bool,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if self.secret {
+            self.buf.zeroize();
+        }
+    }
 }
 
 impl Writer {
     /// An empty writer.
     pub const fn new() -> Self {
-        Self { buf: Vec::new() }
+        Self { buf: Vec::new(), secret: false }
+    }
+
+    /// An empty writer for secret material (see the type docs).
+    pub const fn secret() -> Self {
+        Self { buf: Vec::new(), secret: true }
     }
 
     /// Appends raw bytes.
     pub fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        let needed = self.buf.len().saturating_add(b.len());
+        if self.secret && needed > self.buf.capacity() {
+            // Grow by hand so the old allocation is wiped, not just freed.
+            let mut bigger = Vec::with_capacity(needed.max(self.buf.capacity().saturating_mul(2)).max(64));
+            bigger.extend_from_slice(&self.buf);
+            self.buf.zeroize();
+            self.buf = bigger;
+        }
         self.buf.extend_from_slice(b);
         self
     }
@@ -195,9 +222,14 @@ impl Writer {
         self.buf.is_empty()
     }
 
-    /// The written bytes.
-    pub fn into_vec(self) -> Vec<u8> {
-        self.buf
+    /// The written bytes, wiped when dropped.
+    pub fn into_zeroizing(mut self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(core::mem::take(&mut self.buf))
+    }
+
+    /// The written bytes (for a [`Writer::secret`] writer, prefer [`Writer::into_zeroizing`]).
+    pub fn into_vec(mut self) -> Vec<u8> {
+        core::mem::take(&mut self.buf)
     }
 }
 

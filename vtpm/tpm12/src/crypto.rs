@@ -161,8 +161,8 @@ impl RsaKey {
         w.sized32(&self.modulus()).sized32(&self.exponent());
         match &self.private {
             Some(k) if k.primes().len() == 2 => {
-                let p = k.primes()[0].to_be_bytes();
-                let q = k.primes()[1].to_be_bytes();
+                let p = zeroize::Zeroizing::new(k.primes()[0].to_be_bytes());
+                let q = zeroize::Zeroizing::new(k.primes()[1].to_be_bytes());
                 w.u8(1).sized32(&p).sized32(&q);
             }
             _ => {
@@ -209,9 +209,11 @@ impl RsaKey {
 /// key arithmetic sees them: the rsa crate panics on an even product or a
 /// factor of 1 (found by fuzzing the image decoder).
 fn check_factors(p: &BoxedUint, q: &BoxedUint, n: &[u8]) -> Result<(), Rc> {
-    let trim = |b: &[u8]| -> Vec<u8> { b.iter().copied().skip_while(|x| *x == 0).collect() };
+    let trim = |b: &[u8]| -> zeroize::Zeroizing<Vec<u8>> {
+        zeroize::Zeroizing::new(b.iter().copied().skip_while(|x| *x == 0).collect())
+    };
     let n = trim(n);
-    let (pb, qb) = (trim(&p.to_be_bytes()), trim(&q.to_be_bytes()));
+    let (pb, qb) = (trim(&zeroize::Zeroizing::new(p.to_be_bytes())), trim(&zeroize::Zeroizing::new(q.to_be_bytes())));
     let half = n.len() / 2;
     let odd = |b: &[u8]| b.last().is_some_and(|x| x & 1 == 1);
     if pb.len() + 2 < half || qb.len() + 2 < half || pb == qb || !odd(&pb) || !odd(&qb) {

@@ -4,6 +4,8 @@
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
+use zeroize::Zeroizing;
+
 use crate::constants::rc::Rc;
 use crate::platform::{Clock, TpmRng};
 use crate::state::image::{self, ImageError};
@@ -145,11 +147,24 @@ impl Tpm {
         self.state_changed = true;
     }
 
-    /// The state image; clears [`Tpm::state_changed`].
-    pub fn save_image(&mut self) -> Vec<u8> {
+    /// The state image (wiped when dropped: it holds every secret); clears
+    /// [`Tpm::state_changed`].
+    pub fn save_image(&mut self) -> Zeroizing<Vec<u8>> {
         self.state_changed = false;
         self.perm.data.da = self.da.record(self.clock.now_us());
         image::encode(&self.perm, self.saved.as_ref())
+    }
+
+    /// The state image if permanent (or saved) state changed since the last image, clearing
+    /// [`Tpm::state_changed`]; `None` (and nothing encoded) otherwise.
+    pub fn image_if_changed(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        if self.state_changed { Some(self.save_image()) } else { None }
+    }
+
+    /// Clears [`Tpm::state_changed`] without encoding an image: for embedders without
+    /// persistence, so no copy of the secrets is built for nothing.
+    pub fn clear_changed(&mut self) {
+        self.state_changed = false;
     }
 
     /// Physical presence as the spec's commands see it: hardware presence (an

@@ -93,7 +93,7 @@ pub fn save_context(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
     let resource_type = cmd.params.u32()?;
     let label: [u8; 16] = cmd.params.array()?;
     cmd.params.finish()?;
-    let mut internal = Writer::new();
+    let mut internal = Writer::secret();
     let count = match resource_type {
         rt::KEY => {
             if handle == kh::SRK || handle == kh::EK {
@@ -122,9 +122,9 @@ pub fn save_context(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
         _ => return Err(Rc::INVALID_RESOURCE),
     };
     let nonce = context_nonce(tpm, resource_type);
-    let mut sens = Writer::new();
+    let mut sens = Writer::secret();
     sens.u16(tag::CONTEXT_SENSITIVE).bytes(&nonce).sized32(internal.as_slice());
-    let mut sensitive = Zeroizing::new(sens.into_vec());
+    let mut sensitive = sens.into_zeroizing();
     let iv = tpm.nonce();
     let key = tpm.perm.data.context_key.clone();
     keystream_xor(&key.0, &iv, &mut sensitive);

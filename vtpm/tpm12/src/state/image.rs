@@ -25,6 +25,8 @@
 
 use alloc::vec::Vec;
 
+use zeroize::Zeroizing;
+
 use crate::codec::{Reader, Writer};
 use crate::crypto::{ct_eq, sha1};
 
@@ -67,16 +69,17 @@ impl core::fmt::Display for ImageError {
     }
 }
 
-/// Serialises the state.
-pub fn encode(perm: &PermanentState, saved: Option<&SavedState>) -> Vec<u8> {
-    let mut p = Writer::new();
+/// Serialises the state. The image holds tpmProof, the owner secret and private keys, so
+/// it is built in secret writers and returned wiped-on-drop.
+pub fn encode(perm: &PermanentState, saved: Option<&SavedState>) -> Zeroizing<Vec<u8>> {
+    let mut p = Writer::secret();
     perm.encode(&mut p);
-    let mut w = Writer::new();
+    let mut w = Writer::secret();
     w.bytes(&MAGIC).u16(VERSION);
     w.u32(p.len() as u32).bytes(p.as_slice());
     match saved {
         Some(s) => {
-            let mut sw = Writer::new();
+            let mut sw = Writer::secret();
             s.encode(&mut sw);
             w.u8(1).u32(sw.len() as u32).bytes(sw.as_slice());
         }
@@ -86,7 +89,7 @@ pub fn encode(perm: &PermanentState, saved: Option<&SavedState>) -> Vec<u8> {
     }
     let check = sha1(&[w.as_slice()]);
     w.bytes(&check);
-    w.into_vec()
+    w.into_zeroizing()
 }
 
 /// Parses an image written by [`encode`].

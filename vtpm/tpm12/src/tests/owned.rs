@@ -27,7 +27,7 @@ fn owned_image() -> &'static Vec<u8> {
         let mut t = super::started();
         let r = Client::new(|c| t.execute(0, c), 99).take_ownership(OWNER, SRK).expect("take ownership");
         assert_eq!(r.rc, 0);
-        t.save_image()
+        t.save_image().to_vec()
     })
 }
 

@@ -80,3 +80,31 @@ fn corrupt_images_are_refused() {
         assert!(image::decode(&img[..n]).is_err());
     }
 }
+
+/// L5: the embedder asks for an image only when something changed, and can drop the flag
+/// without encoding one (no persistence): no copy of the secrets is built for nothing.
+#[test]
+fn image_if_changed_and_clear_changed() {
+    let mut t = fresh();
+    let img = t.image_if_changed().expect("a fresh TPM must be saved");
+    assert!(!t.state_changed());
+    assert!(t.image_if_changed().is_none());
+    assert_eq!(image::decode(&img).unwrap().0, t.perm);
+    t.mark_state_changed();
+    t.clear_changed();
+    assert!(!t.state_changed());
+    assert!(t.image_if_changed().is_none());
+}
+
+/// A secret writer grows by copying and wiping; its output equals a plain writer's.
+#[test]
+fn secret_writer_writes_what_a_plain_one_does() {
+    use crate::codec::Writer;
+    let (mut a, mut b) = (Writer::new(), Writer::secret());
+    for i in 0..1000u32 {
+        a.u32(i).bytes(&[i as u8; 7]);
+        b.u32(i).bytes(&[i as u8; 7]);
+    }
+    assert_eq!(a.as_slice(), b.as_slice());
+    assert_eq!(a.into_vec(), *b.into_zeroizing());
+}
