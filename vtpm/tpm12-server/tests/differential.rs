@@ -915,7 +915,78 @@ fn be_u32(b: &[u8]) -> u32 {
 
 type Sequence = (&'static str, fn(&mut Side<'_>));
 
+/// SaveContext of auth session `h` (blob bytes, or empty); recorded by return code.
+fn save_session(s: &mut Side<'_>, label: &str, h: u32) -> Vec<u8> {
+    let mut p = be(&[h, rt::AUTH]);
+    p.extend_from_slice(b"differential lbl");
+    let r = s.client.rqu(ord::SaveContext, &p);
+    s.rec(label, r, Cmp::Rc).filter(|r| r.rc == 0 && r.body.len() > 4).map(|r| r.body[4..].to_vec()).unwrap_or_default()
+}
+
+fn load_session(s: &mut Side<'_>, label: &str, h: u32, blob: &[u8]) {
+    let mut p = be(&[h]);
+    p.push(1);
+    p.extend_from_slice(&be(&[blob.len() as u32]));
+    p.extend_from_slice(blob);
+    s.cmd(label, ord::LoadContext, &p, Cmp::Rc);
+}
+
+/// Owner-authorized NV_DefineSpace of `index` (AUTHREAD | AUTHWRITE, `size` bytes, `auth`).
+fn define_auth_space(s: &mut Side<'_>, label: &str, index: u32, size: u32, auth: [u8; 20]) {
+    let mut osap = s.client.osap(et::OWNER, kh::OWNER, WELL_KNOWN).expect("OSAP");
+    let mut p = pubinfo(index, 0x0004_0004, size, 0x1f, 0x1f);
+    let n = p.len();
+    let enc = Client::adip(&osap, &auth);
+    p[n - 20..].copy_from_slice(&enc);
+    let r = s.client.auth(ord::NV_DefineSpace, &[], &p, &mut [&mut osap], 0);
+    s.rec(label, r, Cmp::Exact);
+}
+
+/// M1: OSAP sessions on an NV space, loaded and saved, after the space is released and
+/// defined again with another secret.
+fn osap_nv_redefined(s: &mut Side<'_>) {
+    s.owned();
+    s.cmd("NV lock", ord::NV_DefineSpace, &pubinfo(0xFFFF_FFFF, 0, 0, 0x1f, 0x1f), Cmp::Exact);
+    define_auth_space(s, "define with A", 0x2300, 8, [0x11; 20]);
+    let mut a = s.client.osap(et::NV, 0x2300, [0x11; 20]).expect("OSAP");
+    a.keep = true;
+    let mut b = s.client.osap(et::NV, 0x2300, [0x11; 20]).expect("OSAP");
+    b.keep = true;
+    let blob = save_session(s, "SaveContext NV session", b.handle);
+    define_auth_space(s, "release", 0x2300, 0, [0; 20]);
+    define_auth_space(s, "define with B", 0x2300, 8, [0x22; 20]);
+    let r = s.client.auth(ord::NV_WriteValueAuth, &[], &nv_write(0x2300, 0, b"PWND"), &mut [&mut a], 0);
+    s.rec("write through the loaded old session", r, Cmp::Rc);
+    load_session(s, "LoadContext old session", b.handle, &blob);
+    let r = s.client.auth(ord::NV_WriteValueAuth, &[], &nv_write(0x2300, 0, b"PWND"), &mut [&mut b], 0);
+    s.rec("write through the saved old session", r, Cmp::Rc);
+    let mut c = s.client.osap(et::NV, 0x2300, [0x22; 20]).expect("OSAP");
+    let r = s.client.auth(ord::NV_WriteValueAuth, &[], &nv_write(0x2300, 0, b"good"), &mut [&mut c], 0);
+    s.rec("write through a new session", r, Cmp::Exact);
+}
+
+/// H1: a saved owner OSAP session after TPM_ChangeAuthOwner.
+fn osap_owner_changed(s: &mut Side<'_>) {
+    s.owned();
+    let mut stale = s.client.osap(et::OWNER, kh::OWNER, WELL_KNOWN).expect("OSAP");
+    stale.keep = true;
+    let blob = save_session(s, "SaveContext owner session", stale.handle);
+    let mut o = s.client.osap(et::OWNER, kh::OWNER, WELL_KNOWN).expect("OSAP");
+    let q = [&4u16.to_be_bytes()[..], &Client::adip(&o, &[0xBB; 20]), &et::OWNER.to_be_bytes()].concat();
+    let r = s.client.auth(ord::ChangeAuthOwner, &[], &q, &mut [&mut o], 0);
+    s.rec("ChangeAuthOwner", r, Cmp::Exact);
+    load_session(s, "LoadContext old owner session", stale.handle, &blob);
+    let q = [&4u16.to_be_bytes()[..], &Client::adip(&stale, &[0xCC; 20]), &et::OWNER.to_be_bytes()].concat();
+    let r = s.client.auth(ord::ChangeAuthOwner, &[], &q, &mut [&mut stale], 0);
+    s.rec("ChangeAuthOwner through the old session", r, Cmp::Rc);
+    let mut n = s.client.oiap([0xBB; 20]).expect("OIAP");
+    let r = s.client.auth(ord::OwnerReadPubek, &[], &[], &mut [&mut n], 0);
+    s.rec("owner is still the new secret", r, Cmp::Rc);
+}
+
 const CORPUS: &[Sequence] = &[
+    ("osap_nv_redefined", osap_nv_redefined),
+    ("osap_owner_changed", osap_owner_changed),
     ("before_startup", before_startup),
     ("startup_twice", startup_twice),
     ("framing", framing),

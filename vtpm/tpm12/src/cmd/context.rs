@@ -191,12 +191,18 @@ pub fn load_context(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
             tpm.keys.insert(rec, pps, &reserved)?
         }
     } else {
-        if !tpm.sessions.saved_contexts().contains(&count) {
-            return Err(Rc::BADCONTEXT);
-        }
         let session = Session::decode(&mut ir).map_err(bad)?;
         ir.finish().map_err(bad)?;
-        if matches!(session.kind, SessionKind::Osap { entity_digest: None, .. }) {
+        // An OSAP session loads only while its entity is still the one it was opened for
+        // (Part 3 §21.3 step 9.a.ii; libtpms checks this before the context list and answers
+        // TPM_RESOURCEMISSING).
+        if let SessionKind::Osap { entity, entity_digest, .. } = &session.kind {
+            let Some(bound) = entity_digest else { return Err(Rc::BADCONTEXT) };
+            if !super::session::entity_digest(tpm, *entity).is_ok_and(|now| ct_eq(&now, bound)) {
+                return Err(Rc::RESOURCEMISSING);
+            }
+        }
+        if !tpm.sessions.saved_contexts().contains(&count) {
             return Err(Rc::BADCONTEXT);
         }
         if session.handle != handle {

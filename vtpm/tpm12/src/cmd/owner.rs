@@ -263,8 +263,9 @@ pub fn change_auth_owner(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Respo
         _ => return Err(Rc::WRONG_ENTITYTYPE),
     }
     // Saved owner/SRK sessions die too (Part 3 §17.1: "active or saved"): their entity digest
-    // no longer matches, and the saved-context list is dropped as owner clear does.
-    super::context::invalidate_all(tpm);
+    // no longer matches (LoadContext: TPM_RESOURCEMISSING, as libtpms), and the saved-context
+    // list is dropped as owner clear does.
+    tpm.sessions.saved_contexts_mut().clear();
     cmd.force_end_sessions = true;
     tpm.mark_state_changed();
     Ok(())

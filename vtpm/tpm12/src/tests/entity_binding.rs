@@ -59,10 +59,10 @@ fn nv_osap_session_dies_with_redefinition() {
     // The loaded session was terminated by the redefinition.
     let r = c.auth(ord::NV_WriteValueAuth, &[], &p, &mut [&mut s], 0).unwrap();
     assert_eq!(r.rc, Rc::INVALID_AUTHHANDLE.0);
-    // The saved one loads (the blob is genuine) but its entity digest no longer matches.
-    assert_eq!(load_session(&mut c, saved.handle, &blob), 0);
+    // The saved blob is genuine, but its entity digest no longer matches (libtpms' code).
+    assert_eq!(load_session(&mut c, saved.handle, &blob), Rc::RESOURCEMISSING.0);
     let r = c.auth(ord::NV_WriteValueAuth, &[], &p, &mut [&mut saved], 0).unwrap();
-    assert_eq!(r.rc, Rc::AUTHFAIL.0);
+    assert_eq!(r.rc, Rc::INVALID_AUTHHANDLE.0);
     // A fresh session with the new secret works.
     let mut fresh = c.osap(et::NV, idx, new_auth).unwrap();
     assert_eq!(c.auth(ord::NV_WriteValueAuth, &[], &p, &mut [&mut fresh], 0).unwrap().rc, 0);
@@ -86,28 +86,40 @@ fn saved_owner_osap_context_dies_with_change_auth_owner() {
     let blob = save_session(&mut c, stale.handle);
     let mut s2 = c.osap(et::OWNER, kh::OWNER, old_owner).unwrap();
     assert_eq!(change_auth_owner(&mut c, &mut s2, et::OWNER, [0xBB; 20]), 0);
-    assert_eq!(load_session(&mut c, stale.handle, &blob), Rc::BADCONTEXT.0);
+    assert_eq!(load_session(&mut c, stale.handle, &blob), Rc::RESOURCEMISSING.0);
     assert_eq!(change_auth_owner(&mut c, &mut stale, et::OWNER, [0xCC; 20]), Rc::INVALID_AUTHHANDLE.0);
     drop(c);
     assert!(tref.borrow().perm.data.owner_auth == Secret([0xBB; 20]));
 }
 
-/// The entity digest alone (without the saved-list reset) stops a saved owner session whose
-/// secret changed underneath it: here the owner secret changes behind the engine's back.
+/// The entity digest alone (without the saved-list reset or the termination of loaded
+/// sessions) stops a session whose entity changed underneath it: here the owner secret
+/// changes behind the engine's back. Saved: LoadContext refuses it; loaded: the check before
+/// any HMAC or ADIP use refuses it, and ChangeAuthOwner through it changes nothing.
 #[test]
-fn owner_session_with_a_stale_digest_fails_auth_and_adip() {
+fn owner_session_with_a_stale_digest_fails_load_and_auth() {
     let mut t = owned();
-    let (mut s, blob) = {
+    let (mut loaded, blob, saved) = {
+        let mut c = client(&mut t);
+        let mut loaded = c.osap(et::OWNER, kh::OWNER, OWNER).unwrap();
+        loaded.keep = true;
+        let saved = c.osap(et::OWNER, kh::OWNER, OWNER).unwrap();
+        let blob = save_session(&mut c, saved.handle);
+        (loaded, blob, saved.handle)
+    };
+    let mut other = {
         let mut c = client(&mut t);
         let mut s = c.osap(et::OWNER, kh::OWNER, OWNER).unwrap();
         s.keep = true;
-        let blob = save_session(&mut c, s.handle);
-        (s, blob)
+        s
     };
     t.perm.data.owner_auth = Secret([0x44; 20]);
     let mut c = client(&mut t);
-    assert_eq!(load_session(&mut c, s.handle, &blob), 0);
-    assert_eq!(c.auth(ord::OwnerReadPubek, &[], &[], &mut [&mut s], 0).unwrap().rc, Rc::AUTHFAIL.0);
+    assert_eq!(load_session(&mut c, saved, &blob), Rc::RESOURCEMISSING.0);
+    assert_eq!(c.auth(ord::OwnerReadPubek, &[], &[], &mut [&mut loaded], 0).unwrap().rc, Rc::AUTHFAIL.0);
+    assert_eq!(change_auth_owner(&mut c, &mut other, et::OWNER, [0x46; 20]), Rc::AUTHFAIL.0);
+    drop(c);
+    assert!(t.perm.data.owner_auth == Secret([0x44; 20]));
 }
 
 /// A saved owner session with an unchanged owner still works after LoadContext (the
@@ -135,7 +147,7 @@ fn change_auth_srk_ends_srk_sessions() {
     let blob = save_session(&mut c, saved.handle);
     let mut o = c.osap(et::OWNER, kh::OWNER, OWNER).unwrap();
     assert_eq!(change_auth_owner(&mut c, &mut o, et::SRK, [0x55; 20]), 0);
-    assert_eq!(load_session(&mut c, saved.handle, &blob), Rc::BADCONTEXT.0);
+    assert_eq!(load_session(&mut c, saved.handle, &blob), Rc::RESOURCEMISSING.0);
     let r = c.rqu(ord::Terminate_Handle, &be32s(&[srk.handle])).unwrap();
     assert_eq!(r.rc, Rc::INVALID_AUTHHANDLE.0);
 }
