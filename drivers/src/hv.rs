@@ -43,8 +43,9 @@ pub trait EventChannels {
 
 /// Byte access to one 4 KiB page: a page of our own that we grant, or a peer's page we mapped.
 /// Each call is a copy-in or copy-out (no references into shared memory), and calls are ordered:
-/// the kernel implementation uses volatile copies with a fence before each call, so "write data,
-/// then write length, then write state" is seen in that order by the peer.
+/// the kernel implementation (`kernel::shared_mem`) copies with volatile byte accesses and a
+/// fence before and after each call, so every byte is read once, and "write data, then write
+/// length, then write state" is seen in that order by the peer.
 pub trait PageAccess {
     /// Copies `buf.len()` bytes starting at `offset` out of the page.
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), HvError>;
@@ -62,6 +63,13 @@ pub trait PageAccess {
         let mut b = [0u8; 4];
         self.read(offset, &mut b)?;
         Ok(u32::from_le_bytes(b))
+    }
+    /// Reads a little-endian u64 as one snapshot: the kernel does a single volatile 8-byte
+    /// load for an aligned `offset` (the tpmif header `state, locality, length` is read so).
+    fn read_u64_le(&self, offset: usize) -> Result<u64, HvError> {
+        let mut b = [0u8; 8];
+        self.read(offset, &mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
     /// Writes a little-endian u32.
     fn write_u32_le(&mut self, offset: usize, v: u32) -> Result<(), HvError> {

@@ -264,11 +264,13 @@ impl<X: Xen> TpmFront<X> {
         if let Some(port) = self.port {
             let _ = hv.take_pending(port);
         }
-        let mut raw = [0u8; HEADER_SIZE];
-        if let Err(e) = page.read(0, &mut raw) {
-            self.inflight = None;
-            return Poll::Ready(Err(e.into()));
-        }
+        let raw = match page.read_u64_le(0) {
+            Ok(v) => v.to_le_bytes(),
+            Err(e) => {
+                self.inflight = None;
+                return Poll::Ready(Err(e.into()));
+            }
+        };
         let hdr = SharedPageHeader::decode(&raw);
         match TpmifState::from_u8(hdr.state) {
             Some(TpmifState::Finish) => {

@@ -19,6 +19,7 @@ use xen_abi::types::{DomId, GrantRef};
 
 use crate::arch::hypercall::hypercall3;
 use crate::mm::window::{self, MapKind};
+use crate::shared_mem;
 
 /// Grant-table frames requested at setup (512 entries each).
 pub const GRANT_FRAMES: usize = 4;
@@ -203,18 +204,27 @@ impl Drop for GrantMapping {
 
 impl GrantMapping {
     /// Copies bytes out of the mapped page (the peer may change it at any time: copy once,
-    /// then validate the copy).
+    /// then validate the copy), through [`crate::shared_mem`]: volatile, fenced.
     pub fn read(&self, offset: usize, out: &mut [u8]) {
         let n = out.len().min(4096usize.saturating_sub(offset));
         // SAFETY: the page is mapped at `va` for as long as `self` exists; [offset, offset+n)
-        // is within it. Volatile-free byte copy of shared memory is fine for plain bytes.
-        unsafe { core::ptr::copy_nonoverlapping((self.va as *const u8).add(offset), out.as_mut_ptr(), n) };
+        // is within it and `out` is private memory.
+        unsafe { shared_mem::copy_from((self.va as *const u8).add(offset), &mut out[..n]) };
     }
 
-    /// Copies bytes into the mapped page (must be mapped writable).
+    /// Reads the little-endian u64 at `offset` (one volatile 8-byte load when aligned).
+    pub fn read_u64(&self, offset: usize) -> Option<u64> {
+        if offset.checked_add(8)? > 4096 {
+            return None;
+        }
+        // SAFETY: as in `read`; [offset, offset+8) is within the page (checked above).
+        Some(unsafe { shared_mem::read_u64((self.va as *const u8).add(offset)) })
+    }
+
+    /// Copies bytes into the mapped page (must be mapped writable), volatile and fenced.
     pub fn write(&self, offset: usize, data: &[u8]) {
         let n = data.len().min(4096usize.saturating_sub(offset));
         // SAFETY: as in `read`; the mapping was made writable by the caller's choice.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (self.va as *mut u8).add(offset), n) };
+        unsafe { shared_mem::copy_to((self.va as *mut u8).add(offset), &data[..n]) };
     }
 }

@@ -23,6 +23,7 @@ use crate::grant::{self, GrantError, GrantMapping};
 use crate::image::{Env, SHUTDOWN_TOKEN};
 use crate::mm::Page;
 use crate::mm::window::{self, MapKind};
+use crate::shared_mem;
 use crate::xenstore::{TxId, XsError};
 
 fn xen_err(e: XenErrno) -> HvError {
@@ -60,16 +61,27 @@ fn range(offset: usize, len: usize) -> Result<(), HvError> {
     }
 }
 
+// Our own pages are granted to peers, so they are shared memory too: no `&[u8]` over them,
+// every access through `shared_mem` (volatile, fenced), like a mapped peer page.
 impl hv::PageAccess for Page {
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), HvError> {
         range(offset, buf.len())?;
-        buf.copy_from_slice(&self.bytes()[offset..offset + buf.len()]);
+        // SAFETY: the page is mapped at `va()` while `self` lives; the range is inside it
+        // (checked above) and `buf` is private memory.
+        unsafe { shared_mem::copy_from((self.va() as *const u8).add(offset), buf) };
         Ok(())
+    }
+
+    fn read_u64_le(&self, offset: usize) -> Result<u64, HvError> {
+        range(offset, 8)?;
+        // SAFETY: as in `read`.
+        Ok(unsafe { shared_mem::read_u64((self.va() as *const u8).add(offset)) })
     }
 
     fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), HvError> {
         range(offset, data.len())?;
-        self.bytes_mut()[offset..offset + data.len()].copy_from_slice(data);
+        // SAFETY: as in `read`; the page is mapped writable and owned by `self`.
+        unsafe { shared_mem::copy_to((self.va() as *mut u8).add(offset), data) };
         Ok(())
     }
 }
@@ -79,6 +91,10 @@ impl hv::PageAccess for GrantMapping {
         range(offset, buf.len())?;
         GrantMapping::read(self, offset, buf);
         Ok(())
+    }
+
+    fn read_u64_le(&self, offset: usize) -> Result<u64, HvError> {
+        GrantMapping::read_u64(self, offset).ok_or(HvError::OutOfRange)
     }
 
     fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), HvError> {

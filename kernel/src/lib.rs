@@ -19,6 +19,7 @@ extern crate alloc;
 
 pub mod cmdline;
 pub mod ring;
+pub mod shared_mem;
 pub mod slots;
 pub mod tsc;
 pub mod xenstore;

@@ -122,11 +122,14 @@ impl Page {
         pfn_to_va(self.pfn)
     }
 
+    /// The page as a slice: only for a page no peer can see (not granted). A granted page is
+    /// shared memory and goes through `drivers::hv::PageAccess` (`crate::shared_mem`).
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the page is mapped and owned by this `Page`; shared borrow of `self`.
         unsafe { core::slice::from_raw_parts(self.va() as *const u8, 4096) }
     }
 
+    /// As [`Page::bytes`], writable: only for a page no peer can see.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: the page is mapped RW and owned exclusively by this `Page`; unique borrow.
         unsafe { core::slice::from_raw_parts_mut(self.va() as *mut u8, 4096) }
