@@ -6,7 +6,7 @@
 //! [`Page`] owns one frame and returns it on drop. When the frame pool is empty, a page is
 //! carved from the heap instead (a 4 KiB-aligned block: the heap lives in the direct map too,
 //! so it has a pfn and an mfn like any frame). A page that was granted to another domain must
-//! have its grant ended (`grant::GrantTable::end_access`) before it is dropped.
+//! have its grant ended (`grant::Gnttab::end_access`) before it is dropped.
 
 use core::alloc::Layout;
 
