@@ -1,6 +1,7 @@
 //! Xen split drivers for the stub domains, with no `unsafe` and no knowledge of how the kernel
 //! talks to the hypervisor: each driver is a state machine generic over the small traits in
-//! [`hv`] (event channels, grant table, xenstore, clock, MMIO), driven by the image's event loop.
+//! [`hv`] (the `xen-hv` crate, re-exported: event channels, grant table, xenstore, clock, MMIO),
+//! driven by the image's event loop.
 //!
 //! - [`tpmback`]: the vTPM backend (Linux xen-tpmfront, Mini-OS tpmfront, our tpmfront).
 //! - [`tpmfront`]: the vTPM frontend (vtpm → manager, pvgrub-measure).
@@ -33,7 +34,8 @@
 extern crate alloc;
 
 pub mod blkfront;
-pub mod hv;
+/// The driver interface to the hypervisor (the `xen-hv` crate), under its historical path.
+pub use xen_hv as hv;
 pub mod tpm_frame;
 pub mod tpm_tis;
 pub mod tpmback;

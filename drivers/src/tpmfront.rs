@@ -139,10 +139,10 @@ impl<X: Xen> TpmFront<X> {
         }
         let nodename = self.nodename.clone();
         let backend_id = xenbus::read_u64(hv, &join(&nodename, "backend-id"))?;
-        if backend_id >= 0x7FF0 {
+        let Some(backend_id) = DomId::ordinary_from(backend_id) else {
             return Err(TpmFrontError::Xenbus(XenbusError::BadValue(join(&nodename, "backend-id"))));
-        }
-        self.backend_id = DomId(backend_id as u16);
+        };
+        self.backend_id = backend_id;
         self.backend = String::from(hv.read(XsTx::NONE, &join(&nodename, "backend"))?.trim_end_matches('\0'));
         let page = hv.alloc_page()?;
         let gref = hv.grant_foreign_access(&page, self.backend_id, false)?;
@@ -264,11 +264,13 @@ impl<X: Xen> TpmFront<X> {
         if let Some(port) = self.port {
             let _ = hv.take_pending(port);
         }
-        let mut raw = [0u8; HEADER_SIZE];
-        if let Err(e) = page.read(0, &mut raw) {
-            self.inflight = None;
-            return Poll::Ready(Err(e.into()));
-        }
+        let raw = match page.read_u64_le(0) {
+            Ok(v) => v.to_le_bytes(),
+            Err(e) => {
+                self.inflight = None;
+                return Poll::Ready(Err(e.into()));
+            }
+        };
         let hdr = SharedPageHeader::decode(&raw);
         match TpmifState::from_u8(hdr.state) {
             Some(TpmifState::Finish) => {

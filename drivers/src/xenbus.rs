@@ -74,25 +74,18 @@ pub fn parse_u64(s: &str) -> Option<u64> {
     t.parse().ok()
 }
 
-/// Runs `body` inside a transaction, retrying on `EAGAIN` up to 16 times.
-pub fn with_transaction<X, F>(xs: &mut X, mut body: F) -> Result<(), XenbusError>
+/// Runs `body` inside a transaction, retrying on `EAGAIN` (the one retry loop,
+/// [`xen_hv::with_transaction`]); a transaction that kept conflicting is `TooManyRetries`.
+pub fn with_transaction<X, F>(xs: &mut X, body: F) -> Result<(), XenbusError>
 where
     X: XenStore + ?Sized,
     F: FnMut(&mut X, XsTx) -> Result<(), XsError>,
 {
-    for _ in 0..16 {
-        let tx = xs.transaction_start()?;
-        if let Err(e) = body(xs, tx) {
-            let _ = xs.transaction_end(tx, false);
-            return Err(e.into());
-        }
-        match xs.transaction_end(tx, true) {
-            Ok(()) => return Ok(()),
-            Err(XsError::Again) => continue,
-            Err(e) => return Err(e.into()),
-        }
+    match xen_hv::with_transaction(xs, body) {
+        Ok(()) => Ok(()),
+        Err(XsError::Again) => Err(XenbusError::TooManyRetries),
+        Err(e) => Err(e.into()),
     }
-    Err(XenbusError::TooManyRetries)
 }
 
 #[cfg(test)]

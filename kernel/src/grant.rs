@@ -2,6 +2,9 @@
 //! from the frames `GNTTABOP_setup_table` returns), and mapping pages other domains granted
 //! to us into the foreign-mapping window (`GNTTABOP_map_grant_ref` with `GNTMAP_host_map`).
 //!
+//! Errors are the driver interface's [`HvError`] (a `GNTST_*` status becomes the errno Linux
+//! maps it to).
+//!
 //! References 0..7 are reserved (the toolstack uses 0 for the console and 1 for xenstore).
 
 use alloc::vec::Vec;
@@ -9,59 +12,52 @@ use core::sync::atomic::{AtomicU16, Ordering, fence};
 
 use xen_abi::errno::XenErrno;
 use xen_abi::grant_table::{
-    GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTST_OKAY, GRANT_ENTRIES_PER_FRAME_V1, GTF_PERMIT_ACCESS, GTF_READING,
-    GTF_READONLY, GTF_WRITING, GnttabMapGrantRef, GnttabSetupTable, GnttabUnmapGrantRef, GrantEntryV1,
+    GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTST_EAGAIN, GNTST_OKAY, GNTST_PERMISSION_DENIED, GRANT_ENTRIES_PER_FRAME_V1,
+    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING, GnttabMapGrantRef, GnttabSetupTable,
+    GnttabUnmapGrantRef, GrantEntryV1,
 };
 use xen_abi::hypercall::{
     GNTTABOP_MAP_GRANT_REF, GNTTABOP_SETUP_TABLE, GNTTABOP_UNMAP_GRANT_REF, HYPERVISOR_GRANT_TABLE_OP,
 };
 use xen_abi::types::{DomId, GrantRef};
+use xen_hv::HvError;
 
 use crate::arch::hypercall::hypercall3;
 use crate::mm::window::{self, MapKind};
+use crate::shared_mem;
 
 /// Grant-table frames requested at setup (512 entries each).
 pub const GRANT_FRAMES: usize = 4;
 /// First reference we hand out.
 pub const FIRST_FREE_REF: u32 = 8;
 
-/// Why a grant operation failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum GrantError {
-    /// A hypercall failed.
-    Xen(XenErrno),
-    /// Xen answered with this `GNTST_*` status.
-    Status(i16),
-    /// No free grant reference or window page.
-    Exhausted,
-    /// The peer still has the page mapped (`GTF_reading`/`GTF_writing`).
-    InUse,
-    /// Not a reference we granted.
-    BadRef,
+fn xen_err(e: XenErrno) -> HvError {
+    HvError::Xen(-e.0)
 }
 
-impl core::fmt::Display for GrantError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            GrantError::Xen(e) => write!(f, "hypercall failed: errno {}", e.0),
-            GrantError::Status(s) => {
-                write!(f, "GNTST {} ({})", s, xen_abi::grant_table::gntst_name(*s))
-            }
-            GrantError::Exhausted => f.write_str("no free grant reference or window page"),
-            GrantError::InUse => f.write_str("grant still in use by the peer"),
-            GrantError::BadRef => f.write_str("not an active grant"),
-        }
+/// A `GNTST_*` status as the driver interface's error (the errno Linux maps it to).
+fn status_err(status: i16) -> HvError {
+    match status {
+        GNTST_PERMISSION_DENIED => xen_err(XenErrno::EACCES),
+        GNTST_EAGAIN => xen_err(XenErrno::EAGAIN),
+        _ => xen_err(XenErrno::EINVAL),
     }
 }
 
-fn gnttab_op<T>(cmd: u64, arg: &mut T) -> Result<(), GrantError> {
+/// The peer still has the page mapped (`GTF_reading`/`GTF_writing`): EBUSY.
+pub const IN_USE: HvError = HvError::Xen(-XenErrno::EBUSY.0);
+/// Not a reference we granted (or not one at all): EINVAL.
+pub const BAD_REF: HvError = HvError::Xen(-XenErrno::EINVAL.0);
+
+fn gnttab_op<T>(cmd: u64, arg: &mut T) -> Result<(), HvError> {
     // SAFETY: `arg` is the live, correctly typed struct for `cmd`, count 1.
     let rc = unsafe { hypercall3(HYPERVISOR_GRANT_TABLE_OP, cmd, arg as *mut T as u64, 1) };
-    XenErrno::check(rc).map(|_| ()).map_err(GrantError::Xen)
+    XenErrno::check(rc).map(|_| ()).map_err(xen_err)
 }
 
-/// Our grant table.
-pub struct GrantTable {
+/// Our grant table (the `GNTTABOP_setup_table` frames and the free list of references);
+/// `xen_hv::GrantTable` for drivers is implemented on `image::Env` on top of it.
+pub struct Gnttab {
     entries: *mut GrantEntryV1,
     nr_entries: u32,
     free: Vec<u32>,
@@ -74,9 +70,9 @@ pub struct GrantMapping {
     handle: u32,
 }
 
-impl GrantTable {
+impl Gnttab {
     /// Sets up `GRANT_FRAMES` frames and maps them.
-    pub fn init() -> Result<GrantTable, GrantError> {
+    pub fn init() -> Result<Gnttab, HvError> {
         let mut frames = [0u64; GRANT_FRAMES];
         let mut op = GnttabSetupTable {
             dom: DomId::SELF.0,
@@ -86,15 +82,11 @@ impl GrantTable {
         };
         gnttab_op(GNTTABOP_SETUP_TABLE, &mut op)?;
         if op.status != GNTST_OKAY {
-            return Err(GrantError::Status(op.status));
+            return Err(status_err(op.status));
         }
-        let va = window::map_frames(&frames, DomId::SELF, MapKind::ReadWrite).map_err(GrantError::Xen)?;
+        let va = window::map_frames(&frames, DomId::SELF, MapKind::ReadWrite).map_err(xen_err)?;
         let nr_entries = (GRANT_FRAMES * GRANT_ENTRIES_PER_FRAME_V1) as u32;
-        Ok(GrantTable {
-            entries: va as *mut GrantEntryV1,
-            nr_entries,
-            free: (FIRST_FREE_REF..nr_entries).rev().collect(),
-        })
+        Ok(Gnttab { entries: va as *mut GrantEntryV1, nr_entries, free: (FIRST_FREE_REF..nr_entries).rev().collect() })
     }
 
     fn entry(&self, r: GrantRef) -> Option<*mut GrantEntryV1> {
@@ -112,10 +104,10 @@ impl GrantTable {
     }
 
     /// Lets `domid` map machine frame `mfn` (read-only if `readonly`).
-    pub fn grant_access(&mut self, domid: DomId, mfn: u64, readonly: bool) -> Result<GrantRef, GrantError> {
-        let r = GrantRef(self.free.pop().ok_or(GrantError::Exhausted)?);
+    pub fn grant_access(&mut self, domid: DomId, mfn: u64, readonly: bool) -> Result<GrantRef, HvError> {
+        let r = GrantRef(self.free.pop().ok_or(HvError::NoSpace)?);
         let Some(e) = self.entry(r) else {
-            return Err(GrantError::BadRef);
+            return Err(BAD_REF);
         };
         // SAFETY: the entry is ours and unused (flags 0); frame and domid are written before
         // the flags publish the grant.
@@ -130,16 +122,16 @@ impl GrantTable {
     }
 
     /// Withdraws a grant. Fails with `InUse` while the peer has it mapped.
-    pub fn end_access(&mut self, r: GrantRef) -> Result<(), GrantError> {
-        let e = self.entry(r).ok_or(GrantError::BadRef)?;
+    pub fn end_access(&mut self, r: GrantRef) -> Result<(), HvError> {
+        let e = self.entry(r).ok_or(BAD_REF)?;
         let f = self.flags(e);
         let mut cur = f.load(Ordering::SeqCst);
         loop {
             if cur & GTF_PERMIT_ACCESS == 0 {
-                return Err(GrantError::BadRef);
+                return Err(BAD_REF);
             }
             if cur & (GTF_READING | GTF_WRITING) != 0 {
-                return Err(GrantError::InUse);
+                return Err(IN_USE);
             }
             match f.compare_exchange(cur, 0, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => break,
@@ -157,8 +149,8 @@ impl GrantTable {
 }
 
 /// Maps page `r` granted by `domid` into the window.
-pub fn map_grant(domid: DomId, r: GrantRef, readonly: bool) -> Result<GrantMapping, GrantError> {
-    let va = window::alloc(1).ok_or(GrantError::Exhausted)?;
+pub fn map_grant(domid: DomId, r: GrantRef, readonly: bool) -> Result<GrantMapping, HvError> {
+    let va = window::alloc(1).ok_or(HvError::NoSpace)?;
     let mut op = GnttabMapGrantRef {
         host_addr: va,
         flags: GNTMAP_HOST_MAP | if readonly { GNTMAP_READONLY } else { 0 },
@@ -172,17 +164,17 @@ pub fn map_grant(domid: DomId, r: GrantRef, readonly: bool) -> Result<GrantMappi
     }
     if op.status != GNTST_OKAY {
         window::free(va, 1);
-        return Err(GrantError::Status(op.status));
+        return Err(status_err(op.status));
     }
     Ok(GrantMapping { va, handle: op.handle })
 }
 
 /// Unmaps a page mapped by [`map_grant`].
-pub fn unmap_grant(m: GrantMapping) -> Result<(), GrantError> {
+pub fn unmap_grant(m: GrantMapping) -> Result<(), HvError> {
     let mut op = GnttabUnmapGrantRef { host_addr: m.va, dev_bus_addr: 0, handle: m.handle, ..Default::default() };
     gnttab_op(GNTTABOP_UNMAP_GRANT_REF, &mut op)?;
     if op.status != GNTST_OKAY {
-        return Err(GrantError::Status(op.status));
+        return Err(status_err(op.status));
     }
     window::free(m.va, 1);
     core::mem::forget(m);
@@ -203,18 +195,27 @@ impl Drop for GrantMapping {
 
 impl GrantMapping {
     /// Copies bytes out of the mapped page (the peer may change it at any time: copy once,
-    /// then validate the copy).
+    /// then validate the copy), through [`crate::shared_mem`]: volatile, fenced.
     pub fn read(&self, offset: usize, out: &mut [u8]) {
         let n = out.len().min(4096usize.saturating_sub(offset));
         // SAFETY: the page is mapped at `va` for as long as `self` exists; [offset, offset+n)
-        // is within it. Volatile-free byte copy of shared memory is fine for plain bytes.
-        unsafe { core::ptr::copy_nonoverlapping((self.va as *const u8).add(offset), out.as_mut_ptr(), n) };
+        // is within it and `out` is private memory.
+        unsafe { shared_mem::copy_from((self.va as *const u8).add(offset), &mut out[..n]) };
     }
 
-    /// Copies bytes into the mapped page (must be mapped writable).
+    /// Reads the little-endian u64 at `offset` (one volatile 8-byte load when aligned).
+    pub fn read_u64(&self, offset: usize) -> Option<u64> {
+        if offset.checked_add(8)? > 4096 {
+            return None;
+        }
+        // SAFETY: as in `read`; [offset, offset+8) is within the page (checked above).
+        Some(unsafe { shared_mem::read_u64((self.va as *const u8).add(offset)) })
+    }
+
+    /// Copies bytes into the mapped page (must be mapped writable), volatile and fenced.
     pub fn write(&self, offset: usize, data: &[u8]) {
         let n = data.len().min(4096usize.saturating_sub(offset));
         // SAFETY: as in `read`; the mapping was made writable by the caller's choice.
-        unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), (self.va as *mut u8).add(offset), n) };
+        unsafe { shared_mem::copy_to((self.va as *mut u8).add(offset), &data[..n]) };
     }
 }

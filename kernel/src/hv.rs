@@ -1,56 +1,31 @@
-//! The drivers' hypervisor traits (`drivers::hv`) implemented for real Xen by the image
-//! runtime's [`Env`]: event channels, the grant table and its pages, the xenstore client, the
-//! clock with the loop's one blocking call, and MMIO windows of `DOMID_IO` frames.
+//! The driver interface (`xen-hv`, which drivers see as `drivers::hv`) implemented for real
+//! Xen by the image runtime's [`Env`]: event channels, the grant table and its pages, the
+//! xenstore client, the clock with the loop's one blocking call, and MMIO windows of
+//! `DOMID_IO` frames. The xenstore client and the grant code already speak the interface's
+//! types, so this file only adds what `Env` owns (bound ports, the shutdown watch).
 //!
 //! `Clock::wait_until` waits on every port bound through these traits plus the xenstore
 //! port; ports that fire are remembered for `take_pending`, watch events stay queued per token
 //! for `next_watch_event`, and a `control/shutdown` request is handled on the spot (the domain
-//! powers off or reboots). An image drives its drivers either this way or with `Env::wait`,
-//! not both (`Env::wait` hands watch events to its caller).
+//! powers off or reboots).
 
-use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use drivers::hv::{self, HvError, XsTx};
 use xen_abi::errno::XenErrno;
-use xen_abi::grant_table::{GNTST_EAGAIN, GNTST_PERMISSION_DENIED};
 use xen_abi::mm::PAGE_SIZE;
 use xen_abi::types::{DomId, EvtchnPort, GrantRef};
+use xen_hv::{self as hv, HvError, XsError, XsTx};
 
 use crate::events::{self, Wake};
-use crate::grant::{self, GrantError, GrantMapping};
-use crate::image::{Env, SHUTDOWN_TOKEN};
+use crate::grant::{self, GrantMapping};
+use crate::image::{Env, SHUTDOWN_TOKEN, XsRingClient};
 use crate::mm::Page;
 use crate::mm::window::{self, MapKind};
-use crate::xenstore::{TxId, XsError};
+use crate::shared_mem;
 
 fn xen_err(e: XenErrno) -> HvError {
     HvError::Xen(-e.0)
-}
-
-fn grant_err(e: GrantError) -> HvError {
-    match e {
-        GrantError::Xen(x) => xen_err(x),
-        GrantError::Exhausted => HvError::NoSpace,
-        GrantError::InUse => HvError::Xen(-XenErrno::EBUSY.0),
-        GrantError::BadRef => HvError::Xen(-XenErrno::EINVAL.0),
-        GrantError::Status(GNTST_PERMISSION_DENIED) => HvError::Xen(-XenErrno::EACCES.0),
-        GrantError::Status(GNTST_EAGAIN) => HvError::Xen(-XenErrno::EAGAIN.0),
-        GrantError::Status(_) => HvError::Xen(-XenErrno::EINVAL.0),
-    }
-}
-
-fn xs_err(e: XsError) -> hv::XsError {
-    match e {
-        XsError::ENOENT => hv::XsError::NoEnt,
-        XsError::EACCES => hv::XsError::Access,
-        XsError::EAGAIN => hv::XsError::Again,
-        XsError::Errno(name) => hv::XsError::Other(name.to_string()),
-        XsError::Malformed(why) => hv::XsError::Other(format!("malformed reply: {why}")),
-        XsError::TooLong => hv::XsError::Other("E2BIG".to_string()),
-        XsError::Timeout => hv::XsError::Other("timeout".to_string()),
-    }
 }
 
 fn range(offset: usize, len: usize) -> Result<(), HvError> {
@@ -60,16 +35,27 @@ fn range(offset: usize, len: usize) -> Result<(), HvError> {
     }
 }
 
+// Our own pages are granted to peers, so they are shared memory too: no `&[u8]` over them,
+// every access through `shared_mem` (volatile, fenced), like a mapped peer page.
 impl hv::PageAccess for Page {
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), HvError> {
         range(offset, buf.len())?;
-        buf.copy_from_slice(&self.bytes()[offset..offset + buf.len()]);
+        // SAFETY: the page is mapped at `va()` while `self` lives; the range is inside it
+        // (checked above) and `buf` is private memory.
+        unsafe { shared_mem::copy_from((self.va() as *const u8).add(offset), buf) };
         Ok(())
+    }
+
+    fn read_u64_le(&self, offset: usize) -> Result<u64, HvError> {
+        range(offset, 8)?;
+        // SAFETY: as in `read`.
+        Ok(unsafe { shared_mem::read_u64((self.va() as *const u8).add(offset)) })
     }
 
     fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), HvError> {
         range(offset, data.len())?;
-        self.bytes_mut()[offset..offset + data.len()].copy_from_slice(data);
+        // SAFETY: as in `read`; the page is mapped writable and owned by `self`.
+        unsafe { shared_mem::copy_to((self.va() as *mut u8).add(offset), data) };
         Ok(())
     }
 }
@@ -79,6 +65,10 @@ impl hv::PageAccess for GrantMapping {
         range(offset, buf.len())?;
         GrantMapping::read(self, offset, buf);
         Ok(())
+    }
+
+    fn read_u64_le(&self, offset: usize) -> Result<u64, HvError> {
+        GrantMapping::read_u64(self, offset).ok_or(HvError::OutOfRange)
     }
 
     fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), HvError> {
@@ -130,69 +120,67 @@ impl hv::GrantTable for Env {
     }
 
     fn grant_foreign_access(&mut self, page: &Page, domid: DomId, readonly: bool) -> Result<GrantRef, HvError> {
-        self.gnttab.grant_access(domid, page.mfn(), readonly).map_err(grant_err)
+        self.gnttab.grant_access(domid, page.mfn(), readonly)
     }
 
     fn end_foreign_access(&mut self, gref: GrantRef) -> Result<(), HvError> {
-        self.gnttab.end_access(gref).map_err(grant_err)
+        self.gnttab.end_access(gref)
     }
 
     fn map_grant_ref(&mut self, domid: DomId, gref: GrantRef, readonly: bool) -> Result<GrantMapping, HvError> {
-        grant::map_grant(domid, gref, readonly).map_err(grant_err)
+        grant::map_grant(domid, gref, readonly)
     }
 
     fn unmap_grant_ref(&mut self, mapping: GrantMapping) -> Result<(), HvError> {
-        grant::unmap_grant(mapping).map_err(grant_err)
+        grant::unmap_grant(mapping)
     }
 }
 
 impl Env {
-    fn store(&mut self) -> Result<&mut crate::image::Xenstore, hv::XsError> {
-        self.xs.as_mut().ok_or_else(|| hv::XsError::Other("no xenstore (dom0 smoke mode)".to_string()))
+    fn store(&mut self) -> Result<&mut XsRingClient, XsError> {
+        self.xs.as_mut().ok_or_else(|| XsError::Other("no xenstore (dom0 smoke mode)".to_string()))
     }
 }
 
 impl hv::XenStore for Env {
-    fn read(&mut self, tx: XsTx, path: &str) -> Result<String, hv::XsError> {
-        self.store()?.read_tx(TxId(tx.0), path).map_err(xs_err)
+    fn read(&mut self, tx: XsTx, path: &str) -> Result<String, XsError> {
+        self.store()?.read_tx(tx, path)
     }
 
-    fn write(&mut self, tx: XsTx, path: &str, value: &str) -> Result<(), hv::XsError> {
-        self.store()?.write_tx(TxId(tx.0), path, value).map_err(xs_err)
+    fn write(&mut self, tx: XsTx, path: &str, value: &str) -> Result<(), XsError> {
+        self.store()?.write_tx(tx, path, value)
     }
 
-    fn mkdir(&mut self, tx: XsTx, path: &str) -> Result<(), hv::XsError> {
-        self.store()?.mkdir_tx(TxId(tx.0), path).map_err(xs_err)
+    fn mkdir(&mut self, tx: XsTx, path: &str) -> Result<(), XsError> {
+        self.store()?.mkdir_tx(tx, path)
     }
 
-    fn rm(&mut self, tx: XsTx, path: &str) -> Result<(), hv::XsError> {
-        self.store()?.rm_tx(TxId(tx.0), path).map_err(xs_err)
+    fn rm(&mut self, tx: XsTx, path: &str) -> Result<(), XsError> {
+        self.store()?.rm_tx(tx, path)
     }
 
-    fn directory(&mut self, tx: XsTx, path: &str) -> Result<Vec<String>, hv::XsError> {
-        self.store()?.directory_tx(TxId(tx.0), path).map_err(xs_err)
+    fn directory(&mut self, tx: XsTx, path: &str) -> Result<Vec<String>, XsError> {
+        self.store()?.directory_tx(tx, path)
     }
 
-    fn transaction_start(&mut self) -> Result<XsTx, hv::XsError> {
-        self.store()?.transaction_start().map(|t| XsTx(t.0)).map_err(xs_err)
+    fn transaction_start(&mut self) -> Result<XsTx, XsError> {
+        self.store()?.transaction_start()
     }
 
-    fn transaction_end(&mut self, tx: XsTx, commit: bool) -> Result<(), hv::XsError> {
-        self.store()?.transaction_end(TxId(tx.0), commit).map_err(xs_err)
+    fn transaction_end(&mut self, tx: XsTx, commit: bool) -> Result<(), XsError> {
+        self.store()?.transaction_end(tx, commit)
     }
 
-    fn watch(&mut self, path: &str, token: &str) -> Result<(), hv::XsError> {
-        self.store()?.watch(path, token).map_err(xs_err)
+    fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
+        self.store()?.watch(path, token)
     }
 
-    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), hv::XsError> {
-        self.store()?.unwatch(path, token).map_err(xs_err)
+    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
+        self.store()?.unwatch(path, token)
     }
 
     fn next_watch_event(&mut self, token: &str) -> Option<String> {
-        let xs = self.xs.as_mut()?;
-        let _ = xs.poll();
-        xs.take_watch_event_for(token).map(|e| e.path)
+        hv::XenStore::next_watch_event(self.xs.as_mut()?, token)
     }
 }
 

@@ -3,7 +3,8 @@
 //! every image (xl shutdown / xl reboot).
 //!
 //! An image is a `main` that calls [`run`] with its [`ImageInfo`] and a `serve` function;
-//! `serve` gets an [`Env`] and drives its drivers from [`Env::wait`], the single event loop.
+//! `serve` gets an [`Env`], which implements the driver interface (`xen_hv`, in
+//! `kernel/src/hv.rs`), and drives its drivers from `Clock::wait_until`, the one blocking call.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -12,11 +13,10 @@ use alloc::vec::Vec;
 use xen_abi::types::{DomId, EvtchnPort};
 
 use crate::cmdline::{self, CmdOption};
-use crate::events::{self, Wake};
-use crate::grant::GrantTable;
+use crate::grant::Gnttab;
 use crate::shutdown::{ShutdownReason, shutdown};
 use crate::xenstore::ring_transport::RingTransport;
-use crate::xenstore::{WatchEvent, XsClient, XsError};
+use crate::xenstore::{XsClient, XsError};
 
 /// Static description of an image.
 pub struct ImageInfo {
@@ -30,8 +30,8 @@ pub struct ImageInfo {
     pub waiting_line: &'static str,
 }
 
-/// The xenstore client of a guest.
-pub type Xenstore = XsClient<RingTransport>;
+/// The xenstore client of a guest (over the shared ring page).
+pub type XsRingClient = XsClient<RingTransport>;
 
 /// Token of the runtime's `control/shutdown` watch.
 pub const SHUTDOWN_TOKEN: &str = "kernel/control-shutdown";
@@ -43,8 +43,8 @@ pub struct Env {
     /// Options from `extra=`, in order (known and unknown).
     pub options: Vec<CmdOption>,
     /// `None` as dom0 (smoke tests), where there is no xenstore.
-    pub xs: Option<Xenstore>,
-    pub gnttab: GrantTable,
+    pub xs: Option<XsRingClient>,
+    pub gnttab: Gnttab,
     pub domid: DomId,
     pub name: String,
     /// Ports bound through the `drivers::hv` traits (waited on by `Clock::wait_until`).
@@ -53,17 +53,6 @@ pub struct Env {
     pub(crate) fired: Vec<EvtchnPort>,
     /// `watch_events_received()` when `Clock::wait_until` last returned.
     pub(crate) watch_seen: u64,
-}
-
-/// What woke the loop.
-#[derive(Debug)]
-pub enum Wakeup {
-    /// These of the caller's ports fired.
-    Events(Vec<EvtchnPort>),
-    /// A watch the image registered fired.
-    Watch(WatchEvent),
-    /// The deadline passed.
-    Timeout,
 }
 
 impl Env {
@@ -77,50 +66,12 @@ impl Env {
         cmdline::has_flag(&self.options, name)
     }
 
-    /// The event loop's one blocking call: returns when one of `ports` fires, a watch fires,
-    /// or `deadline_ns` passes. A `control/shutdown` request is handled here and never
-    /// returns (the domain powers off or reboots).
-    pub fn wait(&mut self, ports: &[EvtchnPort], deadline_ns: Option<u64>) -> Wakeup {
-        loop {
-            if let Some(ev) = self.next_watch_event() {
-                if ev.token == SHUTDOWN_TOKEN {
-                    self.check_shutdown();
-                    continue;
-                }
-                return Wakeup::Watch(ev);
-            }
-            let mut all: Vec<EvtchnPort> = ports.to_vec();
-            let store = self.xs.as_mut().map(|xs| xs.transport_mut().port());
-            if let Some(p) = store {
-                all.push(p);
-            }
-            match events::wait(&all, deadline_ns) {
-                Wake::Timeout => return Wakeup::Timeout,
-                Wake::Fired(fired) => {
-                    let mine: Vec<EvtchnPort> = fired.iter().copied().filter(|p| Some(*p) != store).collect();
-                    if let Some(xs) = self.xs.as_mut()
-                        && let Err(e) = xs.poll()
-                    {
-                        log::warn!("xenstore: {e}");
-                    }
-                    if !mine.is_empty() {
-                        return Wakeup::Events(mine);
-                    }
-                }
-            }
-        }
-    }
-
-    fn next_watch_event(&mut self) -> Option<WatchEvent> {
-        self.xs.as_mut()?.take_watch_event()
-    }
-
     /// Reads `control/shutdown`; on `poweroff`/`halt` or `reboot` clears it and stops.
     pub(crate) fn check_shutdown(&mut self) {
         let Some(xs) = self.xs.as_mut() else { return };
         let value = match xs.read(SHUTDOWN_PATH) {
             Ok(v) => v,
-            Err(XsError::ENOENT) => return,
+            Err(XsError::NoEnt) => return,
             Err(e) => {
                 log::warn!("reading {SHUTDOWN_PATH}: {e}");
                 return;
@@ -142,22 +93,22 @@ impl Env {
         shutdown(reason)
     }
 
-    /// Serves nothing: waits for `xl shutdown`/`xl reboot` (or `xl destroy`).
+    /// Serves nothing: waits for `xl shutdown`/`xl reboot` (or `xl destroy`); the shutdown
+    /// watch is handled inside `Clock::wait_until`.
     pub fn idle_until_shutdown(&mut self) -> ! {
+        if self.xs.is_none() {
+            // dom0 smoke mode: nobody can ask us to stop.
+            shutdown(ShutdownReason::Poweroff);
+        }
         loop {
-            match self.wait(&[], None) {
-                Wakeup::Watch(ev) => log::debug!("unexpected watch {} ({})", ev.path, ev.token),
-                Wakeup::Events(_) => {}
-                Wakeup::Timeout => {
-                    if self.xs.is_none() {
-                        // dom0 smoke mode: nobody can ask us to stop.
-                        shutdown(ShutdownReason::Poweroff);
-                    }
-                }
-            }
+            let next = crate::time::now_ns().saturating_add(IDLE_WAKE_NS);
+            xen_hv::Clock::wait_until(self, next);
         }
     }
 }
+
+/// How often an idle image wakes up to look at xenstore anyway (a watch event also wakes it).
+const IDLE_WAKE_NS: u64 = 60_000_000_000;
 
 /// Options every image understands through this runtime: `selftest`, `loglevel=` and
 /// `crashtest=pagefault|panic|ud2` (deliberately faults, to check that a fault is reported on
@@ -176,7 +127,7 @@ fn print_options(info: &ImageInfo, options: &[CmdOption]) {
     }
 }
 
-fn identify(xs: &mut Option<Xenstore>) -> (DomId, String) {
+fn identify(xs: &mut Option<XsRingClient>) -> (DomId, String) {
     let Some(xs) = xs.as_mut() else {
         return (DomId(0), "Domain-0".to_string());
     };
@@ -214,7 +165,7 @@ pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
     } else {
         crate::println!("domain: id=0 name=Domain-0 (dom0 smoke mode: no xenstore, no console ring)");
     }
-    let gnttab = match GrantTable::init() {
+    let gnttab = match Gnttab::init() {
         Ok(g) => g,
         Err(e) => panic!("grant table setup failed: {e}"),
     };

@@ -4,12 +4,17 @@
 //! `xenstore::client`) are tested on the host.
 //!
 //! How an image or driver uses it (see also docs/ARCHITECTURE.md):
-//! - events: [`events::alloc_unbound`], [`events::bind_interdomain`], [`events::send`], and the
-//!   loop's one blocking call [`image::Env::wait`] (or [`events::wait`] underneath);
-//! - grants: [`grant::GrantTable::grant_access`] / `end_access` for our pages
-//!   ([`mm::Page`]), [`grant::map_grant`] / [`grant::unmap_grant`] for a peer's;
-//! - xenstore: `env.xs` ([`xenstore::XsClient`]): read/write/mkdir/rm/directory/watch/
-//!   transaction, errors as [`xenstore::XsError`];
+//! - drivers: [`image::Env`] implements the driver interface (the `xen-hv` traits, seen by
+//!   drivers as `drivers::hv`), including the loop's one blocking call `Clock::wait_until`;
+//! - events: [`events::alloc_unbound`], [`events::bind_interdomain`], [`events::send`], and
+//!   [`events::wait`] (`SCHEDOP_poll`) underneath `wait_until`;
+//! - grants: [`grant::Gnttab::grant_access`] / `end_access` for our pages
+//!   ([`mm::Page`]), [`grant::map_grant`] / [`grant::unmap_grant`] for a peer's, errors as
+//!   `xen_hv::HvError`;
+//! - xenstore: `env.xs` ([`xenstore::XsClient`], which implements `xen_hv::XenStore`):
+//!   read/write/mkdir/rm/directory/watch, errors as `xen_hv::XsError`, transactions through
+//!   `xen_hv::with_transaction`;
+//! - shared memory: [`shared_mem`] (volatile, fenced copies; no slices over peer memory);
 //! - time: [`time::now_ns`], [`time::wall_clock`], [`time::set_timer`];
 //! - foreign frames / MMIO: [`mm::window::map_frames`] with `DomId::IO` and
 //!   [`mm::window::MapKind::Mmio`].
@@ -19,6 +24,7 @@ extern crate alloc;
 
 pub mod cmdline;
 pub mod ring;
+pub mod shared_mem;
 pub mod slots;
 pub mod tsc;
 pub mod xenstore;

@@ -194,10 +194,10 @@ impl<X: Xen> BlkFront<X> {
         }
         let n = self.nodename.clone();
         let be = xenbus::read_u64(hv, &join(&n, "backend-id"))?;
-        if be >= 0x7FF0 {
+        let Some(backend_id) = DomId::ordinary_from(be) else {
             return Err(BlkError::BadBackend);
-        }
-        self.backend_id = DomId(be as u16);
+        };
+        self.backend_id = backend_id;
         self.backend = String::from(hv.read(XsTx::NONE, &join(&n, "backend"))?.trim_end_matches('\0'));
         let page = hv.alloc_page()?;
         let gref = hv.grant_foreign_access(&page, self.backend_id, false)?;

@@ -524,11 +524,11 @@ fn list_backend_dirs<X: Xen>(hv: &mut X) -> Vec<FrontendId> {
     let mut out = Vec::new();
     let Ok(doms) = hv.directory(XsTx::NONE, BACKEND_DIR) else { return out };
     for d in doms {
-        let Some(domid) = xenbus::parse_u64(&d).filter(|v| *v < 0x7FF0) else { continue };
+        let Some(domid) = xenbus::parse_u64(&d).and_then(DomId::ordinary_from) else { continue };
         let Ok(handles) = hv.directory(XsTx::NONE, &join(BACKEND_DIR, &d)) else { continue };
         for h in handles {
             if let Some(handle) = xenbus::parse_u64(&h).filter(|v| *v <= u64::from(u32::MAX)) {
-                out.push(FrontendId { domid: DomId(domid as u16), handle: handle as u32 });
+                out.push(FrontendId { domid, handle: handle as u32 });
             }
         }
     }

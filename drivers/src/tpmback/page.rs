@@ -8,7 +8,7 @@
 use alloc::vec;
 use alloc::vec::Vec;
 
-use xen_abi::tpmif::{HEADER_SIZE, OFFSET_LENGTH, OFFSET_STATE, PAGE_SIZE, SharedPageHeader, TpmifState};
+use xen_abi::tpmif::{OFFSET_LENGTH, OFFSET_STATE, PAGE_SIZE, SharedPageHeader, TpmifState};
 
 use crate::hv::{EventChannels, EvtchnPort, HvError, PageAccess};
 use crate::tpm_frame::{self, TPM_BAD_PARAMETER, TPM_FAIL, TPM_SIZE};
@@ -49,8 +49,8 @@ impl<M: PageAccess> Connection<M> {
             // the same, and Linux accepts FINISH after a cancel).
             return Ok(PageEvent::Nothing);
         }
-        let mut raw = [0u8; HEADER_SIZE];
-        self.mapping.read(0, &mut raw)?;
+        // The whole header in one 8-byte load, then decided on from this private copy only.
+        let raw = self.mapping.read_u64_le(0)?.to_le_bytes();
         let hdr = SharedPageHeader::decode(&raw);
         match TpmifState::from_u8(hdr.state) {
             Some(TpmifState::Submit) => {
@@ -104,5 +104,77 @@ impl<M: PageAccess> Connection<M> {
         self.mapping.write(OFFSET_STATE, &[TpmifState::Finish as u8])?;
         let _ = ev.notify(self.port);
         Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pins the copy-once contract (security review M2): the header is taken in one 8-byte read,
+    //! the command in one read of exactly `length` bytes, and nothing is read twice, so a peer
+    //! that rewrites the page between accesses cannot change what was validated.
+
+    use core::cell::RefCell;
+    use std::vec::Vec;
+
+    use super::*;
+    use crate::hv::{DomId, EvtchnPort};
+
+    /// A page whose peer rewrites `length` to 0xFFFF_FFFF right after the first header read.
+    struct Racing {
+        bytes: RefCell<[u8; PAGE_SIZE]>,
+        log: RefCell<Vec<(&'static str, usize, usize)>>,
+    }
+
+    impl PageAccess for Racing {
+        fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), HvError> {
+            self.log.borrow_mut().push(("read", offset, buf.len()));
+            buf.copy_from_slice(&self.bytes.borrow()[offset..offset + buf.len()]);
+            Ok(())
+        }
+        fn read_u64_le(&self, offset: usize) -> Result<u64, HvError> {
+            self.log.borrow_mut().push(("u64", offset, 8));
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.bytes.borrow()[offset..offset + 8]);
+            self.bytes.borrow_mut()[OFFSET_LENGTH..OFFSET_LENGTH + 4].copy_from_slice(&u32::MAX.to_le_bytes());
+            Ok(u64::from_le_bytes(b))
+        }
+        fn write(&mut self, offset: usize, data: &[u8]) -> Result<(), HvError> {
+            self.bytes.borrow_mut()[offset..offset + data.len()].copy_from_slice(data);
+            Ok(())
+        }
+    }
+
+    struct NoEvents;
+    impl EventChannels for NoEvents {
+        fn alloc_unbound(&mut self, _: DomId) -> Result<EvtchnPort, HvError> {
+            Err(HvError::NoSpace)
+        }
+        fn bind_interdomain(&mut self, _: DomId, _: EvtchnPort) -> Result<EvtchnPort, HvError> {
+            Err(HvError::NoSpace)
+        }
+        fn notify(&mut self, _: EvtchnPort) -> Result<(), HvError> {
+            Ok(())
+        }
+        fn close(&mut self, _: EvtchnPort) {}
+        fn take_pending(&mut self, _: EvtchnPort) -> bool {
+            false
+        }
+    }
+
+    #[test]
+    fn header_is_read_once_as_one_word_and_the_command_once() {
+        let cmd = [0x00, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x99];
+        let mut bytes = [0u8; PAGE_SIZE];
+        bytes[OFFSET_LENGTH..OFFSET_LENGTH + 4].copy_from_slice(&10u32.to_le_bytes());
+        bytes[OFFSET_STATE] = TpmifState::Submit as u8;
+        bytes[8..18].copy_from_slice(&cmd);
+        let page = Racing { bytes: RefCell::new(bytes), log: RefCell::new(Vec::new()) };
+        let mut conn = Connection::new(page, EvtchnPort(1), 8, 1);
+        let ev = conn.examine(&mut NoEvents).unwrap();
+        assert_eq!(ev, PageEvent::Request { locality: 0, command: cmd.to_vec() });
+        assert_eq!(*conn.mapping.log.borrow(), [("u64", 0, 8), ("read", 8, 10)]);
+        // Busy until answered: the page is not looked at again.
+        assert_eq!(conn.examine(&mut NoEvents).unwrap(), PageEvent::Nothing);
+        assert_eq!(conn.mapping.log.borrow().len(), 2);
     }
 }

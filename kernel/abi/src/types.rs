@@ -5,10 +5,24 @@
 pub struct DomId(pub u16);
 
 impl DomId {
+    /// `DOMID_FIRST_RESERVED`: ids from here up are special (`DOMID_SELF`, `DOMID_IO`, …),
+    /// never a real domain.
+    pub const FIRST_RESERVED: DomId = DomId(0x7FF0);
     /// `DOMID_SELF`: the calling domain.
     pub const SELF: DomId = DomId(0x7FF0);
     /// `DOMID_IO`: owner of I/O memory (MMIO frames such as the TPM's).
     pub const IO: DomId = DomId(0x7FF1);
+
+    /// True for a real domain's id (below [`DomId::FIRST_RESERVED`]).
+    pub const fn is_ordinary(self) -> bool {
+        self.0 < Self::FIRST_RESERVED.0
+    }
+
+    /// The id of a real domain written as a number (xenstore `backend-id`, a directory name):
+    /// `None` if it does not fit a `domid_t` or is a reserved id.
+    pub fn ordinary_from(v: u64) -> Option<DomId> {
+        u16::try_from(v).ok().map(DomId).filter(|d| d.is_ordinary())
+    }
 }
 
 /// An event channel port (`evtchn_port_t`).
@@ -72,6 +86,15 @@ impl XenbusState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reserved_domids_are_not_ordinary() {
+        assert!(DomId(0).is_ordinary() && DomId(0x7FEF).is_ordinary());
+        assert!(!DomId::SELF.is_ordinary() && !DomId::IO.is_ordinary() && !DomId(0xFFFF).is_ordinary());
+        assert_eq!(DomId::ordinary_from(5), Some(DomId(5)));
+        assert_eq!(DomId::ordinary_from(0x7FF0), None);
+        assert_eq!(DomId::ordinary_from(0x1_0005), None);
+    }
 
     #[test]
     fn xenbus_state_round_trips() {

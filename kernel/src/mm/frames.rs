@@ -6,7 +6,7 @@
 //! [`Page`] owns one frame and returns it on drop. When the frame pool is empty, a page is
 //! carved from the heap instead (a 4 KiB-aligned block: the heap lives in the direct map too,
 //! so it has a pfn and an mfn like any frame). A page that was granted to another domain must
-//! have its grant ended (`grant::GrantTable::end_access`) before it is dropped.
+//! have its grant ended (`grant::Gnttab::end_access`) before it is dropped.
 
 use core::alloc::Layout;
 
@@ -122,11 +122,14 @@ impl Page {
         pfn_to_va(self.pfn)
     }
 
+    /// The page as a slice: only for a page no peer can see (not granted). A granted page is
+    /// shared memory and goes through `drivers::hv::PageAccess` (`crate::shared_mem`).
     pub fn bytes(&self) -> &[u8] {
         // SAFETY: the page is mapped and owned by this `Page`; shared borrow of `self`.
         unsafe { core::slice::from_raw_parts(self.va() as *const u8, 4096) }
     }
 
+    /// As [`Page::bytes`], writable: only for a page no peer can see.
     pub fn bytes_mut(&mut self) -> &mut [u8] {
         // SAFETY: the page is mapped RW and owned exclusively by this `Page`; unique borrow.
         unsafe { core::slice::from_raw_parts_mut(self.va() as *mut u8, 4096) }

@@ -1,4 +1,4 @@
-//! Selftest checks of the `drivers::hv` implementation and of MMIO mapping.
+//! Selftest checks of the driver interface (`xen_hv`, `drivers::hv`) implementation and of MMIO mapping.
 
 use alloc::format;
 use alloc::string::String;
@@ -6,9 +6,9 @@ use alloc::string::String;
 use super::xenstore::DIR;
 use crate::image::Env;
 
-/// The `drivers::hv` implementation, used the way a driver uses it.
+/// The driver interface implementation, used the way a driver uses it.
 pub(super) fn check_driver_traits(env: &mut Env) -> Result<(), String> {
-    use drivers::hv::{Clock, EventChannels, GrantTable, PageAccess, XenStore, XsTx};
+    use xen_hv::{Clock, EventChannels, GrantTable, PageAccess, XenStore, XsTx};
     let me = env.domid;
     // Grant a page to ourselves, map it, talk through both views.
     let mut page = env.alloc_page().map_err(|e| format!("alloc_page: {e:?}"))?;
@@ -23,7 +23,7 @@ pub(super) fn check_driver_traits(env: &mut Env) -> Result<(), String> {
     env.end_foreign_access(gref).map_err(|e| format!("end: {e:?}"))?;
     ensure!(seen == 0xC0FF_EE00, "mapping read {seen:#x}");
     ensure!(page.read_u32_le(16) == Ok(0x1234_5678), "write through mapping not seen");
-    ensure!(busy == Err(drivers::hv::HvError::Xen(-16)), "end while mapped gave {busy:?}");
+    ensure!(busy == Err(xen_hv::HvError::Xen(-16)), "end while mapped gave {busy:?}");
     drop(page);
     // Event channel loopback through wait_until / take_pending.
     let a = env.alloc_unbound(me).map_err(|e| format!("alloc_unbound: {e:?}"))?;
@@ -54,7 +54,7 @@ pub(super) fn check_driver_traits(env: &mut Env) -> Result<(), String> {
         env.unwatch(&path, "selftest-hv").map_err(|e| format!("unwatch: {e:?}"))?;
         ensure!(fired.as_deref() == Some(path.as_str()), "watch event {fired:?}");
         let r = env.read(XsTx::NONE, &format!("{DIR}/hv-missing"));
-        ensure!(r == Err(drivers::hv::XsError::NoEnt), "missing node gave {r:?}");
+        ensure!(r == Err(xen_hv::XsError::NoEnt), "missing node gave {r:?}");
     }
     Ok(())
 }
@@ -63,7 +63,7 @@ pub(super) fn check_driver_traits(env: &mut Env) -> Result<(), String> {
 /// for it) and reads the TPM TIS identification register DID_VID at offset 0xF00 (fact sheet
 /// §6.1), which must not float (all ones) or be zero.
 pub(super) fn check_mmio(env: &mut Env) -> Result<(), String> {
-    use drivers::hv::Mmio;
+    use xen_hv::Mmio;
     let arg = env.option("mmiotest").unwrap_or("");
     let hex = arg.strip_prefix("0x").ok_or(format!("mmiotest={arg}: expected 0x<hex>"))?;
     let base = u64::from_str_radix(hex, 16).map_err(|_| format!("mmiotest={arg}: bad hex"))?;

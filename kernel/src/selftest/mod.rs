@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use xen_abi::types::{DomId, EvtchnPort};
 
 use crate::events::{self, Wake};
-use crate::grant::{self, GrantError};
+use crate::grant;
 use crate::image::Env;
 use crate::mm::{self, Page};
 use crate::time;
@@ -398,12 +398,12 @@ fn check_grant_busy(env: &mut Env) -> Result<(), String> {
     let busy = env.gnttab.end_access(gref);
     let unmapped = grant::unmap_grant(m);
     let end = env.gnttab.end_access(gref);
-    ensure!(busy == Err(GrantError::InUse), "end_access while mapped gave {:?}", busy);
+    ensure!(busy == Err(grant::IN_USE), "end_access while mapped gave {:?}", busy);
     unmapped.map_err(|e| format!("unmap: {e}"))?;
     end.map_err(|e| format!("end_access after unmap: {e}"))?;
     ensure!(env.gnttab.free_refs() == free0, "grant reference leaked");
     ensure!(mm::window::pages_in_use() == window0, "window page leaked");
-    ensure!(env.gnttab.end_access(gref) == Err(GrantError::BadRef), "double end_access accepted");
+    ensure!(env.gnttab.end_access(gref) == Err(grant::BAD_REF), "double end_access accepted");
     drop(page);
     Ok(())
 }

@@ -5,9 +5,10 @@ use alloc::string::String;
 
 use crate::image::Env;
 use crate::time;
-use crate::xenstore::{TxId, XsError};
+use crate::xenstore::{XsError, XsTx};
+use xen_hv::{Clock, XenStore, with_transaction};
 
-fn xs(env: &mut Env) -> Result<&mut crate::image::Xenstore, String> {
+fn xs(env: &mut Env) -> Result<&mut crate::image::XsRingClient, String> {
     env.xs.as_mut().ok_or_else(|| String::from("no xenstore"))
 }
 
@@ -56,9 +57,9 @@ pub(super) fn check_xs_rm(env: &mut Env) -> Result<(), String> {
     x.write(&format!("{DIR}/gone"), "x").map_err(xe("write"))?;
     x.rm(&format!("{DIR}/gone")).map_err(xe("rm"))?;
     let r = x.read(&format!("{DIR}/gone"));
-    ensure!(r == Err(XsError::ENOENT), "read after rm gave {r:?}");
+    ensure!(r == Err(XsError::NoEnt), "read after rm gave {r:?}");
     let r = x.read("/local/domain/0/no-such-node-here");
-    ensure!(matches!(r, Err(XsError::ENOENT) | Err(XsError::EACCES)), "foreign read gave {r:?}");
+    ensure!(matches!(r, Err(XsError::NoEnt) | Err(XsError::Access)), "foreign read gave {r:?}");
     Ok(())
 }
 
@@ -80,19 +81,30 @@ pub(super) fn check_xs_watch(env: &mut Env) -> Result<(), String> {
             xs(env)?.write(&path, "1").map_err(xe("write 1"))?;
             wrote = true;
         }
-        match env.wait(&[], Some(deadline.min(time::now_ns() + 200_000_000))) {
-            crate::image::Wakeup::Watch(ev) if ev.token == token => {
+        // Up to 200 ms for the next event of our token, through the loop's one blocking call.
+        let slice_end = deadline.min(time::now_ns() + 200_000_000);
+        let event = loop {
+            if let Some(p) = env.next_watch_event(token) {
+                break Some(p);
+            }
+            if time::now_ns() >= slice_end {
+                break None;
+            }
+            env.wait_until(slice_end);
+        };
+        match event {
+            Some(p) => {
                 if !initial {
                     initial = true;
                 } else if wrote {
-                    after_write = ev.path == path;
+                    after_write = p == path;
                 }
             }
-            crate::image::Wakeup::Timeout if !initial => {
+            None if !initial => {
                 // The initial event is optional in some xenstored versions; go on.
                 initial = true;
             }
-            _ => {}
+            None => {}
         }
     }
     xs(env)?.unwatch(&path, token).map_err(xe("unwatch"))?;
@@ -104,7 +116,7 @@ pub(super) fn check_xs_transaction(env: &mut Env) -> Result<(), String> {
     let x = xs(env)?;
     let a = format!("{DIR}/tx/a");
     let b = format!("{DIR}/tx/b");
-    x.transaction(|x, tx| {
+    with_transaction(x, |x, tx| {
         x.write_tx(tx, &a, "A")?;
         x.write_tx(tx, &b, "B")?;
         Ok(())
@@ -116,7 +128,7 @@ pub(super) fn check_xs_transaction(env: &mut Env) -> Result<(), String> {
     x.write_tx(tx, &format!("{DIR}/tx/aborted"), "x").map_err(xe("write in tx"))?;
     x.transaction_end(tx, false).map_err(xe("abort"))?;
     let r = x.read(&format!("{DIR}/tx/aborted"));
-    ensure!(r == Err(XsError::ENOENT), "aborted write visible: {r:?}");
+    ensure!(r == Err(XsError::NoEnt), "aborted write visible: {r:?}");
     Ok(())
 }
 
@@ -128,17 +140,17 @@ pub(super) fn check_xs_conflict(env: &mut Env) -> Result<(), String> {
     let tx = x.transaction_start().map_err(xe("start"))?;
     let v = x.read_tx(tx, &key).map_err(xe("read in tx"))?;
     x.write_tx(tx, &key, &format!("{v}1")).map_err(xe("write in tx"))?;
-    x.write_tx(TxId::NONE, &key, "outside").map_err(xe("outside write"))?;
+    x.write_tx(XsTx::NONE, &key, "outside").map_err(xe("outside write"))?;
     let r = x.transaction_end(tx, true);
-    ensure!(r == Err(XsError::EAGAIN), "conflicting commit gave {r:?}");
+    ensure!(r == Err(XsError::Again), "conflicting commit gave {r:?}");
     // The helper retries: the first attempt is made to conflict, the second commits.
     let mut attempts = 0;
     let k2 = key.clone();
-    x.transaction(|x, tx| {
+    with_transaction(x, |x, tx| {
         attempts += 1;
         let v = x.read_tx(tx, &k2)?;
         if attempts == 1 {
-            x.write_tx(TxId::NONE, &k2, "bumped")?;
+            x.write_tx(XsTx::NONE, &k2, "bumped")?;
         }
         x.write_tx(tx, &k2, &format!("{v}+1"))
     })

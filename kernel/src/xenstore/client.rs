@@ -1,6 +1,7 @@
 //! The xenstore client: request/reply over a byte transport (the shared ring page in a
-//! guest, a fake in host tests), with watch events queued for the event loop and
-//! transactions retried on `EAGAIN`.
+//! guest, a fake in host tests), with watch events queued for the event loop. It speaks the
+//! driver interface's types (`xen_hv::XsError`, `XsTx`) and implements `xen_hv::XenStore`, so
+//! transactions are retried by the one loop, `xen_hv::with_transaction`.
 //!
 //! Synchronous: one request is outstanding at a time; while waiting for its reply, watch
 //! events that arrive are queued (`take_watch_event`). Replies with an unexpected `req_id`
@@ -12,7 +13,7 @@ use alloc::vec::Vec;
 use xen_abi::xs_wire::XsdSockmsgType;
 
 use super::wire::{
-    MessageReader, TxId, WatchEvent, XsError, encode_request, expect_ok, parse_tx_id, parse_watch_event, reply_payload,
+    MessageReader, WatchEvent, XsError, XsTx, encode_request, expect_ok, parse_tx_id, parse_watch_event, reply_payload,
     split_nul_terminated,
 };
 
@@ -29,9 +30,6 @@ pub trait XsTransport {
     /// Monotonic time in ns.
     fn now_ns(&self) -> u64;
 }
-
-/// How many times `transaction` retries a commit that failed with `EAGAIN`.
-pub const TRANSACTION_RETRIES: u32 = 16;
 
 pub struct XsClient<T: XsTransport> {
     transport: T,
@@ -64,7 +62,7 @@ impl<T: XsTransport> XsClient<T> {
     pub fn request(
         &mut self,
         ty: XsdSockmsgType,
-        tx: TxId,
+        tx: XsTx,
         parts: &[&[u8]],
         last_raw: bool,
     ) -> Result<Vec<u8>, XsError> {
@@ -155,100 +153,115 @@ impl<T: XsTransport> XsClient<T> {
         self.watch_events.remove(i)
     }
 
-    pub fn read_tx(&mut self, tx: TxId, path: &str) -> Result<String, XsError> {
+    pub fn read_tx(&mut self, tx: XsTx, path: &str) -> Result<String, XsError> {
         let v = self.request(XsdSockmsgType::Read, tx, &[path.as_bytes()], false)?;
         String::from_utf8(v).map_err(|_| XsError::Malformed("value is not UTF-8"))
     }
 
-    pub fn write_tx(&mut self, tx: TxId, path: &str, value: &str) -> Result<(), XsError> {
+    pub fn write_tx(&mut self, tx: XsTx, path: &str, value: &str) -> Result<(), XsError> {
         let v = self.request(XsdSockmsgType::Write, tx, &[path.as_bytes(), value.as_bytes()], true)?;
         expect_ok(&v)
     }
 
-    pub fn mkdir_tx(&mut self, tx: TxId, path: &str) -> Result<(), XsError> {
+    pub fn mkdir_tx(&mut self, tx: XsTx, path: &str) -> Result<(), XsError> {
         let v = self.request(XsdSockmsgType::Mkdir, tx, &[path.as_bytes()], false)?;
         expect_ok(&v)
     }
 
-    pub fn rm_tx(&mut self, tx: TxId, path: &str) -> Result<(), XsError> {
+    pub fn rm_tx(&mut self, tx: XsTx, path: &str) -> Result<(), XsError> {
         let v = self.request(XsdSockmsgType::Rm, tx, &[path.as_bytes()], false)?;
         expect_ok(&v)
     }
 
-    pub fn directory_tx(&mut self, tx: TxId, path: &str) -> Result<Vec<String>, XsError> {
+    pub fn directory_tx(&mut self, tx: XsTx, path: &str) -> Result<Vec<String>, XsError> {
         let v = self.request(XsdSockmsgType::Directory, tx, &[path.as_bytes()], false)?;
         split_nul_terminated(&v)
     }
 
     pub fn read(&mut self, path: &str) -> Result<String, XsError> {
-        self.read_tx(TxId::NONE, path)
+        self.read_tx(XsTx::NONE, path)
     }
     pub fn write(&mut self, path: &str, value: &str) -> Result<(), XsError> {
-        self.write_tx(TxId::NONE, path, value)
+        self.write_tx(XsTx::NONE, path, value)
     }
     pub fn mkdir(&mut self, path: &str) -> Result<(), XsError> {
-        self.mkdir_tx(TxId::NONE, path)
+        self.mkdir_tx(XsTx::NONE, path)
     }
     pub fn rm(&mut self, path: &str) -> Result<(), XsError> {
-        self.rm_tx(TxId::NONE, path)
+        self.rm_tx(XsTx::NONE, path)
     }
     pub fn directory(&mut self, path: &str) -> Result<Vec<String>, XsError> {
-        self.directory_tx(TxId::NONE, path)
+        self.directory_tx(XsTx::NONE, path)
     }
 
     /// Registers a watch; xenstored fires it once right away, then on every change at or
     /// below `path`.
     pub fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        let v = self.request(XsdSockmsgType::Watch, TxId::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
+        let v = self.request(XsdSockmsgType::Watch, XsTx::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
         expect_ok(&v)
     }
 
     /// Removes a watch and drops its queued events.
     pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
-        let v = self.request(XsdSockmsgType::Unwatch, TxId::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
+        let v = self.request(XsdSockmsgType::Unwatch, XsTx::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
         self.watch_events.retain(|e| e.token != token);
         expect_ok(&v)
     }
 
-    pub fn transaction_start(&mut self) -> Result<TxId, XsError> {
-        let v = self.request(XsdSockmsgType::TransactionStart, TxId::NONE, &[b""], false)?;
+    pub fn transaction_start(&mut self) -> Result<XsTx, XsError> {
+        let v = self.request(XsdSockmsgType::TransactionStart, XsTx::NONE, &[b""], false)?;
         parse_tx_id(&v)
     }
 
     /// Commits (`commit = true`) or aborts a transaction. A commit that conflicted with
     /// another writer fails with `EAGAIN`.
-    pub fn transaction_end(&mut self, tx: TxId, commit: bool) -> Result<(), XsError> {
+    pub fn transaction_end(&mut self, tx: XsTx, commit: bool) -> Result<(), XsError> {
         let arg: &[u8] = if commit { b"T" } else { b"F" };
         let v = self.request(XsdSockmsgType::TransactionEnd, tx, &[arg], false)?;
         expect_ok(&v)
     }
+}
 
-    /// Runs `body` in a transaction and commits it, starting over when the commit (or an
-    /// operation inside) reports `EAGAIN`. Any other error aborts the transaction.
-    pub fn transaction<R>(
-        &mut self,
-        mut body: impl FnMut(&mut Self, TxId) -> Result<R, XsError>,
-    ) -> Result<R, XsError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let tx = self.transaction_start()?;
-            let result = body(self, tx);
-            let r = match result {
-                Ok(r) => r,
-                Err(e) => {
-                    let _ = self.transaction_end(tx, false);
-                    if e == XsError::EAGAIN && attempt < TRANSACTION_RETRIES {
-                        continue;
-                    }
-                    return Err(e);
-                }
-            };
-            match self.transaction_end(tx, true) {
-                Ok(()) => return Ok(r),
-                Err(XsError::EAGAIN) if attempt < TRANSACTION_RETRIES => continue,
-                Err(e) => return Err(e),
-            }
-        }
+/// The driver interface, natively: the same requests, the same errors.
+impl<T: XsTransport> xen_hv::XenStore for XsClient<T> {
+    fn read(&mut self, tx: XsTx, path: &str) -> Result<String, XsError> {
+        self.read_tx(tx, path)
+    }
+
+    fn write(&mut self, tx: XsTx, path: &str, value: &str) -> Result<(), XsError> {
+        self.write_tx(tx, path, value)
+    }
+
+    fn mkdir(&mut self, tx: XsTx, path: &str) -> Result<(), XsError> {
+        self.mkdir_tx(tx, path)
+    }
+
+    fn rm(&mut self, tx: XsTx, path: &str) -> Result<(), XsError> {
+        self.rm_tx(tx, path)
+    }
+
+    fn directory(&mut self, tx: XsTx, path: &str) -> Result<Vec<String>, XsError> {
+        self.directory_tx(tx, path)
+    }
+
+    fn transaction_start(&mut self) -> Result<XsTx, XsError> {
+        XsClient::transaction_start(self)
+    }
+
+    fn transaction_end(&mut self, tx: XsTx, commit: bool) -> Result<(), XsError> {
+        XsClient::transaction_end(self, tx, commit)
+    }
+
+    fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
+        XsClient::watch(self, path, token)
+    }
+
+    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
+        XsClient::unwatch(self, path, token)
+    }
+
+    fn next_watch_event(&mut self, token: &str) -> Option<String> {
+        let _ = self.poll();
+        self.take_watch_event_for(token).map(|e| e.path)
     }
 }

@@ -11,4 +11,4 @@ pub mod ring_transport;
 mod tests;
 
 pub use client::{XsClient, XsTransport};
-pub use wire::{TxId, WatchEvent, XsError};
+pub use wire::{WatchEvent, XsError, XsTx};

@@ -51,6 +51,7 @@ impl XsTransport for RingTransport {
     fn send(&mut self, data: &[u8]) -> Result<usize, XsError> {
         // SAFETY: see `field!`.
         let cons = unsafe { core::ptr::read_volatile(field!(self, req_cons)) };
+        // SAFETY: see `field!`.
         let prod = unsafe { core::ptr::read_volatile(field!(self, req_prod)) };
         fence(Ordering::Acquire);
         let mut p = prod;
@@ -79,6 +80,7 @@ impl XsTransport for RingTransport {
     fn recv(&mut self, buf: &mut [u8]) -> Result<usize, XsError> {
         // SAFETY: see `field!`.
         let mut cons = unsafe { core::ptr::read_volatile(field!(self, rsp_cons)) };
+        // SAFETY: see `field!`.
         let prod = unsafe { core::ptr::read_volatile(field!(self, rsp_prod)) };
         fence(Ordering::Acquire);
         let mut done = 0;

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use xen_abi::xs_wire::{XsdSockmsg, XsdSockmsgType};
 
 use super::client::{XsClient, XsTransport};
-use super::wire::{MessageReader, TxId, XsError, encode_header};
+use super::wire::{MessageReader, XsError, XsTx, encode_header};
 
 #[derive(Default)]
 struct FakeXenstored {
@@ -207,13 +207,13 @@ fn client() -> XsClient<FakeXenstored> {
 fn read_write_mkdir_rm_directory() {
     let mut xs = client();
     assert_eq!(xs.read("domid").unwrap(), "3");
-    assert_eq!(xs.read("nope"), Err(XsError::ENOENT));
+    assert_eq!(xs.read("nope"), Err(XsError::NoEnt));
     xs.write("data/a", "1").unwrap();
     xs.mkdir("data/b").unwrap();
     assert_eq!(xs.directory("data").unwrap(), vec!["a", "b"]);
     xs.rm("data/a").unwrap();
-    assert_eq!(xs.read("data/a"), Err(XsError::ENOENT));
-    assert_eq!(xs.rm("data/a"), Err(XsError::ENOENT));
+    assert_eq!(xs.read("data/a"), Err(XsError::NoEnt));
+    assert_eq!(xs.rm("data/a"), Err(XsError::NoEnt));
     assert_eq!(xs.directory("data").unwrap(), vec!["b"]);
     assert_eq!(xs.directory("empty").unwrap(), Vec::<String>::new());
 }
@@ -279,7 +279,7 @@ fn received_counter_counts_events_read_by_requests() {
 #[test]
 fn transaction_commits() {
     let mut xs = client();
-    let r = xs.transaction(|xs, tx| {
+    let r = xen_hv::with_transaction(&mut xs, |xs, tx| {
         xs.write_tx(tx, "t/a", "1")?;
         xs.write_tx(tx, "t/b", "2")?;
         Ok(7)
@@ -293,7 +293,7 @@ fn transaction_retries_on_eagain() {
     let mut xs = client();
     xs.transport_mut().conflicts = 2;
     let mut runs = 0;
-    xs.transaction(|xs, tx| {
+    xen_hv::with_transaction(&mut xs, |xs, tx| {
         runs += 1;
         xs.write_tx(tx, "t/x", "y")
     })
@@ -307,18 +307,18 @@ fn transaction_retries_on_eagain() {
 fn transaction_gives_up_after_the_retry_limit() {
     let mut xs = client();
     xs.transport_mut().conflicts = 1000;
-    assert_eq!(xs.transaction(|xs, tx| xs.write_tx(tx, "t/x", "y")), Err(XsError::EAGAIN));
+    assert_eq!(xen_hv::with_transaction(&mut xs, |xs, tx| xs.write_tx(tx, "t/x", "y")), Err(XsError::Again));
 }
 
 #[test]
 fn transaction_body_error_aborts() {
     let mut xs = client();
-    let r: Result<(), _> = xs.transaction(|xs, tx| {
+    let r: Result<(), _> = xen_hv::with_transaction(&mut xs, |xs, tx| {
         xs.write_tx(tx, "t/z", "1")?;
-        Err(XsError::EACCES)
+        Err(XsError::Access)
     });
-    assert_eq!(r, Err(XsError::EACCES));
-    assert_eq!(xs.read("t/z"), Err(XsError::ENOENT));
+    assert_eq!(r, Err(XsError::Access));
+    assert_eq!(xs.read("t/z"), Err(XsError::NoEnt));
 }
 
 #[test]
@@ -366,5 +366,5 @@ fn too_long_request_is_refused_locally() {
     let mut xs = client();
     let long: String = core::iter::repeat_n('p', 5000).collect();
     assert_eq!(xs.read(&long), Err(XsError::TooLong));
-    assert_eq!(TxId::NONE, TxId(0));
+    assert_eq!(XsTx::NONE, XsTx(0));
 }

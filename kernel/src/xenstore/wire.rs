@@ -9,66 +9,29 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use xen_abi::xs_wire::{XENSTORE_PAYLOAD_MAX, XSD_ERRORS, XSD_SOCKMSG_SIZE, XsdSockmsg, XsdSockmsgType};
 
-/// Errors of the xenstore client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XsError {
-    /// xenstored answered `XS_ERROR` with this errno name (`"ENOENT"`, `"EACCES"`, …).
-    Errno(&'static str),
-    /// The reply broke the protocol; the reason says how.
-    Malformed(&'static str),
-    /// The request (path + value) exceeds `XENSTORE_PAYLOAD_MAX`.
-    TooLong,
-    /// No reply before the deadline.
-    Timeout,
+pub use xen_hv::{XsError, XsTx};
+
+/// Maps the payload of an `XS_ERROR` reply (`"ENOENT\0"`) to an error. Names that
+/// xenstored does not define become `Malformed`.
+pub fn error_from_payload(payload: &[u8]) -> XsError {
+    let name = payload.strip_suffix(b"\0").unwrap_or(payload);
+    XSD_ERRORS
+        .iter()
+        .find(|(n, _)| n.as_bytes() == name)
+        .map(|(n, _)| XsError::from_name(n))
+        .unwrap_or(XsError::Malformed("unknown XS_ERROR name"))
 }
 
-impl XsError {
-    pub const ENOENT: XsError = XsError::Errno("ENOENT");
-    pub const EACCES: XsError = XsError::Errno("EACCES");
-    pub const EAGAIN: XsError = XsError::Errno("EAGAIN");
-    pub const EEXIST: XsError = XsError::Errno("EEXIST");
-    pub const EINVAL: XsError = XsError::Errno("EINVAL");
-    pub const EBUSY: XsError = XsError::Errno("EBUSY");
-    pub const E2BIG: XsError = XsError::Errno("E2BIG");
-    pub const EPERM: XsError = XsError::Errno("EPERM");
-
-    /// Maps the payload of an `XS_ERROR` reply (`"ENOENT\0"`) to an error. Names that
-    /// xenstored does not define become `Malformed`.
-    pub fn from_error_payload(payload: &[u8]) -> XsError {
-        let name = payload.strip_suffix(b"\0").unwrap_or(payload);
-        XSD_ERRORS
-            .iter()
-            .find(|(n, _)| n.as_bytes() == name)
-            .map(|(n, _)| XsError::Errno(n))
-            .unwrap_or(XsError::Malformed("unknown XS_ERROR name"))
-    }
-
-    /// The errno value of an `Errno` error (`ENOENT` → 2).
-    pub fn errno(&self) -> Option<i32> {
-        match self {
-            XsError::Errno(n) => XSD_ERRORS.iter().find(|(m, _)| m == n).map(|(_, v)| *v),
-            _ => None,
-        }
-    }
-}
-
-impl core::fmt::Display for XsError {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            XsError::Errno(n) => f.write_str(n),
-            XsError::Malformed(why) => write!(f, "malformed reply: {why}"),
-            XsError::TooLong => f.write_str("request too long"),
-            XsError::Timeout => f.write_str("timed out"),
-        }
-    }
-}
-
-/// Transaction id; `TxId::NONE` (0) outside a transaction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TxId(pub u32);
-
-impl TxId {
-    pub const NONE: TxId = TxId(0);
+/// The errno value of an error xenstored named (`NoEnt` → 2); `None` for local failures.
+pub fn errno(e: &XsError) -> Option<i32> {
+    let name = match e {
+        XsError::NoEnt => "ENOENT",
+        XsError::Access => "EACCES",
+        XsError::Again => "EAGAIN",
+        XsError::Other(n) => n.as_str(),
+        XsError::Malformed(_) | XsError::TooLong | XsError::Timeout => return None,
+    };
+    XSD_ERRORS.iter().find(|(m, _)| *m == name).map(|(_, v)| *v)
 }
 
 /// Encodes one request: header + payload parts, each part followed by a NUL except when
@@ -76,7 +39,7 @@ impl TxId {
 pub fn encode_request(
     ty: XsdSockmsgType,
     req_id: u32,
-    tx: TxId,
+    tx: XsTx,
     parts: &[&[u8]],
     last_raw: bool,
 ) -> Result<Vec<u8>, XsError> {
@@ -223,12 +186,12 @@ pub fn expect_ok(payload: &[u8]) -> Result<(), XsError> {
 }
 
 /// Decodes the `TRANSACTION_START` reply: the decimal id, NUL-terminated.
-pub fn parse_tx_id(payload: &[u8]) -> Result<TxId, XsError> {
+pub fn parse_tx_id(payload: &[u8]) -> Result<XsTx, XsError> {
     let s = payload.strip_suffix(b"\0").unwrap_or(payload);
     let s = core::str::from_utf8(s).map_err(|_| XsError::Malformed("transaction id"))?;
     match s.parse::<u32>() {
         Ok(0) | Err(_) => Err(XsError::Malformed("transaction id")),
-        Ok(v) => Ok(TxId(v)),
+        Ok(v) => Ok(XsTx(v)),
     }
 }
 
@@ -236,7 +199,7 @@ pub fn parse_tx_id(payload: &[u8]) -> Result<TxId, XsError> {
 /// another type is malformed, else the payload is returned.
 pub fn reply_payload(sent: XsdSockmsgType, msg: Message) -> Result<Vec<u8>, XsError> {
     match XsdSockmsgType::from_u32(msg.header.r#type) {
-        Some(XsdSockmsgType::Error) => Err(XsError::from_error_payload(&msg.payload)),
+        Some(XsdSockmsgType::Error) => Err(error_from_payload(&msg.payload)),
         Some(t) if t == sent => Ok(msg.payload),
         _ => Err(XsError::Malformed("reply type does not match request")),
     }
@@ -256,17 +219,17 @@ mod tests {
 
     #[test]
     fn encodes_read_and_write() {
-        let r = encode_request(XsdSockmsgType::Read, 7, TxId::NONE, &[b"domid"], false).unwrap();
+        let r = encode_request(XsdSockmsgType::Read, 7, XsTx::NONE, &[b"domid"], false).unwrap();
         assert_eq!(&r[..16], &[2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0]);
         assert_eq!(&r[16..], b"domid\0");
-        let w = encode_request(XsdSockmsgType::Write, 1, TxId(5), &[b"a/b", b"val"], true).unwrap();
+        let w = encode_request(XsdSockmsgType::Write, 1, XsTx(5), &[b"a/b", b"val"], true).unwrap();
         assert_eq!(&w[8..12], &5u32.to_le_bytes());
         assert_eq!(&w[12..16], &7u32.to_le_bytes());
         assert_eq!(&w[16..], b"a/b\0val");
-        let watch = encode_request(XsdSockmsgType::Watch, 1, TxId::NONE, &[b"p", b"tok"], false).unwrap();
+        let watch = encode_request(XsdSockmsgType::Watch, 1, XsTx::NONE, &[b"p", b"tok"], false).unwrap();
         assert_eq!(&watch[16..], b"p\0tok\0");
         let too_long = vec![b'x'; XENSTORE_PAYLOAD_MAX];
-        assert_eq!(encode_request(XsdSockmsgType::Read, 1, TxId::NONE, &[&too_long], false), Err(XsError::TooLong));
+        assert_eq!(encode_request(XsdSockmsgType::Read, 1, XsTx::NONE, &[&too_long], false), Err(XsError::TooLong));
     }
 
     #[test]
@@ -318,13 +281,13 @@ mod tests {
     fn error_replies_map_to_names() {
         let m =
             Message { header: XsdSockmsg { r#type: 16, req_id: 1, tx_id: 0, len: 7 }, payload: b"ENOENT\0".to_vec() };
-        assert_eq!(reply_payload(XsdSockmsgType::Read, m), Err(XsError::ENOENT));
-        assert_eq!(XsError::from_error_payload(b"EACCES"), XsError::EACCES);
-        assert_eq!(XsError::from_error_payload(b"EAGAIN\0"), XsError::EAGAIN);
-        assert!(matches!(XsError::from_error_payload(b"EWHAT\0"), XsError::Malformed(_)));
-        assert!(matches!(XsError::from_error_payload(b""), XsError::Malformed(_)));
-        assert_eq!(XsError::ENOENT.errno(), Some(2));
-        assert_eq!(XsError::Timeout.errno(), None);
+        assert_eq!(reply_payload(XsdSockmsgType::Read, m), Err(XsError::NoEnt));
+        assert_eq!(error_from_payload(b"EACCES"), XsError::Access);
+        assert_eq!(error_from_payload(b"EAGAIN\0"), XsError::Again);
+        assert!(matches!(error_from_payload(b"EWHAT\0"), XsError::Malformed(_)));
+        assert!(matches!(error_from_payload(b""), XsError::Malformed(_)));
+        assert_eq!(errno(&XsError::NoEnt), Some(2));
+        assert_eq!(errno(&XsError::Timeout), None);
     }
 
     #[test]
@@ -358,7 +321,7 @@ mod tests {
         assert_eq!(expect_ok(b"OK\0"), Ok(()));
         assert!(expect_ok(b"NO\0").is_err());
         assert!(expect_ok(b"").is_err());
-        assert_eq!(parse_tx_id(b"42\0"), Ok(TxId(42)));
+        assert_eq!(parse_tx_id(b"42\0"), Ok(XsTx(42)));
         assert!(parse_tx_id(b"0\0").is_err());
         assert!(parse_tx_id(b"x\0").is_err());
         assert!(parse_tx_id(b"99999999999\0").is_err());

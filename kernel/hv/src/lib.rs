@@ -1,17 +1,25 @@
-//! The small traits through which drivers see the hypervisor. The kernel implements them for
-//! real Xen (hypercalls, the xenstore ring, shared-memory mappings); `integration_tests::simxen`
-//! implements them for several simulated domains in one process.
+//! The driver interface to the hypervisor: the small traits through which drivers see event
+//! channels, the grant table and its pages, xenstore, the clock and MMIO windows, with their
+//! error types. It sits below both sides: the kernel (`kernel/src/hv.rs`) implements it for
+//! real Xen (hypercalls, the xenstore ring, shared-memory mappings) and speaks its types
+//! natively; `drivers` builds on it (and re-exports it as `drivers::hv`);
+//! `integration_tests::simxen` implements it for several simulated domains in one process.
 //!
 //! Everything is single-threaded and non-blocking: a driver is a state machine that the image's
 //! event loop calls with `&mut` access to the one object implementing these traits. The only
-//! call that may block is [`Clock::wait_until`], used by synchronous helpers (TIS polling, the
-//! blocking convenience wrappers) and never by `poll()` methods.
+//! call that may block is [`Clock::wait_until`], used by the event loop and by synchronous
+//! helpers (TIS polling, the blocking convenience wrappers), never by `poll()` methods.
 //!
 //! Errors are values: a peer can make an operation fail, never panic the driver.
+#![no_std]
+#![forbid(unsafe_code)]
 
-use alloc::string::String;
-use alloc::vec::Vec;
+extern crate alloc;
+
+mod xenstore;
+
 pub use xen_abi::types::{DomId, EvtchnPort, GrantRef, XenbusState};
+pub use xenstore::{TRANSACTION_RETRIES, XenStore, XsError, XsTx, with_transaction};
 
 /// Failure of a hypervisor operation (event channel, grant table, mapped page).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +32,17 @@ pub enum HvError {
     PageGone,
     /// Out of memory, grant entries or ports.
     NoSpace,
+}
+
+impl core::fmt::Display for HvError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HvError::Xen(e) => write!(f, "hypercall failed: errno {}", -e),
+            HvError::OutOfRange => f.write_str("offset outside the page"),
+            HvError::PageGone => f.write_str("page no longer mapped"),
+            HvError::NoSpace => f.write_str("no free memory, grant reference or port"),
+        }
+    }
 }
 
 /// Event channels (`EVTCHNOP_*`). Ports are this domain's local ports.
@@ -43,8 +62,9 @@ pub trait EventChannels {
 
 /// Byte access to one 4 KiB page: a page of our own that we grant, or a peer's page we mapped.
 /// Each call is a copy-in or copy-out (no references into shared memory), and calls are ordered:
-/// the kernel implementation uses volatile copies with a fence before each call, so "write data,
-/// then write length, then write state" is seen in that order by the peer.
+/// the kernel implementation (`kernel::shared_mem`) copies with volatile byte accesses and a
+/// fence before and after each call, so every byte is read once, and "write data, then write
+/// length, then write state" is seen in that order by the peer.
 pub trait PageAccess {
     /// Copies `buf.len()` bytes starting at `offset` out of the page.
     fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), HvError>;
@@ -62,6 +82,13 @@ pub trait PageAccess {
         let mut b = [0u8; 4];
         self.read(offset, &mut b)?;
         Ok(u32::from_le_bytes(b))
+    }
+    /// Reads a little-endian u64 as one snapshot: the kernel does a single volatile 8-byte
+    /// load for an aligned `offset` (the tpmif header `state, locality, length` is read so).
+    fn read_u64_le(&self, offset: usize) -> Result<u64, HvError> {
+        let mut b = [0u8; 8];
+        self.read(offset, &mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
     /// Writes a little-endian u32.
     fn write_u32_le(&mut self, offset: usize, v: u32) -> Result<(), HvError> {
@@ -90,61 +117,13 @@ pub trait GrantTable {
     fn unmap_grant_ref(&mut self, mapping: Self::Mapping) -> Result<(), HvError>;
 }
 
-/// Failure of a xenstore request: the error string xenstored sent (`ENOENT`, `EACCES`,
-/// `EAGAIN`, …) or a local failure.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum XsError {
-    /// No such node.
-    NoEnt,
-    /// Permission denied.
-    Access,
-    /// Transaction conflict: redo the whole transaction.
-    Again,
-    /// Any other error string from xenstored.
-    Other(String),
-}
-
-/// A xenstore transaction id; [`XsTx::NONE`] (0) means "outside any transaction".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct XsTx(pub u32);
-
-impl XsTx {
-    /// No transaction.
-    pub const NONE: XsTx = XsTx(0);
-}
-
-/// The xenstore client (`xs_wire.h` requests). Relative paths are resolved by xenstored against
-/// `/local/domain/<self>`; watch events report paths the way the watch was registered.
-pub trait XenStore {
-    /// `XS_READ`.
-    fn read(&mut self, tx: XsTx, path: &str) -> Result<String, XsError>;
-    /// `XS_WRITE` (creates missing parents).
-    fn write(&mut self, tx: XsTx, path: &str, value: &str) -> Result<(), XsError>;
-    /// `XS_MKDIR`.
-    fn mkdir(&mut self, tx: XsTx, path: &str) -> Result<(), XsError>;
-    /// `XS_RM` (recursive; removing a missing node is `NoEnt`).
-    fn rm(&mut self, tx: XsTx, path: &str) -> Result<(), XsError>;
-    /// `XS_DIRECTORY`: names of the children.
-    fn directory(&mut self, tx: XsTx, path: &str) -> Result<Vec<String>, XsError>;
-    /// `XS_TRANSACTION_START`.
-    fn transaction_start(&mut self) -> Result<XsTx, XsError>;
-    /// `XS_TRANSACTION_END`; `Err(Again)` means "conflict, start over".
-    fn transaction_end(&mut self, tx: XsTx, commit: bool) -> Result<(), XsError>;
-    /// `XS_WATCH`. Like xenstored, the watch fires once right after it is set.
-    fn watch(&mut self, path: &str, token: &str) -> Result<(), XsError>;
-    /// `XS_UNWATCH`.
-    fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError>;
-    /// The oldest queued watch event for `token` (its path), removed from the queue. The kernel
-    /// keeps one queue of `XS_WATCH_EVENT`s and hands each driver the events of its own token.
-    fn next_watch_event(&mut self, token: &str) -> Option<String>;
-}
-
 /// Monotonic time, and the one blocking primitive.
 pub trait Clock {
     /// Monotonic nanoseconds since boot.
     fn now_ns(&self) -> u64;
-    /// Blocks until `deadline_ns` or until an event channel fires, whichever is first; it may
-    /// return early. (Real kernel: SCHEDOP_block with a one-shot timer. Simulation: advances
+    /// Blocks until `deadline_ns` or until an event channel or a xenstore watch fires,
+    /// whichever is first; it may return early. (Real kernel: `SCHEDOP_poll` on every bound
+    /// port plus the xenstore port, with `deadline_ns` as its timeout. Simulation: advances
     /// virtual time and lets the other simulated domains run.)
     fn wait_until(&mut self, deadline_ns: u64);
 }
