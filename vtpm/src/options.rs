@@ -122,34 +122,76 @@ pub fn format_pcr_mask(mask: u32) -> String {
     if parts.is_empty() { "none".to_string() } else { parts.join(",") }
 }
 
+/// How one option acts on the options being built (value, warnings to print).
+type Apply = fn(&mut VtpmOptions, Option<&str>, &mut Vec<String>);
+
+/// The parser's table: every option the image understands and what it does. The image's
+/// known-options list ([`KNOWN_OPTIONS`]) is derived from it.
+const TABLE: [(&str, Apply); 8] = [
+    ("loglevel", |o, v, _| {
+        if let Some(v) = v {
+            o.debug = v == "debug" || v == "trace"
+        }
+    }),
+    ("clear", |o, v, _| {
+        if v.is_none() {
+            o.startup = StartupMode::Clear
+        }
+    }),
+    ("save", |o, v, _| {
+        if v.is_none() {
+            o.startup = StartupMode::State
+        }
+    }),
+    ("deactivated", |o, v, _| {
+        if v.is_none() {
+            o.startup = StartupMode::Deactivated
+        }
+    }),
+    ("maintcmds", |o, v, warn| match v {
+        Some("1") => o.maintcmds = true,
+        Some("0") => o.maintcmds = false,
+        v => warn.push(format!("Warning: maintcmds={} is not 0 or 1; keeping {}", v.unwrap_or(""), o.maintcmds as u8)),
+    }),
+    ("hwinitpcr", |o, v, warn| {
+        if let Some(v) = v {
+            match parse_pcr_list(v) {
+                Ok(m) => o.hwinitpcr = m,
+                Err(e) => warn.push(format!("Warning: ignoring hwinitpcr={v}: {e}")),
+            }
+        }
+    }),
+    ("locality", |o, v, _| {
+        if let Some(v) = v {
+            o.locality.push(v.to_string())
+        }
+    }),
+    ("disktest", |o, v, warn| match v {
+        Some("write") => o.disktest = Some(DiskTest::Write),
+        Some("verify") => o.disktest = Some(DiskTest::Verify),
+        v => warn.push(format!("Warning: disktest={} is not write or verify; ignored", v.unwrap_or(""))),
+    }),
+];
+
+/// The option names of [`TABLE`], for the image's `ImageInfo::known_options` (the runtime's
+/// own options, `selftest` and friends, are known to the kernel already).
+pub const KNOWN_OPTIONS: [&str; TABLE.len()] = {
+    let mut names = [""; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        names[i] = TABLE[i].0;
+        i += 1;
+    }
+    names
+};
+
 /// Parses the options; returns them and the warnings to print.
 pub fn parse(opts: &[CmdOption]) -> (VtpmOptions, Vec<String>) {
     let mut o = VtpmOptions::default();
     let mut warn = Vec::new();
     for opt in opts {
-        match (opt.name(), opt.value()) {
-            ("clear", None) => o.startup = StartupMode::Clear,
-            ("save", None) => o.startup = StartupMode::State,
-            ("deactivated", None) => o.startup = StartupMode::Deactivated,
-            ("maintcmds", Some("1")) => o.maintcmds = true,
-            ("maintcmds", Some("0")) => o.maintcmds = false,
-            ("maintcmds", v) => warn.push(format!(
-                "Warning: maintcmds={} is not 0 or 1; keeping {}",
-                v.unwrap_or(""),
-                o.maintcmds as u8
-            )),
-            ("hwinitpcr", Some(v)) => match parse_pcr_list(v) {
-                Ok(m) => o.hwinitpcr = m,
-                Err(e) => warn.push(format!("Warning: ignoring hwinitpcr={v}: {e}")),
-            },
-            ("locality", Some(v)) => o.locality.push(v.to_string()),
-            ("loglevel", Some(v)) => o.debug = v == "debug" || v == "trace",
-            ("disktest", Some("write")) => o.disktest = Some(DiskTest::Write),
-            ("disktest", Some("verify")) => o.disktest = Some(DiskTest::Verify),
-            ("disktest", v) => {
-                warn.push(format!("Warning: disktest={} is not write or verify; ignored", v.unwrap_or("")))
-            }
-            _ => {}
+        if let Some((_, apply)) = TABLE.iter().find(|(name, _)| *name == opt.name()) {
+            apply(&mut o, opt.value(), &mut warn);
         }
     }
     (o, warn)
@@ -214,5 +256,15 @@ mod tests {
         let (o, _) = p("disktest=write locality=guest_t=0,1");
         assert_eq!(o.disktest, Some(DiskTest::Write));
         assert_eq!(o.locality, ["guest_t=0,1"]);
+    }
+
+    #[test]
+    fn known_options_come_from_the_table() {
+        assert_eq!(
+            KNOWN_OPTIONS,
+            ["loglevel", "clear", "save", "deactivated", "maintcmds", "hwinitpcr", "locality", "disktest"]
+        );
+        let (o, _) = p("loglevel=trace");
+        assert!(o.debug);
     }
 }

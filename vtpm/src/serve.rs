@@ -18,8 +18,8 @@ use kernel::println;
 use kernel::shutdown::{ShutdownReason, shutdown};
 use tpm12::{Tpm, TpmOptions};
 
-use crate::options::{self, DiskTest, StartupMode, VtpmOptions};
-use crate::stats::{self, EngineCounters};
+use vtpm::options::{self, DiskTest, StartupMode, VtpmOptions};
+use vtpm::stats::{self, EngineCounters};
 
 const REPORT_EVERY_NS: u64 = 10_000_000_000;
 const IDLE_WAIT_NS: u64 = 60_000_000_000;
@@ -40,7 +40,7 @@ pub fn serve(env: &mut Env) -> ! {
         println!("{w}");
     }
     if let Some(t) = opts.disktest {
-        for line in crate::disktest::run(env, t == DiskTest::Verify) {
+        for line in vtpm::disktest::run(env, t == DiskTest::Verify) {
             println!("{line}");
         }
         shutdown(ShutdownReason::Poweroff)
@@ -122,7 +122,7 @@ fn return_code(resp: &[u8]) -> u32 {
 fn start_engine(env: &mut Env, opts: &VtpmOptions) -> Tpm {
     let (pool, what) = entropy_pool(env);
     println!("Info: RNG: {what}");
-    let rng = crate::rng::engine_rng(&pool);
+    let rng = vtpm::rng::engine_rng(&pool);
     let t0 = kernel::time::now_ns();
     let tpm_opts = TpmOptions { maintcmds: opts.maintcmds, ..TpmOptions::default() };
     let mut tpm = match Tpm::manufacture(Box::new(rng), Box::new(KernelClock), tpm_opts) {

@@ -2,15 +2,15 @@
 //! with `tpmdriver=tpm_tis` (the default) it maps the TIS registers given to it by xl
 //! `iomem=` (`tpmiomem=`, `tpmlocality=`), opens the TPM with `drivers::tpm_tis` (TPM 1.2 or
 //! 2.0), prints its identity and version, and then waits as the C manager does. The key store,
-//! its disk and tpmback come with the manager logic. On the host this binary only explains
-//! how to build it (`cargo test -p vtpmmgr` tests the option parser).
+//! its disk and tpmback come with the manager logic (`vtpmmgr-core`). The pure parts are the
+//! `vtpmmgr` lib (options, the TIS window's page arithmetic); this binary is the wiring. On
+//! the host it only explains how to build it (`cargo test -p vtpmmgr` tests the lib).
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
+#[cfg(target_os = "none")]
 extern crate alloc;
 
-#[cfg_attr(not(target_os = "none"), allow(dead_code))]
-mod options;
 #[cfg(target_os = "none")]
 mod tis_window;
 
@@ -21,28 +21,18 @@ mod image {
     use kernel::image::{Env, ImageInfo, run};
     use kernel::println;
 
-    use crate::options::{self, MgrOptions, TpmDriver};
-    use crate::tis_window::{LOCALITIES, TisWindow};
+    use crate::tis_window::TisWindow;
+    use vtpmmgr::options::{self, MgrOptions, TpmDriver};
+    use vtpmmgr::tis::LOCALITIES;
 
     /// The line the C manager prints once it serves.
     const WAITING: &str = "INFO[VTPM]: Waiting for commands from vTPM's:";
 
-    /// Options of the C vtpmmgr-stubdom (fact sheet §12.1, §6.3) plus `selftest`.
+    /// Options of the C vtpmmgr-stubdom (fact sheet §12.1, §6.3); the runtime adds `loglevel`, `selftest`.
     static INFO: ImageInfo = ImageInfo {
         name: "vtpmmgr-stubdom",
         version: env!("CARGO_PKG_VERSION"),
-        known_options: &[
-            "tpm2",
-            "owner_auth",
-            "srk_auth",
-            "srk_handle",
-            "tpmdriver",
-            "tpmiomem",
-            "tpmirq",
-            "tpmlocality",
-            "loglevel",
-            "selftest",
-        ],
+        known_options: &vtpmmgr::options::KNOWN_OPTIONS,
         waiting_line: "INFO[VTPM]: Starting vTPM manager domain",
     };
 

@@ -42,34 +42,55 @@ impl Default for MgrOptions {
     }
 }
 
+/// How one option acts on the options being built (its value; warnings to print).
+type Apply = fn(&mut MgrOptions, &str, &mut Vec<String>);
+
+/// The parser's table: every option the image knows (options without a value are ignored, as
+/// in the C parser). The key-store options are accepted and not used yet. The image's
+/// known-options list ([`KNOWN_OPTIONS`]) is derived from it.
+const TABLE: [(&str, Apply); 8] = [
+    ("tpm2", |o, v, _| o.tpm2 = v == "1"),
+    ("owner_auth", |_, _, _| {}),
+    ("srk_auth", |_, _, _| {}),
+    ("srk_handle", |_, _, _| {}),
+    ("tpmdriver", |o, v, warn| match v {
+        "tpm_tis" => o.driver = TpmDriver::Tis,
+        "tpmfront" => o.driver = TpmDriver::Tpmfront,
+        _ => warn.push(format!("Warning: tpmdriver={v} is not tpm_tis or tpmfront; using tpm_tis")),
+    }),
+    ("tpmiomem", |o, v, warn| {
+        match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).and_then(|h| u64::from_str_radix(h, 16).ok()) {
+            Some(a) if a % 4096 == 0 && a != 0 => o.iomem = a,
+            _ => warn.push(format!("Warning: tpmiomem={v} is not a page-aligned 0x<hex> address; using {TIS_BASE:#x}")),
+        }
+    }),
+    ("tpmirq", |o, v, _| o.irq_requested = v != "0"),
+    ("tpmlocality", |o, v, warn| match v.parse::<u8>() {
+        Ok(l) if l <= 4 => o.locality = l,
+        _ => warn.push(format!("Warning: tpmlocality={v} is not 0..4; using 0")),
+    }),
+];
+
+/// The option names of [`TABLE`], for the image's `ImageInfo::known_options` (the runtime's
+/// own options, `loglevel` and `selftest`, are known to the kernel already).
+pub const KNOWN_OPTIONS: [&str; TABLE.len()] = {
+    let mut names = [""; TABLE.len()];
+    let mut i = 0;
+    while i < TABLE.len() {
+        names[i] = TABLE[i].0;
+        i += 1;
+    }
+    names
+};
+
 /// Parses the options; returns them and the warnings to print.
 pub fn parse(opts: &[CmdOption]) -> (MgrOptions, Vec<String>) {
     let mut o = MgrOptions::default();
     let mut warn = Vec::new();
     for opt in opts {
         let Some(v) = opt.value() else { continue };
-        match opt.name() {
-            "tpmdriver" => match v {
-                "tpm_tis" => o.driver = TpmDriver::Tis,
-                "tpmfront" => o.driver = TpmDriver::Tpmfront,
-                _ => warn.push(format!("Warning: tpmdriver={v} is not tpm_tis or tpmfront; using tpm_tis")),
-            },
-            "tpmiomem" => match v
-                .strip_prefix("0x")
-                .or_else(|| v.strip_prefix("0X"))
-                .and_then(|h| u64::from_str_radix(h, 16).ok())
-            {
-                Some(a) if a % 4096 == 0 && a != 0 => o.iomem = a,
-                _ => warn
-                    .push(format!("Warning: tpmiomem={v} is not a page-aligned 0x<hex> address; using {TIS_BASE:#x}")),
-            },
-            "tpmlocality" => match v.parse::<u8>() {
-                Ok(l) if l <= 4 => o.locality = l,
-                _ => warn.push(format!("Warning: tpmlocality={v} is not 0..4; using 0")),
-            },
-            "tpmirq" => o.irq_requested = v != "0",
-            "tpm2" => o.tpm2 = v == "1",
-            _ => {}
+        if let Some((_, apply)) = TABLE.iter().find(|(name, _)| *name == opt.name()) {
+            apply(&mut o, v, &mut warn);
         }
     }
     (o, warn)
@@ -102,5 +123,14 @@ mod tests {
         let (o, w) = p("tpmdriver=tis tpmlocality=5 tpmiomem=fed40000 tpmiomem=0x123 tpmlocality=-1 tpmiomem=0xzz");
         assert_eq!(o, MgrOptions::default());
         assert_eq!(w.len(), 6, "{w:?}");
+    }
+
+    #[test]
+    fn known_options_come_from_the_table() {
+        assert_eq!(
+            KNOWN_OPTIONS,
+            ["tpm2", "owner_auth", "srk_auth", "srk_handle", "tpmdriver", "tpmiomem", "tpmirq", "tpmlocality"]
+        );
+        assert_eq!(p("owner_auth=x srk_auth=y srk_handle=z"), (MgrOptions::default(), Vec::new()));
     }
 }

@@ -6,10 +6,7 @@
 
 use drivers::hv::Mmio;
 use kernel::hv::MmioRegion;
-
-/// Localities a TIS has (TIS 1.2: 0..=4, 4 KiB each).
-pub const LOCALITIES: usize = 5;
-const PAGE: usize = 0x1000;
+use vtpmmgr::tis::{LOCALITIES, page_base, page_of};
 
 /// One optional mapping per locality page.
 pub struct TisWindow {
@@ -23,7 +20,7 @@ impl TisWindow {
         let mut pages: [Option<MmioRegion>; LOCALITIES] = Default::default();
         let mut needed_err = None;
         for (l, slot) in pages.iter_mut().enumerate() {
-            match MmioRegion::map(base + (l * PAGE) as u64, 1) {
+            match MmioRegion::map(page_base(base, l), 1) {
                 Ok(r) => *slot = Some(r),
                 Err(e) if l == usize::from(needed) => needed_err = Some(e),
                 Err(_) => {}
@@ -41,8 +38,8 @@ impl TisWindow {
     }
 
     fn page(&mut self, offset: usize) -> Option<(&mut MmioRegion, usize)> {
-        let l = offset / PAGE;
-        self.pages.get_mut(l)?.as_mut().map(|r| (r, offset % PAGE))
+        let (l, o) = page_of(offset)?;
+        self.pages.get_mut(l)?.as_mut().map(|r| (r, o))
     }
 }
 
