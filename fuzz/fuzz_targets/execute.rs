@@ -245,7 +245,7 @@ fuzz_target!(|data: &[u8]| {
     if tpm.state_changed() {
         let img = tpm.save_image();
         let (perm, saved) = image::decode(&img).expect("round trip");
-        assert_eq!(perm, tpm.perm, "image round trip");
-        assert_eq!(saved, tpm.saved, "saved state round trip");
+        assert_eq!(&perm, tpm.perm(), "image round trip");
+        assert_eq!(saved.as_ref(), tpm.saved(), "saved state round trip");
     }
 });

@@ -5,7 +5,7 @@
 use crate::Tpm;
 use crate::constants::rc::Rc;
 use crate::constants::{ord, st};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, flags, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, flags, tags};
 use crate::state::volatile::{StAnyData, TestState};
 use crate::state::{SavedState, StClearData, StClearFlags, VolatileState};
 

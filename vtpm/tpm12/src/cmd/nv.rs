@@ -14,11 +14,12 @@ use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{loc, nv_index, nv_per, ord, tag};
 use crate::crypto::{Digest, Secret};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 use crate::state::NvSpace;
 
-use super::auth::{self, AuthEntity};
 use super::pcr::{PcrSelection, locality_bit};
+use crate::auth;
+use crate::state::sessions::AuthEntity;
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[

@@ -9,7 +9,7 @@ use crate::Tpm;
 use crate::constants::ord;
 use crate::constants::physical_presence as ppb;
 use crate::constants::rc::Rc;
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
@@ -133,7 +133,7 @@ pub fn set_temp_deactivated(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Re
             return Err(Rc::NOOPERATOR);
         }
         let secret = tpm.perm.data.operator_auth.clone();
-        super::auth::check(tpm, cmd, 0, super::auth::AuthEntity::Operator, &secret)?;
+        crate::auth::check(tpm, cmd, 0, crate::state::sessions::AuthEntity::Operator, &secret)?;
     } else {
         require_presence(tpm)?;
     }

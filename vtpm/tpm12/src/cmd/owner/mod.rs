@@ -10,12 +10,13 @@ use crate::codec::Writer;
 use crate::constants::rc::Rc;
 use crate::constants::{et, key_usage, kh, ord, pid, scheme};
 use crate::crypto::{Digest, RsaKey, Secret};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 use crate::state::{KeyRecord, PermanentFlags};
 
-use super::auth::{self, AuthEntity};
 use super::keys::blob::TpmKey;
 use super::keys::rsa_ops;
+use crate::auth;
+use crate::state::sessions::AuthEntity;
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
