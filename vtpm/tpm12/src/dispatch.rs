@@ -39,12 +39,15 @@ pub const TABLES: &[&[OrdinalEntry]] = &[
 
 /// Finds the row for `ordinal`, honouring `maintcmds`; stubs are returned too.
 pub fn lookup(ordinal: u32, maintcmds: bool) -> Option<&'static OrdinalEntry> {
-    TABLES.iter().flat_map(|t| t.iter()).find(|e| e.ordinal == ordinal && (maintcmds || e.flags & flags::MAINT == 0))
+    TABLES
+        .iter()
+        .flat_map(|t| t.iter())
+        .find(|e| e.ordinal == ordinal && (maintcmds || !e.flags.contains(flags::MAINT)))
 }
 
 /// True if the ordinal is implemented and enabled (TPM_CAP_ORD).
 pub fn is_supported(ordinal: u32, maintcmds: bool) -> bool {
-    lookup(ordinal, maintcmds).is_some_and(|e| e.flags & flags::STUB == 0)
+    lookup(ordinal, maintcmds).is_some_and(|e| !e.flags.contains(flags::STUB))
 }
 
 /// Runs one command: see [`Tpm::execute`].
@@ -66,7 +69,7 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
     let Some(entry) = lookup(hdr.ordinal, tpm.options.maintcmds) else {
         return error_response(hdr.tag, Rc::BAD_ORDINAL);
     };
-    if entry.flags & flags::STUB != 0 {
+    if entry.flags.contains(flags::STUB) {
         return error_response(hdr.tag, Rc::BAD_ORDINAL);
     }
     // Any command but TPM_Startup invalidates state saved by TPM_SaveState
@@ -105,7 +108,7 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
         return error_response(hdr.tag, rc);
     }
     // The tag is checked after the state, as libtpms does.
-    if entry.tags & (1 << n_auth) == 0 {
+    if !entry.tags.accepts_auth_count(n_auth) {
         return error_response(hdr.tag, Rc::BADTAG);
     }
     let mut resp = Response::default();
@@ -128,23 +131,23 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
 /// The state checks of a row (see [`check`]).
 fn check_state(tpm: &mut Tpm, entry: &OrdinalEntry, cmd: &Command<'_>) -> Result<(), Rc> {
     let c = entry.check;
-    if c & check::NO_LOCKOUT != 0 && cmd.tag != tag::RQU_COMMAND {
+    if c.contains(check::NO_LOCKOUT) && cmd.tag != tag::RQU_COMMAND {
         crate::auth::check_lockout(tpm)?;
     }
-    if c & check::NOT_SHUTDOWN != 0 && tpm.vol.test_state == crate::state::volatile::TestState::Failed {
+    if c.contains(check::NOT_SHUTDOWN) && tpm.vol.test_state == crate::state::volatile::TestState::Failed {
         return Err(Rc::FAILEDSELFTEST);
     }
-    if entry.flags & flags::PRE_STARTUP == 0 && tpm.vol.stany_flags.postInitialise {
+    if !entry.flags.contains(flags::PRE_STARTUP) && tpm.vol.stany_flags.postInitialise {
         return Err(Rc::INVALID_POSTINIT);
     }
-    let nv_free = c & check::NV_NOAUTH != 0 && !tpm.perm.flags.nvLocked;
-    if c & check::ENABLED != 0 && !nv_free && tpm.perm.flags.disable {
+    let nv_free = c.contains(check::NV_NOAUTH) && !tpm.perm.flags.nvLocked;
+    if c.contains(check::ENABLED) && !nv_free && tpm.perm.flags.disable {
         return Err(Rc::DISABLED);
     }
-    if c & check::ACTIVATED != 0 && !nv_free && tpm.vol.stclear_flags.deactivated {
+    if c.contains(check::ACTIVATED) && !nv_free && tpm.vol.stclear_flags.deactivated {
         return Err(Rc::DEACTIVATED);
     }
-    if c & check::OWNER != 0 && !tpm.perm.data.owner_installed {
+    if c.contains(check::OWNER) && !tpm.perm.data.owner_installed {
         return Err(Rc::NOSRK);
     }
     Ok(())

@@ -18,52 +18,99 @@ use crate::crypto::{Digest, Secret, sha1};
 /// parameters into `resp`. Returning `Err(rc)` produces a 10-byte error response.
 pub type Handler = fn(&mut Tpm, &mut Command<'_>, &mut Response) -> Result<(), Rc>;
 
-/// Accepted request tags (bit set).
+/// Defines a small bit-set newtype with const set operations (rows are `const`).
+macro_rules! bit_set {
+    ($(#[$m:meta])* $name:ident) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+        pub struct $name(u8);
+
+        impl $name {
+            /// The empty set.
+            pub const NONE: Self = Self(0);
+            /// Both sets.
+            pub const fn union(self, other: Self) -> Self {
+                Self(self.0 | other.0)
+            }
+            /// True if every bit of `other` is in `self`.
+            pub const fn contains(self, other: Self) -> bool {
+                self.0 & other.0 == other.0
+            }
+        }
+    };
+}
+
+bit_set!(
+    /// Request tags a row accepts (see [`tags`]).
+    Tags
+);
+bit_set!(
+    /// TPM state checks made before a row's handler runs (see [`check`]).
+    Checks
+);
+bit_set!(
+    /// Row flags (see [`flags`]).
+    Flags
+);
+
+impl Tags {
+    /// True if a request with `n` auth trailers (0, 1, 2) is accepted.
+    pub const fn accepts_auth_count(self, n: usize) -> bool {
+        n < 3 && self.0 & (1 << n) != 0
+    }
+}
+
+/// Accepted request tags.
 pub mod tags {
+    use super::Tags;
     /// `TPM_TAG_RQU_COMMAND`.
-    pub const RQU: u8 = 1;
+    pub const RQU: Tags = Tags(1);
     /// `TPM_TAG_RQU_AUTH1_COMMAND`.
-    pub const AUTH1: u8 = 2;
+    pub const AUTH1: Tags = Tags(2);
     /// `TPM_TAG_RQU_AUTH2_COMMAND`.
-    pub const AUTH2: u8 = 4;
+    pub const AUTH2: Tags = Tags(4);
     /// RQU or AUTH1 (auth optional, e.g. NV_DefineSpace without owner).
-    pub const RQU_AUTH1: u8 = RQU | AUTH1;
+    pub const RQU_AUTH1: Tags = RQU.union(AUTH1);
     /// AUTH1 or AUTH2.
-    pub const AUTH1_AUTH2: u8 = AUTH1 | AUTH2;
+    pub const AUTH1_AUTH2: Tags = AUTH1.union(AUTH2);
     /// Any of the three.
-    pub const ANY: u8 = RQU | AUTH1 | AUTH2;
+    pub const ANY: Tags = RQU_AUTH1.union(AUTH2);
 }
 
 /// TPM state checks made before the handler runs.
 pub mod check {
+    use super::Checks;
+    /// No check at all (TPM_Startup).
+    pub const NONE: Checks = Checks::NONE;
     /// Not in self-test failure mode (`TPM_FAILEDSELFTEST`).
-    pub const NOT_SHUTDOWN: u8 = 0x01;
+    pub const NOT_SHUTDOWN: Checks = Checks(0x01);
     /// Enabled (`TPM_DISABLED`).
-    pub const ENABLED: u8 = 0x04;
+    pub const ENABLED: Checks = Checks(0x04);
     /// Activated (`TPM_DEACTIVATED`).
-    pub const ACTIVATED: u8 = 0x08;
+    pub const ACTIVATED: Checks = Checks(0x08);
     /// Owner installed (`TPM_NOSRK`).
-    pub const OWNER: u8 = 0x10;
+    pub const OWNER: Checks = Checks(0x10);
     /// Not in dictionary-attack lockout, for authorized tags (`TPM_DEFEND_LOCK_RUNNING`).
-    pub const NO_LOCKOUT: u8 = 0x20;
+    pub const NO_LOCKOUT: Checks = Checks(0x20);
     /// ENABLED/ACTIVATED are skipped while `nvLocked` is FALSE (NV commands).
-    pub const NV_NOAUTH: u8 = 0x40;
-    /// Everything.
-    pub const ALL: u8 = NOT_SHUTDOWN | ENABLED | ACTIVATED | OWNER | NO_LOCKOUT;
+    pub const NV_NOAUTH: Checks = Checks(0x40);
     /// Everything but an owner.
-    pub const ALLOW_NO_OWNER: u8 = NOT_SHUTDOWN | ENABLED | ACTIVATED | NO_LOCKOUT;
+    pub const ALLOW_NO_OWNER: Checks = NOT_SHUTDOWN.union(ENABLED).union(ACTIVATED).union(NO_LOCKOUT);
+    /// Everything.
+    pub const ALL: Checks = ALLOW_NO_OWNER.union(OWNER);
     /// Only self-test and lockout.
-    pub const BASIC: u8 = NOT_SHUTDOWN | NO_LOCKOUT;
+    pub const BASIC: Checks = NOT_SHUTDOWN.union(NO_LOCKOUT);
 }
 
 /// Row flags.
 pub mod flags {
+    use super::Flags;
     /// Not implemented yet: answers `TPM_BAD_ORDINAL` and is not reported by TPM_CAP_ORD.
-    pub const STUB: u8 = 0x01;
+    pub const STUB: Flags = Flags(0x01);
     /// A maintenance ordinal: present only with the `maintcmds` option.
-    pub const MAINT: u8 = 0x02;
+    pub const MAINT: Flags = Flags(0x02);
     /// Runs before TPM_Startup (only TPM_Startup itself).
-    pub const PRE_STARTUP: u8 = 0x04;
+    pub const PRE_STARTUP: Flags = Flags(0x04);
 }
 
 /// One row of the ordinal table.
@@ -74,24 +121,24 @@ pub struct OrdinalEntry {
     /// The handler.
     pub handler: Handler,
     /// Accepted tags ([`tags`]).
-    pub tags: u8,
+    pub tags: Tags,
     /// Number of input handles before the parameters.
     pub handles: u8,
     /// State checks ([`check`]).
-    pub check: u8,
+    pub check: Checks,
     /// [`flags`].
-    pub flags: u8,
+    pub flags: Flags,
 }
 
 impl OrdinalEntry {
     /// A row.
-    pub const fn new(ordinal: u32, handler: Handler, tags: u8, handles: u8, check: u8) -> Self {
-        Self { ordinal, handler, tags, handles, check, flags: 0 }
+    pub const fn new(ordinal: u32, handler: Handler, tags: Tags, handles: u8, check: Checks) -> Self {
+        Self { ordinal, handler, tags, handles, check, flags: Flags::NONE }
     }
 
     /// The same row with extra [`flags`].
-    pub const fn with(mut self, f: u8) -> Self {
-        self.flags |= f;
+    pub const fn with(mut self, f: Flags) -> Self {
+        self.flags = self.flags.union(f);
         self
     }
 }

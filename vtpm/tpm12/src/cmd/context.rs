@@ -48,8 +48,8 @@ pub fn flush_context(tpm: &mut Tpm, count: u32) -> Result<(), Rc> {
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
-    OrdinalEntry::new(ord::SaveContext, save_context, tags::RQU, 0, check::NOT_SHUTDOWN | check::NO_LOCKOUT),
-    OrdinalEntry::new(ord::LoadContext, load_context, tags::RQU, 0, check::NOT_SHUTDOWN | check::NO_LOCKOUT),
+    OrdinalEntry::new(ord::SaveContext, save_context, tags::RQU, 0, check::NOT_SHUTDOWN.union(check::NO_LOCKOUT)),
+    OrdinalEntry::new(ord::LoadContext, load_context, tags::RQU, 0, check::NOT_SHUTDOWN.union(check::NO_LOCKOUT)),
 ];
 
 fn keystream_xor(key: &[u8], iv: &[u8], data: &mut [u8]) {

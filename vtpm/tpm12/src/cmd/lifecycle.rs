@@ -11,7 +11,7 @@ use crate::state::{SavedState, StClearData, StClearFlags, VolatileState};
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
-    OrdinalEntry::new(ord::Startup, startup, tags::RQU, 0, 0).with(flags::PRE_STARTUP),
+    OrdinalEntry::new(ord::Startup, startup, tags::RQU, 0, check::NONE).with(flags::PRE_STARTUP),
     OrdinalEntry::new(ord::SaveState, save_state, tags::RQU, 0, check::BASIC),
     OrdinalEntry::new(ord::SelfTestFull, self_test_full, tags::RQU, 0, check::BASIC),
     OrdinalEntry::new(ord::ContinueSelfTest, continue_self_test, tags::RQU, 0, check::BASIC),

@@ -14,9 +14,9 @@ use crate::frame::{Command, OrdinalEntry, Response, check, flags, tags};
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
     OrdinalEntry::new(ord::CreateMaintenanceArchive, unimplemented, tags::AUTH1, 0, check::ALL)
-        .with(flags::STUB | flags::MAINT),
+        .with(flags::STUB.union(flags::MAINT)),
     OrdinalEntry::new(ord::LoadMaintenanceArchive, unimplemented, tags::AUTH1, 0, check::ALL)
-        .with(flags::STUB | flags::MAINT),
+        .with(flags::STUB.union(flags::MAINT)),
     OrdinalEntry::new(ord::KillMaintenanceFeature, kill_maintenance_feature, tags::AUTH1, 0, check::ALL)
         .with(flags::MAINT),
     OrdinalEntry::new(ord::LoadManuMaintPub, load_manu_maint_pub, tags::RQU, 0, check::ALLOW_NO_OWNER)

@@ -28,7 +28,7 @@ pub const ORDINALS: &[OrdinalEntry] = &[
         nv_define_space,
         tags::RQU_AUTH1,
         0,
-        check::ALLOW_NO_OWNER | check::NV_NOAUTH,
+        check::ALLOW_NO_OWNER.union(check::NV_NOAUTH),
     ),
     OrdinalEntry::new(ord::NV_WriteValue, nv_write_value, tags::RQU_AUTH1, 0, check::BASIC),
     OrdinalEntry::new(ord::NV_WriteValueAuth, nv_write_value_auth, tags::AUTH1, 0, check::ALLOW_NO_OWNER),

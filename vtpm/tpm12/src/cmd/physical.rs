@@ -15,20 +15,20 @@ use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 pub const ORDINALS: &[OrdinalEntry] = &[
     OrdinalEntry::new(ord::TSC_PhysicalPresence, tsc_physical_presence, tags::RQU, 0, check::BASIC),
     OrdinalEntry::new(ord::PhysicalEnable, physical_enable, tags::RQU, 0, check::BASIC),
-    OrdinalEntry::new(ord::PhysicalDisable, physical_disable, tags::RQU, 0, check::BASIC | check::ENABLED),
+    OrdinalEntry::new(ord::PhysicalDisable, physical_disable, tags::RQU, 0, check::BASIC.union(check::ENABLED)),
     OrdinalEntry::new(
         ord::PhysicalSetDeactivated,
         physical_set_deactivated,
         tags::RQU,
         0,
-        check::BASIC | check::ENABLED,
+        check::BASIC.union(check::ENABLED),
     ),
     OrdinalEntry::new(
         ord::SetTempDeactivated,
         set_temp_deactivated,
         tags::RQU_AUTH1,
         0,
-        check::BASIC | check::ACTIVATED,
+        check::BASIC.union(check::ACTIVATED),
     ),
 ];
 

@@ -93,7 +93,7 @@ fn ordinal_table_has_no_duplicates() {
         for e in *t {
             assert!(!seen.contains(&e.ordinal), "duplicate ordinal {:#x}", e.ordinal);
             seen.push(e.ordinal);
-            assert!(e.tags != 0);
+            assert!(e.tags != crate::frame::Tags::NONE);
         }
     }
 }
@@ -105,8 +105,8 @@ fn ordinal_count_matches_the_readme() {
     use crate::dispatch::TABLES;
     use crate::frame::flags;
     let rows: Vec<_> = TABLES.iter().flat_map(|t| t.iter()).collect();
-    let stubs = rows.iter().filter(|e| e.flags & flags::STUB != 0).count();
-    let maint = rows.iter().filter(|e| e.flags & flags::MAINT != 0 && e.flags & flags::STUB == 0).count();
+    let stubs = rows.iter().filter(|e| e.flags.contains(flags::STUB)).count();
+    let maint = rows.iter().filter(|e| e.flags.contains(flags::MAINT) && !e.flags.contains(flags::STUB)).count();
     let implemented = rows.len() - stubs;
     // No ordinal has two rows.
     let mut ords: Vec<u32> = rows.iter().map(|e| e.ordinal).collect();
