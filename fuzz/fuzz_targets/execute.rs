@@ -6,7 +6,14 @@
 //! at that locality; 0xFF: TPM_Init; 0xFE / 0xFD: `bytes` = ordinal u32 ‖
 //! handles and parameters, sent with one / two OIAP sessions keyed with the
 //! well-known secret and correct HMACs, so the fuzzer gets past authorization
-//! into the handlers; other kinds: a raw command at locality `kind`. Invariants checked
+//! into the handlers; 0xFC: `entityType u16 ‖ entityValue u32`: open an OSAP session
+//! (well-known secret) kept by the harness; 0xFB: `index u8 ‖ ordinal u32 ‖ handles ‖
+//! params` sent through kept OSAP session `index` (continued); 0xFA: `index u8`:
+//! SaveContext of kept session `index` (the blob is kept); 0xF9: `index u8`: LoadContext of
+//! kept blob `index`; 0xF8: `index u8 ‖ entity u8 ‖ secret u8`: ChangeAuthOwner (owner or
+//! SRK by `entity`'s low bit) through kept session `index` to a 20-byte secret of `secret`;
+//! starting state 3 is state 2 with one owner OSAP session already saved in a context
+//! blob; other kinds: a raw command at locality `kind`. Invariants checked
 //! after every command: the response has a valid header, paramSize equals its
 //! length, error responses are exactly 10 bytes, the response fits 4096
 //! bytes; at the end the state image round-trips.
@@ -16,7 +23,7 @@ use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
 use tpm12::constants::{ord, tag};
-use tpm12::testing::client::{Client, WELL_KNOWN};
+use tpm12::testing::client::{Client, Session, WELL_KNOWN};
 use tpm12::testing::{DetRng, request};
 use tpm12::platform::ManualClock;
 use tpm12::state::{PermanentState, SavedState, image};
@@ -103,19 +110,115 @@ fn authorized(tpm: &mut Tpm, bytes: &[u8], n: usize) {
     check_response(&last);
 }
 
+/// What the harness keeps between steps: OSAP sessions it opened and context blobs.
+#[derive(Default)]
+struct Kept {
+    sessions: Vec<Session>,
+    blobs: Vec<Vec<u8>>,
+}
+
+const MAX_KEPT: usize = 8;
+
+/// Runs `f` with a client over `tpm` and checks the last response.
+fn with_client<R>(tpm: &mut Tpm, f: impl FnOnce(&mut Client<'_>) -> R) -> R {
+    let mut last = Vec::new();
+    let r = {
+        let mut c = Client::new(
+            |cmd: &[u8]| {
+                let r = tpm.execute(0, cmd);
+                last = r.clone();
+                r
+            },
+            11,
+        );
+        f(&mut c)
+    };
+    if !last.is_empty() {
+        check_response(&last);
+    }
+    r
+}
+
+fn osap(tpm: &mut Tpm, kept: &mut Kept, bytes: &[u8]) {
+    if bytes.len() < 6 || kept.sessions.len() >= MAX_KEPT {
+        return;
+    }
+    let et = u16::from_be_bytes([bytes[0], bytes[1]]);
+    let ev = u32::from_be_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]);
+    if let Ok(mut s) = with_client(tpm, |c| c.osap(et, ev, WELL_KNOWN)) {
+        s.keep = true;
+        kept.sessions.push(s);
+    }
+}
+
+fn through_osap(tpm: &mut Tpm, kept: &mut Kept, bytes: &[u8]) {
+    let Some((&i, rest)) = bytes.split_first() else { return };
+    if rest.len() < 4 || kept.sessions.is_empty() {
+        return;
+    }
+    let n = kept.sessions.len();
+    let s = &mut kept.sessions[usize::from(i) % n];
+    let ordinal = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+    let rest = &rest[4..];
+    let handles = tpm12::dispatch::lookup(ordinal, false).map_or(0, |e| usize::from(e.handles) * 4).min(rest.len() / 4 * 4);
+    let hs: Vec<u32> = rest[..handles].chunks(4).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])).collect();
+    let _ = with_client(tpm, |c| c.auth(ordinal, &hs, &rest[handles..], &mut [s], 0));
+}
+
+fn save_context(tpm: &mut Tpm, kept: &mut Kept, bytes: &[u8]) {
+    let (Some(&i), false) = (bytes.first(), kept.sessions.is_empty()) else { return };
+    let h = kept.sessions[usize::from(i) % kept.sessions.len()].handle;
+    let body = [&h.to_be_bytes()[..], &2u32.to_be_bytes(), &[0u8; 16]].concat();
+    if let Ok(r) = with_client(tpm, |c| c.rqu(ord::SaveContext, &body)) {
+        if r.rc == 0 && r.body.len() > 4 && kept.blobs.len() < MAX_KEPT {
+            kept.blobs.push(r.body[4..].to_vec());
+        }
+    }
+}
+
+fn load_context(tpm: &mut Tpm, kept: &mut Kept, bytes: &[u8]) {
+    let (Some(&i), false) = (bytes.first(), kept.blobs.is_empty()) else { return };
+    let blob = &kept.blobs[usize::from(i) % kept.blobs.len()];
+    if blob.len() < 10 {
+        return;
+    }
+    let h = u32::from_be_bytes([blob[6], blob[7], blob[8], blob[9]]);
+    let body = [&h.to_be_bytes()[..], &[1], &(blob.len() as u32).to_be_bytes(), blob].concat();
+    let _ = with_client(tpm, |c| c.rqu(ord::LoadContext, &body));
+}
+
+fn change_auth_owner(tpm: &mut Tpm, kept: &mut Kept, bytes: &[u8]) {
+    if bytes.len() < 3 || kept.sessions.is_empty() {
+        return;
+    }
+    let n = kept.sessions.len();
+    let s = &mut kept.sessions[usize::from(bytes[0]) % n];
+    let entity: u16 = if bytes[1] & 1 == 0 { 0x0002 } else { 0x0004 };
+    let q = [&4u16.to_be_bytes()[..], &Client::adip(s, &[bytes[2]; 20]), &entity.to_be_bytes()].concat();
+    let _ = with_client(tpm, |c| c.auth(ord::ChangeAuthOwner, &[], &q, &mut [s], 0));
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&start, mut rest)) = data.split_first() else { return };
     let snaps = snapshots();
-    let mut tpm = match start % 3 {
+    let mut kept = Kept::default();
+    let mut tpm = match start % 4 {
         0 => from_snapshot(&snaps[0]),
         1 => {
             let mut t = from_snapshot(&snaps[0]);
             t.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
             t
         }
+        2 => {
+            let mut t = from_snapshot(&snaps[1]);
+            t.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
+            t
+        }
         _ => {
             let mut t = from_snapshot(&snaps[1]);
             t.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
+            osap(&mut t, &mut kept, &[0, 2, 0x40, 0, 0, 1]);
+            save_context(&mut t, &mut kept, &[0]);
             t
         }
     };
@@ -128,6 +231,11 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[cmd.len()..];
         match locality {
             0xFF => tpm.init(),
+            0xFC => osap(&mut tpm, &mut kept, cmd),
+            0xFB => through_osap(&mut tpm, &mut kept, cmd),
+            0xFA => save_context(&mut tpm, &mut kept, cmd),
+            0xF9 => load_context(&mut tpm, &mut kept, cmd),
+            0xF8 => change_auth_owner(&mut tpm, &mut kept, cmd),
             0xFE | 0xFD if cmd.len() >= 4 => authorized(&mut tpm, cmd, if locality == 0xFE { 1 } else { 2 }),
             _ => check_response(&tpm.execute(locality, cmd)),
         }
@@ -137,7 +245,7 @@ fuzz_target!(|data: &[u8]| {
     if tpm.state_changed() {
         let img = tpm.save_image();
         let (perm, saved) = image::decode(&img).expect("round trip");
-        assert_eq!(perm, tpm.perm, "image round trip");
-        assert_eq!(saved, tpm.saved, "saved state round trip");
+        assert_eq!(&perm, tpm.perm(), "image round trip");
+        assert_eq!(saved.as_ref(), tpm.saved(), "saved state round trip");
     }
 });

@@ -12,7 +12,7 @@ use rsa::traits::{PrivateKeyParts, PublicKeyParts};
 use rsa::{BoxedUint, RsaPrivateKey, RsaPublicKey};
 use sha1::{Digest as _, Sha1};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::codec::{Reader, Writer};
 use crate::constants::DIGEST_SIZE;
@@ -182,19 +182,30 @@ impl RsaKey {
         let n_int = be_uint(n)?;
         let e_int = be_uint(e)?;
         let public = RsaPublicKey::new(n_int, e_int.clone()).map_err(|_| Rc::BAD_KEY_PROPERTY)?;
-        let private = if r.bool()? {
+        if r.bool()? {
             let p = be_uint(r.sized32_max(1024)?)?;
             let q = be_uint(r.sized32_max(1024)?)?;
-            check_factors(&p, &q, n)?;
-            let k = RsaPrivateKey::from_p_q(p, q, e_int).map_err(|_| Rc::BAD_KEY_PROPERTY)?;
-            if k.n_bytes() != public.n_bytes() {
-                return Err(Rc::BAD_KEY_PROPERTY);
-            }
-            Some(k)
+            Self::from_factors(public, p, q)
         } else {
-            None
-        };
-        Ok(Self { public, private })
+            Ok(Self { public, private: None })
+        }
+    }
+
+    /// The one way to build a private key from its two prime factors (the image decoder,
+    /// and LoadKey's `TPM_STORE_PRIVKEY` through `rsa_ops::private_from_prime`). The
+    /// factors are checked before the key arithmetic sees them — both odd, distinct, about
+    /// half the modulus each, and multiplying to it — because the rsa crate panics on an
+    /// even product or a factor of 1 (found by fuzzing). Any failure is
+    /// `TPM_BAD_KEY_PROPERTY`; callers that need another code map it.
+    pub fn from_factors(public: RsaPublicKey, p: BoxedUint, q: BoxedUint) -> Result<Self, Rc> {
+        let n = Zeroizing::new(public.n_bytes().into_vec());
+        check_factors(&p, &q, &n)?;
+        let e = public.e().clone();
+        let k = RsaPrivateKey::from_p_q(p, q, e).map_err(|_| Rc::BAD_KEY_PROPERTY)?;
+        if k.n_bytes() != public.n_bytes() {
+            return Err(Rc::BAD_KEY_PROPERTY);
+        }
+        Ok(Self { public, private: Some(k) })
     }
 
     /// A public key from a modulus and an exponent (`TPM_RSA_KEY_PARMS`: empty = 65537).

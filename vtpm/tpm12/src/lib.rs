@@ -10,11 +10,17 @@
 //!   [`crypto::RsaKey`] (RustCrypto underneath).
 //! - [`platform`]: what the embedder injects — [`platform::TpmRng`] (the only
 //!   entropy source) and [`platform::Clock`] (ticks).
-//! - [`state`]: permanent / volatile / saved state kept apart, and the versioned
-//!   image format ([`state::image`]).
+//! - [`state`]: permanent / volatile / saved state kept apart, the live tables
+//!   (sessions, loaded keys, DA state), and the versioned image format ([`state::image`]).
 //! - [`tpm`]: the [`Tpm`] object and its public API; [`manufacture`]: a fresh
 //!   TPM with its EK.
-//! - [`dispatch`]: header checks, ordinal table, state gating, response assembly.
+//! - [`frame`]: the handler vocabulary (handler type, ordinal rows and their bits,
+//!   [`frame::Command`], [`frame::Response`], error responses) under both
+//!   `dispatch` and `cmd`.
+//! - [`auth`]: HMAC checks, OSAP entity binding, ADIP, response authorization, DA
+//!   counting — infrastructure the handlers call.
+//! - [`dispatch`]: header checks, ordinal table, state gating, response assembly;
+//!   above `cmd` (only `cmd::capability` asks it back, for TPM_CAP_ORD).
 //! - [`cmd`]: one module per command area; each exports `ORDINALS`.
 //!
 //! # Handler conventions
@@ -28,14 +34,14 @@
 //!
 //! 1. Read handles then parameters from `cmd.params` (every read is checked);
 //!    finish with `cmd.params.finish()?` so trailing bytes are `TPM_BAD_PARAM_SIZE`.
-//! 2. Authorize: for each trailer `i` call `cmd::auth::check(tpm, cmd, i,
+//! 2. Authorize: for each trailer `i` call `auth::check(tpm, cmd, i,
 //!    entity, &secret)` (or `check_owner`) — after parsing, since the HMAC covers
 //!    `cmd.in_param_digest()`. New secrets arrive ADIP-encrypted: use
-//!    `cmd::auth::decrypt_adip`.
+//!    `auth::decrypt_adip`.
 //! 3. Act, then write output handles to `resp.handles` and output parameters to
 //!    `resp.params`. Do not write auth trailers: the dispatcher asks
-//!    `cmd::auth::finish_response` for them; on `Err(rc)` it sends a 10-byte
-//!    error with the matching response tag and calls `cmd::auth::on_error`.
+//!    `auth::finish_response` for them; on `Err(rc)` it sends a 10-byte
+//!    error with the matching response tag and calls `auth::on_error`.
 //! 4. If permanent data changed, call `tpm.mark_state_changed()`.
 //!
 //! Unimplemented ordinals have rows flagged `flags::STUB` and answer
@@ -47,11 +53,13 @@
 
 extern crate alloc;
 
+pub mod auth;
 pub mod cmd;
 pub mod codec;
 pub mod constants;
 pub mod crypto;
 pub mod dispatch;
+pub mod frame;
 pub mod manufacture;
 pub mod platform;
 pub mod state;
@@ -60,7 +68,6 @@ pub mod tpm;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use cmd::{auth, session};
 pub use constants::rc::Rc;
 pub use platform::{Clock, TpmRng};
 pub use rand_core;

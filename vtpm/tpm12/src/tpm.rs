@@ -35,23 +35,23 @@ impl Default for TpmOptions {
 /// A TPM 1.2.
 pub struct Tpm {
     /// Permanent flags and data.
-    pub perm: PermanentState,
+    pub(crate) perm: PermanentState,
     /// Volatile state (lost on TPM_Init).
-    pub vol: VolatileState,
+    pub(crate) vol: VolatileState,
     /// State saved by TPM_SaveState, consumed by the next TPM_Startup.
-    pub saved: Option<SavedState>,
-    /// Auth sessions (owned by [`crate::session`]).
-    pub sessions: crate::session::SessionTable,
-    /// Loaded keys (owned by [`crate::cmd::keys`]).
-    pub keys: crate::cmd::keys::KeySlots,
-    /// Dictionary-attack state (owned by [`crate::auth`]).
-    pub da: crate::state::da::DaState,
+    pub(crate) saved: Option<SavedState>,
+    /// Auth sessions.
+    pub(crate) sessions: crate::state::sessions::SessionTable,
+    /// Loaded keys.
+    pub(crate) keys: crate::state::keys::KeySlots,
+    /// Dictionary-attack state (policy in [`crate::state::da`], counted by [`crate::auth`]).
+    pub(crate) da: crate::state::da::DaState,
     /// Options.
-    pub options: TpmOptions,
+    pub(crate) options: TpmOptions,
     /// The injected CSPRNG.
-    pub rng: Box<dyn TpmRng>,
+    pub(crate) rng: Box<dyn TpmRng>,
     /// The injected monotonic clock.
-    pub clock: Box<dyn Clock>,
+    pub(crate) clock: Box<dyn Clock>,
     state_changed: bool,
 }
 
@@ -165,6 +165,21 @@ impl Tpm {
     /// persistence, so no copy of the secrets is built for nothing.
     pub fn clear_changed(&mut self) {
         self.state_changed = false;
+    }
+
+    /// Permanent flags and data (read-only view for embedders and tests).
+    pub fn perm(&self) -> &PermanentState {
+        &self.perm
+    }
+
+    /// The state TPM_SaveState left for the next Startup(ST_STATE), if any.
+    pub fn saved(&self) -> Option<&SavedState> {
+        self.saved.as_ref()
+    }
+
+    /// The options the TPM runs with.
+    pub fn options(&self) -> &TpmOptions {
+        &self.options
     }
 
     /// Physical presence as the spec's commands see it: hardware presence (an

@@ -9,7 +9,8 @@ use crate::Tpm;
 use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{INPUT_BUFFER_SIZE, NUM_PCRS, alg, cap, ord, pid, rt, set, tag};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, is_supported, tags};
+use crate::dispatch::is_supported;
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
 use super::identity;
 
@@ -88,7 +89,7 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
             if algorithm == alg::RSA && parms.len() < 12 {
                 return Err(Rc::BAD_PARAM_SIZE);
             }
-            let space = tpm.keys.handles().len() < super::keys::MAX_KEYS;
+            let space = tpm.keys.handles().len() < crate::state::keys::MAX_KEYS;
             w.bool(algorithm == alg::RSA && space);
         }
         cap::SYM_MODE => {
@@ -144,7 +145,7 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
         }
         cap::DA_LOGIC => {
             sub16(sub_cap)?;
-            let info = super::auth::da_info(tpm);
+            let info = crate::auth::da_info(tpm);
             w.u16(if tpm.perm.flags.disableFullDALogicInfo { tag::DA_INFO_LIMITED } else { tag::DA_INFO });
             w.u8(u8::from(info.active));
             if !tpm.perm.flags.disableFullDALogicInfo {
@@ -164,7 +165,7 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
 
 /// TPM_CAP_PROPERTY sub-capabilities.
 fn property(tpm: &mut Tpm, prop: u32, w: &mut Writer) -> Result<(), Rc> {
-    let sessions_free = super::session::MAX_SESSIONS.saturating_sub(tpm.sessions.loaded()) as u32;
+    let sessions_free = crate::state::sessions::MAX_SESSIONS.saturating_sub(tpm.sessions.loaded()) as u32;
     match prop {
         cap::PROP_PCR => {
             w.u32(NUM_PCRS as u32);
@@ -176,7 +177,7 @@ fn property(tpm: &mut Tpm, prop: u32, w: &mut Writer) -> Result<(), Rc> {
             w.bytes(&identity::MANUFACTURER);
         }
         cap::PROP_KEYS => {
-            w.u32(super::keys::MAX_KEYS.saturating_sub(tpm.keys.handles().len()) as u32);
+            w.u32(crate::state::keys::MAX_KEYS.saturating_sub(tpm.keys.handles().len()) as u32);
         }
         cap::PROP_MIN_COUNTER => {
             w.u32(0);
@@ -185,7 +186,7 @@ fn property(tpm: &mut Tpm, prop: u32, w: &mut Writer) -> Result<(), Rc> {
             w.u32(sessions_free);
         }
         cap::PROP_MAX_AUTHSESS | cap::PROP_MAX_SESSIONS => {
-            w.u32(super::session::MAX_SESSIONS as u32);
+            w.u32(crate::state::sessions::MAX_SESSIONS as u32);
         }
         cap::PROP_TRANSESS | cap::PROP_MAX_TRANSESS | cap::PROP_DAASESS | cap::PROP_MAX_DAASESS => {
             w.u32(0);
@@ -197,7 +198,7 @@ fn property(tpm: &mut Tpm, prop: u32, w: &mut Writer) -> Result<(), Rc> {
             w.u32(super::counter::MAX_COUNTERS as u32);
         }
         cap::PROP_MAX_KEYS => {
-            w.u32(super::keys::MAX_KEYS as u32);
+            w.u32(crate::state::keys::MAX_KEYS as u32);
         }
         cap::PROP_OWNER => {
             w.bool(tpm.perm.data.owner_installed);
@@ -253,7 +254,7 @@ fn property(tpm: &mut Tpm, prop: u32, w: &mut Writer) -> Result<(), Rc> {
 /// (bit n = the n-th flag of TPM_PERMANENT_FLAGS / TPM_STCLEAR_FLAGS).
 pub fn get_capability_owner(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
     cmd.params.finish()?;
-    super::auth::check_owner(tpm, cmd, 0)?;
+    crate::auth::check_owner(tpm, cmd, 0)?;
     let mut pf = Writer::new();
     tpm.perm.flags.encode_wire(&mut pf);
     let mut sf = Writer::new();
@@ -289,7 +290,7 @@ pub fn set_capability(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
     cmd.params.finish()?;
     let owner = cmd.auth_count() == 1;
     if owner {
-        super::auth::check_owner(tpm, cmd, 0)?;
+        crate::auth::check_owner(tpm, cmd, 0)?;
     }
     let sub = sub32(sub_cap).map_err(|_| Rc::BAD_PARAMETER)?;
     // The value is checked after the authorization of each flag (as libtpms).

@@ -19,10 +19,10 @@ use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{kh, ord, rt, tag};
 use crate::crypto::{Digest, ct_eq, hmac_sha1, sha1};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 use crate::state::KeyRecord;
 
-use super::session::{Session, SessionKind};
+use crate::state::sessions::{Session, SessionKind};
 
 /// Saved-context slots (TPM_CAP_PROP_MAX_CONTEXT).
 pub const MAX_SAVED_CONTEXTS: usize = 16;
@@ -48,8 +48,8 @@ pub fn flush_context(tpm: &mut Tpm, count: u32) -> Result<(), Rc> {
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
-    OrdinalEntry::new(ord::SaveContext, save_context, tags::RQU, 0, check::NOT_SHUTDOWN | check::NO_LOCKOUT),
-    OrdinalEntry::new(ord::LoadContext, load_context, tags::RQU, 0, check::NOT_SHUTDOWN | check::NO_LOCKOUT),
+    OrdinalEntry::new(ord::SaveContext, save_context, tags::RQU, 0, check::NOT_SHUTDOWN.union(check::NO_LOCKOUT)),
+    OrdinalEntry::new(ord::LoadContext, load_context, tags::RQU, 0, check::NOT_SHUTDOWN.union(check::NO_LOCKOUT)),
 ];
 
 fn keystream_xor(key: &[u8], iv: &[u8], data: &mut [u8]) {
@@ -198,7 +198,7 @@ pub fn load_context(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Response) -
         // TPM_RESOURCEMISSING).
         if let SessionKind::Osap { entity, entity_digest, .. } = &session.kind {
             let Some(bound) = entity_digest else { return Err(Rc::BADCONTEXT) };
-            if !super::session::entity_digest(tpm, *entity).is_ok_and(|now| ct_eq(&now, bound)) {
+            if !crate::auth::entity_digest(tpm, *entity).is_ok_and(|now| ct_eq(&now, bound)) {
                 return Err(Rc::RESOURCEMISSING);
             }
         }

@@ -11,10 +11,11 @@ use crate::codec::Writer;
 use crate::constants::rc::Rc;
 use crate::constants::{ord, tag};
 use crate::crypto::Digest;
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 use crate::state::Counter;
 
-use super::auth::{self, AuthEntity};
+use crate::auth;
+use crate::state::sessions::AuthEntity;
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[

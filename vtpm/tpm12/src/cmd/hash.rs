@@ -7,7 +7,7 @@ use crate::Tpm;
 use crate::constants::rc::Rc;
 use crate::constants::{NUM_PCRS, ord};
 use crate::crypto::Sha1Context;
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[

@@ -5,13 +5,13 @@
 use crate::Tpm;
 use crate::constants::rc::Rc;
 use crate::constants::{ord, st};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, flags, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, flags, tags};
 use crate::state::volatile::{StAnyData, TestState};
 use crate::state::{SavedState, StClearData, StClearFlags, VolatileState};
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
-    OrdinalEntry::new(ord::Startup, startup, tags::RQU, 0, 0).with(flags::PRE_STARTUP),
+    OrdinalEntry::new(ord::Startup, startup, tags::RQU, 0, check::NONE).with(flags::PRE_STARTUP),
     OrdinalEntry::new(ord::SaveState, save_state, tags::RQU, 0, check::BASIC),
     OrdinalEntry::new(ord::SelfTestFull, self_test_full, tags::RQU, 0, check::BASIC),
     OrdinalEntry::new(ord::ContinueSelfTest, continue_self_test, tags::RQU, 0, check::BASIC),

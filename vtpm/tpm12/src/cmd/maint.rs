@@ -9,14 +9,14 @@ use crate::Tpm;
 use crate::constants::ord;
 use crate::constants::rc::Rc;
 use crate::crypto::{Digest, sha1};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, flags, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, flags, tags};
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
     OrdinalEntry::new(ord::CreateMaintenanceArchive, unimplemented, tags::AUTH1, 0, check::ALL)
-        .with(flags::STUB | flags::MAINT),
+        .with(flags::STUB.union(flags::MAINT)),
     OrdinalEntry::new(ord::LoadMaintenanceArchive, unimplemented, tags::AUTH1, 0, check::ALL)
-        .with(flags::STUB | flags::MAINT),
+        .with(flags::STUB.union(flags::MAINT)),
     OrdinalEntry::new(ord::KillMaintenanceFeature, kill_maintenance_feature, tags::AUTH1, 0, check::ALL)
         .with(flags::MAINT),
     OrdinalEntry::new(ord::LoadManuMaintPub, load_manu_maint_pub, tags::RQU, 0, check::ALLOW_NO_OWNER)
@@ -32,7 +32,7 @@ fn unimplemented(_tpm: &mut Tpm, _cmd: &mut Command<'_>, _resp: &mut Response) -
 /// TPM_KillMaintenanceFeature: owner-authorized; clears `allowMaintenance` for good.
 pub fn kill_maintenance_feature(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
     cmd.params.finish()?;
-    super::auth::check_owner(tpm, cmd, 0)?;
+    crate::auth::check_owner(tpm, cmd, 0)?;
     tpm.perm.flags.allowMaintenance = false;
     tpm.mark_state_changed();
     Ok(())

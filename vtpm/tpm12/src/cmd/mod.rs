@@ -1,7 +1,6 @@
 //! Command handlers, one module per area. Each module exports
 //! `pub const ORDINALS: &[OrdinalEntry]` (see [`crate::dispatch`]).
 
-pub mod auth;
 pub mod capability;
 pub mod context;
 pub mod counter;

@@ -14,11 +14,12 @@ use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{loc, nv_index, nv_per, ord, tag};
 use crate::crypto::{Digest, Secret};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 use crate::state::NvSpace;
 
-use super::auth::{self, AuthEntity};
 use super::pcr::{PcrSelection, locality_bit};
+use crate::auth;
+use crate::state::sessions::AuthEntity;
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
@@ -27,7 +28,7 @@ pub const ORDINALS: &[OrdinalEntry] = &[
         nv_define_space,
         tags::RQU_AUTH1,
         0,
-        check::ALLOW_NO_OWNER | check::NV_NOAUTH,
+        check::ALLOW_NO_OWNER.union(check::NV_NOAUTH),
     ),
     OrdinalEntry::new(ord::NV_WriteValue, nv_write_value, tags::RQU_AUTH1, 0, check::BASIC),
     OrdinalEntry::new(ord::NV_WriteValueAuth, nv_write_value_auth, tags::AUTH1, 0, check::ALLOW_NO_OWNER),

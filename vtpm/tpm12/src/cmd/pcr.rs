@@ -9,7 +9,7 @@ use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{NUM_PCRS, loc, ord};
 use crate::crypto::{Digest, sha1};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[

@@ -9,26 +9,26 @@ use crate::Tpm;
 use crate::constants::ord;
 use crate::constants::physical_presence as ppb;
 use crate::constants::rc::Rc;
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
     OrdinalEntry::new(ord::TSC_PhysicalPresence, tsc_physical_presence, tags::RQU, 0, check::BASIC),
     OrdinalEntry::new(ord::PhysicalEnable, physical_enable, tags::RQU, 0, check::BASIC),
-    OrdinalEntry::new(ord::PhysicalDisable, physical_disable, tags::RQU, 0, check::BASIC | check::ENABLED),
+    OrdinalEntry::new(ord::PhysicalDisable, physical_disable, tags::RQU, 0, check::BASIC.union(check::ENABLED)),
     OrdinalEntry::new(
         ord::PhysicalSetDeactivated,
         physical_set_deactivated,
         tags::RQU,
         0,
-        check::BASIC | check::ENABLED,
+        check::BASIC.union(check::ENABLED),
     ),
     OrdinalEntry::new(
         ord::SetTempDeactivated,
         set_temp_deactivated,
         tags::RQU_AUTH1,
         0,
-        check::BASIC | check::ACTIVATED,
+        check::BASIC.union(check::ACTIVATED),
     ),
 ];
 
@@ -133,7 +133,7 @@ pub fn set_temp_deactivated(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Re
             return Err(Rc::NOOPERATOR);
         }
         let secret = tpm.perm.data.operator_auth.clone();
-        super::auth::check(tpm, cmd, 0, super::auth::AuthEntity::Operator, &secret)?;
+        crate::auth::check(tpm, cmd, 0, crate::state::sessions::AuthEntity::Operator, &secret)?;
     } else {
         require_presence(tpm)?;
     }

@@ -10,7 +10,7 @@ use crate::codec::Writer;
 use crate::constants::rc::Rc;
 use crate::constants::{cap, ord, tag};
 use crate::crypto::{Digest, sha1};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
 use super::keys::blob::VER_11;
 use super::keys::rsa_ops;

@@ -9,7 +9,7 @@ use crate::Tpm;
 use crate::constants::rc::Rc;
 use crate::constants::{INPUT_BUFFER_SIZE, ord};
 use crate::crypto::sha1;
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[

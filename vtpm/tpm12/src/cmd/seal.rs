@@ -16,12 +16,13 @@ use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{key_usage, ord, scheme, tag};
 use crate::crypto::{Digest, Secret, sha1};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
-use super::auth::{self, AuthEntity};
 use super::keys::blob::{VER_11, pt};
 use super::keys::pcr_info::PcrInfo;
 use super::keys::{KeyView, authorize, check_pcrs, resolve, rsa_ops};
+use crate::auth;
+use crate::state::sessions::AuthEntity;
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[

@@ -9,7 +9,7 @@ use crate::codec::Writer;
 use crate::constants::rc::Rc;
 use crate::constants::{key_usage, ord, scheme, tag};
 use crate::crypto::{Digest, sha1};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 
 use super::keys::{KeyView, authorize, check_pcrs, resolve, rsa_ops};
 

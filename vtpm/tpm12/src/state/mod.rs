@@ -7,14 +7,18 @@
 //!   SHA-1 thread. Lost on TPM_Init.
 //! - [`saved`]: what TPM_SaveState keeps for a later TPM_Startup(ST_STATE).
 //! - [`da`]: dictionary-attack state (live form and the form kept in permanent data).
+//! - [`keys`]: the loaded-key table (live).
+//! - [`sessions`]: the loaded authorization sessions (live table).
 //! - [`image`]: our own versioned on-disk format for permanent + saved state.
 
 pub mod da;
 pub mod image;
 pub mod key_record;
+pub mod keys;
 pub mod nv;
 pub mod permanent;
 pub mod saved;
+pub mod sessions;
 pub mod volatile;
 
 pub use key_record::KeyRecord;

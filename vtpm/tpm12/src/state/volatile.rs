@@ -1,7 +1,7 @@
 //! Volatile state: lost on TPM_Init (Part 2 §7.2, §7.3, §7.5, §7.6).
 //!
 //! Sessions and loaded keys live in their own modules' types
-//! ([`crate::session::SessionTable`], [`crate::cmd::keys::KeySlots`]) and are
+//! ([`crate::state::sessions::SessionTable`], [`crate::state::keys::KeySlots`]) and are
 //! held by [`crate::Tpm`] directly.
 
 use crate::codec::{Reader, Writer};

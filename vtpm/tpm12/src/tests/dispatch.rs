@@ -3,7 +3,7 @@
 use super::*;
 use crate::Rc;
 use crate::constants::INPUT_BUFFER_SIZE;
-use crate::dispatch::error_response;
+use crate::frame::error_response;
 
 #[test]
 fn short_and_inconsistent_headers() {
@@ -93,7 +93,30 @@ fn ordinal_table_has_no_duplicates() {
         for e in *t {
             assert!(!seen.contains(&e.ordinal), "duplicate ordinal {:#x}", e.ordinal);
             seen.push(e.ordinal);
-            assert!(e.tags != 0);
+            assert!(e.tags != crate::frame::Tags::NONE);
         }
     }
+}
+
+/// The ordinal count the README states, derived from the tables: every row, the STUB rows
+/// (TPM_BAD_ORDINAL), the maintenance rows (only with `maintcmds`), and what is left.
+#[test]
+fn ordinal_count_matches_the_readme() {
+    use crate::dispatch::TABLES;
+    use crate::frame::flags;
+    let rows: Vec<_> = TABLES.iter().flat_map(|t| t.iter()).collect();
+    let stubs = rows.iter().filter(|e| e.flags.contains(flags::STUB)).count();
+    let maint = rows.iter().filter(|e| e.flags.contains(flags::MAINT) && !e.flags.contains(flags::STUB)).count();
+    let implemented = rows.len() - stubs;
+    // No ordinal has two rows.
+    let mut ords: Vec<u32> = rows.iter().map(|e| e.ordinal).collect();
+    ords.sort_unstable();
+    ords.dedup();
+    assert_eq!(ords.len(), rows.len());
+    let readme = include_str!("../../README.md");
+    let line = format!(
+        "## Commands ({implemented} ordinals: {} table rows, {stubs} of them STUB; {maint} only with `maintcmds`)",
+        rows.len()
+    );
+    assert!(readme.contains(&line), "README should say `{line}`");
 }

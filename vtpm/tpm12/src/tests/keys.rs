@@ -160,7 +160,7 @@ fn load_key_rejects_tampered_blobs_and_full_table() {
     assert_eq!(c.load_key2(kh::SRK, SRK, &blob[..40]).unwrap().1.rc, Rc::BAD_PARAM_SIZE.0);
     assert_eq!(c.load_key2(kh::SRK, [1; 20], &blob).unwrap().1.rc, Rc::AUTHFAIL.0);
     assert_eq!(c.load_key2(0x0100_4444, SRK, &blob).unwrap().1.rc, Rc::INVALID_KEYHANDLE.0);
-    for _ in 0..crate::cmd::keys::MAX_KEYS {
+    for _ in 0..crate::state::keys::MAX_KEYS {
         assert_eq!(c.load_key2(kh::SRK, SRK, &blob).unwrap().1.rc, 0);
     }
     assert_eq!(c.load_key2(kh::SRK, SRK, &blob).unwrap().1.rc, Rc::NOSPACE.0);

@@ -54,7 +54,7 @@ fn session_errors() {
     assert_eq!(rqu(&mut t, ord::OSAP, &osap(0x0077, 0)).0, Rc::BAD_PARAMETER.0);
     assert_eq!(rqu(&mut t, ord::OSAP, &osap(0x0602, kh::OWNER)).0, Rc::INAPPROPRIATE_ENC.0);
     // The table fills up.
-    for _ in 0..crate::cmd::session::MAX_SESSIONS {
+    for _ in 0..crate::state::sessions::MAX_SESSIONS {
         assert_eq!(rqu(&mut t, ord::OIAP, &[]).0, 0);
     }
     assert_eq!(rqu(&mut t, ord::OIAP, &[]).0, Rc::RESOURCES.0);
@@ -107,14 +107,14 @@ fn osap_is_bound_to_its_entity() {
 #[test]
 fn dictionary_attack_lockout_and_reset() {
     let mut t = owned();
-    for _ in 0..crate::cmd::auth::DA_THRESHOLD {
+    for _ in 0..crate::auth::DA_THRESHOLD {
         let mut c = client(&mut t);
         let mut bad = c.oiap([0x99; 20]).unwrap();
         assert_eq!(c.auth(ord::OwnerReadPubek, &[], &[], &mut [&mut bad], 0).unwrap().rc, Rc::AUTHFAIL.0);
     }
-    let info = crate::cmd::auth::da_info(&mut t);
+    let info = crate::auth::da_info(&mut t);
     assert!(info.active);
-    assert_eq!(info.current_count, crate::cmd::auth::DA_THRESHOLD);
+    assert_eq!(info.current_count, crate::auth::DA_THRESHOLD);
     {
         let mut c = client(&mut t);
         let mut good = c.oiap(OWNER).unwrap();
@@ -127,14 +127,14 @@ fn dictionary_attack_lockout_and_reset() {
         assert_eq!(c.auth(ord::OwnerReadPubek, &[], &[], &mut [&mut again], 0).unwrap().rc, 0);
     }
     // The lockout also expires with time.
-    for _ in 0..crate::cmd::auth::DA_THRESHOLD {
+    for _ in 0..crate::auth::DA_THRESHOLD {
         let mut c = client(&mut t);
         let mut bad = c.oiap([0x99; 20]).unwrap();
         c.auth(ord::OwnerReadPubek, &[], &[], &mut [&mut bad], 0).unwrap();
     }
-    assert_eq!(crate::cmd::auth::check_lockout(&mut t), Err(Rc::DEFEND_LOCK_RUNNING));
-    t.clock = Box::new(ManualClock(crate::cmd::auth::DA_BASE_LOCKOUT_S * 1_000_000 + 1));
-    assert_eq!(crate::cmd::auth::check_lockout(&mut t), Ok(()));
+    assert_eq!(crate::auth::check_lockout(&mut t), Err(Rc::DEFEND_LOCK_RUNNING));
+    t.clock = Box::new(ManualClock(crate::auth::DA_BASE_LOCKOUT_S * 1_000_000 + 1));
+    assert_eq!(crate::auth::check_lockout(&mut t), Ok(()));
 }
 
 #[test]
@@ -167,7 +167,7 @@ fn sessions_survive_save_state() {
 /// forgiven failure mark the state changed.
 #[test]
 fn dictionary_attack_state_survives_restart_and_decays() {
-    use crate::cmd::auth::{DA_BASE_LOCKOUT_S, DA_DECAY_S, DA_THRESHOLD, check_lockout, da_info};
+    use crate::auth::{DA_BASE_LOCKOUT_S, DA_DECAY_S, DA_THRESHOLD, check_lockout, da_info};
     let mut t = owned();
     let _ = t.save_image();
     for _ in 0..DA_THRESHOLD {

@@ -7,7 +7,7 @@ use crate::codec::Writer;
 use crate::constants::rc::Rc;
 use crate::constants::{auth_usage, key_usage, loc, scheme, tag};
 use crate::crypto::{Digest, sha1};
-use crate::dispatch::{Command, Response};
+use crate::frame::{Command, Response};
 
 use super::super::pcr::PcrSelection;
 use super::blob::{VER_11, key_flags, pt};

@@ -7,12 +7,13 @@ use crate::Tpm;
 use crate::constants::rc::Rc;
 use crate::constants::{et, pid};
 use crate::crypto::Digest;
-use crate::dispatch::{Command, Response};
+use crate::frame::{Command, Response};
 
-use super::super::auth::{self, AuthEntity};
 use super::super::seal::SealedData;
 use super::blob::StoreAsymkey;
 use super::{rsa_ops, storage_parent};
+use crate::auth;
+use crate::state::sessions::AuthEntity;
 
 /// TPM_ChangeAuth: `parentHandle, protocolID, newAuth, entityType, encDataSize,
 /// encData` in (AUTH2); `outDataSize, outData` out (the new `encData`).

@@ -9,12 +9,12 @@ use crate::Tpm;
 use crate::constants::rc::Rc;
 use crate::constants::{auth_usage, key_usage, scheme};
 use crate::crypto::{Digest, RsaKey, Secret};
-use crate::dispatch::{Command, Response};
+use crate::frame::{Command, Response};
 
-use super::super::auth;
 use super::blob::{RsaParms, StoreAsymkey, TpmKey, key_flags};
 use super::pcr_info::PcrInfo;
 use super::{KeyView, rsa_ops, storage_parent};
+use crate::auth;
 
 /// Key sizes we generate and load. 512-bit keys (allowed by the spec) are
 /// refused: the RSA implementation does not accept moduli under 1024 bits.

@@ -112,33 +112,15 @@ pub fn be_uint(bytes: &[u8]) -> Result<BoxedUint, Rc> {
 }
 
 /// Rebuilds a key pair from the public key and the prime p
-/// (`TPM_STORE_PRIVKEY`): q = n / p, which must divide exactly.
+/// (`TPM_STORE_PRIVKEY`): q = n / p, which must divide exactly; the factors are then
+/// checked by [`RsaKey::from_factors`]. Errors: `TPM_BAD_KEY_PROPERTY` for an unreadable p,
+/// `TPM_DECRYPT_ERROR` for factors that do not make the key (the blob is not genuine).
 pub fn private_from_prime(public: &RsaKey, p_bytes: &[u8]) -> Result<RsaKey, Rc> {
     let n = be_uint(&public.modulus())?;
     let p = be_uint(p_bytes)?;
-    let e = be_uint(&public.exponent())?;
     let q = Option::<BoxedUint>::from(n.checked_div(&p)).ok_or(Rc::DECRYPT_ERROR)?;
-    let q = be_uint(&q.to_be_bytes())?;
-    // `mul` is deprecated in favour of a trait method of crypto-bigint, which
-    // is not a direct dependency; the product is the same.
-    #[allow(deprecated)]
-    let product = q.mul(&p);
-    if be_trim(&product.to_be_bytes()) != be_trim(&n.to_be_bytes()) {
-        return Err(Rc::DECRYPT_ERROR);
-    }
-    // Both factors must be about half the modulus: this rules out p = 1 or
-    // q = 1 (whose p − 1 = 0 the key arithmetic must never see) from a blob
-    // anyone can encrypt under a public parent key.
-    let half = public.modulus().len() / 2;
-    let (pl, ql) = (be_trim(&p.to_be_bytes()).len(), be_trim(&q.to_be_bytes()).len());
-    if pl + 2 < half || ql + 2 < half || p == q {
-        return Err(Rc::DECRYPT_ERROR);
-    }
-    let k = RsaPrivateKey::from_p_q(p, q, e).map_err(|_| Rc::DECRYPT_ERROR)?;
-    if k.n_bytes() != public.public.n_bytes() {
-        return Err(Rc::DECRYPT_ERROR);
-    }
-    Ok(RsaKey { public: public.public.clone(), private: Some(k) })
+    let q = be_uint(&Zeroizing::new(q.to_be_bytes())).map_err(|_| Rc::DECRYPT_ERROR)?;
+    RsaKey::from_factors(public.public.clone(), p, q).map_err(|_| Rc::DECRYPT_ERROR)
 }
 
 /// The prime p of a key pair (what `TPM_STORE_PRIVKEY` stores).
@@ -146,14 +128,9 @@ pub fn prime_p(key: &RsaKey) -> Result<Zeroizing<Vec<u8>>, Rc> {
     use rsa::traits::PrivateKeyParts;
     let k = private(key)?;
     let p = k.primes().first().ok_or(Rc::FAIL)?;
-    let bytes = p.to_be_bytes();
+    let bytes = Zeroizing::new(p.to_be_bytes());
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     Ok(Zeroizing::new(bytes[start..].to_vec()))
-}
-
-fn be_trim(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
-    &b[start..]
 }
 
 #[cfg(test)]

@@ -9,11 +9,11 @@ use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{alg, kh, scheme};
 use crate::crypto::{Digest, sha1};
-use crate::dispatch::{Command, Response};
+use crate::frame::{Command, Response};
 use crate::manufacture::{create_endorsement_key, encode_ek_pubkey};
 
-use super::super::auth;
 use super::super::keys::blob::KeyParms;
+use crate::auth;
 
 /// `TPM_PUBKEY` of the EK (`TPM_NO_ENDORSEMENT` if there is none).
 fn ek_pubkey(tpm: &Tpm) -> Result<Writer, Rc> {

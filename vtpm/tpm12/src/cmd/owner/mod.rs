@@ -10,25 +10,26 @@ use crate::codec::Writer;
 use crate::constants::rc::Rc;
 use crate::constants::{et, key_usage, kh, ord, pid, scheme};
 use crate::crypto::{Digest, RsaKey, Secret};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 use crate::state::{KeyRecord, PermanentFlags};
 
-use super::auth::{self, AuthEntity};
 use super::keys::blob::TpmKey;
 use super::keys::rsa_ops;
+use crate::auth;
+use crate::state::sessions::AuthEntity;
 
 /// Ordinal rows.
 pub const ORDINALS: &[OrdinalEntry] = &[
     OrdinalEntry::new(ord::TakeOwnership, take_ownership, tags::AUTH1, 0, check::ALLOW_NO_OWNER),
     OrdinalEntry::new(ord::OwnerClear, owner_clear, tags::AUTH1, 0, check::ALL),
-    OrdinalEntry::new(ord::ForceClear, force_clear, tags::RQU, 0, check::NOT_SHUTDOWN | check::NO_LOCKOUT),
+    OrdinalEntry::new(ord::ForceClear, force_clear, tags::RQU, 0, check::NOT_SHUTDOWN.union(check::NO_LOCKOUT)),
     OrdinalEntry::new(ord::DisableOwnerClear, disable_owner_clear, tags::AUTH1, 0, check::ALL),
     OrdinalEntry::new(
         ord::DisableForceClear,
         disable_force_clear,
         tags::RQU,
         0,
-        check::NOT_SHUTDOWN | check::NO_LOCKOUT,
+        check::NOT_SHUTDOWN.union(check::NO_LOCKOUT),
     ),
     OrdinalEntry::new(ord::SetOwnerInstall, set_owner_install, tags::RQU, 0, check::ALLOW_NO_OWNER),
     OrdinalEntry::new(
@@ -36,7 +37,7 @@ pub const ORDINALS: &[OrdinalEntry] = &[
         owner_set_disable,
         tags::AUTH1,
         0,
-        check::NOT_SHUTDOWN | check::OWNER | check::NO_LOCKOUT,
+        check::NOT_SHUTDOWN.union(check::OWNER).union(check::NO_LOCKOUT),
     ),
     OrdinalEntry::new(
         ord::CreateEndorsementKeyPair,
@@ -56,7 +57,7 @@ pub const ORDINALS: &[OrdinalEntry] = &[
         reset_lock_value,
         tags::AUTH1,
         0,
-        check::NOT_SHUTDOWN | check::ENABLED | check::ACTIVATED | check::OWNER,
+        check::NOT_SHUTDOWN.union(check::ENABLED).union(check::ACTIVATED).union(check::OWNER),
     ),
 ];
 

@@ -1,4 +1,4 @@
-//! Keys: the loaded-key table, key lookup and authorization, and
+//! Keys: key lookup and authorization, and
 //! TPM_LoadKey, LoadKey2, GetPubKey, EvictKey (Part 3 §10.5, §10.6, §27.5.1,
 //! §27.8.1). Key creation is in [`create`], certification in [`certify`],
 //! TPM_ChangeAuth in [`change_auth`]; signing helpers for other commands are in
@@ -6,7 +6,7 @@
 //!
 //! A key is named by its handle: `TPM_KH_SRK` is the SRK (held in permanent
 //! data), owner-evict keys live in permanent data too, and loaded keys get
-//! handles `0x01xxxxxx` from this table.
+//! handles `0x01xxxxxx` from `state::keys`.
 
 pub mod blob;
 pub mod certify;
@@ -22,102 +22,21 @@ use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::{auth_usage, key_usage, kh, ord};
 use crate::crypto::{RsaKey, Secret};
-use crate::dispatch::{Command, OrdinalEntry, Response, check, tags};
+use crate::frame::{Command, OrdinalEntry, Response, check, tags};
 use crate::state::KeyRecord;
+use crate::state::keys::{LoadedKey, MAX_KEYS};
 
-use super::auth::{self, AuthEntity};
+use crate::auth;
+use crate::state::sessions::AuthEntity;
 use blob::{StoreAsymkey, TpmKey};
-
-/// One loaded key.
-#[derive(Clone, Debug)]
-pub struct LoadedKey {
-    /// Its handle.
-    pub handle: u32,
-    /// Public structure (no encData), RSA pair and secrets.
-    pub record: KeyRecord,
-    /// `parentPCRStatus`: the parent was PCR bound (reported by CertifyKey).
-    pub parent_pcr_status: bool,
-}
-
-/// Loaded keys (TPM_CAP_KEY_HANDLE, TPM_CAP_PROP_KEYS...).
-#[derive(Debug, Default)]
-pub struct KeySlots {
-    slots: Vec<LoadedKey>,
-    next_handle: u32,
-}
-
-/// First handle given to a loaded key.
-const FIRST_HANDLE: u32 = 0x0100_0000;
-
-impl KeySlots {
-    /// Handles of loaded keys (TPM_CAP_KEY_HANDLE / TPM_CAP_HANDLE(TPM_RT_KEY)).
-    pub fn handles(&self) -> Vec<u32> {
-        self.slots.iter().map(|k| k.handle).collect()
-    }
-    /// Drops keys that do not survive TPM_Startup(ST_CLEAR) / TPM_Init.
-    pub fn clear(&mut self) {
-        self.slots.clear();
-    }
-    /// The loaded key `handle`.
-    pub fn get(&self, handle: u32) -> Option<&LoadedKey> {
-        self.slots.iter().find(|k| k.handle == handle)
-    }
-    /// Loads a key under a fresh handle that is neither loaded nor in `reserved` (the
-    /// owner-evict handles, which name keys of their own); `TPM_NOSPACE` when full.
-    pub fn insert(&mut self, record: KeyRecord, parent_pcr_status: bool, reserved: &[u32]) -> Result<u32, Rc> {
-        if self.slots.len() >= MAX_KEYS {
-            return Err(Rc::NOSPACE);
-        }
-        let handle = loop {
-            let h = FIRST_HANDLE | (self.next_handle & 0x00FF_FFFF);
-            self.next_handle = self.next_handle.wrapping_add(1);
-            if self.get(h).is_none() && !reserved.contains(&h) {
-                break h;
-            }
-        };
-        self.slots.push(LoadedKey { handle, record, parent_pcr_status });
-        Ok(handle)
-    }
-    /// Re-inserts a key under a known handle (SaveState/LoadContext); `TPM_BAD_HANDLE` if
-    /// the handle is loaded or in `reserved` (owner-evict handles).
-    pub fn restore(
-        &mut self,
-        handle: u32,
-        record: KeyRecord,
-        parent_pcr_status: bool,
-        reserved: &[u32],
-    ) -> Result<(), Rc> {
-        if self.slots.len() >= MAX_KEYS {
-            return Err(Rc::NOSPACE);
-        }
-        if self.get(handle).is_some() || reserved.contains(&handle) {
-            return Err(Rc::BAD_HANDLE);
-        }
-        self.slots.push(LoadedKey { handle, record, parent_pcr_status });
-        Ok(())
-    }
-    /// Unloads `handle`; false if absent.
-    pub fn remove(&mut self, handle: u32) -> bool {
-        let before = self.slots.len();
-        self.slots.retain(|k| k.handle != handle);
-        before != self.slots.len()
-    }
-}
-
-/// Maximum loaded keys (TPM_CAP_PROP_MAX_KEYS).
-pub const MAX_KEYS: usize = 10;
 
 /// Bytes for [`crate::state::SavedState::keys`] (TPM_SaveState): every loaded
 /// key whose `isVolatile` flag is clear.
 pub fn save_state(tpm: &Tpm) -> Vec<u8> {
-    let mut w = Writer::new();
-    let keep: Vec<&LoadedKey> = tpm
-        .keys
-        .slots
-        .iter()
-        .filter(|k| TpmKey::from_bytes(&k.record.public_blob).is_ok_and(|p| !p.is_volatile()))
-        .collect();
-    w.u32(tpm.keys.next_handle).u32(keep.len() as u32);
+    let mut w = Writer::secret();
+    let keep: Vec<&LoadedKey> =
+        tpm.keys.iter().filter(|k| TpmKey::from_bytes(&k.record.public_blob).is_ok_and(|p| !p.is_volatile())).collect();
+    w.u32(tpm.keys.next_handle()).u32(keep.len() as u32);
     for k in keep {
         w.u32(k.handle).bool(k.parent_pcr_status);
         k.record.encode(&mut w);
@@ -132,7 +51,7 @@ pub fn restore_state(tpm: &mut Tpm, bytes: &[u8]) -> Result<(), Rc> {
         return Ok(());
     }
     let mut r = Reader::new(bytes);
-    tpm.keys.next_handle = r.u32()?;
+    tpm.keys.set_next_handle(r.u32()?);
     let n = r.u32()? as usize;
     if n > MAX_KEYS {
         return Err(Rc::FAIL);

@@ -21,37 +21,9 @@ use alloc::vec::Vec;
 use crate::Tpm;
 use crate::constants::rc::Rc;
 use crate::crypto::{Digest, Secret, ct_eq, hmac_sha1, sha1};
-use crate::dispatch::{Command, Response};
+use crate::frame::{Command, Response};
 
-use super::session::{Session, SessionKind, entity_digest};
-
-/// What an authorization is for (OSAP sessions are bound to one entity).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AuthEntity {
-    /// The TPM owner (`TPM_ET_OWNER`, `TPM_KH_OWNER`).
-    Owner,
-    /// The operator (`TPM_ET_OPERATOR`).
-    Operator,
-    /// The SRK (`TPM_ET_SRK`).
-    Srk,
-    /// A loaded key (`TPM_ET_KEYHANDLE`).
-    Key(u32),
-    /// An NV space (`TPM_ET_NV`) by index.
-    Nv(u32),
-    /// A monotonic counter (`TPM_ET_COUNTER`) by handle.
-    Counter(u32),
-    /// Sealed or bound data (`TPM_ET_DATA`, usage auth of a blob).
-    Data,
-}
-
-/// Per-command bookkeeping between [`check`] and [`finish_response`].
-#[derive(Debug, Default)]
-pub struct CommandAuth {
-    /// Per trailer: the HMAC key that verified it (None = not checked).
-    keys: [Option<Secret>; 2],
-    /// Per trailer: the session was looked up (terminated if the command fails).
-    looked_up: [bool; 2],
-}
+use crate::state::sessions::{AuthEntity, Session, SessionKind};
 
 pub use crate::state::da::{DA_BASE_LOCKOUT_S, DA_DECAY_S, DA_MAX_LOCKOUT_S, DA_THRESHOLD, DaState};
 
@@ -256,10 +228,10 @@ pub fn on_error(tpm: &mut Tpm, cmd: &mut Command<'_>, rc: Rc) {
         return;
     }
     for i in 0..2 {
-        if cmd.auth_state.looked_up[i] {
-            if let Some(a) = &cmd.auth[i] {
-                tpm.sessions.terminate(a.handle);
-            }
+        if cmd.auth_state.looked_up[i]
+            && let Some(a) = &cmd.auth[i]
+        {
+            tpm.sessions.terminate(a.handle);
         }
     }
 }
@@ -268,4 +240,66 @@ pub fn on_error(tpm: &mut Tpm, cmd: &mut Command<'_>, rc: Rc) {
 pub fn check_lockout(tpm: &mut Tpm) -> Result<(), Rc> {
     let now = decay(tpm);
     if tpm.da.locked(now) { Err(Rc::DEFEND_LOCK_RUNNING) } else { Ok(()) }
+}
+
+/// The current usage secret of an entity (for OSAP's shared secret).
+pub fn entity_secret(tpm: &Tpm, entity: AuthEntity) -> Result<Secret, Rc> {
+    let d = &tpm.perm.data;
+    match entity {
+        AuthEntity::Owner => {
+            if d.owner_installed {
+                Ok(d.owner_auth.clone())
+            } else {
+                Err(Rc::NOSRK)
+            }
+        }
+        AuthEntity::Operator => {
+            if tpm.perm.flags.operator {
+                Ok(d.operator_auth.clone())
+            } else {
+                Err(Rc::NOOPERATOR)
+            }
+        }
+        AuthEntity::Srk => d.srk.as_ref().map(|k| k.usage_auth.clone()).ok_or(Rc::NOSRK),
+        AuthEntity::Key(h) => crate::cmd::keys::usage_auth(tpm, h),
+        AuthEntity::Nv(i) => d.nv.iter().find(|s| s.index == i).map(|s| s.auth.clone()).ok_or(Rc::BADINDEX),
+        AuthEntity::Counter(c) => {
+            d.counters.iter().find(|x| x.handle == c).map(|x| x.auth.clone()).ok_or(Rc::BAD_COUNTER)
+        }
+        AuthEntity::Data => Err(Rc::WRONG_ENTITYTYPE),
+    }
+}
+
+/// The digest an OSAP session is bound to (see `SessionKind::Osap::entity_digest`): owner,
+/// operator and SRK: SHA-1 of the current usage secret; a key: SHA-1 of its public
+/// structure and handle; an NV space: SHA-1 of its public area (index, PCR infos,
+/// attributes, size) and authValue; a counter: SHA-1 of handle, label and auth. Errors as
+/// for the entity's lookup when it no longer exists.
+pub fn entity_digest(tpm: &Tpm, entity: AuthEntity) -> Result<Digest, Rc> {
+    let d = &tpm.perm.data;
+    Ok(match entity {
+        AuthEntity::Owner | AuthEntity::Operator | AuthEntity::Srk => sha1(&[&entity_secret(tpm, entity)?.0]),
+        AuthEntity::Key(h) => {
+            let rec = crate::cmd::keys::record(tpm, h).ok_or(Rc::INVALID_KEYHANDLE)?;
+            sha1(&[&rec.public_blob, &h.to_be_bytes()])
+        }
+        AuthEntity::Nv(i) => {
+            let s = d.nv.iter().find(|s| s.index == i).ok_or(Rc::BADINDEX)?;
+            let size = u32::try_from(s.data.len()).unwrap_or(u32::MAX);
+            sha1(&[
+                &i.to_be_bytes(),
+                &(s.pcr_info_read.len() as u32).to_be_bytes(),
+                &s.pcr_info_read,
+                &s.pcr_info_write,
+                &s.attributes.to_be_bytes(),
+                &size.to_be_bytes(),
+                &s.auth.0,
+            ])
+        }
+        AuthEntity::Counter(c) => {
+            let x = d.counters.iter().find(|x| x.handle == c).ok_or(Rc::BAD_COUNTER)?;
+            sha1(&[&c.to_be_bytes(), &x.label, &x.auth.0])
+        }
+        AuthEntity::Data => return Err(Rc::WRONG_ENTITYTYPE),
+    })
 }
