@@ -102,14 +102,23 @@ pub struct ServiceStats {
     pub cancels: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
+/// Where one backend dir stands; a connection exists exactly while `Connected`.
+enum Phase<M> {
     /// The backend dir is unusable (bad `uuid`); nothing more is done for it.
     Refused,
     InitWait,
-    Connected,
+    Connected(Connection<M>),
     Closing,
     Closed,
+}
+
+impl<M> Phase<M> {
+    fn connection(&mut self) -> Option<&mut Connection<M>> {
+        match self {
+            Phase::Connected(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 struct Instance<M> {
@@ -117,8 +126,7 @@ struct Instance<M> {
     be_dir: String,
     fe_dir: String,
     uuid: [u8; 16],
-    phase: Phase,
-    conn: Option<Connection<M>>,
+    phase: Phase<M>,
     /// `(ring-ref, event-channel)` of the last failed connect, not retried until they change.
     failed: Option<(u32, u32)>,
     generation: u64,
@@ -186,7 +194,7 @@ impl<X: Xen> TpmBack<X> {
         for k in 0..n {
             let idx = (start + k) % n;
             let inst = &mut self.instances[idx];
-            let Some(conn) = inst.conn.as_mut() else { continue };
+            let Some(conn) = inst.phase.connection() else { continue };
             match conn.examine(hv) {
                 Ok(PageEvent::Request { locality, command }) => {
                     self.last_served = Some(inst.id);
@@ -217,12 +225,7 @@ impl<X: Xen> TpmBack<X> {
                         inst.id.handle,
                         e
                     );
-                    let id = inst.id;
-                    self.disconnect(hv, idx);
-                    let inst = &mut self.instances[idx];
-                    let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
-                    inst.phase = Phase::Closed;
-                    let _ = id;
+                    self.close(hv, idx);
                 }
             }
         }
@@ -239,7 +242,7 @@ impl<X: Xen> TpmBack<X> {
         if inst.generation != request.generation {
             return Err(RespondError::Gone);
         }
-        let Some(conn) = inst.conn.as_mut() else { return Err(RespondError::Gone) };
+        let Some(conn) = inst.phase.connection() else { return Err(RespondError::Gone) };
         match conn.respond(hv, response) {
             Ok(true) => {
                 let dt = hv.now_ns().saturating_sub(request.seen_ns);
@@ -250,10 +253,7 @@ impl<X: Xen> TpmBack<X> {
             }
             Ok(false) => Err(RespondError::Gone),
             Err(e) => {
-                self.disconnect(hv, idx);
-                let inst = &mut self.instances[idx];
-                let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
-                inst.phase = Phase::Closed;
+                self.close(hv, idx);
                 Err(RespondError::Page(e))
             }
         }
@@ -266,12 +266,18 @@ impl<X: Xen> TpmBack<X> {
 
     /// Local ports of connected frontends (for the loop's wait set).
     pub fn ports(&self) -> Vec<EvtchnPort> {
-        self.instances.iter().filter_map(|i| i.conn.as_ref().map(|c| c.port)).collect()
+        self.instances
+            .iter()
+            .filter_map(|i| match &i.phase {
+                Phase::Connected(c) => Some(c.port),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Number of connected frontends.
     pub fn connected(&self) -> usize {
-        self.instances.iter().filter(|i| i.conn.is_some()).count()
+        self.instances.iter().filter(|i| matches!(i.phase, Phase::Connected(_))).count()
     }
 
     /// Number of backend directories we are handling (connected or not).
@@ -292,10 +298,8 @@ impl<X: Xen> TpmBack<X> {
     /// Disconnects every frontend and moves each backend to Closed.
     pub fn shutdown(&mut self, hv: &mut X) {
         for idx in 0..self.instances.len() {
-            self.disconnect(hv, idx);
-            let inst = &mut self.instances[idx];
-            let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
-            let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
+            self.close(hv, idx);
+            let _ = hv.unwatch(&join(&self.instances[idx].fe_dir, "state"), &self.token);
         }
         self.instances.clear();
         let _ = hv.unwatch(BACKEND_DIR, &self.token);
@@ -346,16 +350,7 @@ impl<X: Xen> TpmBack<X> {
             log::error!("tpmback: {}/{}: invalid uuid {:?}; ignoring this device", id.domid.0, id.handle, uuid_s);
             self.instances.insert(
                 pos,
-                Instance {
-                    id,
-                    be_dir,
-                    fe_dir,
-                    uuid: [0; 16],
-                    phase: Phase::Refused,
-                    conn: None,
-                    failed: None,
-                    generation,
-                },
+                Instance { id, be_dir, fe_dir, uuid: [0; 16], phase: Phase::Refused, failed: None, generation },
             );
             return;
         };
@@ -366,10 +361,8 @@ impl<X: Xen> TpmBack<X> {
                 id.handle,
                 fe_dir
             );
-            self.instances.insert(
-                pos,
-                Instance { id, be_dir, fe_dir, uuid, phase: Phase::Refused, conn: None, failed: None, generation },
-            );
+            self.instances
+                .insert(pos, Instance { id, be_dir, fe_dir, uuid, phase: Phase::Refused, failed: None, generation });
             return;
         }
         let _ = hv.write(XsTx::NONE, &join(&be_dir, "feature-protocol-v2"), "1");
@@ -378,16 +371,14 @@ impl<X: Xen> TpmBack<X> {
             log::warn!("tpmback: {}/{}: cannot write state: {:?}", id.domid.0, id.handle, e);
         }
         log::debug!("tpmback: new frontend {}/{} at {}", id.domid.0, id.handle, fe_dir);
-        self.instances.insert(
-            pos,
-            Instance { id, be_dir, fe_dir, uuid, phase: Phase::InitWait, conn: None, failed: None, generation },
-        );
+        self.instances
+            .insert(pos, Instance { id, be_dir, fe_dir, uuid, phase: Phase::InitWait, failed: None, generation });
     }
 
     /// Runs one frontend's state machine. Returns false if the instance is to be dropped.
     fn step(&mut self, hv: &mut X, idx: usize) -> bool {
         let inst = &self.instances[idx];
-        if inst.phase == Phase::Refused {
+        if matches!(inst.phase, Phase::Refused) {
             return true;
         }
         let be_dir = inst.be_dir.clone();
@@ -395,9 +386,7 @@ impl<X: Xen> TpmBack<X> {
         if hv.read(XsTx::NONE, &join(&be_dir, "online")).ok().as_deref().map(|s| s.trim_end_matches('\0')) == Some("0")
         {
             // The toolstack is detaching us (it wrote online=0 and state=5).
-            self.disconnect(hv, idx);
-            let _ = switch_state(hv, &be_dir, XenbusState::Closed);
-            self.instances[idx].phase = Phase::Closed;
+            self.close(hv, idx);
             return true;
         }
         let fe_state = match read_state(hv, &fe_dir) {
@@ -415,17 +404,15 @@ impl<X: Xen> TpmBack<X> {
             }
         };
         let Some(fe_state) = fe_state else { return true };
-        let phase = self.instances[idx].phase;
+        let was_init_wait = matches!(self.instances[idx].phase, Phase::InitWait);
         match fe_state {
             XenbusState::Initialised | XenbusState::Connected => {
                 let (ring, port) = match read_ring(hv, &fe_dir) {
                     Ok(v) => v,
                     Err(()) => return true, // keys not there (yet): wait for the next change
                 };
-                if phase == Phase::Connected {
-                    let same =
-                        self.instances[idx].conn.as_ref().is_some_and(|c| c.ring_ref == ring && c.remote_port == port);
-                    if same {
+                if let Some(c) = self.instances[idx].phase.connection() {
+                    if c.ring_ref == ring && c.remote_port == port {
                         return true;
                     }
                     self.disconnect(hv, idx);
@@ -437,10 +424,8 @@ impl<X: Xen> TpmBack<X> {
                     Ok(()) => {}
                     Err(why) => {
                         log::error!("tpmback: cannot connect to {}: {}", fe_dir, why);
-                        let inst = &mut self.instances[idx];
-                        inst.failed = Some((ring, port));
-                        inst.phase = Phase::Closed;
-                        let _ = switch_state(hv, &be_dir, XenbusState::Closed);
+                        self.instances[idx].failed = Some((ring, port));
+                        self.close(hv, idx);
                     }
                 }
             }
@@ -450,10 +435,10 @@ impl<X: Xen> TpmBack<X> {
                 self.instances[idx].phase = Phase::Closing;
             }
             XenbusState::Closed => {
-                self.disconnect(hv, idx);
-                if phase != Phase::InitWait {
-                    let _ = switch_state(hv, &be_dir, XenbusState::Closed);
-                    self.instances[idx].phase = Phase::Closed;
+                if was_init_wait {
+                    self.disconnect(hv, idx);
+                } else {
+                    self.close(hv, idx);
                 }
             }
             XenbusState::Unknown | XenbusState::Initialising | XenbusState::InitWait => {
@@ -487,8 +472,7 @@ impl<X: Xen> TpmBack<X> {
         let _ = switch_state(hv, &be_dir, XenbusState::Connected);
         let generation = self.bump_generation();
         let inst = &mut self.instances[idx];
-        inst.conn = Some(Connection::new(mapping, local, ring, port));
-        inst.phase = Phase::Connected;
+        inst.phase = Phase::Connected(Connection::new(mapping, local, ring, port));
         inst.failed = None;
         inst.generation = generation;
         // The image prints the C vtpm's `Info: VTPM attached to Frontend X/Y` on `Attached`.
@@ -497,10 +481,13 @@ impl<X: Xen> TpmBack<X> {
         Ok(())
     }
 
-    /// Unmaps and unbinds, if connected.
+    /// Unmaps and unbinds, if connected (the phase becomes Closed).
     fn disconnect(&mut self, hv: &mut X, idx: usize) {
         let inst = &mut self.instances[idx];
-        if let Some(conn) = inst.conn.take() {
+        if !matches!(inst.phase, Phase::Connected(_)) {
+            return;
+        }
+        if let Phase::Connected(conn) = core::mem::replace(&mut inst.phase, Phase::Closed) {
             hv.close(conn.port);
             if hv.unmap_grant_ref(conn.mapping).is_err() {
                 log::warn!("tpmback: unmap failed for {}/{}", inst.id.domid.0, inst.id.handle);
@@ -508,9 +495,15 @@ impl<X: Xen> TpmBack<X> {
             log::debug!("tpmback: disconnected from frontend {}/{}", inst.id.domid.0, inst.id.handle);
             self.events.push_back(BackendEvent::Detached(inst.id));
         }
-        if inst.phase == Phase::Connected {
-            inst.phase = Phase::Closed;
-        }
+    }
+
+    /// Closes one backend dir: disconnects if connected, writes our state Closed (6) and
+    /// remembers the phase Closed.
+    fn close(&mut self, hv: &mut X, idx: usize) {
+        self.disconnect(hv, idx);
+        let inst = &mut self.instances[idx];
+        let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
+        inst.phase = Phase::Closed;
     }
 
     fn bump_generation(&mut self) -> u64 {
