@@ -148,7 +148,7 @@ fn identify(xs: &mut Option<XsRingClient>) -> (DomId, String) {
 /// Runs an image: banner, options, identity, then selftest or `serve`.
 pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
     crate::println!("{} {} (Rust) starting", info.name, info.version);
-    let si = crate::boot::start_info();
+    let si = crate::start_info::start_info();
     let raw = cmdline::raw(si.cmd_line_bytes());
     crate::println!("cmdline: \"{}\"", String::from_utf8_lossy(raw));
     let options = cmdline::parse(raw);

@@ -25,7 +25,7 @@ fn rdtsc() -> u64 {
 
 /// A consistent copy of vCPU 0's time info (retries while Xen updates it).
 pub fn vcpu_time_info() -> VcpuTimeInfo {
-    let si = crate::events::shared_info();
+    let si = crate::shared_info::shared_info();
     if si.is_null() {
         return VcpuTimeInfo::default();
     }
@@ -59,7 +59,7 @@ pub fn now_ns() -> u64 {
 
 /// Wall-clock time (seconds, nanoseconds since the Unix epoch).
 pub fn wall_clock() -> (u64, u32) {
-    let si = crate::events::shared_info();
+    let si = crate::shared_info::shared_info();
     if si.is_null() {
         return (0, 0);
     }
