@@ -204,10 +204,7 @@ fn crash_test(kind: &str) {
             crate::println!("crashtest: read {v:#x} without a fault");
         }
         "panic" => panic!("crashtest requested a panic"),
-        "ud2" => {
-            // SAFETY: raises #UD on purpose; the trap handler crashes the domain.
-            unsafe { core::arch::asm!("ud2") };
-        }
+        "ud2" => crate::arch::cpu::ud2(),
         other => log::warn!("unknown crashtest '{other}'"),
     }
 }
