@@ -33,12 +33,15 @@ pub unsafe extern "C" fn kernel_start(si: *const StartInfo) -> ! {
     unsafe { kernel_image_main() }
 }
 
-/// Defines the image's entry point: `kernel::image_main!(main);` with `fn main() -> !`.
+/// Defines the image's entry point: `kernel::image_main!(main);` with `fn main() -> !`. It also
+/// registers the in-guest selftest with the runtime (`image::register_selftest`), so the
+/// `selftest` option works in every image while `image.rs` does not depend on `selftest/`.
 #[macro_export]
 macro_rules! image_main {
     ($main:path) => {
         #[unsafe(export_name = "kernel_image_main")]
         fn __kernel_image_main() -> ! {
+            $crate::image::register_selftest($crate::selftest::run);
             $main()
         }
     };

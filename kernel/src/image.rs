@@ -15,6 +15,7 @@ use xen_abi::types::{DomId, EvtchnPort};
 use crate::cmdline::{self, CmdOption};
 use crate::grant::Gnttab;
 use crate::shutdown::{ShutdownReason, shutdown};
+use crate::sync::InitOnce;
 use crate::xenstore::ring_transport::RingTransport;
 use crate::xenstore::{XsClient, XsError};
 
@@ -32,6 +33,18 @@ pub struct ImageInfo {
 
 /// The xenstore client of a guest (over the shared ring page).
 pub type XsRingClient = XsClient<RingTransport>;
+
+/// The in-guest selftest: runs its checks on `Env`, returns (passed, failed).
+pub type Selftest = fn(&mut Env) -> (u32, u32);
+
+/// The selftest `extra="selftest"` runs. The runtime does not depend on the selftest module:
+/// `kernel::image_main!` registers `kernel::selftest::run` here before the image's `main`.
+static SELFTEST: InitOnce<Selftest> = InitOnce::new();
+
+/// Registers the selftest that the `selftest` option runs (once; `image_main!` does it).
+pub fn register_selftest(run: Selftest) {
+    SELFTEST.init(run);
+}
 
 /// Token of the runtime's `control/shutdown` watch.
 pub const SHUTDOWN_TOKEN: &str = "kernel/control-shutdown";
@@ -183,7 +196,13 @@ pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
         crash_test(kind);
     }
     if env.flag("selftest") {
-        let (passed, failed) = crate::selftest::run(&mut env);
+        let (passed, failed) = match SELFTEST.get() {
+            Some(run) => run(&mut env),
+            None => {
+                log::error!("selftest: no selftest registered in this image");
+                (0, 1)
+            }
+        };
         crate::println!("selftest: {} passed, {} failed", passed, failed);
         shutdown(ShutdownReason::Poweroff);
     }
