@@ -18,9 +18,9 @@ use xen_abi::tpmif::{
     HEADER_SIZE, MAX_PACKET, OFFSET_LENGTH, OFFSET_LOCALITY, OFFSET_STATE, PAGE_SIZE, SharedPageHeader, TpmifState,
 };
 
-use crate::hv::{DomId, EvtchnPort, GrantRef, HvError, PageAccess, Xen, XenbusState, XsError, XsTx};
+use crate::hv::{DomId, EvtchnPort, HvError, PageAccess, Xen, XenbusState, XsError, XsTx};
 use crate::tpm_frame;
-use crate::xenbus::{self, XenbusError, join, read_state, switch_state, with_transaction};
+use crate::xenbus::{FrontendLink, Handshake, LinkError, XenbusError, join};
 
 /// How to announce ourselves to the backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,24 +69,30 @@ impl From<HvError> for TpmFrontError {
         TpmFrontError::Hv(e)
     }
 }
+impl From<LinkError> for TpmFrontError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Xenbus(e) => TpmFrontError::Xenbus(e),
+            LinkError::Hv(e) => TpmFrontError::Hv(e),
+            LinkError::BadBackendId(path) => TpmFrontError::Xenbus(XenbusError::BadValue(path)),
+            LinkError::BackendClosed => TpmFrontError::BackendClosed,
+            LinkError::Timeout => TpmFrontError::Timeout,
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Idle,
-    Connecting { deadline: u64, style: FrontStyle, backend_seen_up: bool },
+    Connecting { style: FrontStyle },
     Connected,
     Closing { deadline: u64 },
 }
 
 /// The vTPM frontend for one `device/vtpm/<n>` node.
 pub struct TpmFront<X: Xen> {
-    nodename: String,
-    token: String,
-    backend: String,
-    backend_id: DomId,
-    page: Option<X::Page>,
-    gref: Option<GrantRef>,
-    port: Option<EvtchnPort>,
+    /// The handshake, the shared page, its grant and our port (shared with blkfront).
+    link: FrontendLink<X::Page>,
     phase: Phase,
     inflight: Option<u64>,
     locality: u8,
@@ -95,20 +101,7 @@ pub struct TpmFront<X: Xen> {
 impl<X: Xen> TpmFront<X> {
     /// A frontend for `nodename` (relative, e.g. `device/vtpm/0`); nothing is done yet.
     pub fn new(nodename: &str) -> Self {
-        let mut token = String::from("tpmfront:");
-        token.push_str(nodename);
-        TpmFront {
-            nodename: String::from(nodename),
-            token,
-            backend: String::new(),
-            backend_id: DomId(0),
-            page: None,
-            gref: None,
-            port: None,
-            phase: Phase::Idle,
-            inflight: None,
-            locality: 0,
-        }
+        TpmFront { link: FrontendLink::new("tpmfront", nodename), phase: Phase::Idle, inflight: None, locality: 0 }
     }
 
     /// True once the handshake finished.
@@ -118,12 +111,12 @@ impl<X: Xen> TpmFront<X> {
 
     /// The backend's domain (valid after `connect_start`).
     pub fn backend_id(&self) -> DomId {
-        self.backend_id
+        self.link.backend_id()
     }
 
     /// Our event channel port, for the loop's wait set.
     pub fn port(&self) -> Option<EvtchnPort> {
-        self.port
+        self.link.port()
     }
 
     /// Locality written into the page for later requests (`tpmfront_set_locality`).
@@ -132,96 +125,45 @@ impl<X: Xen> TpmFront<X> {
     }
 
     /// Starts the handshake: grants a fresh page and allocates a port for the backend, writes
-    /// `feature-protocol-v2`, `ring-ref`, `event-channel` and our state.
+    /// `ring-ref`, `event-channel` and `feature-protocol-v2` (one transaction) and our state.
     pub fn connect_start(&mut self, hv: &mut X, style: FrontStyle, timeout_ns: u64) -> Result<(), TpmFrontError> {
         if self.phase != Phase::Idle {
             return Err(TpmFrontError::NotReady);
         }
-        let nodename = self.nodename.clone();
-        let backend_id = xenbus::read_u64(hv, &join(&nodename, "backend-id"))?;
-        let Some(backend_id) = DomId::ordinary_from(backend_id) else {
-            return Err(TpmFrontError::Xenbus(XenbusError::BadValue(join(&nodename, "backend-id"))));
-        };
-        self.backend_id = backend_id;
-        self.backend = String::from(hv.read(XsTx::NONE, &join(&nodename, "backend"))?.trim_end_matches('\0'));
         let page = hv.alloc_page()?;
-        let gref = hv.grant_foreign_access(&page, self.backend_id, false)?;
-        self.page = Some(page);
-        self.gref = Some(gref);
-        let port = match hv.alloc_unbound(self.backend_id) {
-            Ok(p) => p,
-            Err(e) => {
-                self.release(hv);
-                return Err(e.into());
-            }
-        };
-        self.port = Some(port);
-        let res = (|| -> Result<(), TpmFrontError> {
-            hv.write(XsTx::NONE, &join(&nodename, "feature-protocol-v2"), "1")?;
-            let ring = alloc::format!("{}", gref.0);
-            let evt = alloc::format!("{}", port.0);
-            with_transaction(hv, |xs, tx| {
-                xs.write(tx, &join(&nodename, "ring-ref"), &ring)?;
-                xs.write(tx, &join(&nodename, "event-channel"), &evt)
-            })?;
-            let state = if style == FrontStyle::Linux { XenbusState::Initialised } else { XenbusState::Connected };
-            switch_state(hv, &nodename, state)?;
-            hv.watch(&join(&self.backend, "state"), &self.token)?;
-            Ok(())
-        })();
-        if let Err(e) = res {
-            self.release(hv);
-            return Err(e);
-        }
-        let deadline = hv.now_ns().saturating_add(timeout_ns);
-        self.phase = Phase::Connecting { deadline, style, backend_seen_up: false };
+        let state = if style == FrontStyle::Linux { XenbusState::Initialised } else { XenbusState::Connected };
+        self.link.connect_start(hv, page, &[("feature-protocol-v2", "1")], state, timeout_ns)?;
+        self.phase = Phase::Connecting { style };
         Ok(())
     }
 
     /// Advances the handshake.
     pub fn poll_connect(&mut self, hv: &mut X) -> Poll<Result<(), TpmFrontError>> {
-        let Phase::Connecting { deadline, style, backend_seen_up } = self.phase else {
+        let Phase::Connecting { style } = self.phase else {
             return Poll::Ready(if self.phase == Phase::Connected { Ok(()) } else { Err(TpmFrontError::NotReady) });
         };
-        while hv.next_watch_event(&self.token).is_some() {}
-        let be = match read_state(hv, &self.backend) {
-            Ok(s) => s,
-            Err(XsError::NoEnt) => return self.fail_connect(hv, TpmFrontError::BackendClosed),
-            Err(e) => return self.fail_connect(hv, e.into()),
-        };
-        match be {
-            Some(XenbusState::Connected) => {
-                match hv.read(XsTx::NONE, &join(&self.backend, "feature-protocol-v2")) {
+        match self.link.poll_connect(hv) {
+            Ok(Handshake::Pending) => Poll::Pending,
+            Ok(Handshake::BackendConnected) => {
+                match hv.read(XsTx::NONE, &join(self.link.backend(), "feature-protocol-v2")) {
                     Ok(v) if v.trim_end_matches('\0') == "1" => {}
                     _ => return self.fail_connect(hv, TpmFrontError::OldBackend),
                 }
                 if style == FrontStyle::Linux
-                    && let Err(e) = switch_state(hv, &self.nodename, XenbusState::Connected)
+                    && let Err(e) = self.link.switch(hv, XenbusState::Connected)
                 {
                     return self.fail_connect(hv, e.into());
                 }
                 self.phase = Phase::Connected;
-                return Poll::Ready(Ok(()));
+                Poll::Ready(Ok(()))
             }
-            Some(XenbusState::InitWait) | Some(XenbusState::Initialised) => {
-                self.phase = Phase::Connecting { deadline, style, backend_seen_up: true };
-            }
-            // A backend still Closed from our previous session is on its way back to InitWait;
-            // only a backend that was up and then closed is a failure.
-            Some(XenbusState::Closing) | Some(XenbusState::Closed) if backend_seen_up => {
-                return self.fail_connect(hv, TpmFrontError::BackendClosed);
-            }
-            _ => {}
+            Err(e) => self.fail_connect(hv, e.into()),
         }
-        if hv.now_ns() >= deadline {
-            return self.fail_connect(hv, TpmFrontError::Timeout);
-        }
-        Poll::Pending
     }
 
     fn fail_connect(&mut self, hv: &mut X, e: TpmFrontError) -> Poll<Result<(), TpmFrontError>> {
-        let _ = switch_state(hv, &self.nodename, XenbusState::Closed);
-        self.release(hv);
+        self.link.fail(hv);
+        self.inflight = None;
         self.phase = Phase::Idle;
         Poll::Ready(Err(e))
     }
@@ -247,7 +189,8 @@ impl<X: Xen> TpmFront<X> {
         if command.len() < tpm_frame::HEADER_LEN || command.len() > MAX_PACKET {
             return Err(TpmFrontError::BadCommand);
         }
-        let (Some(page), Some(port)) = (self.page.as_mut(), self.port) else { return Err(TpmFrontError::NotReady) };
+        let port = self.link.port();
+        let (Some(page), Some(port)) = (self.link.page_mut(), port) else { return Err(TpmFrontError::NotReady) };
         page.write(HEADER_SIZE, command)?;
         page.write_u32_le(OFFSET_LENGTH, command.len() as u32)?;
         page.write(OFFSET_LOCALITY, &[self.locality, 0, 0])?;
@@ -260,10 +203,10 @@ impl<X: Xen> TpmFront<X> {
     /// Looks for the answer to the request in flight. On timeout the request is cancelled.
     pub fn poll_response(&mut self, hv: &mut X) -> Poll<Result<Vec<u8>, TpmFrontError>> {
         let Some(deadline) = self.inflight else { return Poll::Ready(Err(TpmFrontError::NotReady)) };
-        let Some(page) = self.page.as_ref() else { return Poll::Ready(Err(TpmFrontError::NotReady)) };
-        if let Some(port) = self.port {
+        if let Some(port) = self.link.port() {
             let _ = hv.take_pending(port);
         }
+        let Some(page) = self.link.page() else { return Poll::Ready(Err(TpmFrontError::NotReady)) };
         let raw = match page.read_u64_le(0) {
             Ok(v) => v.to_le_bytes(),
             Err(e) => {
@@ -306,7 +249,8 @@ impl<X: Xen> TpmFront<X> {
     /// already started). The request is forgotten.
     pub fn cancel(&mut self, hv: &mut X) {
         self.inflight = None;
-        if let (Some(page), Some(port)) = (self.page.as_mut(), self.port)
+        let port = self.link.port();
+        if let (Some(page), Some(port)) = (self.link.page_mut(), port)
             && page.write(OFFSET_STATE, &[TpmifState::Cancel as u8]).is_ok()
         {
             let _ = hv.notify(port);
@@ -334,11 +278,11 @@ impl<X: Xen> TpmFront<X> {
             return Err(TpmFrontError::NotReady);
         }
         self.inflight = None;
-        let n = self.nodename.clone();
-        let _ = switch_state(hv, &n, XenbusState::Closing);
+        let n = String::from(self.link.nodename());
+        let _ = self.link.switch(hv, XenbusState::Closing);
         let _ = hv.rm(XsTx::NONE, &join(&n, "event-channel"));
         let _ = hv.rm(XsTx::NONE, &join(&n, "ring-ref"));
-        switch_state(hv, &n, XenbusState::Closed)?;
+        self.link.switch(hv, XenbusState::Closed)?;
         self.phase = Phase::Closing { deadline: hv.now_ns().saturating_add(timeout_ns) };
         Ok(())
     }
@@ -347,15 +291,16 @@ impl<X: Xen> TpmFront<X> {
     /// and writes Initialising (1) so the device can be opened again.
     pub fn poll_close(&mut self, hv: &mut X) -> Poll<Result<(), TpmFrontError>> {
         let Phase::Closing { deadline } = self.phase else { return Poll::Ready(Err(TpmFrontError::NotReady)) };
-        while hv.next_watch_event(&self.token).is_some() {}
-        let done = match read_state(hv, &self.backend) {
+        self.link.drain_watch(hv);
+        let done = match self.link.backend_state(hv) {
             Ok(Some(XenbusState::Closed)) | Ok(Some(XenbusState::InitWait)) | Err(XsError::NoEnt) => Some(Ok(())),
             _ if hv.now_ns() >= deadline => Some(Err(TpmFrontError::Timeout)),
             _ => None,
         };
         let Some(result) = done else { return Poll::Pending };
-        self.release(hv);
-        let _ = switch_state(hv, &self.nodename.clone(), XenbusState::Initialising);
+        self.link.release(hv);
+        self.inflight = None;
+        let _ = self.link.switch(hv, XenbusState::Initialising);
         self.phase = Phase::Idle;
         Poll::Ready(result)
     }
@@ -370,25 +315,5 @@ impl<X: Xen> TpmFront<X> {
             let next = hv.now_ns().saturating_add(crate::hv::ms(5));
             hv.wait_until(next);
         }
-    }
-
-    /// Drops the watch, port, grant and page.
-    fn release(&mut self, hv: &mut X) {
-        if !self.backend.is_empty() {
-            let _ = hv.unwatch(&join(&self.backend, "state"), &self.token);
-        }
-        if let Some(port) = self.port.take() {
-            hv.close(port);
-        }
-        if let Some(gref) = self.gref.take()
-            && hv.end_foreign_access(gref).is_err()
-        {
-            // The backend still maps it: never reuse this memory.
-            if let Some(p) = self.page.take() {
-                core::mem::forget(p);
-            }
-        }
-        self.page = None;
-        self.inflight = None;
     }
 }

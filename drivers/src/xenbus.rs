@@ -1,12 +1,13 @@
-//! Small xenbus helpers shared by the split drivers: reading and switching `state` nodes,
-//! reading numeric keys, and running a xenstore transaction with retry on `EAGAIN`.
+//! The xenbus plumbing shared by the split drivers: reading and switching `state` nodes,
+//! reading numeric keys, running a xenstore transaction with retry on `EAGAIN`, and
+//! [`FrontendLink`], the frontend half of the handshake that tpmfront and blkfront share.
 //!
 //! Nothing here blocks; nothing here panics on whatever a peer wrote into xenstore.
 
 use alloc::format;
 use alloc::string::String;
 
-use crate::hv::{XenStore, XenbusState, XsError, XsTx};
+use crate::hv::{DomId, EvtchnPort, GrantRef, HvError, Xen, XenStore, XenbusState, XsError, XsTx};
 
 /// Why a xenbus operation failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +86,249 @@ where
         Ok(()) => Ok(()),
         Err(XsError::Again) => Err(XenbusError::TooManyRetries),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Why a frontend handshake step failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinkError {
+    /// xenstore trouble (missing `backend`, bad values, …).
+    Xenbus(XenbusError),
+    /// Grant, event channel or page trouble.
+    Hv(HvError),
+    /// `backend-id` is not an ordinary domain id (path of the key).
+    BadBackendId(String),
+    /// The backend closed (or was never there).
+    BackendClosed,
+    /// The deadline passed.
+    Timeout,
+}
+
+impl From<XenbusError> for LinkError {
+    fn from(e: XenbusError) -> Self {
+        LinkError::Xenbus(e)
+    }
+}
+impl From<XsError> for LinkError {
+    fn from(e: XsError) -> Self {
+        LinkError::Xenbus(XenbusError::Store(e))
+    }
+}
+impl From<HvError> for LinkError {
+    fn from(e: HvError) -> Self {
+        LinkError::Hv(e)
+    }
+}
+
+/// Where a frontend handshake stands after [`FrontendLink::poll_connect`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// The backend is not Connected yet (and the deadline has not passed).
+    Pending,
+    /// The backend is Connected: the driver reads its keys and switches to Connected.
+    BackendConnected,
+}
+
+/// The frontend half of a xenbus device, as tpmfront and blkfront both use it: the device's
+/// `nodename`, the backend's id and path, the one shared page (granted to the backend), our
+/// unbound port, and a watch on the backend's `state`.
+///
+/// Handshake: [`connect_start`](Self::connect_start) reads `backend-id` (an ordinary domid) and
+/// `backend`, grants the page, allocates a port for the backend, writes `ring-ref`,
+/// `event-channel` and the driver's own keys in one transaction, switches our state and
+/// watches the backend's; [`poll_connect`](Self::poll_connect) drains the watch and reads the
+/// backend's state: Connected → done; InitWait/Initialised → the backend is up; Closing/Closed
+/// after it was up, or its directory gone → [`LinkError::BackendClosed`]; the deadline →
+/// [`LinkError::Timeout`]. [`fail`](Self::fail) writes Closed and releases; [`release`](Self::release)
+/// drops the watch, the port and the grant (and the page, unless the backend still maps it).
+///
+/// Drop guard (security review L7): a link dropped while its page is still granted leaks the
+/// page (`mem::forget`) instead of freeing memory the backend can still read and write.
+pub struct FrontendLink<P> {
+    nodename: String,
+    token: String,
+    backend: String,
+    backend_id: DomId,
+    page: Option<P>,
+    gref: Option<GrantRef>,
+    port: Option<EvtchnPort>,
+    deadline_ns: u64,
+    backend_seen_up: bool,
+}
+
+impl<P> FrontendLink<P> {
+    /// A link for `nodename` (relative, e.g. `device/vtpm/0`); its watch token is `<kind>:<nodename>`.
+    pub fn new(kind: &str, nodename: &str) -> Self {
+        FrontendLink {
+            nodename: String::from(nodename),
+            token: format!("{kind}:{nodename}"),
+            backend: String::new(),
+            backend_id: DomId(0),
+            page: None,
+            gref: None,
+            port: None,
+            deadline_ns: 0,
+            backend_seen_up: false,
+        }
+    }
+
+    /// Our device directory.
+    pub fn nodename(&self) -> &str {
+        &self.nodename
+    }
+
+    /// The backend's directory (valid after `connect_start`).
+    pub fn backend(&self) -> &str {
+        &self.backend
+    }
+
+    /// The backend's domain (valid after `connect_start`).
+    pub fn backend_id(&self) -> DomId {
+        self.backend_id
+    }
+
+    /// Our event channel port, while allocated.
+    pub fn port(&self) -> Option<EvtchnPort> {
+        self.port
+    }
+
+    /// The shared page's grant, while granted.
+    pub fn gref(&self) -> Option<GrantRef> {
+        self.gref
+    }
+
+    /// The shared page, while we hold it.
+    pub fn page(&self) -> Option<&P> {
+        self.page.as_ref()
+    }
+
+    /// The shared page, writable.
+    pub fn page_mut(&mut self) -> Option<&mut P> {
+        self.page.as_mut()
+    }
+
+    /// Drains the backend-state watch (the state is always re-read, never taken from the event).
+    pub fn drain_watch<X: XenStore + ?Sized>(&self, hv: &mut X) {
+        while hv.next_watch_event(&self.token).is_some() {}
+    }
+
+    /// Writes our `state` (see [`switch_state`]).
+    pub fn switch<X: XenStore + ?Sized>(&self, hv: &mut X, state: XenbusState) -> Result<bool, XsError> {
+        switch_state(hv, &self.nodename, state)
+    }
+
+    /// Reads the backend's `state`.
+    pub fn backend_state<X: XenStore + ?Sized>(&self, hv: &mut X) -> Result<Option<XenbusState>, XsError> {
+        read_state(hv, &self.backend)
+    }
+}
+
+impl<P: crate::hv::PageAccess> FrontendLink<P> {
+    /// Starts the handshake with `page` as the shared page (see the type's docs). `keys` are
+    /// written in the same transaction as `ring-ref` and `event-channel`; `state` is what we
+    /// announce (Initialised, or Connected for Mini-OS-style tpmfront). On error everything is
+    /// released again.
+    pub fn connect_start<X>(
+        &mut self,
+        hv: &mut X,
+        page: P,
+        keys: &[(&str, &str)],
+        state: XenbusState,
+        timeout_ns: u64,
+    ) -> Result<(), LinkError>
+    where
+        X: Xen<Page = P>,
+    {
+        let id_path = join(&self.nodename, "backend-id");
+        let backend_id = DomId::ordinary_from(read_u64(hv, &id_path)?).ok_or(LinkError::BadBackendId(id_path))?;
+        self.backend_id = backend_id;
+        self.backend = String::from(hv.read(XsTx::NONE, &join(&self.nodename, "backend"))?.trim_end_matches('\0'));
+        let gref = hv.grant_foreign_access(&page, backend_id, false)?;
+        self.page = Some(page);
+        self.gref = Some(gref);
+        let res = (|| -> Result<(), LinkError> {
+            let port = hv.alloc_unbound(backend_id)?;
+            self.port = Some(port);
+            let (ring, evt) = (format!("{}", gref.0), format!("{}", port.0));
+            let n = &self.nodename;
+            with_transaction(hv, |xs, tx| {
+                xs.write(tx, &join(n, "ring-ref"), &ring)?;
+                xs.write(tx, &join(n, "event-channel"), &evt)?;
+                for (k, v) in keys {
+                    xs.write(tx, &join(n, k), v)?;
+                }
+                Ok(())
+            })?;
+            switch_state(hv, n, state)?;
+            hv.watch(&join(&self.backend, "state"), &self.token)?;
+            Ok(())
+        })();
+        if let Err(e) = res {
+            self.release(hv);
+            return Err(e);
+        }
+        self.deadline_ns = hv.now_ns().saturating_add(timeout_ns);
+        self.backend_seen_up = false;
+        Ok(())
+    }
+
+    /// Advances the handshake (see the type's docs). On `Err` the caller calls [`fail`](Self::fail).
+    pub fn poll_connect<X: Xen<Page = P>>(&mut self, hv: &mut X) -> Result<Handshake, LinkError> {
+        self.drain_watch(hv);
+        match self.backend_state(hv) {
+            Ok(Some(XenbusState::Connected)) => return Ok(Handshake::BackendConnected),
+            Ok(Some(XenbusState::InitWait)) | Ok(Some(XenbusState::Initialised)) => self.backend_seen_up = true,
+            // A backend still Closed from our previous session is on its way back to InitWait;
+            // only a backend that was up and then closed is a failure.
+            Ok(Some(XenbusState::Closing)) | Ok(Some(XenbusState::Closed)) if self.backend_seen_up => {
+                return Err(LinkError::BackendClosed);
+            }
+            Err(XsError::NoEnt) => return Err(LinkError::BackendClosed),
+            Err(e) => return Err(e.into()),
+            _ => {}
+        }
+        if hv.now_ns() >= self.deadline_ns {
+            return Err(LinkError::Timeout);
+        }
+        Ok(Handshake::Pending)
+    }
+
+    /// Gives up a handshake: our state Closed, then [`release`](Self::release).
+    pub fn fail<X: Xen<Page = P>>(&mut self, hv: &mut X) {
+        let _ = switch_state(hv, &self.nodename, XenbusState::Closed);
+        self.release(hv);
+    }
+
+    /// Drops the watch, the port and the grant; the page is freed only if its grant ended (a
+    /// page the backend still maps is leaked, never reused).
+    pub fn release<X: Xen<Page = P>>(&mut self, hv: &mut X) {
+        if !self.backend.is_empty() {
+            let _ = hv.unwatch(&join(&self.backend, "state"), &self.token);
+        }
+        if let Some(port) = self.port.take() {
+            hv.close(port);
+        }
+        if let Some(gref) = self.gref.take()
+            && hv.end_foreign_access(gref).is_err()
+        {
+            log::warn!("xenbus: {}: grant {} still in use; leaking its page", self.nodename, gref.0);
+            if let Some(p) = self.page.take() {
+                core::mem::forget(p);
+            }
+        }
+        self.page = None;
+    }
+}
+
+impl<P> Drop for FrontendLink<P> {
+    fn drop(&mut self) {
+        if self.gref.is_some()
+            && let Some(p) = self.page.take()
+        {
+            // Still granted: the backend may map it at any time. Never give it back to the
+            // allocator (security review L7).
+            core::mem::forget(p);
+        }
     }
 }
 

@@ -4,22 +4,7 @@
 
 use xen_abi::start_info::StartInfo;
 
-use crate::sync::InitOnce;
-
-static START_INFO: InitOnce<StartInfo> = InitOnce::new();
-
-/// A copy of the `start_info` page Xen gave us.
-pub fn start_info() -> &'static StartInfo {
-    match START_INFO.get() {
-        Some(si) => si,
-        None => crate::shutdown::crash(),
-    }
-}
-
-/// True when we run as the initial domain (the dom0 smoke test: no xenstore, no console ring).
-pub fn is_dom0() -> bool {
-    start_info().is_initdomain()
-}
+use crate::start_info::start_info;
 
 unsafe extern "Rust" {
     /// Defined by the image through `kernel::image_main!`.
@@ -34,26 +19,29 @@ pub unsafe extern "C" fn kernel_start(si: *const StartInfo) -> ! {
     crate::arch::traps::init();
     // SAFETY: Xen passes the VA of a mapped, initialised start_info page in rsi.
     let copy = unsafe { core::ptr::read(si) };
-    START_INFO.init(copy);
+    crate::start_info::init(copy);
     let si = start_info();
     if !si.magic_ok() {
         crate::console::emergency(format_args!("bad start_info magic\r\n"));
         crate::shutdown::crash();
     }
     crate::mm::init(si, si as *const StartInfo as u64);
-    crate::events::init(si.shared_info);
+    crate::shared_info::init(si.shared_info);
     crate::console::init(si);
     crate::logger::init();
     // SAFETY: the image provides this symbol via `image_main!`; it takes no arguments.
     unsafe { kernel_image_main() }
 }
 
-/// Defines the image's entry point: `kernel::image_main!(main);` with `fn main() -> !`.
+/// Defines the image's entry point: `kernel::image_main!(main);` with `fn main() -> !`. It also
+/// registers the in-guest selftest with the runtime (`image::register_selftest`), so the
+/// `selftest` option works in every image while `image.rs` does not depend on `selftest/`.
 #[macro_export]
 macro_rules! image_main {
     ($main:path) => {
         #[unsafe(export_name = "kernel_image_main")]
         fn __kernel_image_main() -> ! {
+            $crate::image::register_selftest($crate::selftest::run);
             $main()
         }
     };

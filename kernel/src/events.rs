@@ -7,66 +7,19 @@
 //! masking only matters to peers that look at the mask.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use xen_abi::errno::XenErrno;
-use xen_abi::event_channel::{EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindVirq, EvtchnPortOp};
-use xen_abi::hypercall::{
-    EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND,
-    EVTCHNOP_UNMASK, HYPERVISOR_EVENT_CHANNEL_OP, HYPERVISOR_SCHED_OP, SCHEDOP_POLL, SCHEDOP_YIELD,
+use xen_abi::event_channel::{
+    EvtchnAllocUnbound, EvtchnBindInterdomain, EvtchnBindVirq, EvtchnClose, EvtchnOp, EvtchnSend, EvtchnUnmask,
 };
+use xen_abi::hypercall::{HYPERVISOR_EVENT_CHANNEL_OP, HYPERVISOR_SCHED_OP, SCHEDOP_POLL, SCHEDOP_YIELD};
 use xen_abi::sched::{SCHED_POLL_MAX_PORTS, SchedPoll};
-use xen_abi::shared_info::{NR_EVENT_CHANNELS, SharedInfo};
+use xen_abi::shared_info::NR_EVENT_CHANNELS;
 use xen_abi::types::{DomId, EvtchnPort};
 
 use crate::arch::hypercall::hypercall2;
-use crate::mm::window::{self, MapKind};
-use crate::sync::InitOnce;
-
-static SHARED_INFO: InitOnce<u64> = InitOnce::new();
-
-/// Maps `shared_info` (machine address from start_info) into the window and masks upcalls.
-pub fn init(shared_info_maddr: u64) {
-    let Ok(va) = window::map_frames(&[shared_info_maddr >> 12], xen_abi::types::DomId::SELF, MapKind::ReadWrite) else {
-        crate::console::emergency(format_args!("cannot map shared_info\r\n"));
-        crate::shutdown::crash();
-    };
-    SHARED_INFO.init(va);
-    vcpu0_upcall_mask().store(1, Ordering::SeqCst);
-}
-
-/// The mapped shared_info page.
-pub fn shared_info() -> *mut SharedInfo {
-    match SHARED_INFO.get() {
-        Some(&va) => va as *mut SharedInfo,
-        None => core::ptr::null_mut(),
-    }
-}
-
-fn vcpu0_upcall_mask() -> &'static AtomicU8 {
-    let si = shared_info();
-    // SAFETY: shared_info is mapped for the life of the domain; the byte is only accessed
-    // atomically by us and by Xen.
-    unsafe { AtomicU8::from_ptr(core::ptr::addr_of_mut!((*si).vcpu_info[0].evtchn_upcall_mask)) }
-}
-
-/// vCPU 0's `evtchn_upcall_mask` (1 = upcalls masked, as this kernel keeps it).
-pub fn upcall_mask() -> u8 {
-    if shared_info().is_null() {
-        return 0xff;
-    }
-    vcpu0_upcall_mask().load(Ordering::SeqCst)
-}
-
-/// `cr2` of the last page fault (vcpu_info.arch.cr2), 0 before shared_info is mapped.
-pub fn cr2() -> u64 {
-    let si = shared_info();
-    if si.is_null() {
-        return 0;
-    }
-    // SAFETY: shared_info is mapped; a plain volatile read of a u64 Xen writes.
-    unsafe { core::ptr::read_volatile(core::ptr::addr_of!((*si).vcpu_info[0].arch.cr2)) }
-}
+use crate::shared_info::shared_info;
 
 fn word(array: *mut [u64; 64], port: EvtchnPort) -> Option<(&'static AtomicU64, u64)> {
     let p = port.0 as usize;
@@ -112,46 +65,48 @@ pub fn mask(port: EvtchnPort) {
     }
 }
 
-fn evtchn_op<T>(cmd: u64, arg: &mut T) -> Result<(), XenErrno> {
-    // SAFETY: `arg` is the live, correctly typed struct for `cmd` (callers pair them).
-    let rc = unsafe { hypercall2(HYPERVISOR_EVENT_CHANNEL_OP, cmd, arg as *mut T as u64) };
+/// `HYPERVISOR_event_channel_op(T::CMD, arg)`: the struct type names its command.
+fn evtchn_op<T: EvtchnOp>(arg: &mut T) -> Result<(), XenErrno> {
+    // SAFETY: `arg` is a live struct of the type Xen expects for `T::CMD` (the `EvtchnOp`
+    // impls in xen-abi pair each struct with its command).
+    let rc = unsafe { hypercall2(HYPERVISOR_EVENT_CHANNEL_OP, T::CMD, arg as *mut T as u64) };
     XenErrno::check(rc).map(|_| ())
 }
 
 /// Clears the mask bit of `port` (via Xen, which re-delivers a pending event).
 pub fn unmask(port: EvtchnPort) -> Result<(), XenErrno> {
-    evtchn_op(EVTCHNOP_UNMASK, &mut EvtchnPortOp { port: port.0 })
+    evtchn_op(&mut EvtchnUnmask { port: port.0 })
 }
 
 /// Allocates a port that `remote` can bind with `bind_interdomain`.
 pub fn alloc_unbound(remote: DomId) -> Result<EvtchnPort, XenErrno> {
     let mut op = EvtchnAllocUnbound { dom: DomId::SELF.0, remote_dom: remote.0, port: 0 };
-    evtchn_op(EVTCHNOP_ALLOC_UNBOUND, &mut op)?;
+    evtchn_op(&mut op)?;
     Ok(EvtchnPort(op.port))
 }
 
 /// Connects a new local port to `remote_port` of `remote`.
 pub fn bind_interdomain(remote: DomId, remote_port: EvtchnPort) -> Result<EvtchnPort, XenErrno> {
     let mut op = EvtchnBindInterdomain { remote_dom: remote.0, _pad: 0, remote_port: remote_port.0, local_port: 0 };
-    evtchn_op(EVTCHNOP_BIND_INTERDOMAIN, &mut op)?;
+    evtchn_op(&mut op)?;
     Ok(EvtchnPort(op.local_port))
 }
 
 /// Binds a virtual IRQ (`VIRQ_TIMER`, …) of vCPU 0 to a new port.
 pub fn bind_virq(virq: u32) -> Result<EvtchnPort, XenErrno> {
     let mut op = EvtchnBindVirq { virq, vcpu: 0, port: 0 };
-    evtchn_op(EVTCHNOP_BIND_VIRQ, &mut op)?;
+    evtchn_op(&mut op)?;
     Ok(EvtchnPort(op.port))
 }
 
 /// Notifies the other end of `port`.
 pub fn send(port: EvtchnPort) -> Result<(), XenErrno> {
-    evtchn_op(EVTCHNOP_SEND, &mut EvtchnPortOp { port: port.0 })
+    evtchn_op(&mut EvtchnSend { port: port.0 })
 }
 
 /// Closes `port` and clears any pending event on it.
 pub fn close(port: EvtchnPort) -> Result<(), XenErrno> {
-    let r = evtchn_op(EVTCHNOP_CLOSE, &mut EvtchnPortOp { port: port.0 });
+    let r = evtchn_op(&mut EvtchnClose { port: port.0 });
     test_and_clear(port);
     r
 }

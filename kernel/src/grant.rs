@@ -13,12 +13,10 @@ use core::sync::atomic::{AtomicU16, Ordering, fence};
 use xen_abi::errno::XenErrno;
 use xen_abi::grant_table::{
     GNTMAP_HOST_MAP, GNTMAP_READONLY, GNTST_EAGAIN, GNTST_OKAY, GNTST_PERMISSION_DENIED, GRANT_ENTRIES_PER_FRAME_V1,
-    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING, GnttabMapGrantRef, GnttabSetupTable,
+    GTF_PERMIT_ACCESS, GTF_READING, GTF_READONLY, GTF_WRITING, GnttabMapGrantRef, GnttabOp, GnttabSetupTable,
     GnttabUnmapGrantRef, GrantEntryV1,
 };
-use xen_abi::hypercall::{
-    GNTTABOP_MAP_GRANT_REF, GNTTABOP_SETUP_TABLE, GNTTABOP_UNMAP_GRANT_REF, HYPERVISOR_GRANT_TABLE_OP,
-};
+use xen_abi::hypercall::HYPERVISOR_GRANT_TABLE_OP;
 use xen_abi::types::{DomId, GrantRef};
 use xen_hv::HvError;
 
@@ -49,9 +47,11 @@ pub const IN_USE: HvError = HvError::Xen(-XenErrno::EBUSY.0);
 /// Not a reference we granted (or not one at all): EINVAL.
 pub const BAD_REF: HvError = HvError::Xen(-XenErrno::EINVAL.0);
 
-fn gnttab_op<T>(cmd: u64, arg: &mut T) -> Result<(), HvError> {
-    // SAFETY: `arg` is the live, correctly typed struct for `cmd`, count 1.
-    let rc = unsafe { hypercall3(HYPERVISOR_GRANT_TABLE_OP, cmd, arg as *mut T as u64, 1) };
+/// `HYPERVISOR_grant_table_op(T::CMD, arg, 1)`: the struct type names its command.
+fn gnttab_op<T: GnttabOp>(arg: &mut T) -> Result<(), HvError> {
+    // SAFETY: `arg` is a live struct of the type Xen expects for `T::CMD` (the `GnttabOp` impls
+    // in xen-abi pair each struct with its command), count 1.
+    let rc = unsafe { hypercall3(HYPERVISOR_GRANT_TABLE_OP, T::CMD, arg as *mut T as u64, 1) };
     XenErrno::check(rc).map(|_| ()).map_err(xen_err)
 }
 
@@ -80,7 +80,7 @@ impl Gnttab {
             frame_list: frames.as_mut_ptr() as u64,
             ..Default::default()
         };
-        gnttab_op(GNTTABOP_SETUP_TABLE, &mut op)?;
+        gnttab_op(&mut op)?;
         if op.status != GNTST_OKAY {
             return Err(status_err(op.status));
         }
@@ -158,7 +158,7 @@ pub fn map_grant(domid: DomId, r: GrantRef, readonly: bool) -> Result<GrantMappi
         dom: domid.0,
         ..Default::default()
     };
-    if let Err(e) = gnttab_op(GNTTABOP_MAP_GRANT_REF, &mut op) {
+    if let Err(e) = gnttab_op(&mut op) {
         window::free(va, 1);
         return Err(e);
     }
@@ -172,7 +172,7 @@ pub fn map_grant(domid: DomId, r: GrantRef, readonly: bool) -> Result<GrantMappi
 /// Unmaps a page mapped by [`map_grant`].
 pub fn unmap_grant(m: GrantMapping) -> Result<(), HvError> {
     let mut op = GnttabUnmapGrantRef { host_addr: m.va, dev_bus_addr: 0, handle: m.handle, ..Default::default() };
-    gnttab_op(GNTTABOP_UNMAP_GRANT_REF, &mut op)?;
+    gnttab_op(&mut op)?;
     if op.status != GNTST_OKAY {
         return Err(status_err(op.status));
     }
@@ -187,7 +187,7 @@ impl Drop for GrantMapping {
     fn drop(&mut self) {
         let mut op =
             GnttabUnmapGrantRef { host_addr: self.va, dev_bus_addr: 0, handle: self.handle, ..Default::default() };
-        if gnttab_op(GNTTABOP_UNMAP_GRANT_REF, &mut op).is_ok() && op.status == GNTST_OKAY {
+        if gnttab_op(&mut op).is_ok() && op.status == GNTST_OKAY {
             window::free(self.va, 1);
         }
     }

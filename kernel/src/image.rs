@@ -15,6 +15,7 @@ use xen_abi::types::{DomId, EvtchnPort};
 use crate::cmdline::{self, CmdOption};
 use crate::grant::Gnttab;
 use crate::shutdown::{ShutdownReason, shutdown};
+use crate::sync::InitOnce;
 use crate::xenstore::ring_transport::RingTransport;
 use crate::xenstore::{XsClient, XsError};
 
@@ -32,6 +33,18 @@ pub struct ImageInfo {
 
 /// The xenstore client of a guest (over the shared ring page).
 pub type XsRingClient = XsClient<RingTransport>;
+
+/// The in-guest selftest: runs its checks on `Env`, returns (passed, failed).
+pub type Selftest = fn(&mut Env) -> (u32, u32);
+
+/// The selftest `extra="selftest"` runs. The runtime does not depend on the selftest module:
+/// `kernel::image_main!` registers `kernel::selftest::run` here before the image's `main`.
+static SELFTEST: InitOnce<Selftest> = InitOnce::new();
+
+/// Registers the selftest that the `selftest` option runs (once; `image_main!` does it).
+pub fn register_selftest(run: Selftest) {
+    SELFTEST.init(run);
+}
 
 /// Token of the runtime's `control/shutdown` watch.
 pub const SHUTDOWN_TOKEN: &str = "kernel/control-shutdown";
@@ -148,7 +161,7 @@ fn identify(xs: &mut Option<XsRingClient>) -> (DomId, String) {
 /// Runs an image: banner, options, identity, then selftest or `serve`.
 pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
     crate::println!("{} {} (Rust) starting", info.name, info.version);
-    let si = crate::boot::start_info();
+    let si = crate::start_info::start_info();
     let raw = cmdline::raw(si.cmd_line_bytes());
     crate::println!("cmdline: \"{}\"", String::from_utf8_lossy(raw));
     let options = cmdline::parse(raw);
@@ -183,7 +196,13 @@ pub fn run(info: &'static ImageInfo, serve: fn(&mut Env) -> !) -> ! {
         crash_test(kind);
     }
     if env.flag("selftest") {
-        let (passed, failed) = crate::selftest::run(&mut env);
+        let (passed, failed) = match SELFTEST.get() {
+            Some(run) => run(&mut env),
+            None => {
+                log::error!("selftest: no selftest registered in this image");
+                (0, 1)
+            }
+        };
         crate::println!("selftest: {} passed, {} failed", passed, failed);
         shutdown(ShutdownReason::Poweroff);
     }
@@ -204,10 +223,7 @@ fn crash_test(kind: &str) {
             crate::println!("crashtest: read {v:#x} without a fault");
         }
         "panic" => panic!("crashtest requested a panic"),
-        "ud2" => {
-            // SAFETY: raises #UD on purpose; the trap handler crashes the domain.
-            unsafe { core::arch::asm!("ud2") };
-        }
+        "ud2" => crate::arch::cpu::ud2(),
         other => log::warn!("unknown crashtest '{other}'"),
     }
 }

@@ -52,7 +52,11 @@ pub mod mm;
 #[cfg(target_os = "none")]
 pub mod selftest;
 #[cfg(target_os = "none")]
+pub mod shared_info;
+#[cfg(target_os = "none")]
 pub mod shutdown;
+#[cfg(target_os = "none")]
+pub mod start_info;
 #[cfg(target_os = "none")]
 pub mod sync;
 #[cfg(target_os = "none")]

@@ -9,23 +9,16 @@ use xen_abi::hypercall::{HYPERVISOR_SET_TIMER_OP, VIRQ_TIMER};
 use xen_abi::shared_info::VcpuTimeInfo;
 use xen_abi::types::EvtchnPort;
 
+use crate::arch::cpu::rdtsc;
 use crate::arch::hypercall::hypercall1;
 use crate::sync::Global;
 
 static LAST: AtomicU64 = AtomicU64::new(0);
 static TIMER_PORT: Global<Option<EvtchnPort>> = Global::new(None);
 
-fn rdtsc() -> u64 {
-    let lo: u32;
-    let hi: u32;
-    // SAFETY: rdtsc has no memory effects; Xen lets PV guests execute it.
-    unsafe { core::arch::asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack)) };
-    ((hi as u64) << 32) | lo as u64
-}
-
 /// A consistent copy of vCPU 0's time info (retries while Xen updates it).
 pub fn vcpu_time_info() -> VcpuTimeInfo {
-    let si = crate::events::shared_info();
+    let si = crate::shared_info::shared_info();
     if si.is_null() {
         return VcpuTimeInfo::default();
     }
@@ -59,7 +52,7 @@ pub fn now_ns() -> u64 {
 
 /// Wall-clock time (seconds, nanoseconds since the Unix epoch).
 pub fn wall_clock() -> (u64, u32) {
-    let si = crate::events::shared_info();
+    let si = crate::shared_info::shared_info();
     if si.is_null() {
         return (0, 0);
     }

@@ -4,6 +4,7 @@
 
 pub mod fake_tpm;
 pub mod linux_tpmfront;
+pub mod log_capture;
 pub mod raw_front;
 pub mod simxen;
 pub mod vtpm_sim;

@@ -6,7 +6,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use drivers::hv::Clock;
-use drivers::tpmback::{BackendEvent, FrontendId, Request, TpmBack};
+use drivers::tpmback::{BackendEvent, FrontendBinding, FrontendId, Request, TpmBack};
 
 use crate::simxen::{SimDomain, World};
 
@@ -39,10 +39,28 @@ pub struct VtpmSim {
     pub undeliverable: Rc<Cell<u32>>,
 }
 
-/// Starts tpmback in domain `be` (it has to exist) with `engine`, as an actor.
+/// Starts tpmback in domain `be` (it has to exist) with `engine`, as an actor, with the
+/// product's default binding (the first frontend domain).
 pub fn spawn_vtpm<E: Engine + 'static>(world: &World, be: u16, engine: Rc<RefCell<E>>) -> VtpmSim {
+    spawn_vtpm_bound(world, be, engine, FrontendBinding::FirstDomain)
+}
+
+/// As [`spawn_vtpm`], one engine for the frontends of every domain (`FrontendBinding::AnyDomain`):
+/// for the tests of multi-frontend scheduling and hostile neighbours.
+pub fn spawn_shared_vtpm<E: Engine + 'static>(world: &World, be: u16, engine: Rc<RefCell<E>>) -> VtpmSim {
+    spawn_vtpm_bound(world, be, engine, FrontendBinding::AnyDomain)
+}
+
+/// As [`spawn_vtpm`], with an explicit binding.
+pub fn spawn_vtpm_bound<E: Engine + 'static>(
+    world: &World,
+    be: u16,
+    engine: Rc<RefCell<E>>,
+    binding: FrontendBinding,
+) -> VtpmSim {
     let mut dom = world.domain(be);
     let back = Rc::new(RefCell::new(TpmBack::new()));
+    back.borrow_mut().set_binding(binding);
     back.borrow_mut().start(&mut dom).expect("tpmback start");
     let sim = VtpmSim {
         back,

@@ -14,7 +14,7 @@ use integration_tests::linux_tpmfront::LinuxTpmFront;
 use integration_tests::raw_front::RawFront;
 use integration_tests::simxen::blkback::{Blkback, Flavor};
 use integration_tests::simxen::{World, toolstack};
-use integration_tests::vtpm_sim::spawn_vtpm;
+use integration_tests::vtpm_sim::spawn_shared_vtpm;
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -44,7 +44,7 @@ fn random_pages_and_xenstore_values_against_tpmback() {
     w.add_domain(3);
     toolstack::vtpm_attach(&w, 2, 1, 0, "00000000-0000-0000-0000-000000000002");
     let dev3 = toolstack::vtpm_attach(&w, 3, 1, 0, "00000000-0000-0000-0000-000000000003");
-    let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
+    let vtpm = spawn_shared_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     let mut linux = LinuxTpmFront::probe(&w, 2).unwrap();
     w.run_until(MS, S, || linux.fe_state == 4);
     let mut bad = RawFront::setup(&w, 3, 0);

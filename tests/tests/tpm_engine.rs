@@ -8,7 +8,7 @@ use drivers::tpmfront::{FrontStyle, TpmFront};
 use integration_tests::fake_tpm;
 use integration_tests::linux_tpmfront::LinuxTpmFront;
 use integration_tests::simxen::{World, toolstack};
-use integration_tests::vtpm_sim::{Engine, spawn_vtpm};
+use integration_tests::vtpm_sim::{Engine, spawn_shared_vtpm};
 use tpm12::platform::ManualClock;
 use tpm12::testing::DetRng;
 use tpm12::{Tpm, TpmOptions};
@@ -46,7 +46,7 @@ fn linux_guest_and_our_frontend_share_one_engine() {
     let mut pvgrub = w.add_domain(3);
     toolstack::vtpm_attach(&w, 2, 1, 0, "11111111-2222-3333-4444-555555555555");
     toolstack::vtpm_attach(&w, 3, 1, 0, "11111111-2222-3333-4444-666666666666");
-    let vtpm = spawn_vtpm(&w, 1, engine());
+    let vtpm = spawn_shared_vtpm(&w, 1, engine());
 
     // Linux probe: GetCapability(0x115, 0x120) answered by the engine before/at connect.
     let mut linux = LinuxTpmFront::probe(&w, 2).expect("probe against the real engine");

@@ -10,7 +10,7 @@ use integration_tests::fake_tpm::{self, FakeTpm};
 use integration_tests::linux_tpmfront::LinuxTpmFront;
 use integration_tests::raw_front::RawFront;
 use integration_tests::simxen::{World, toolstack};
-use integration_tests::vtpm_sim::{VtpmSim, spawn_vtpm};
+use integration_tests::vtpm_sim::{VtpmSim, spawn_shared_vtpm};
 
 const MS: u64 = 1_000_000;
 const S: u64 = 1_000_000_000;
@@ -30,7 +30,7 @@ fn setup(hostile: &[u16]) -> (World, VtpmSim, LinuxTpmFront, Vec<toolstack::Devi
         w.add_domain(d);
         devs.push(toolstack::vtpm_attach(&w, d, 1, 0, &uuid(d)));
     }
-    let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
+    let vtpm = spawn_shared_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     let linux = LinuxTpmFront::probe(&w, 2).unwrap();
     w.run_until(MS, S, || linux.fe_state == 4);
     (w, vtpm, linux, devs)
@@ -196,7 +196,7 @@ fn frontends_are_served_round_robin_not_lowest_domid_first() {
         w.add_domain(d);
         toolstack::vtpm_attach(&w, d, 1, 0, &uuid(d));
     }
-    let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
+    let vtpm = spawn_shared_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     vtpm.hold_ns.set(MS);
     let fronts: Vec<Rc<RefCell<RawFront>>> =
         doms.iter().map(|&d| Rc::new(RefCell::new(RawFront::setup(&w, d, 0)))).collect();

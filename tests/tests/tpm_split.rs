@@ -10,7 +10,7 @@ use drivers::tpmfront::{FrontStyle, TpmFront, TpmFrontError};
 use integration_tests::fake_tpm::{self, FakeTpm};
 use integration_tests::linux_tpmfront::{self, LinuxTpmFront};
 use integration_tests::simxen::{World, toolstack};
-use integration_tests::vtpm_sim::spawn_vtpm;
+use integration_tests::vtpm_sim::{spawn_shared_vtpm, spawn_vtpm};
 
 const UUID: &str = "2b4e1c5a-8f3d-4a7e-9b1c-0123456789ab";
 const MS: u64 = 1_000_000;
@@ -102,7 +102,7 @@ fn frontends_that_existed_before_the_backend_started_are_picked_up() {
     let d2 = toolstack::vtpm_attach(&w, 2, 1, 0, UUID);
     let d3 = toolstack::vtpm_attach(&w, 3, 1, 0, "00000000-0000-0000-0000-000000000003");
     let bad = toolstack::vtpm_attach(&w, 3, 1, 1, "not-a-uuid");
-    let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
+    let vtpm = spawn_shared_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     w.step();
     assert_eq!(toolstack::state(&w, &d2.backend), Some(2));
     assert_eq!(toolstack::state(&w, &d3.backend), Some(2));
@@ -180,7 +180,7 @@ fn detach_reaches_closed_and_guest_destroy_cleans_up() {
     w.add_domain(3);
     let d2 = toolstack::vtpm_attach(&w, 2, 1, 0, UUID);
     let d3 = toolstack::vtpm_attach(&w, 3, 1, 0, UUID);
-    let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
+    let vtpm = spawn_shared_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     let _l2 = LinuxTpmFront::probe(&w, 2).unwrap();
     let _l3 = LinuxTpmFront::probe(&w, 3).unwrap();
     w.run_until(MS, S, || vtpm.back.borrow().connected() == 2);

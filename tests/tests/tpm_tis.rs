@@ -52,12 +52,15 @@ fn tpm2_engine(_l: u8, cmd: &[u8]) -> Vec<u8> {
 
 /// Wraps an engine so it answers every command with `not_started_rc` (in a frame of `tag`)
 /// until it sees the Startup ordinal, as a TPM no firmware started does.
+/// A TPM model's command handler: (locality, command) → response.
+type Handler = Box<dyn FnMut(u8, &[u8]) -> Vec<u8>>;
+
 fn unstarted(
     tag: u16,
     not_started_rc: u32,
     startup_ord: u32,
     mut inner: impl FnMut(u8, &[u8]) -> Vec<u8> + 'static,
-) -> Box<dyn FnMut(u8, &[u8]) -> Vec<u8>> {
+) -> Handler {
     let mut started = false;
     Box::new(move |l, c| {
         let ord = u32::from_be_bytes(c[6..10].try_into().unwrap());

@@ -178,6 +178,8 @@ fn serve_frontends(env: &mut Env, opts: &VtpmOptions, tpm: &mut Tpm) -> ! {
                         reported = back.stats().count;
                     }
                 }
+                // tpmback has logged it (a backend dir of another domain, never connected).
+                BackendEvent::Refused(..) => {}
             }
         }
         while let Some(req) = back.next_request(env) {

@@ -33,8 +33,8 @@ use xen_abi::blkif::{
     BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY, BlkifRequest, BlkifRequestSegment, PAGE_SIZE, VDISK_READONLY,
 };
 
-use crate::hv::{DomId, EvtchnPort, HvError, PageAccess, Xen, XenbusState, XsError, XsTx};
-use crate::xenbus::{self, XenbusError, join, read_state, switch_state, with_transaction};
+use crate::hv::{EvtchnPort, HvError, PageAccess, Xen, XenbusState, XsError};
+use crate::xenbus::{self, FrontendLink, Handshake, LinkError, XenbusError, join};
 use ring::{InFlight, Ring, release_pages};
 
 /// What the backend told us about the disk.
@@ -109,6 +109,17 @@ impl From<HvError> for BlkError {
         BlkError::Hv(e)
     }
 }
+impl From<LinkError> for BlkError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Xenbus(e) => BlkError::Xenbus(e),
+            LinkError::Hv(e) => BlkError::Hv(e),
+            LinkError::BadBackendId(_) => BlkError::BadBackend,
+            LinkError::BackendClosed => BlkError::BackendClosed,
+            LinkError::Timeout => BlkError::Timeout,
+        }
+    }
+}
 
 /// Identifies a submitted request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -126,7 +137,7 @@ pub struct Completion {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Idle,
-    Connecting { deadline: u64, seen_up: bool },
+    Connecting,
     Connected,
     Closing { deadline: u64, released: bool },
 }
@@ -136,11 +147,8 @@ pub const MAX_REQUEST_BYTES: usize = BLKIF_MAX_SEGMENTS_PER_REQUEST * PAGE_SIZE;
 
 /// The frontend of one `device/vbd/<n>`.
 pub struct BlkFront<X: Xen> {
-    nodename: String,
-    token: String,
-    backend: String,
-    backend_id: DomId,
-    port: Option<EvtchnPort>,
+    /// The handshake, the ring page, its grant and our port (shared with tpmfront).
+    link: FrontendLink<X::Page>,
     ring: Option<Ring<X::Page>>,
     phase: Phase,
     info: Option<DiskInfo>,
@@ -151,14 +159,8 @@ pub struct BlkFront<X: Xen> {
 impl<X: Xen> BlkFront<X> {
     /// A frontend for `nodename` (e.g. `device/vbd/768`); nothing is done yet.
     pub fn new(nodename: &str) -> Self {
-        let mut token = String::from("blkfront:");
-        token.push_str(nodename);
         BlkFront {
-            nodename: String::from(nodename),
-            token,
-            backend: String::new(),
-            backend_id: DomId(0),
-            port: None,
+            link: FrontendLink::new("blkfront", nodename),
             ring: None,
             phase: Phase::Idle,
             info: None,
@@ -174,7 +176,7 @@ impl<X: Xen> BlkFront<X> {
 
     /// Our port, for the loop's wait set.
     pub fn port(&self) -> Option<EvtchnPort> {
-        self.port
+        self.link.port()
     }
 
     /// Requests in flight.
@@ -192,81 +194,47 @@ impl<X: Xen> BlkFront<X> {
         if self.phase != Phase::Idle {
             return Err(BlkError::NotReady);
         }
-        let n = self.nodename.clone();
-        let be = xenbus::read_u64(hv, &join(&n, "backend-id"))?;
-        let Some(backend_id) = DomId::ordinary_from(be) else {
-            return Err(BlkError::BadBackend);
-        };
-        self.backend_id = backend_id;
-        self.backend = String::from(hv.read(XsTx::NONE, &join(&n, "backend"))?.trim_end_matches('\0'));
-        let page = hv.alloc_page()?;
-        let gref = hv.grant_foreign_access(&page, self.backend_id, false)?;
-        self.ring = Some(Ring::new(page, gref)?);
-        let res = (|| -> Result<(), BlkError> {
-            let port = hv.alloc_unbound(self.backend_id)?;
-            self.port = Some(port);
-            let (ring, evt) = (alloc::format!("{}", gref.0), alloc::format!("{}", port.0));
-            with_transaction(hv, |xs, tx| {
-                xs.write(tx, &join(&n, "ring-ref"), &ring)?;
-                xs.write(tx, &join(&n, "event-channel"), &evt)?;
-                xs.write(tx, &join(&n, "protocol"), "x86_64-abi")
-            })?;
-            switch_state(hv, &n, XenbusState::Initialised)?;
-            hv.watch(&join(&self.backend, "state"), &self.token)?;
-            Ok(())
-        })();
-        if let Err(e) = res {
-            self.release(hv);
-            return Err(e);
-        }
-        self.phase = Phase::Connecting { deadline: hv.now_ns().saturating_add(timeout_ns), seen_up: false };
+        let mut page = hv.alloc_page()?;
+        let ring = Ring::new(&mut page)?;
+        self.link.connect_start(hv, page, &[("protocol", "x86_64-abi")], XenbusState::Initialised, timeout_ns)?;
+        self.ring = Some(ring);
+        self.phase = Phase::Connecting;
         Ok(())
     }
 
     /// Advances the handshake; `Ready(Ok(info))` once connected.
     pub fn poll_connect(&mut self, hv: &mut X) -> Poll<Result<DiskInfo, BlkError>> {
-        let Phase::Connecting { deadline, seen_up } = self.phase else {
+        if self.phase != Phase::Connecting {
             return Poll::Ready(self.info.ok_or(BlkError::NotReady));
-        };
-        while hv.next_watch_event(&self.token).is_some() {}
-        match read_state(hv, &self.backend) {
-            Ok(Some(XenbusState::Connected)) => match self.read_info(hv) {
+        }
+        match self.link.poll_connect(hv) {
+            Ok(Handshake::Pending) => Poll::Pending,
+            Ok(Handshake::BackendConnected) => match self.read_info(hv) {
                 Ok(info) => {
-                    if let Err(e) = switch_state(hv, &self.nodename.clone(), XenbusState::Connected) {
+                    if let Err(e) = self.link.switch(hv, XenbusState::Connected) {
                         return self.fail(hv, e.into());
                     }
                     self.info = Some(info);
                     self.phase = Phase::Connected;
                     log::info!(
                         "blkfront: {}: {} sectors of 512 bytes, sector-size {}, info {:#x}, flush-cache {}, barrier {}",
-                        self.nodename,
+                        self.link.nodename(),
                         info.sectors,
                         info.sector_size,
                         info.info,
                         info.flush_cache,
                         info.barrier
                     );
-                    return Poll::Ready(Ok(info));
+                    Poll::Ready(Ok(info))
                 }
-                Err(e) => return self.fail(hv, e),
+                Err(e) => self.fail(hv, e),
             },
-            Ok(Some(XenbusState::InitWait)) | Ok(Some(XenbusState::Initialised)) => {
-                self.phase = Phase::Connecting { deadline, seen_up: true };
-            }
-            Ok(Some(XenbusState::Closing)) | Ok(Some(XenbusState::Closed)) if seen_up => {
-                return self.fail(hv, BlkError::BackendClosed);
-            }
-            Err(XsError::NoEnt) => return self.fail(hv, BlkError::BackendClosed),
-            _ => {}
+            Err(e) => self.fail(hv, e.into()),
         }
-        if hv.now_ns() >= deadline {
-            return self.fail(hv, BlkError::Timeout);
-        }
-        Poll::Pending
     }
 
     fn read_info(&mut self, hv: &mut X) -> Result<DiskInfo, BlkError> {
-        let b = self.backend.clone();
+        let b = String::from(self.link.backend());
         let sectors = xenbus::read_u64(hv, &join(&b, "sectors"))?;
         let sector_size = xenbus::read_u64_or(hv, &join(&b, "sector-size"), 512)?;
         let info = xenbus::read_u64_or(hv, &join(&b, "info"), 0)?;
@@ -288,7 +256,7 @@ impl<X: Xen> BlkFront<X> {
     }
 
     fn fail<T>(&mut self, hv: &mut X, e: BlkError) -> Poll<Result<T, BlkError>> {
-        let _ = switch_state(hv, &self.nodename.clone(), XenbusState::Closed);
+        let _ = self.link.switch(hv, XenbusState::Closed);
         self.release(hv);
         self.phase = Phase::Idle;
         Poll::Ready(Err(e))
@@ -376,7 +344,7 @@ impl<X: Xen> BlkFront<X> {
                 return Err(e.into());
             }
             // A write lets the backend read our page; a read lets it write into it.
-            let gref = match hv.grant_foreign_access(&page, self.backend_id, op == BLKIF_OP_WRITE) {
+            let gref = match hv.grant_foreign_access(&page, self.link.backend_id(), op == BLKIF_OP_WRITE) {
                 Ok(g) => g,
                 Err(e) => {
                     release_pages(hv, pages);
@@ -424,8 +392,11 @@ impl<X: Xen> BlkFront<X> {
     }
 
     fn push(&mut self, hv: &mut X, req: &BlkifRequest, inflight: InFlight<X::Page>) -> Result<(), BlkError> {
-        let (Some(ring), Some(port)) = (self.ring.as_mut(), self.port) else { return Err(BlkError::NotReady) };
-        match ring.push(req, inflight) {
+        let port = self.link.port();
+        let (Some(ring), Some(page), Some(port)) = (self.ring.as_mut(), self.link.page_mut(), port) else {
+            return Err(BlkError::NotReady);
+        };
+        match ring.push(page, req, inflight) {
             Ok(notify) => {
                 if notify {
                     hv.notify(port)?;
@@ -444,11 +415,11 @@ impl<X: Xen> BlkFront<X> {
     /// Collects finished requests.
     pub fn poll(&mut self, hv: &mut X) -> Vec<Completion> {
         let mut out: Vec<Completion> = self.done.drain(..).collect();
-        if let Some(port) = self.port {
+        if let Some(port) = self.link.port() {
             let _ = hv.take_pending(port);
         }
-        let Some(ring) = self.ring.as_mut() else { return out };
-        let matched = match ring.take_responses() {
+        let (Some(ring), Some(page)) = (self.ring.as_mut(), self.link.page_mut()) else { return out };
+        let matched = match ring.take_responses(page) {
             Ok(m) => m,
             Err(e) => {
                 log::error!("blkfront: ring page unusable: {:?}", e);
@@ -482,7 +453,13 @@ impl<X: Xen> BlkFront<X> {
                 _ => Err(BlkError::Io),
             };
             if let Err(e) = &result {
-                log::warn!("blkfront: {}: request {} failed: {:?} (status {})", self.nodename, m.id, e, m.status);
+                log::warn!(
+                    "blkfront: {}: request {} failed: {:?} (status {})",
+                    self.link.nodename(),
+                    m.id,
+                    e,
+                    m.status
+                );
             }
             release_pages(hv, m.req.pages);
             out.push(Completion { id: RequestId(m.id), result });
@@ -536,7 +513,7 @@ impl<X: Xen> BlkFront<X> {
         if matches!(self.phase, Phase::Idle | Phase::Closing { .. }) {
             return Err(BlkError::NotReady);
         }
-        switch_state(hv, &self.nodename.clone(), XenbusState::Closing)?;
+        self.link.switch(hv, XenbusState::Closing)?;
         self.phase = Phase::Closing { deadline: hv.now_ns().saturating_add(timeout_ns), released: false };
         Ok(())
     }
@@ -544,13 +521,13 @@ impl<X: Xen> BlkFront<X> {
     /// Backend 5 or 6 → release the ring, Closed (6); backend 6 → done.
     pub fn poll_close(&mut self, hv: &mut X) -> Poll<Result<(), BlkError>> {
         let Phase::Closing { deadline, released } = self.phase else { return Poll::Ready(Err(BlkError::NotReady)) };
-        while hv.next_watch_event(&self.token).is_some() {}
-        let be = read_state(hv, &self.backend);
+        self.link.drain_watch(hv);
+        let be = self.link.backend_state(hv);
         let gone = matches!(be, Err(XsError::NoEnt));
         let be = be.ok().flatten();
         if !released && (gone || matches!(be, Some(XenbusState::Closing) | Some(XenbusState::Closed))) {
             self.release(hv);
-            let _ = switch_state(hv, &self.nodename.clone(), XenbusState::Closed);
+            let _ = self.link.switch(hv, XenbusState::Closed);
             self.phase = Phase::Closing { deadline, released: true };
         }
         if released && (gone || be == Some(XenbusState::Closed)) {
@@ -560,7 +537,7 @@ impl<X: Xen> BlkFront<X> {
         }
         if hv.now_ns() >= deadline {
             self.release(hv);
-            let _ = switch_state(hv, &self.nodename.clone(), XenbusState::Closed);
+            let _ = self.link.switch(hv, XenbusState::Closed);
             self.phase = Phase::Idle;
             self.info = None;
             return Poll::Ready(Err(BlkError::Timeout));
@@ -581,18 +558,11 @@ impl<X: Xen> BlkFront<X> {
     }
 
     fn release(&mut self, hv: &mut X) {
-        if !self.backend.is_empty() {
-            let _ = hv.unwatch(&join(&self.backend, "state"), &self.token);
-        }
-        if let Some(port) = self.port.take() {
-            hv.close(port);
-        }
         if let Some(mut ring) = self.ring.take() {
-            let inflight = core::mem::take(&mut ring.inflight);
-            for (_, f) in inflight {
+            for (_, f) in core::mem::take(&mut ring.inflight) {
                 release_pages(hv, f.pages);
             }
-            release_pages(hv, vec![(ring.page, ring.gref)]);
         }
+        self.link.release(hv);
     }
 }

@@ -28,10 +28,9 @@ pub(crate) struct Matched<P> {
     pub req: InFlight<P>,
 }
 
-/// The front end of the ring.
+/// The front end of the ring. The ring page itself belongs to blkfront's
+/// [`FrontendLink`](crate::xenbus::FrontendLink) and is passed in.
 pub(crate) struct Ring<P> {
-    pub page: P,
-    pub gref: GrantRef,
     req_prod_pvt: u32,
     rsp_cons: u32,
     pub inflight: BTreeMap<u64, InFlight<P>>,
@@ -41,12 +40,12 @@ pub(crate) struct Ring<P> {
 
 impl<P: PageAccess> Ring<P> {
     /// Initialises the shared ring header (`SHARED_RING_INIT`: producers 0, events 1).
-    pub fn new(mut page: P, gref: GrantRef) -> Result<Self, HvError> {
+    pub fn new(page: &mut P) -> Result<Self, HvError> {
         page.write_u32_le(OFFSET_REQ_PROD, 0)?;
         page.write_u32_le(OFFSET_RSP_PROD, 0)?;
         page.write_u32_le(OFFSET_REQ_EVENT, 1)?;
         page.write_u32_le(OFFSET_RSP_EVENT, 1)?;
-        Ok(Ring { page, gref, req_prod_pvt: 0, rsp_cons: 0, inflight: BTreeMap::new(), bogus: 0 })
+        Ok(Ring { req_prod_pvt: 0, rsp_cons: 0, inflight: BTreeMap::new(), bogus: 0 })
     }
 
     /// Free request slots.
@@ -56,21 +55,21 @@ impl<P: PageAccess> Ring<P> {
 
     /// Writes a request into the next slot and publishes it. Returns whether the backend wants
     /// a notification.
-    pub fn push(&mut self, req: &BlkifRequest, inflight: InFlight<P>) -> Result<bool, HvError> {
-        self.page.write(blkif::slot_offset(self.req_prod_pvt), &req.encode())?;
+    pub fn push(&mut self, page: &mut P, req: &BlkifRequest, inflight: InFlight<P>) -> Result<bool, HvError> {
+        page.write(blkif::slot_offset(self.req_prod_pvt), &req.encode())?;
         let old = self.req_prod_pvt;
         self.req_prod_pvt = self.req_prod_pvt.wrapping_add(1);
-        self.page.write_u32_le(OFFSET_REQ_PROD, self.req_prod_pvt)?;
+        page.write_u32_le(OFFSET_REQ_PROD, self.req_prod_pvt)?;
         self.inflight.insert(req.id, inflight);
-        let event = self.page.read_u32_le(OFFSET_REQ_EVENT)?;
+        let event = page.read_u32_le(OFFSET_REQ_EVENT)?;
         Ok(blkif::need_notify(old, self.req_prod_pvt, event))
     }
 
     /// Takes every available response (`RING_FINAL_CHECK_FOR_RESPONSES` included).
-    pub fn take_responses(&mut self) -> Result<Vec<Matched<P>>, HvError> {
+    pub fn take_responses(&mut self, page: &mut P) -> Result<Vec<Matched<P>>, HvError> {
         let mut out = Vec::new();
         loop {
-            let prod = self.page.read_u32_le(OFFSET_RSP_PROD)?;
+            let prod = page.read_u32_le(OFFSET_RSP_PROD)?;
             let avail = prod.wrapping_sub(self.rsp_cons);
             let outstanding = self.req_prod_pvt.wrapping_sub(self.rsp_cons);
             if avail > outstanding {
@@ -81,7 +80,7 @@ impl<P: PageAccess> Ring<P> {
             }
             while self.rsp_cons != prod {
                 let mut raw = [0u8; 16];
-                self.page.read(blkif::slot_offset(self.rsp_cons), &mut raw)?;
+                page.read(blkif::slot_offset(self.rsp_cons), &mut raw)?;
                 self.rsp_cons = self.rsp_cons.wrapping_add(1);
                 let rsp = BlkifResponse::decode(&raw);
                 match self.inflight.remove(&rsp.id) {
@@ -99,9 +98,22 @@ impl<P: PageAccess> Ring<P> {
                     }
                 }
             }
-            self.page.write_u32_le(OFFSET_RSP_EVENT, self.rsp_cons.wrapping_add(1))?;
-            if self.page.read_u32_le(OFFSET_RSP_PROD)? == prod {
+            page.write_u32_le(OFFSET_RSP_EVENT, self.rsp_cons.wrapping_add(1))?;
+            if page.read_u32_le(OFFSET_RSP_PROD)? == prod {
                 return Ok(out);
+            }
+        }
+    }
+}
+
+impl<P> Drop for Ring<P> {
+    /// Data pages of requests still in flight are still granted to the backend: a ring dropped
+    /// without `release` (the driver dropped while connected) leaks them instead of freeing
+    /// memory the backend can still write (security review L7).
+    fn drop(&mut self) {
+        for (_, f) in core::mem::take(&mut self.inflight) {
+            for (page, _) in f.pages {
+                core::mem::forget(page);
             }
         }
     }

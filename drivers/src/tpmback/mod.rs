@@ -9,13 +9,15 @@
 //!
 //! | FE state | action | our state |
 //! |---|---|---|
+//! | new backend dir of another domain than the bound one ([`FrontendBinding`]) | nothing read, nothing mapped; [`BackendEvent::Refused`] | **6 Closed** |
+//! | new backend dir, `frontend` not under `/local/domain/<domid>/` or bad `uuid` | refused once | left as it is |
 //! | new backend dir | read `frontend`, `uuid` (36 chars); write `feature-protocol-v2=1`; watch FE `state` | 2 InitWait |
 //! | 3 or 4 (not connected) | require FE `feature-protocol-v2=1`; map `ring-ref` RW; bind `event-channel`; `ready=1` | 4 Connected |
 //! | 3 or 4 (connected) | if `ring-ref`/`event-channel` changed (a missed close + reopen): reconnect | 4 |
 //! | 5 | unmap, unbind | 5 Closing |
 //! | 6 | unmap, unbind | **6 Closed** |
-//! | 0, 1, 2 | unmap if needed | 2 InitWait |
-//! | dir gone | unmap, unbind; remove our backend dir | 6, then gone |
+//! | 0, 1, 2, or `state` missing in a dir still there | unmap if needed | 2 InitWait |
+//! | FE dir gone (the toolstack removed the device) | unmap, unbind; remove our backend dir | 6, then gone |
 //! | our `online` = 0 (xl detach) | unmap, unbind | 6 Closed |
 //!
 //! Closed vs InitWait on FE Closed: Mini-OS goes back to 2 at once, so libxl's detach (which
@@ -23,6 +25,11 @@
 //! backends do — and back to 2 as soon as the frontend re-initialises (state 1, as Mini-OS
 //! tpmfront and pvgrub leave it, or straight to 3/4 with a new ring). Mini-OS tpmfront's close
 //! waits for "6 or 2", so both work for it.
+//!
+//! Binding (security review M4): by default the first frontend domain taken over binds the
+//! backend; its other handles and its reconnects are served, every other domain is refused.
+//! Guest-triggerable warnings (rejected requests, failed connects) are rate-limited per
+//! frontend (security review L4).
 //!
 //! Requests: one at a time per frontend; [`TpmBack::next_request`] scans the connected pages
 //! round robin starting after the frontend served last, so no domid is favoured. The page is
@@ -76,6 +83,28 @@ pub enum BackendEvent {
     Attached(FrontendId),
     /// The frontend disconnected (closed, re-initialising, or vanished).
     Detached(FrontendId),
+    /// A backend dir of another domain than the one this backend is bound to (the second
+    /// field): it is never connected (see [`FrontendBinding`]).
+    Refused(FrontendId, DomId),
+}
+
+/// Which frontend domain a backend serves (security review M4: one engine, one guest). Every
+/// frontend of the bound domain is served (several handles; reconnects, e.g. pvgrub then
+/// Linux). A backend dir of any other domain is refused: we write our state Closed (6) once
+/// and never map its page. Closed is what libxl handles for a backend that will not serve:
+/// `xl create` / `xl vtpm-attach` wait for InitWait (2) and fail visibly instead of a guest
+/// booting with somebody else's TPM; `xl vtpm-detach` waits for 6 and completes at once; a Linux
+/// or Mini-OS frontend that sees its backend Closed gives the device up.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FrontendBinding {
+    /// Bound to the domain of the first backend dir taken over (the default).
+    #[default]
+    FirstDomain,
+    /// Bound to this domain from the start (e.g. from a `target=` option).
+    Domain(DomId),
+    /// Serves every domain with one engine: no isolation at all. Only for tests of the
+    /// multi-frontend scheduling, never for a guest-facing vtpm.
+    AnyDomain,
 }
 
 /// Why [`TpmBack::respond`] could not deliver a response.
@@ -102,14 +131,26 @@ pub struct ServiceStats {
     pub cancels: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// The backend dir is unusable (bad `uuid`); nothing more is done for it.
+/// Where one backend dir stands; a connection exists exactly while `Connected`.
+enum Phase<M> {
+    /// The backend dir is unusable (bad `uuid` or frontend path); nothing more is done for it.
     Refused,
+    /// The backend dir belongs to a domain we are not bound to; nothing more is done for it,
+    /// and it does not count as one of our [`TpmBack::instances`].
+    Foreign,
     InitWait,
-    Connected,
+    Connected(Connection<M>),
     Closing,
     Closed,
+}
+
+impl<M> Phase<M> {
+    fn connection(&mut self) -> Option<&mut Connection<M>> {
+        match self {
+            Phase::Connected(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 struct Instance<M> {
@@ -117,16 +158,51 @@ struct Instance<M> {
     be_dir: String,
     fe_dir: String,
     uuid: [u8; 16],
-    phase: Phase,
-    conn: Option<Connection<M>>,
+    phase: Phase<M>,
     /// `(ring-ref, event-channel)` of the last failed connect, not retried until they change.
     failed: Option<(u32, u32)>,
     generation: u64,
+    /// Guest-triggerable warnings about this frontend (rate-limited, security review L4).
+    warnings: WarnLimit,
+}
+
+/// Rate limit for log lines a guest can trigger (security review L4): the first occurrence is
+/// logged at once, later ones within [`WarnLimit::INTERVAL_NS`] only counted, and the count is
+/// reported with the next line logged after the interval.
+#[derive(Clone, Copy, Debug, Default)]
+struct WarnLimit {
+    /// No line before this time (0: the next one is logged).
+    quiet_until_ns: u64,
+    /// Lines held back since the last one logged.
+    suppressed: u64,
+}
+
+impl WarnLimit {
+    /// At most one line per frontend per 10 s.
+    const INTERVAL_NS: u64 = 10_000_000_000;
+
+    /// `Some(held_back)` if a line may be logged now (with how many were held back before it).
+    fn admit(&mut self, now_ns: u64) -> Option<u64> {
+        if now_ns < self.quiet_until_ns {
+            self.suppressed += 1;
+            return None;
+        }
+        self.quiet_until_ns = now_ns.saturating_add(Self::INTERVAL_NS);
+        Some(core::mem::take(&mut self.suppressed))
+    }
+}
+
+/// Formats the tail of a rate-limited line that says how many were held back.
+fn held_back(n: u64) -> String {
+    if n == 0 { String::new() } else { format!(" ({n} similar lines suppressed)") }
 }
 
 /// The vTPM backend. Generic over the kernel's (or the simulation's) [`Xen`] implementation.
 pub struct TpmBack<X: Xen> {
     instances: Vec<Instance<X::Mapping>>,
+    binding: FrontendBinding,
+    /// The domain we serve, once known.
+    bound: Option<DomId>,
     last_served: Option<FrontendId>,
     events: VecDeque<BackendEvent>,
     token: String,
@@ -145,12 +221,28 @@ impl<X: Xen> TpmBack<X> {
     pub fn new() -> Self {
         TpmBack {
             instances: Vec::new(),
+            binding: FrontendBinding::FirstDomain,
+            bound: None,
             last_served: None,
             events: VecDeque::new(),
             token: String::from("tpmback"),
             next_generation: 1,
             stats: ServiceStats::default(),
         }
+    }
+
+    /// Chooses which frontend domain this backend serves (call before [`TpmBack::start`]).
+    pub fn set_binding(&mut self, binding: FrontendBinding) {
+        self.binding = binding;
+        self.bound = match binding {
+            FrontendBinding::Domain(d) => Some(d),
+            FrontendBinding::FirstDomain | FrontendBinding::AnyDomain => None,
+        };
+    }
+
+    /// The domain this backend serves, once bound.
+    pub fn bound_domain(&self) -> Option<DomId> {
+        self.bound
     }
 
     /// Watches `backend/vtpm` and takes over every frontend already listed there.
@@ -186,7 +278,7 @@ impl<X: Xen> TpmBack<X> {
         for k in 0..n {
             let idx = (start + k) % n;
             let inst = &mut self.instances[idx];
-            let Some(conn) = inst.conn.as_mut() else { continue };
+            let Some(conn) = inst.phase.connection() else { continue };
             match conn.examine(hv) {
                 Ok(PageEvent::Request { locality, command }) => {
                     self.last_served = Some(inst.id);
@@ -200,12 +292,15 @@ impl<X: Xen> TpmBack<X> {
                     });
                 }
                 Ok(PageEvent::Rejected { rc }) => {
-                    log::warn!(
-                        "tpmback: invalid request from {}/{} answered with TPM error {}",
-                        inst.id.domid.0,
-                        inst.id.handle,
-                        rc
-                    );
+                    if let Some(n) = inst.warnings.admit(hv.now_ns()) {
+                        log::warn!(
+                            "tpmback: invalid request from {}/{} answered with TPM error {}{}",
+                            inst.id.domid.0,
+                            inst.id.handle,
+                            rc,
+                            held_back(n)
+                        );
+                    }
                     self.stats.rejected += 1;
                 }
                 Ok(PageEvent::CancelAcked) => self.stats.cancels += 1,
@@ -217,12 +312,7 @@ impl<X: Xen> TpmBack<X> {
                         inst.id.handle,
                         e
                     );
-                    let id = inst.id;
-                    self.disconnect(hv, idx);
-                    let inst = &mut self.instances[idx];
-                    let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
-                    inst.phase = Phase::Closed;
-                    let _ = id;
+                    self.close(hv, idx);
                 }
             }
         }
@@ -239,7 +329,7 @@ impl<X: Xen> TpmBack<X> {
         if inst.generation != request.generation {
             return Err(RespondError::Gone);
         }
-        let Some(conn) = inst.conn.as_mut() else { return Err(RespondError::Gone) };
+        let Some(conn) = inst.phase.connection() else { return Err(RespondError::Gone) };
         match conn.respond(hv, response) {
             Ok(true) => {
                 let dt = hv.now_ns().saturating_sub(request.seen_ns);
@@ -250,10 +340,7 @@ impl<X: Xen> TpmBack<X> {
             }
             Ok(false) => Err(RespondError::Gone),
             Err(e) => {
-                self.disconnect(hv, idx);
-                let inst = &mut self.instances[idx];
-                let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
-                inst.phase = Phase::Closed;
+                self.close(hv, idx);
                 Err(RespondError::Page(e))
             }
         }
@@ -266,17 +353,24 @@ impl<X: Xen> TpmBack<X> {
 
     /// Local ports of connected frontends (for the loop's wait set).
     pub fn ports(&self) -> Vec<EvtchnPort> {
-        self.instances.iter().filter_map(|i| i.conn.as_ref().map(|c| c.port)).collect()
+        self.instances
+            .iter()
+            .filter_map(|i| match &i.phase {
+                Phase::Connected(c) => Some(c.port),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Number of connected frontends.
     pub fn connected(&self) -> usize {
-        self.instances.iter().filter(|i| i.conn.is_some()).count()
+        self.instances.iter().filter(|i| matches!(i.phase, Phase::Connected(_))).count()
     }
 
-    /// Number of backend directories we are handling (connected or not).
+    /// Number of backend directories we are handling (connected or not; refused dirs of other
+    /// domains do not count).
     pub fn instances(&self) -> usize {
-        self.instances.len()
+        self.instances.iter().filter(|i| !matches!(i.phase, Phase::Foreign)).count()
     }
 
     /// The UUID of a frontend we know.
@@ -292,10 +386,8 @@ impl<X: Xen> TpmBack<X> {
     /// Disconnects every frontend and moves each backend to Closed.
     pub fn shutdown(&mut self, hv: &mut X) {
         for idx in 0..self.instances.len() {
-            self.disconnect(hv, idx);
-            let inst = &mut self.instances[idx];
-            let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
-            let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
+            self.close(hv, idx);
+            let _ = hv.unwatch(&join(&self.instances[idx].fe_dir, "state"), &self.token);
         }
         self.instances.clear();
         let _ = hv.unwatch(BACKEND_DIR, &self.token);
@@ -342,34 +434,45 @@ impl<X: Xen> TpmBack<X> {
         let fe_dir = String::from(frontend.trim_end_matches('\0'));
         let generation = self.bump_generation();
         let pos = self.instances.iter().position(|i| i.id > id).unwrap_or(self.instances.len());
+        let refused = |phase, uuid| Instance {
+            id,
+            be_dir: be_dir.clone(),
+            fe_dir: fe_dir.clone(),
+            uuid,
+            phase,
+            failed: None,
+            generation,
+            warnings: WarnLimit::default(),
+        };
+        if let Some(bound) = self.bound.filter(|&b| b != id.domid && self.binding != FrontendBinding::AnyDomain) {
+            log::warn!(
+                "tpmback: {}/{}: refused: this vtpm is bound to domain {}; not connecting",
+                id.domid.0,
+                id.handle,
+                bound.0
+            );
+            if let Err(e) = switch_state(hv, &be_dir, XenbusState::Closed) {
+                log::warn!("tpmback: {}/{}: cannot write state: {:?}", id.domid.0, id.handle, e);
+            }
+            self.instances.insert(pos, refused(Phase::Foreign, [0; 16]));
+            self.events.push_back(BackendEvent::Refused(id, bound));
+            return;
+        }
         let Some(uuid) = parse_uuid(&uuid_s) else {
             log::error!("tpmback: {}/{}: invalid uuid {:?}; ignoring this device", id.domid.0, id.handle, uuid_s);
-            self.instances.insert(
-                pos,
-                Instance {
-                    id,
-                    be_dir,
-                    fe_dir,
-                    uuid: [0; 16],
-                    phase: Phase::Refused,
-                    conn: None,
-                    failed: None,
-                    generation,
-                },
-            );
+            self.instances.insert(pos, refused(Phase::Refused, [0; 16]));
             return;
         };
-        if !fe_dir.starts_with('/') || fe_dir.len() < 2 {
+        // The frontend must be a device dir of the frontend's own domain (security review I9).
+        let home = format!("/local/domain/{}/", id.domid.0);
+        if !fe_dir.starts_with(&home) || fe_dir.len() <= home.len() {
             log::error!(
                 "tpmback: {}/{}: invalid frontend path {:?}; ignoring this device",
                 id.domid.0,
                 id.handle,
                 fe_dir
             );
-            self.instances.insert(
-                pos,
-                Instance { id, be_dir, fe_dir, uuid, phase: Phase::Refused, conn: None, failed: None, generation },
-            );
+            self.instances.insert(pos, refused(Phase::Refused, uuid));
             return;
         }
         let _ = hv.write(XsTx::NONE, &join(&be_dir, "feature-protocol-v2"), "1");
@@ -378,16 +481,18 @@ impl<X: Xen> TpmBack<X> {
             log::warn!("tpmback: {}/{}: cannot write state: {:?}", id.domid.0, id.handle, e);
         }
         log::debug!("tpmback: new frontend {}/{} at {}", id.domid.0, id.handle, fe_dir);
-        self.instances.insert(
-            pos,
-            Instance { id, be_dir, fe_dir, uuid, phase: Phase::InitWait, conn: None, failed: None, generation },
-        );
+        if self.binding == FrontendBinding::FirstDomain && self.bound.is_none() {
+            log::info!("tpmback: bound to frontend domain {}", id.domid.0);
+            self.bound = Some(id.domid);
+        }
+        let inst = refused(Phase::InitWait, uuid);
+        self.instances.insert(pos, inst);
     }
 
     /// Runs one frontend's state machine. Returns false if the instance is to be dropped.
     fn step(&mut self, hv: &mut X, idx: usize) -> bool {
         let inst = &self.instances[idx];
-        if inst.phase == Phase::Refused {
+        if matches!(inst.phase, Phase::Refused | Phase::Foreign) {
             return true;
         }
         let be_dir = inst.be_dir.clone();
@@ -395,13 +500,17 @@ impl<X: Xen> TpmBack<X> {
         if hv.read(XsTx::NONE, &join(&be_dir, "online")).ok().as_deref().map(|s| s.trim_end_matches('\0')) == Some("0")
         {
             // The toolstack is detaching us (it wrote online=0 and state=5).
-            self.disconnect(hv, idx);
-            let _ = switch_state(hv, &be_dir, XenbusState::Closed);
-            self.instances[idx].phase = Phase::Closed;
+            self.close(hv, idx);
             return true;
         }
         let fe_state = match read_state(hv, &fe_dir) {
             Ok(s) => s,
+            // A missing `state` in a frontend dir that is still there is Unknown (security
+            // review L2: the guest owns that node and may delete it; that is no reason to
+            // tear down the toolstack's device).
+            Err(XsError::NoEnt) if !matches!(hv.directory(XsTx::NONE, &fe_dir), Err(XsError::NoEnt)) => {
+                Some(XenbusState::Unknown)
+            }
             Err(XsError::NoEnt) => {
                 log::info!("tpmback: frontend {} vanished; cleaning up", fe_dir);
                 self.disconnect(hv, idx);
@@ -415,17 +524,15 @@ impl<X: Xen> TpmBack<X> {
             }
         };
         let Some(fe_state) = fe_state else { return true };
-        let phase = self.instances[idx].phase;
+        let was_init_wait = matches!(self.instances[idx].phase, Phase::InitWait);
         match fe_state {
             XenbusState::Initialised | XenbusState::Connected => {
                 let (ring, port) = match read_ring(hv, &fe_dir) {
                     Ok(v) => v,
                     Err(()) => return true, // keys not there (yet): wait for the next change
                 };
-                if phase == Phase::Connected {
-                    let same =
-                        self.instances[idx].conn.as_ref().is_some_and(|c| c.ring_ref == ring && c.remote_port == port);
-                    if same {
+                if let Some(c) = self.instances[idx].phase.connection() {
+                    if c.ring_ref == ring && c.remote_port == port {
                         return true;
                     }
                     self.disconnect(hv, idx);
@@ -436,11 +543,12 @@ impl<X: Xen> TpmBack<X> {
                 match self.connect(hv, idx, ring, port) {
                     Ok(()) => {}
                     Err(why) => {
-                        log::error!("tpmback: cannot connect to {}: {}", fe_dir, why);
-                        let inst = &mut self.instances[idx];
-                        inst.failed = Some((ring, port));
-                        inst.phase = Phase::Closed;
-                        let _ = switch_state(hv, &be_dir, XenbusState::Closed);
+                        let now = hv.now_ns();
+                        if let Some(n) = self.instances[idx].warnings.admit(now) {
+                            log::error!("tpmback: cannot connect to {}: {}{}", fe_dir, why, held_back(n));
+                        }
+                        self.instances[idx].failed = Some((ring, port));
+                        self.close(hv, idx);
                     }
                 }
             }
@@ -450,10 +558,10 @@ impl<X: Xen> TpmBack<X> {
                 self.instances[idx].phase = Phase::Closing;
             }
             XenbusState::Closed => {
-                self.disconnect(hv, idx);
-                if phase != Phase::InitWait {
-                    let _ = switch_state(hv, &be_dir, XenbusState::Closed);
-                    self.instances[idx].phase = Phase::Closed;
+                if was_init_wait {
+                    self.disconnect(hv, idx);
+                } else {
+                    self.close(hv, idx);
                 }
             }
             XenbusState::Unknown | XenbusState::Initialising | XenbusState::InitWait => {
@@ -487,8 +595,7 @@ impl<X: Xen> TpmBack<X> {
         let _ = switch_state(hv, &be_dir, XenbusState::Connected);
         let generation = self.bump_generation();
         let inst = &mut self.instances[idx];
-        inst.conn = Some(Connection::new(mapping, local, ring, port));
-        inst.phase = Phase::Connected;
+        inst.phase = Phase::Connected(Connection::new(mapping, local, ring, port));
         inst.failed = None;
         inst.generation = generation;
         // The image prints the C vtpm's `Info: VTPM attached to Frontend X/Y` on `Attached`.
@@ -497,10 +604,13 @@ impl<X: Xen> TpmBack<X> {
         Ok(())
     }
 
-    /// Unmaps and unbinds, if connected.
+    /// Unmaps and unbinds, if connected (the phase becomes Closed).
     fn disconnect(&mut self, hv: &mut X, idx: usize) {
         let inst = &mut self.instances[idx];
-        if let Some(conn) = inst.conn.take() {
+        if !matches!(inst.phase, Phase::Connected(_)) {
+            return;
+        }
+        if let Phase::Connected(conn) = core::mem::replace(&mut inst.phase, Phase::Closed) {
             hv.close(conn.port);
             if hv.unmap_grant_ref(conn.mapping).is_err() {
                 log::warn!("tpmback: unmap failed for {}/{}", inst.id.domid.0, inst.id.handle);
@@ -508,9 +618,15 @@ impl<X: Xen> TpmBack<X> {
             log::debug!("tpmback: disconnected from frontend {}/{}", inst.id.domid.0, inst.id.handle);
             self.events.push_back(BackendEvent::Detached(inst.id));
         }
-        if inst.phase == Phase::Connected {
-            inst.phase = Phase::Closed;
-        }
+    }
+
+    /// Closes one backend dir: disconnects if connected, writes our state Closed (6) and
+    /// remembers the phase Closed.
+    fn close(&mut self, hv: &mut X, idx: usize) {
+        self.disconnect(hv, idx);
+        let inst = &mut self.instances[idx];
+        let _ = switch_state(hv, &inst.be_dir, XenbusState::Closed);
+        inst.phase = Phase::Closed;
     }
 
     fn bump_generation(&mut self) -> u64 {

@@ -1,5 +1,17 @@
 //! Event channel operation structs (public/event_channel.h), passed by pointer to
-//! `HYPERVISOR_event_channel_op(cmd, arg)`.
+//! `HYPERVISOR_event_channel_op(cmd, arg)`. Each struct carries its command ([`EvtchnOp::CMD`]),
+//! so a caller cannot pair a command with the wrong struct.
+
+use crate::hypercall::{
+    EVTCHNOP_ALLOC_UNBOUND, EVTCHNOP_BIND_INTERDOMAIN, EVTCHNOP_BIND_VIRQ, EVTCHNOP_CLOSE, EVTCHNOP_SEND,
+    EVTCHNOP_UNMASK,
+};
+
+/// An `EVTCHNOP_*` argument struct and the command it belongs to.
+pub trait EvtchnOp {
+    /// The `cmd` argument of `HYPERVISOR_event_channel_op` for this struct.
+    const CMD: u64;
+}
 
 /// `EVTCHNOP_alloc_unbound`: allocate a port in `dom` that `remote_dom` may bind.
 #[repr(C)]
@@ -32,16 +44,40 @@ pub struct EvtchnBindVirq {
     pub port: u32,
 }
 
-/// `EVTCHNOP_close`, `EVTCHNOP_send` and `EVTCHNOP_unmask` all take just a port.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EvtchnPortOp {
-    pub port: u32,
+/// `EVTCHNOP_close`, `EVTCHNOP_send` and `EVTCHNOP_unmask` all take just a port: one struct
+/// per command, so each has its own [`EvtchnOp::CMD`].
+macro_rules! port_op {
+    ($(#[$doc:meta] $name:ident = $cmd:ident;)*) => {$(
+        #[$doc]
+        #[repr(C)]
+        #[derive(Clone, Copy, Debug, Default)]
+        pub struct $name {
+            pub port: u32,
+        }
+        impl EvtchnOp for $name {
+            const CMD: u64 = $cmd;
+        }
+    )*};
 }
 
-pub type EvtchnClose = EvtchnPortOp;
-pub type EvtchnSend = EvtchnPortOp;
-pub type EvtchnUnmask = EvtchnPortOp;
+port_op! {
+    /// `EVTCHNOP_close`.
+    EvtchnClose = EVTCHNOP_CLOSE;
+    /// `EVTCHNOP_send`.
+    EvtchnSend = EVTCHNOP_SEND;
+    /// `EVTCHNOP_unmask`.
+    EvtchnUnmask = EVTCHNOP_UNMASK;
+}
+
+impl EvtchnOp for EvtchnAllocUnbound {
+    const CMD: u64 = EVTCHNOP_ALLOC_UNBOUND;
+}
+impl EvtchnOp for EvtchnBindInterdomain {
+    const CMD: u64 = EVTCHNOP_BIND_INTERDOMAIN;
+}
+impl EvtchnOp for EvtchnBindVirq {
+    const CMD: u64 = EVTCHNOP_BIND_VIRQ;
+}
 
 #[cfg(test)]
 mod tests {
@@ -61,6 +97,10 @@ mod tests {
         assert_eq!(size_of::<EvtchnBindVirq>(), 12);
         assert_eq!(offset_of!(EvtchnBindVirq, vcpu), 4);
         assert_eq!(offset_of!(EvtchnBindVirq, port), 8);
-        assert_eq!(size_of::<EvtchnPortOp>(), 4);
+        assert_eq!(size_of::<EvtchnClose>(), 4);
+        assert_eq!(size_of::<EvtchnSend>(), 4);
+        assert_eq!(size_of::<EvtchnUnmask>(), 4);
+        assert_eq!((EvtchnClose::CMD, EvtchnSend::CMD, EvtchnUnmask::CMD), (3, 4, 9));
+        assert_eq!((EvtchnAllocUnbound::CMD, EvtchnBindInterdomain::CMD, EvtchnBindVirq::CMD), (6, 0, 1));
     }
 }

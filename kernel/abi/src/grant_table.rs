@@ -1,4 +1,27 @@
-//! Grant table v1 structs and flags (public/grant_table.h).
+//! Grant table v1 structs and flags (public/grant_table.h). Each `GNTTABOP_*` argument struct
+//! carries its command ([`GnttabOp::CMD`]), so a caller cannot pair a command with the wrong
+//! struct.
+
+use crate::hypercall::{GNTTABOP_MAP_GRANT_REF, GNTTABOP_QUERY_SIZE, GNTTABOP_SETUP_TABLE, GNTTABOP_UNMAP_GRANT_REF};
+
+/// A `GNTTABOP_*` argument struct and the command it belongs to.
+pub trait GnttabOp {
+    /// The `cmd` argument of `HYPERVISOR_grant_table_op` for this struct.
+    const CMD: u64;
+}
+
+impl GnttabOp for GnttabSetupTable {
+    const CMD: u64 = GNTTABOP_SETUP_TABLE;
+}
+impl GnttabOp for GnttabQuerySize {
+    const CMD: u64 = GNTTABOP_QUERY_SIZE;
+}
+impl GnttabOp for GnttabMapGrantRef {
+    const CMD: u64 = GNTTABOP_MAP_GRANT_REF;
+}
+impl GnttabOp for GnttabUnmapGrantRef {
+    const CMD: u64 = GNTTABOP_UNMAP_GRANT_REF;
+}
 
 /// `grant_entry_v1`: one slot of the shared grant table the granting domain fills in.
 #[repr(C)]

@@ -93,7 +93,7 @@ extern "C" fn trap_handler(vector: u64, frame: *const u64) -> ! {
         let err = if has_error { *frame.add(2) } else { 0 };
         (err, *frame.add(base), *frame.add(base + 3))
     };
-    let cr2 = if vector == 14 { crate::events::cr2() } else { 0 };
+    let cr2 = if vector == 14 { crate::shared_info::cr2() } else { 0 };
     crate::console::emergency(format_args!(
         "FATAL: trap {} ({}) error={:#x} rip={:#x} rsp={:#x} cr2={:#x}\r\n",
         vector,

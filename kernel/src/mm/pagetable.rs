@@ -76,7 +76,7 @@ fn read_table(mfn: u64, index: usize) -> u64 {
 
 /// Machine frame of the top-level table (L4), from `start_info.pt_base`.
 fn l4_mfn() -> u64 {
-    let si = crate::boot::start_info();
+    let si = crate::start_info::start_info();
     virt_to_mfn(si.pt_base).unwrap_or(0)
 }
 

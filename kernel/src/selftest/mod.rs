@@ -91,7 +91,7 @@ pub fn run(env: &mut Env) -> (u32, u32) {
 }
 
 fn check_start_info(_: &mut Env) -> Result<(), String> {
-    let si = crate::boot::start_info();
+    let si = crate::start_info::start_info();
     ensure!(si.magic_ok(), "bad magic");
     ensure!(si.nr_pages >= 256, "only {} pages", si.nr_pages);
     let l = mm::layout().ok_or("no memory layout")?;
@@ -109,7 +109,7 @@ fn check_start_info(_: &mut Env) -> Result<(), String> {
 }
 
 fn check_cmdline(env: &mut Env) -> Result<(), String> {
-    let si = crate::boot::start_info();
+    let si = crate::start_info::start_info();
     let reparsed = crate::cmdline::parse(si.cmd_line_bytes());
     ensure!(reparsed == env.options, "re-parse differs");
     ensure!(crate::cmdline::has_flag(&reparsed, "selftest"), "selftest flag not seen in start_info.cmd_line");
@@ -122,9 +122,9 @@ fn check_shared_info(_: &mut Env) -> Result<(), String> {
     let t = time::vcpu_time_info();
     ensure!(t.version & 1 == 0, "vcpu_time_info.version {} is odd", t.version);
     ensure!(t.tsc_to_system_mul != 0, "tsc_to_system_mul is 0 (shared_info not mapped?)");
-    ensure!(!events::shared_info().is_null(), "shared_info not mapped");
+    ensure!(!crate::shared_info::shared_info().is_null(), "shared_info not mapped");
     // Events are polled: upcalls must stay masked.
-    let mask = events::upcall_mask();
+    let mask = crate::shared_info::upcall_mask();
     ensure!(mask == 1, "evtchn_upcall_mask is {}", mask);
     Ok(())
 }

@@ -201,10 +201,12 @@ impl<T: XsTransport> XsClient<T> {
         expect_ok(&v)
     }
 
-    /// Removes a watch and drops its queued events.
+    /// Removes a watch and drops its queued events: those of its token at or below its path.
+    /// Events of other watches that share the token stay queued (security review L3: tpmback
+    /// watches every frontend with one token).
     pub fn unwatch(&mut self, path: &str, token: &str) -> Result<(), XsError> {
         let v = self.request(XsdSockmsgType::Unwatch, XsTx::NONE, &[path.as_bytes(), token.as_bytes()], false)?;
-        self.watch_events.retain(|e| e.token != token);
+        self.watch_events.retain(|e| !(e.token == token && is_at_or_below(&e.path, path)));
         expect_ok(&v)
     }
 
@@ -220,6 +222,12 @@ impl<T: XsTransport> XsClient<T> {
         let v = self.request(XsdSockmsgType::TransactionEnd, tx, &[arg], false)?;
         expect_ok(&v)
     }
+}
+
+/// True if `path` is `root` or a node below it (`a/b` is below `a`, `ab` is not).
+fn is_at_or_below(path: &str, root: &str) -> bool {
+    let root = root.trim_end_matches('/');
+    path.strip_prefix(root).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The driver interface, natively: the same requests, the same errors.

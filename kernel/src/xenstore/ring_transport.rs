@@ -20,7 +20,7 @@ pub struct RingTransport {
 impl RingTransport {
     /// Uses the ring described by start_info (`None` for dom0, which has none).
     pub fn from_start_info() -> Option<RingTransport> {
-        let si = crate::boot::start_info();
+        let si = crate::start_info::start_info();
         if si.is_initdomain() || si.store_mfn == 0 {
             return None;
         }

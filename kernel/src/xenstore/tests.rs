@@ -246,6 +246,25 @@ fn watches_are_queued_for_the_loop() {
 }
 
 #[test]
+fn unwatch_drops_only_the_events_of_that_watch() {
+    // One token for several paths, as tpmback uses it: removing the watch of `fe/a` must keep
+    // the queued event of `fe/b` (and of `fe/ab`, which is not below `fe/a`).
+    let mut xs = client();
+    xs.watch("fe/a", "tpmback").unwrap();
+    xs.watch("fe/b", "tpmback").unwrap();
+    xs.watch("fe/ab", "tpmback").unwrap();
+    xs.poll().unwrap();
+    while xs.take_watch_event().is_some() {}
+    xs.write("fe/a/state", "1").unwrap();
+    xs.write("fe/b/state", "3").unwrap();
+    xs.write("fe/ab", "x").unwrap();
+    xs.poll().unwrap();
+    xs.unwatch("fe/a", "tpmback").unwrap();
+    let left: Vec<String> = core::iter::from_fn(|| xs.take_watch_event_for("tpmback")).map(|e| e.path).collect();
+    assert_eq!(left, vec!["fe/b/state", "fe/ab"]);
+}
+
+#[test]
 fn watch_events_can_be_taken_per_token() {
     let mut xs = client();
     xs.watch("a", "ta").unwrap();

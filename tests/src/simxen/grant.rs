@@ -24,6 +24,26 @@ impl SimPage {
     }
 }
 
+thread_local! {
+    static FREED_WHILE_SHARED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many pages this thread (one test) freed while a grant or mapping of them was still
+/// alive: what a real kernel would hand to the next allocation while the peer still sees it
+/// (security review L7). A driver must end the grant first, or leak the page.
+pub fn pages_freed_while_shared() -> u64 {
+    FREED_WHILE_SHARED.with(Cell::get)
+}
+
+impl Drop for SimPage {
+    fn drop(&mut self) {
+        // The grant entry and every mapping hold a clone of the bytes.
+        if Rc::strong_count(&self.data) > 1 {
+            FREED_WHILE_SHARED.with(|c| c.set(c.get() + 1));
+        }
+    }
+}
+
 fn bounds(offset: usize, len: usize) -> Result<(), HvError> {
     if offset.checked_add(len).is_none_or(|e| e > 4096) { Err(HvError::OutOfRange) } else { Ok(()) }
 }
