@@ -1,7 +1,7 @@
 //! The engine's random numbers: a ChaCha20 CSPRNG (rand_chacha) whose 256-bit seed is
 //! derived from an entropy pool the image collects at boot.
 //!
-//! What goes into the pool (collected by the image, see `entropy_pool` in `main.rs`):
+//! What goes into the pool (collected by the image, see `entropy_pool` in `serve.rs`):
 //! 32 RDRAND values when CPUID offers RDRAND (under QEMU TCG `-cpu max` it is there, backed
 //! by the host's getrandom), TSC readings taken around hypercalls (timing jitter), Xen's
 //! system time and wall clock, and the domain id. Without RDRAND only the timing inputs
