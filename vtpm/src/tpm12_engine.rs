@@ -9,6 +9,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use drivers::hv::Clock;
+use tpm_frame::TPM_TAG_RQU_COMMAND;
 use tpm12::{Tpm, TpmOptions, TpmRng};
 use zeroize::Zeroizing;
 
@@ -39,20 +40,22 @@ pub fn tpm_options(opts: &VtpmOptions) -> TpmOptions {
     TpmOptions { maintcmds: opts.maintcmds, ..TpmOptions::default() }
 }
 
-fn startup_command(mode: StartupMode) -> [u8; 12] {
-    // TPM_Startup: tag RQU_COMMAND, paramSize 12, ordinal 0x99, TPM_STARTUP_TYPE
-    let t = mode as u16;
-    [0x00, 0xC1, 0, 0, 0, 12, 0, 0, 0, 0x99, (t >> 8) as u8, t as u8]
+/// `TPM_Startup(mode)` (ordinal 0x99, a `TPM_STARTUP_TYPE`).
+fn startup_command(mode: StartupMode) -> Vec<u8> {
+    tpm_frame::command(TPM_TAG_RQU_COMMAND, TPM_ORD_STARTUP, &(mode as u16).to_be_bytes())
 }
 
-/// TPM_SelfTestFull (ordinal 0x50).
-const SELF_TEST_FULL: [u8; 10] = [0x00, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x50];
+/// `TPM_SelfTestFull`.
+fn self_test_full() -> Vec<u8> {
+    tpm_frame::command(TPM_TAG_RQU_COMMAND, TPM_ORD_SELF_TEST_FULL, &[])
+}
 
+const TPM_ORD_STARTUP: u32 = 0x99;
+const TPM_ORD_SELF_TEST_FULL: u32 = 0x50;
+
+/// The return code of a response (`u32::MAX` if it has no header).
 fn return_code(resp: &[u8]) -> u32 {
-    match resp.get(6..10) {
-        Some(b) => u32::from_be_bytes([b[0], b[1], b[2], b[3]]),
-        None => u32::MAX,
-    }
+    tpm_frame::return_code(resp).unwrap_or(u32::MAX)
 }
 
 /// Manufactures the engine (EK generated), then runs TPM_Startup and TPM_SelfTestFull.
@@ -73,7 +76,7 @@ pub fn start(
     let t1 = time.now_ns();
     let mode = opts.startup;
     let rc_startup = return_code(&engine.execute(0, &startup_command(mode)));
-    let rc_selftest = return_code(&engine.execute(0, &SELF_TEST_FULL));
+    let rc_selftest = return_code(&engine.execute(0, &self_test_full()));
     engine.take_changed();
     let line = format!(
         "Info: TPM 1.2 engine manufactured in {} ms (EK generated); TPM_Startup({}) rc={}, TPM_SelfTestFull rc={}; maintenance commands {}",
@@ -88,4 +91,18 @@ pub fn start(
         if opts.maintcmds { "on" } else { "off" }
     );
     Ok((engine, line))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn startup_frames() {
+        assert_eq!(startup_command(StartupMode::Clear), [0x00, 0xC1, 0, 0, 0, 12, 0, 0, 0, 0x99, 0, 1]);
+        assert_eq!(startup_command(StartupMode::Deactivated), [0x00, 0xC1, 0, 0, 0, 12, 0, 0, 0, 0x99, 0, 3]);
+        assert_eq!(self_test_full(), [0x00, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x50]);
+        assert_eq!(return_code(&[0, 0xC4, 0, 0, 0, 10, 0, 0, 0, 38]), 38);
+        assert_eq!(return_code(&[0, 0xC4]), u32::MAX);
+    }
 }
