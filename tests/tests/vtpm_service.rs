@@ -70,3 +70,106 @@ fn the_engine_starts_as_the_image_starts_it() {
         ["Info: no vTPM manager (no device/vtpm/0): TPM state is volatile (lost when this domain stops)"]
     );
 }
+
+/// A CPU whose RDSEED/RDRAND give the listed values (then nothing), and a counting TSC.
+struct Cpu {
+    rdseed: Vec<u64>,
+    rdrand: Vec<u64>,
+    tsc: u64,
+}
+
+impl Cpu {
+    fn new(rdseed: Vec<u64>, rdrand: Vec<u64>) -> Cpu {
+        Cpu { rdseed, rdrand, tsc: 1000 }
+    }
+}
+
+impl vtpm::entropy::CpuEntropy for Cpu {
+    fn rdseed64(&mut self) -> Option<u64> {
+        (!self.rdseed.is_empty()).then(|| self.rdseed.remove(0))
+    }
+    fn rdrand64(&mut self) -> Option<u64> {
+        (!self.rdrand.is_empty()).then(|| self.rdrand.remove(0))
+    }
+    fn tsc(&mut self) -> u64 {
+        self.tsc += 977;
+        self.tsc
+    }
+}
+
+fn good(n: u64) -> Vec<u64> {
+    (1..=n).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect()
+}
+
+#[test]
+fn no_strong_entropy_source_refuses_to_manufacture() {
+    let w = World::new();
+    let mut dom = w.add_domain(1);
+    let mut out = Lines::default();
+    let pool = vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(vec![], vec![]), &mut out);
+    assert!(pool.is_none(), "timing alone is not a seed");
+    assert_eq!(out.0.len(), 1, "{:?}", out.0);
+    assert!(out.0[0].starts_with("ERROR: no strong entropy source ("), "{}", out.0[0]);
+    assert!(out.0[0].contains("refusing to manufacture the TPM"), "{}", out.0[0]);
+}
+
+#[test]
+fn rdrand_all_ones_and_repeats_do_not_count() {
+    let w = World::new();
+    let mut dom = w.add_domain(1);
+    // the AMD after-resume bug: all-ones with the carry flag set
+    let mut out = Lines::default();
+    assert!(vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(vec![], vec![u64::MAX; 32]), &mut out).is_none());
+    assert!(out.0[0].contains("0 good RDSEED and 0 good RDRAND values"), "{}", out.0[0]);
+    // a stuck generator: one value over and over counts once
+    let mut out = Lines::default();
+    assert!(vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(vec![7; 16], vec![7; 32]), &mut out).is_none());
+    assert!(out.0[0].contains("1 good RDSEED and 0 good RDRAND values"), "{}", out.0[0]);
+    // 31 good RDRAND values and one zero: not enough
+    let mut r = good(31);
+    r.push(0);
+    let mut out = Lines::default();
+    assert!(vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(vec![], r), &mut out).is_none());
+    // 32 good ones are
+    let mut out = Lines::default();
+    let pool = vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(vec![], good(32)), &mut out).unwrap();
+    assert_eq!((pool.rdseed, pool.rdrand), (0, 32));
+    assert!(out.0[0].starts_with("Info: RNG: ChaCha20 seeded from 32 RDRAND values"), "{}", out.0[0]);
+    // RDSEED: 8 good values suffice
+    let mut out = Lines::default();
+    let pool = vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(good(8), vec![]), &mut out).unwrap();
+    assert_eq!(pool.rdseed, 8);
+    assert!(out.0[0].starts_with("Info: RNG: ChaCha20 seeded from 8 RDSEED values"), "{}", out.0[0]);
+}
+
+#[test]
+fn the_toolstack_seed_is_taken_deleted_and_never_printed() {
+    let w = World::new();
+    let mut dom = w.add_domain(1);
+    let seed = "00112233445566778899aabbccddeeff00112233445566778899AABBCCDDEEFF";
+    w.xs_write("/local/domain/1/vtpm-seed", seed);
+    let mut out = Lines::default();
+    let pool = vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(vec![], vec![]), &mut out).expect("strong");
+    assert!(pool.toolstack_seed);
+    assert_eq!(w.xs("/local/domain/1/vtpm-seed"), None, "deleted after reading");
+    assert_eq!(
+        out.0,
+        [
+            "Info: RNG: ChaCha20 seeded from the toolstack's vtpm-seed (HKDF-SHA256, with TSC/xenstore timing mixed in); rekeyed every 64 KiB of output"
+        ]
+    );
+    for l in &out.0 {
+        assert!(!l.to_lowercase().contains("00112233"), "never printed: {l}");
+    }
+    // the engine starts from it
+    let rng = vtpm::rng::ReseedingRng::new(&pool.bytes, || None);
+    let opts = VtpmOptions::default();
+    let tpm_opts = TpmOptions { ek_bits: 1024, ..vtpm::tpm12_engine::tpm_options(&opts) };
+    assert!(vtpm::tpm12_engine::start(&dom, Box::new(rng), Box::new(ManualClock(0)), tpm_opts, &opts).is_ok());
+    // a second boot has no seed (and a malformed one is dropped, unused, with a warning)
+    w.xs_write("/local/domain/1/vtpm-seed", "not hex");
+    let mut out = Lines::default();
+    assert!(vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(vec![], vec![]), &mut out).is_none());
+    assert_eq!(out.0[0], "Warning: vtpm-seed is not 64 hex digits; not used");
+    assert_eq!(w.xs("/local/domain/1/vtpm-seed"), None);
+}

@@ -4,7 +4,9 @@
 //!   and the engine; the host tests run it in the simulated Xen;
 //! - `engine`: the engine seam ([`Engine`]); `tpm12_engine`: `tpm12::Tpm` behind it, and its
 //!   start (manufacture, TPM_Startup, TPM_SelfTestFull);
-//! - `options`, `stats` (the `loglevel=debug` summary), `rng` (the engine's CSPRNG), `disktest`
+//! - `entropy`: the entropy pool and the refusal to manufacture from a weak one; `rng`: the
+//!   engine's CSPRNG (HKDF-SHA256 extraction, ChaCha20, periodic rekeying);
+//! - `options`, `stats` (the `loglevel=debug` summary), `disktest`
 //!   (the blkfront check `disktest=`).
 //!
 //! The image itself (`main.rs`) is wiring: `image_main!`, `ImageInfo`, and the adapters to the
@@ -16,6 +18,7 @@ extern crate alloc;
 
 pub mod disktest;
 pub mod engine;
+pub mod entropy;
 pub mod options;
 pub mod rng;
 pub mod service;
