@@ -103,7 +103,22 @@ impl FakeTpm {
             _ => reply(10, &[]),
         }
     }
+}
 
+/// The fake has no permanent state: nothing ever changes.
+impl vtpm::Engine for FakeTpm {
+    fn execute(&mut self, locality: u8, cmd: &[u8]) -> Vec<u8> {
+        FakeTpm::execute(self, locality, cmd)
+    }
+    fn take_image_if_changed(&mut self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        None
+    }
+    fn take_changed(&mut self) -> bool {
+        false
+    }
+}
+
+impl FakeTpm {
     /// A PCR value.
     pub fn pcr(&self, n: usize) -> [u8; 20] {
         self.pcrs[n]

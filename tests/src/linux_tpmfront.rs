@@ -217,18 +217,20 @@ impl LinuxTpmFront {
         self.page.write_u32_le(0, cmd.len() as u32).unwrap();
         self.page.write(4, &[1]).unwrap();
         let _ = self.dom.notify(self.port);
-        // the core waits for "complete" (FINISH) or "canceled" (IDLE), polling every 5 ms
+        // the core waits for "complete" (FINISH) or "canceled" (IDLE), polling every 5 ms; as
+        // in `tpm_try_transmit`, the time is checked after each sleep without another look at
+        // the status, so an answer that lands in the last sleep still times out
         let end = self.dom.now_ns() + duration_ns;
         loop {
             match self.state_byte() {
                 0 | 2 => break,
                 _ => {}
             }
+            self.msleep();
             if self.dom.now_ns() >= end {
                 self.cancel();
                 return Err(ETIME);
             }
-            self.msleep();
         }
         // vtpm_recv
         if self.state_byte() == 0 {

@@ -1,32 +1,78 @@
-//! A simulated vtpm stub domain: our tpmback in front of a TPM engine, run as an actor of the
-//! simulated machine. It serves one request at a time (optionally holding each for a while, to
-//! model a slow command) and records who was served, in order.
+//! The vtpm stub domain's real service loop (`vtpm::VtpmService::step`) run as an actor of the
+//! simulated machine, in front of any [`Engine`]. Each actor step is one iteration of the
+//! image's loop. A request can be held for a while before the engine answers (a slow command):
+//! the engine then waits on the domain's clock, letting the other domains run meanwhile, as a
+//! long command does on real Xen. Console lines, events and who was served are recorded.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, Ref, RefCell};
 use std::rc::Rc;
 
 use drivers::hv::Clock;
-use drivers::tpmback::{BackendEvent, FrontendBinding, FrontendId, Request, TpmBack};
+use drivers::tpmback::{BackendEvent, FrontendBinding, FrontendId, TpmBack};
+use vtpm::options::VtpmOptions;
+use vtpm::{Engine, Output, Step, VtpmService};
+use zeroize::Zeroizing;
 
 use crate::simxen::{SimDomain, World};
 
-/// A TPM engine as the vtpm uses it (the shape of `tpm12::Tpm::execute`).
-pub trait Engine {
-    /// Executes one command.
-    fn execute(&mut self, locality: u8, cmd: &[u8]) -> Vec<u8>;
+/// The test's engine, shared with the test, optionally slow.
+pub struct SimEngine<E> {
+    engine: Rc<RefCell<E>>,
+    dom: SimDomain,
+    hold_ns: Rc<Cell<u64>>,
 }
 
-impl Engine for crate::fake_tpm::FakeTpm {
-    fn execute(&mut self, locality: u8, cmd: &[u8]) -> Vec<u8> {
-        crate::fake_tpm::FakeTpm::execute(self, locality, cmd)
+impl<E: Engine> Engine for SimEngine<E> {
+    fn execute(&mut self, locality: u8, command: &[u8]) -> Vec<u8> {
+        let until = self.dom.now_ns() + self.hold_ns.get();
+        while self.dom.now_ns() < until {
+            self.dom.wait_until(until);
+        }
+        self.engine.borrow_mut().execute(locality, command)
+    }
+    fn take_image_if_changed(&mut self) -> Option<Zeroizing<Vec<u8>>> {
+        self.engine.borrow_mut().take_image_if_changed()
+    }
+    fn take_changed(&mut self) -> bool {
+        self.engine.borrow_mut().take_changed()
     }
 }
 
+/// What the service told its console and observer.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    /// Console lines, in order.
+    pub lines: Rc<RefCell<Vec<String>>>,
+    /// Attach/detach events seen.
+    pub events: Rc<RefCell<Vec<BackendEvent>>>,
+    /// Frontends served, in order.
+    pub served: Rc<RefCell<Vec<FrontendId>>>,
+    /// Responses that could not be delivered (frontend gone).
+    pub undeliverable: Rc<Cell<u32>>,
+}
+
+impl Output for Recorder {
+    fn line(&mut self, line: &str) {
+        self.lines.borrow_mut().push(line.to_string());
+    }
+    fn event(&mut self, event: &BackendEvent) {
+        self.events.borrow_mut().push(*event);
+    }
+    fn served(&mut self, frontend: FrontendId, delivered: bool) {
+        self.served.borrow_mut().push(frontend);
+        if !delivered {
+            self.undeliverable.set(self.undeliverable.get() + 1);
+        }
+    }
+}
+
+/// The service of a running simulated vtpm.
+pub type SimService<E> = VtpmService<SimDomain, SimEngine<E>>;
+
 /// Handles to a running simulated vtpm.
-#[derive(Clone)]
-pub struct VtpmSim {
-    /// The backend.
-    pub back: Rc<RefCell<TpmBack<SimDomain>>>,
+pub struct VtpmSim<E: Engine = crate::fake_tpm::FakeTpm> {
+    /// The service loop.
+    pub service: Rc<RefCell<SimService<E>>>,
     /// Its domain.
     pub dom: SimDomain,
     /// How long each request is held before it is answered (virtual ns).
@@ -37,68 +83,86 @@ pub struct VtpmSim {
     pub events: Rc<RefCell<Vec<BackendEvent>>>,
     /// Responses that could not be delivered (frontend gone).
     pub undeliverable: Rc<Cell<u32>>,
+    /// Console lines.
+    pub lines: Rc<RefCell<Vec<String>>>,
+    /// Set when `step` returned [`Step::PowerOff`] (the actor then stops).
+    pub powered_off: Rc<Cell<bool>>,
 }
 
-/// Starts tpmback in domain `be` (it has to exist) with `engine`, as an actor, with the
-/// product's default binding (the first frontend domain).
-pub fn spawn_vtpm<E: Engine + 'static>(world: &World, be: u16, engine: Rc<RefCell<E>>) -> VtpmSim {
-    spawn_vtpm_bound(world, be, engine, FrontendBinding::FirstDomain)
+impl<E: Engine> VtpmSim<E> {
+    /// The backend.
+    pub fn back(&self) -> Ref<'_, TpmBack<SimDomain>> {
+        Ref::map(self.service.borrow(), |s| s.backend())
+    }
+
+    /// True if a console line contains `text`.
+    pub fn said(&self, text: &str) -> bool {
+        self.lines.borrow().iter().any(|l| l.contains(text))
+    }
+}
+
+/// Starts the vtpm service in domain `be` (it has to exist) with `engine` and default options.
+pub fn spawn_vtpm<E: Engine + 'static>(world: &World, be: u16, engine: Rc<RefCell<E>>) -> VtpmSim<E> {
+    spawn_vtpm_with(world, be, engine, &VtpmOptions::default())
 }
 
 /// As [`spawn_vtpm`], one engine for the frontends of every domain (`FrontendBinding::AnyDomain`):
 /// for the tests of multi-frontend scheduling and hostile neighbours.
-pub fn spawn_shared_vtpm<E: Engine + 'static>(world: &World, be: u16, engine: Rc<RefCell<E>>) -> VtpmSim {
+pub fn spawn_shared_vtpm<E: Engine + 'static>(world: &World, be: u16, engine: Rc<RefCell<E>>) -> VtpmSim<E> {
     spawn_vtpm_bound(world, be, engine, FrontendBinding::AnyDomain)
 }
 
-/// As [`spawn_vtpm`], with an explicit binding.
+/// As [`spawn_vtpm`], with an explicit frontend binding.
 pub fn spawn_vtpm_bound<E: Engine + 'static>(
     world: &World,
     be: u16,
     engine: Rc<RefCell<E>>,
     binding: FrontendBinding,
-) -> VtpmSim {
+) -> VtpmSim<E> {
+    spawn_vtpm_full(world, be, engine, &VtpmOptions::default(), binding)
+}
+
+/// Starts the vtpm service in domain `be` with `engine` and `opts`, as an actor (bound to the
+/// first frontend domain, as the image).
+pub fn spawn_vtpm_with<E: Engine + 'static>(
+    world: &World,
+    be: u16,
+    engine: Rc<RefCell<E>>,
+    opts: &VtpmOptions,
+) -> VtpmSim<E> {
+    spawn_vtpm_full(world, be, engine, opts, FrontendBinding::FirstDomain)
+}
+
+/// Starts the vtpm service in domain `be` with `engine`, `opts` and `binding`, as an actor.
+pub fn spawn_vtpm_full<E: Engine + 'static>(
+    world: &World,
+    be: u16,
+    engine: Rc<RefCell<E>>,
+    opts: &VtpmOptions,
+    binding: FrontendBinding,
+) -> VtpmSim<E> {
     let mut dom = world.domain(be);
-    let back = Rc::new(RefCell::new(TpmBack::new()));
-    back.borrow_mut().set_binding(binding);
-    back.borrow_mut().start(&mut dom).expect("tpmback start");
+    let hold_ns = Rc::new(Cell::new(0));
+    let mut rec = Recorder::default();
+    let engine = SimEngine { engine, dom: dom.clone(), hold_ns: hold_ns.clone() };
+    let service = Rc::new(RefCell::new(VtpmService::with_binding(&mut dom, engine, opts, binding, &mut rec)));
     let sim = VtpmSim {
-        back,
+        service: service.clone(),
         dom: dom.clone(),
-        hold_ns: Rc::new(Cell::new(0)),
-        served: Rc::new(RefCell::new(vec![])),
-        events: Rc::new(RefCell::new(vec![])),
-        undeliverable: Rc::new(Cell::new(0)),
+        hold_ns,
+        served: rec.served.clone(),
+        events: rec.events.clone(),
+        undeliverable: rec.undeliverable.clone(),
+        lines: rec.lines.clone(),
+        powered_off: Rc::new(Cell::new(false)),
     };
-    let s = sim.clone();
-    let mut held: Option<(Request, u64)> = None;
+    let off = sim.powered_off.clone();
     world.add_actor(be, move || {
-        let mut dom = s.dom.clone();
-        let mut back = s.back.borrow_mut();
-        back.poll(&mut dom);
-        while let Some(e) = back.take_event() {
-            s.events.borrow_mut().push(e);
+        if off.get() {
+            return;
         }
-        loop {
-            if held.is_none() {
-                match back.next_request(&mut dom) {
-                    Some(r) => {
-                        let until = dom.now_ns() + s.hold_ns.get();
-                        held = Some((r, until));
-                    }
-                    None => break,
-                }
-            }
-            let Some((req, until)) = held.as_ref() else { break };
-            if dom.now_ns() < *until {
-                break;
-            }
-            let resp = engine.borrow_mut().execute(req.locality, &req.command);
-            if back.respond(&mut dom, req, &resp).is_err() {
-                s.undeliverable.set(s.undeliverable.get() + 1);
-            }
-            s.served.borrow_mut().push(req.frontend);
-            held = None;
+        if service.borrow_mut().step(&mut dom, &mut rec) == Step::PowerOff {
+            off.set(true);
         }
     });
     sim

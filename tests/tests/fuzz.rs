@@ -59,7 +59,7 @@ fn random_pages_and_xenstore_values_against_tpmback() {
             w.step();
             bad.set_state(3);
             w.step();
-            assert_eq!(vtpm.back.borrow().connected(), 2, "round {round}: hostile frontend reconnects");
+            assert_eq!(vtpm.back().connected(), 2, "round {round}: hostile frontend reconnects");
         }
         match rng.below(40) {
             0..=14 => {
@@ -114,7 +114,7 @@ fn random_pages_and_xenstore_values_against_tpmback() {
         }
     }
     assert!(linux.transmit(&fake_tpm::pcr_read(0)).is_ok());
-    let st = vtpm.back.borrow().stats();
+    let st = vtpm.back().stats();
     assert!(st.count > 300 && st.rejected > 50 && st.cancels > 100, "the abuse reached the page code: {st:?}");
 }
 

@@ -44,7 +44,7 @@ fn m4_a_second_domain_is_refused_and_never_connected() {
     let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     let mut linux = LinuxTpmFront::probe(&w, 2).unwrap();
     w.run_until(MS, S, || linux.fe_state == 4);
-    assert_eq!(vtpm.back.borrow().bound_domain(), Some(DomId(2)));
+    assert_eq!(vtpm.back().bound_domain(), Some(DomId(2)));
 
     // Domain 3 gets the same vtpm attached (misconfiguration, or a hostile toolstack user).
     let d3 = toolstack::vtpm_attach(&w, 3, 1, 0, &uuid(3));
@@ -56,13 +56,13 @@ fn m4_a_second_domain_is_refused_and_never_connected() {
     assert_eq!(w.state.borrow().grants.map_count(3, other.gref.0), 0, "its page is never mapped");
     assert_eq!(other.state(), 1, "its request is never served");
     assert!(vtpm.events.borrow().contains(&BackendEvent::Refused(fe(3, 0), DomId(2))));
-    assert_eq!(vtpm.back.borrow().connected(), 1);
-    assert_eq!(vtpm.back.borrow().instances(), 1, "a refused dir does not keep the vtpm alive");
+    assert_eq!(vtpm.back().connected(), 1);
+    assert_eq!(vtpm.back().instances(), 1, "a refused dir does not keep the vtpm alive");
 
     // The bound domain's second vtpm device is served.
     let d2b = toolstack::vtpm_attach(&w, 2, 1, 1, &uuid(2));
     let mut second = RawFront::setup(&w, 2, 1);
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 2);
+    w.run_until(MS, S, || vtpm.back().connected() == 2);
     assert_eq!(toolstack::state(&w, &d2b.backend), Some(4));
     second.submit(&fake_tpm::pcr_read(0));
     w.run_until(MS, S, || second.response().is_some());
@@ -103,10 +103,10 @@ fn l2_a_deleted_frontend_state_node_does_not_remove_the_backend_dir() {
     w.step();
     w.step();
     assert!(w.xs(&format!("{}/state", dev.backend)).is_some(), "backend dir kept");
-    assert_eq!(vtpm.back.borrow().instances(), 1, "device kept (no power off)");
+    assert_eq!(vtpm.back().instances(), 1, "device kept (no power off)");
     // The guest writes its state again and is served again.
     guest.write(XsTx::NONE, "device/vtpm/0/state", "4").unwrap();
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 1);
+    w.run_until(MS, S, || vtpm.back().connected() == 1);
     let r = front.transact(&mut guest, &fake_tpm::pcr_read(0), S).unwrap();
     assert_eq!(r.len(), 30);
 }
@@ -122,12 +122,12 @@ fn l4_guest_triggered_warnings_are_rate_limited() {
     toolstack::vtpm_attach(&w, 2, 1, 0, &uuid(2));
     let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     let mut bad = RawFront::setup(&w, 2, 0);
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 1);
+    w.run_until(MS, S, || vtpm.back().connected() == 1);
     for _ in 0..50 {
         bad.submit_raw(&[0u8; 4], 4, 0); // shorter than a TPM header
         w.run_until(MS, S, || bad.state() == 2);
     }
-    assert_eq!(vtpm.back.borrow().stats().rejected, 50, "every one answered");
+    assert_eq!(vtpm.back().stats().rejected, 50, "every one answered");
     let lines = log_capture::lines_with("invalid request from 2/0");
     assert_eq!(lines.len(), 1, "{lines:?}");
     // After the interval, the next one is logged with the count of those held back.
@@ -187,5 +187,5 @@ fn i9_a_frontend_path_of_another_domain_is_refused() {
     w.step();
     w.step();
     assert_eq!(toolstack::state(&w, &d2.backend), Some(1), "refused: left as the toolstack wrote it");
-    assert_eq!(vtpm.back.borrow().connected(), 0);
+    assert_eq!(vtpm.back().connected(), 0);
 }

@@ -8,30 +8,23 @@ use drivers::tpmfront::{FrontStyle, TpmFront};
 use integration_tests::fake_tpm;
 use integration_tests::linux_tpmfront::LinuxTpmFront;
 use integration_tests::simxen::{World, toolstack};
-use integration_tests::vtpm_sim::{Engine, spawn_shared_vtpm};
+use integration_tests::vtpm_sim::spawn_shared_vtpm;
 use tpm12::platform::ManualClock;
 use tpm12::testing::DetRng;
 use tpm12::{Tpm, TpmOptions};
+use vtpm::Tpm12Engine;
 
 const S: u64 = 1_000_000_000;
 const MS: u64 = 1_000_000;
 
-struct Real(Tpm);
-
-impl Engine for Real {
-    fn execute(&mut self, locality: u8, cmd: &[u8]) -> Vec<u8> {
-        self.0.execute(locality, cmd)
-    }
-}
-
 /// A manufactured engine after TPM_Startup(ST_CLEAR), as the vtpm image starts it. A 1024-bit
 /// EK keeps debug-build key generation short; key size plays no part in the transport.
-fn engine() -> Rc<RefCell<Real>> {
+fn engine() -> Rc<RefCell<Tpm12Engine>> {
     let opts = TpmOptions { ek_bits: 1024, ..TpmOptions::default() };
     let mut tpm = Tpm::manufacture(Box::new(DetRng::new(7)), Box::new(ManualClock(0)), opts).expect("manufacture");
     let r = tpm.execute(0, &[0x00, 0xC1, 0, 0, 0, 12, 0, 0, 0, 0x99, 0, 1]);
     assert_eq!(&r[6..10], &[0, 0, 0, 0], "TPM_Startup(ST_CLEAR)");
-    Rc::new(RefCell::new(Real(tpm)))
+    Rc::new(RefCell::new(Tpm12Engine(tpm)))
 }
 
 fn rc(r: &[u8]) -> u32 {
@@ -78,6 +71,6 @@ fn linux_guest_and_our_frontend_share_one_engine() {
     assert_eq!((rc(&r), r.len()), (0, 14 + 32));
     // pvgrub closes and leaves the device reusable.
     front.close(&mut pvgrub, S).unwrap();
-    assert_eq!(vtpm.back.borrow().connected(), 1);
-    assert_eq!(vtpm.back.borrow().stats().rejected, 0);
+    assert_eq!(vtpm.back().connected(), 1);
+    assert_eq!(vtpm.back().stats().rejected, 0);
 }

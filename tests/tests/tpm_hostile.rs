@@ -1,7 +1,7 @@
 //! Hostile frontends against tpmback: the backend answers or drops them and keeps serving the
 //! well-behaved guest. Plus fairness across frontends.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use drivers::hv::DomId;
@@ -49,7 +49,7 @@ fn rc(resp: &[u8]) -> u32 {
 fn malformed_lengths_and_offsets_are_answered_with_tpm_errors() {
     let (w, vtpm, mut linux, _) = setup(&[3]);
     let mut bad = RawFront::setup(&w, 3, 0);
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 2);
+    w.run_until(MS, S, || vtpm.back().connected() == 2);
 
     bad.submit_raw(&[], 0, 0);
     w.step();
@@ -80,7 +80,7 @@ fn malformed_lengths_and_offsets_are_answered_with_tpm_errors() {
     w.step();
     assert_eq!(rc(&bad.response().unwrap()), 3);
 
-    assert_eq!(vtpm.back.borrow().stats().rejected, 4);
+    assert_eq!(vtpm.back().stats().rejected, 4);
     good_guest_still_served(&mut linux);
 }
 
@@ -94,7 +94,7 @@ fn state_flipping_and_garbage_keys_do_not_wedge_the_backend() {
         good_guest_still_served(&mut linux);
     }
     // Back at 3 with the same ring: connected again and served.
-    w.run_until(MS, 100 * MS, || vtpm.back.borrow().connected() == 2);
+    w.run_until(MS, 100 * MS, || vtpm.back().connected() == 2);
     bad.submit(&fake_tpm::pcr_read(4));
     w.step();
     assert_eq!(rc(&bad.response().expect("served after the flipping")), 0);
@@ -115,7 +115,7 @@ fn state_flipping_and_garbage_keys_do_not_wedge_the_backend() {
         w.step();
         good_guest_still_served(&mut linux);
     }
-    assert_eq!(vtpm.back.borrow().connected(), 1);
+    assert_eq!(vtpm.back().connected(), 1);
     assert_eq!(toolstack::state(&w, &devs[0].backend), Some(6), "failed connect → Closed");
     // Old-protocol frontend (no feature-protocol-v2) is refused.
     bad.set_state(1);
@@ -125,7 +125,7 @@ fn state_flipping_and_garbage_keys_do_not_wedge_the_backend() {
     bad.write_key("feature-protocol-v2", "0");
     bad.set_state(3);
     w.step();
-    assert_eq!(vtpm.back.borrow().connected(), 1);
+    assert_eq!(vtpm.back().connected(), 1);
     good_guest_still_served(&mut linux);
 }
 
@@ -133,7 +133,7 @@ fn state_flipping_and_garbage_keys_do_not_wedge_the_backend() {
 fn cancel_storm() {
     let (w, vtpm, mut linux, _) = setup(&[3]);
     let mut bad = RawFront::setup(&w, 3, 0);
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 2);
+    w.run_until(MS, S, || vtpm.back().connected() == 2);
     for i in 0..1000 {
         bad.cancel();
         if i % 3 == 0 {
@@ -145,15 +145,27 @@ fn cancel_storm() {
         }
     }
     // Cancels while a request is being served are ignored; the answer comes as FINISH.
+    // (The engine holds the request inside the vtpm's step; the other domains run meanwhile,
+    // so the guest's cancels come from its own actor.)
     vtpm.hold_ns.set(10 * MS);
     bad.submit(&fake_tpm::pcr_read(2));
-    w.step();
-    for _ in 0..50 {
-        bad.cancel();
-        w.step();
+    let bad = Rc::new(RefCell::new(bad));
+    let cancels = Rc::new(Cell::new(0));
+    {
+        let (bad, cancels) = (bad.clone(), cancels.clone());
+        w.add_actor(3, move || {
+            let mut bad = bad.borrow_mut();
+            if bad.state() != 2 && cancels.get() < 50 {
+                bad.cancel();
+                cancels.set(cancels.get() + 1);
+            }
+        });
     }
-    w.run_until(MS, S, || bad.state() == 2);
-    assert_eq!(rc(&bad.response().unwrap()), 0);
+    w.step();
+    w.run_until(MS, S, || bad.borrow().state() == 2);
+    assert!(cancels.get() > 0, "cancelled while being served");
+    w.remove_actors(3);
+    assert_eq!(rc(&bad.borrow().response().unwrap()), 0);
     vtpm.hold_ns.set(0);
     good_guest_still_served(&mut linux);
 }
@@ -162,11 +174,11 @@ fn cancel_storm() {
 fn page_taken_away_disconnects_only_that_frontend() {
     let (w, vtpm, mut linux, devs) = setup(&[3]);
     let mut bad = RawFront::setup(&w, 3, 0);
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 2);
+    w.run_until(MS, S, || vtpm.back().connected() == 2);
     bad.submit(&fake_tpm::pcr_read(2));
     w.state.borrow_mut().grants.revoke(3, bad.gref.0);
     w.step();
-    assert_eq!(vtpm.back.borrow().connected(), 1);
+    assert_eq!(vtpm.back().connected(), 1);
     assert_eq!(toolstack::state(&w, &devs[0].backend), Some(6));
     good_guest_still_served(&mut linux);
 }
@@ -175,13 +187,22 @@ fn page_taken_away_disconnects_only_that_frontend() {
 fn frontend_dir_removed_mid_request() {
     let (w, vtpm, mut linux, devs) = setup(&[3]);
     let mut bad = RawFront::setup(&w, 3, 0);
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 2);
+    w.run_until(MS, S, || vtpm.back().connected() == 2);
     vtpm.hold_ns.set(50 * MS);
     bad.submit(&fake_tpm::pcr_read(2));
+    // the toolstack removes the frontend's dir while the engine executes the request
+    {
+        let (w2, fe) = (w.clone(), devs[0].frontend.clone());
+        let done = Cell::new(false);
+        w.add_actor(0, move || {
+            if !done.replace(true) {
+                w2.xs_rm(&fe);
+            }
+        });
+    }
     w.step(); // taken, being "executed"
-    w.xs_rm(&devs[0].frontend);
     w.run_until(MS, S, || vtpm.undeliverable.get() == 1);
-    assert_eq!(vtpm.back.borrow().connected(), 1);
+    assert_eq!(vtpm.back().connected(), 1);
     assert_eq!(w.xs(&devs[0].backend), None, "own backend dir removed");
     vtpm.hold_ns.set(0);
     good_guest_still_served(&mut linux);
@@ -200,7 +221,7 @@ fn frontends_are_served_round_robin_not_lowest_domid_first() {
     vtpm.hold_ns.set(MS);
     let fronts: Vec<Rc<RefCell<RawFront>>> =
         doms.iter().map(|&d| Rc::new(RefCell::new(RawFront::setup(&w, d, 0)))).collect();
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 3);
+    w.run_until(MS, S, || vtpm.back().connected() == 3);
     // Each frontend resubmits the moment it sees its answer (a greedy guest loop).
     for f in &fronts {
         f.borrow_mut().submit(&fake_tpm::pcr_read(0));

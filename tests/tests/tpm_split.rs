@@ -38,7 +38,7 @@ fn our_tpmfront_through_tpmback_to_engine_and_reopen() {
     assert_eq!(toolstack::state(&w, &dev.frontend), Some(4));
     assert_eq!(w.xs(&format!("{}/ready", dev.backend)).as_deref(), Some("1"));
     assert_eq!(vtpm.events.borrow().as_slice(), &[BackendEvent::Attached(fe_id(2))]);
-    assert_eq!(vtpm.back.borrow().uuid(fe_id(2)).unwrap()[0], 0x2b);
+    assert_eq!(vtpm.back().uuid(fe_id(2)).unwrap()[0], 0x2b);
 
     let digest = [7u8; 20];
     let r = front.transact(&mut guest, &fake_tpm::extend(10, &digest), S).unwrap();
@@ -67,7 +67,7 @@ fn our_tpmfront_through_tpmback_to_engine_and_reopen() {
     front.connect(&mut guest, FrontStyle::MiniOs, 5 * S).unwrap();
     let r = front.transact(&mut guest, &fake_tpm::pcr_read(10), S).unwrap();
     assert_eq!(&r[10..30], &expect);
-    assert_eq!(vtpm.back.borrow().stats().count, 3);
+    assert_eq!(vtpm.back().stats().count, 3);
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn frontends_that_existed_before_the_backend_started_are_picked_up() {
     assert_eq!(toolstack::state(&w, &d2.backend), Some(2));
     assert_eq!(toolstack::state(&w, &d3.backend), Some(2));
     assert_eq!(toolstack::state(&w, &bad.backend), Some(1), "invalid uuid: device refused");
-    assert_eq!(vtpm.back.borrow().instances(), 3);
+    assert_eq!(vtpm.back().instances(), 3);
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn linux_probe_commands_sent_before_the_backend_connects_are_served() {
         expect = fake_tpm::extend_value(&expect, &d);
         assert_eq!(&r[10..30], &expect);
     }
-    let stats = vtpm.back.borrow().stats();
+    let stats = vtpm.back().stats();
     assert_eq!(stats.count, 202);
     assert_eq!(stats.rejected, 0);
 }
@@ -164,10 +164,10 @@ fn linux_cancel_of_a_slow_command_and_cancel_while_idle() {
     let r = linux.transmit(&fake_tpm::pcr_read(3)).unwrap();
     assert_eq!(&r[10..30], &fake_tpm::extend_value(&[0; 20], &[1; 20]));
     // CANCEL while idle → IDLE + notify.
-    let before = vtpm.back.borrow().stats().cancels;
+    let before = vtpm.back().stats().cancels;
     linux.cancel();
     w.step();
-    assert_eq!(vtpm.back.borrow().stats().cancels, before + 1);
+    assert_eq!(vtpm.back().stats().cancels, before + 1);
     let r = linux.transmit(&fake_tpm::pcr_read(3)).unwrap();
     assert_eq!(r.len(), 30);
 }
@@ -183,19 +183,19 @@ fn detach_reaches_closed_and_guest_destroy_cleans_up() {
     let vtpm = spawn_shared_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     let _l2 = LinuxTpmFront::probe(&w, 2).unwrap();
     let _l3 = LinuxTpmFront::probe(&w, 3).unwrap();
-    w.run_until(MS, S, || vtpm.back.borrow().connected() == 2);
+    w.run_until(MS, S, || vtpm.back().connected() == 2);
     // xl vtpm-detach 2: online=0, state=5 → we must reach 6 (what libxl waits for), promptly.
     toolstack::detach_begin(&w, &d2);
     w.step();
     assert_eq!(toolstack::state(&w, &d2.backend), Some(6));
     toolstack::detach_finish(&w, &d2);
     w.step();
-    assert_eq!(vtpm.back.borrow().instances(), 1);
-    assert_eq!(vtpm.back.borrow().connected(), 1);
+    assert_eq!(vtpm.back().instances(), 1);
+    assert_eq!(vtpm.back().connected(), 1);
     // Guest 3 destroyed: its frontend dir vanishes; the backend cleans up and removes its dir.
     w.destroy_domain(3);
     w.step();
-    assert_eq!(vtpm.back.borrow().connected(), 0);
+    assert_eq!(vtpm.back().connected(), 0);
     assert_eq!(w.xs(&d3.backend), None, "backend removed its own dir");
     let ev = vtpm.events.borrow();
     assert_eq!(ev.iter().filter(|e| matches!(e, BackendEvent::Detached(_))).count(), 2);
@@ -218,7 +218,7 @@ fn frontend_closed_then_reinitialised_reconnects() {
     w.xs_write(&format!("{}/state", dev.frontend), "6");
     w.step();
     assert_eq!(toolstack::state(&w, &dev.backend), Some(XenbusState::Closed as u8));
-    assert_eq!(vtpm.back.borrow().connected(), 0);
+    assert_eq!(vtpm.back().connected(), 0);
     // A guest reboot / new kernel: straight to 3 with a new ring (Linux) → reconnect.
     let mut linux = LinuxTpmFront::probe(&w, 2).unwrap();
     w.run_until(MS, S, || linux.fe_state == 4 && toolstack::state(&w, &dev.backend) == Some(4));
@@ -228,7 +228,7 @@ fn frontend_closed_then_reinitialised_reconnects() {
 /// An engine that answers with frames a transport must not pass on as they are.
 struct Oversized;
 
-impl integration_tests::vtpm_sim::Engine for Oversized {
+impl vtpm::Engine for Oversized {
     fn execute(&mut self, _l: u8, cmd: &[u8]) -> Vec<u8> {
         let n: usize = if cmd[9] == 0x15 { 5000 } else { 20 };
         let mut v = vec![0x00, 0xC4];
@@ -240,6 +240,12 @@ impl integration_tests::vtpm_sim::Engine for Oversized {
             v.resize(5000, 0);
         }
         v
+    }
+    fn take_image_if_changed(&mut self) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        None
+    }
+    fn take_changed(&mut self) -> bool {
+        false
     }
 }
 

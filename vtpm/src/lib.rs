@@ -1,13 +1,30 @@
-//! The vTPM stub domain's logic, host-buildable and host-tested: the command-line options
-//! (`options`), the service-time summary (`stats`), the engine's RNG (`rng`) and the blkfront
-//! check `disktest=` (`disktest`). The image itself (`main.rs`) is wiring: `image_main!`,
-//! `ImageInfo`, and the adapters to the kernel (clock, entropy, console).
+//! The vTPM stub domain's logic, host-buildable and host-tested:
+//!
+//! - `service`: the service loop ([`VtpmService::step`]), generic over the `drivers::hv` traits
+//!   and the engine; the host tests run it in the simulated Xen;
+//! - `engine`: the engine seam ([`Engine`]); `tpm12_engine`: `tpm12::Tpm` behind it, and its
+//!   start (manufacture, TPM_Startup, TPM_SelfTestFull);
+//! - `entropy`: the entropy pool and the refusal to manufacture from a weak one; `rng`: the
+//!   engine's CSPRNG (HKDF-SHA256 extraction, ChaCha20, periodic rekeying);
+//! - `options`, `stats` (the `loglevel=debug` summary), `disktest`
+//!   (the blkfront check `disktest=`).
+//!
+//! The image itself (`main.rs`) is wiring: `image_main!`, `ImageInfo`, and the adapters to the
+//! kernel (clock, entropy, console).
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 pub mod disktest;
+pub mod engine;
+pub mod entropy;
 pub mod options;
 pub mod rng;
+pub mod service;
 pub mod stats;
+pub mod tpm12_engine;
+
+pub use engine::Engine;
+pub use service::{Output, Step, VtpmService};
+pub use tpm12_engine::Tpm12Engine;

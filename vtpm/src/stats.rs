@@ -31,11 +31,7 @@ impl EngineCounters {
     }
 }
 
-/// The ordinal of a TPM 1.2 command (bytes 6..10), if it is long enough.
-pub fn ordinal(cmd: &[u8]) -> Option<u32> {
-    let b = cmd.get(6..10)?;
-    Some(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
-}
+pub use tpm_frame::ordinal;
 
 /// `TPM_ORD_Extend`.
 pub const ORD_EXTEND: u32 = 0x14;

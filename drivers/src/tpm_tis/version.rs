@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 
 use super::{Tis, TisError, TpmFamily};
 use crate::hv::{Clock, Mmio};
-use crate::tpm_frame;
+use tpm_frame::{TPM_ST_NO_SESSIONS, TPM_SUCCESS, TPM_TAG_RQU_COMMAND};
 
 /// What the chip reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,9 +59,10 @@ fn be32(b: &[u8], o: usize) -> Option<u32> {
 pub fn read_version<M: Mmio, C: Clock + ?Sized>(tis: &mut Tis<M>, clock: &mut C) -> Result<TpmVersion, TisError> {
     match tis.info().family {
         TpmFamily::Tpm12 => {
-            let cmd = [0x00, 0xC1, 0, 0, 0, 18, 0, 0, 0, 0x65, 0, 0, 0, 0x1A, 0, 0, 0, 0];
+            // TPM_GetCapability(TPM_CAP_VERSION_VAL, no subcap)
+            let cmd = tpm_frame::command(TPM_TAG_RQU_COMMAND, 0x65, &[0, 0, 0, 0x1A, 0, 0, 0, 0]);
             let r = tis.transmit(clock, &cmd)?;
-            if tpm_frame::ordinal(&r) != Some(0) {
+            if tpm_frame::return_code(&r) != Some(TPM_SUCCESS) {
                 return Err(TisError::BadResponse);
             }
             // respSize(4) | tag(2) 0x0030 | version(4) | specLevel(2) | errataRev(1) | vendor(4)
@@ -75,9 +76,9 @@ pub fn read_version<M: Mmio, C: Clock + ?Sized>(tis: &mut Tis<M>, clock: &mut C)
         }
         TpmFamily::Tpm20 => {
             // TPM2_GetCapability(TPM_CAP_TPM_PROPERTIES, TPM_PT_FAMILY_INDICATOR, 16)
-            let cmd = [0x80, 0x01, 0, 0, 0, 22, 0, 0, 0x01, 0x7A, 0, 0, 0, 6, 0, 0, 0x01, 0x00, 0, 0, 0, 16];
+            let cmd = tpm_frame::command(TPM_ST_NO_SESSIONS, 0x17A, &[0, 0, 0, 6, 0, 0, 0x01, 0x00, 0, 0, 0, 16]);
             let r = tis.transmit(clock, &cmd)?;
-            if tpm_frame::ordinal(&r) != Some(0) {
+            if tpm_frame::return_code(&r) != Some(TPM_SUCCESS) {
                 return Err(TisError::BadResponse);
             }
             // moreData(1) | capability(4) | count(4) | count × {property(4), value(4)}
@@ -101,6 +102,18 @@ pub fn read_version<M: Mmio, C: Clock + ?Sized>(tis: &mut Tis<M>, clock: &mut C)
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    #[test]
+    fn the_frames_are_the_ones_the_chips_expect() {
+        assert_eq!(
+            tpm_frame::command(TPM_TAG_RQU_COMMAND, 0x65, &[0, 0, 0, 0x1A, 0, 0, 0, 0]),
+            [0x00, 0xC1, 0, 0, 0, 18, 0, 0, 0, 0x65, 0, 0, 0, 0x1A, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            tpm_frame::command(TPM_ST_NO_SESSIONS, 0x17A, &[0, 0, 0, 6, 0, 0, 0x01, 0x00, 0, 0, 0, 16]),
+            [0x80, 0x01, 0, 0, 0, 22, 0, 0, 0x01, 0x7A, 0, 0, 0, 6, 0, 0, 0x01, 0x00, 0, 0, 0, 16]
+        );
+    }
 
     #[test]
     fn display_drops_vendor_padding() {

@@ -1,0 +1,26 @@
+//! The engine seam: what the vtpm's service loop needs from a TPM engine. `tpm12::Tpm` is one
+//! (`tpm12_engine.rs`); a TPM 2.0 engine would be another; the host tests' fake is a third.
+//!
+//! An engine executes one command frame at a time, at a locality the service loop has already
+//! decided on (the guest's request is not trusted, see `locality.rs`), and tracks whether its
+//! permanent state changed, which a persisting vtpm must write to its disk.
+
+use alloc::vec::Vec;
+
+use zeroize::Zeroizing;
+
+/// A TPM engine as the vtpm serves it.
+pub trait Engine {
+    /// Executes one command frame at `locality`; returns the response frame. Never fails:
+    /// malformed input gives a TPM error response.
+    fn execute(&mut self, locality: u8, command: &[u8]) -> Vec<u8>;
+
+    /// The permanent state's image if it changed since the last call to this or
+    /// [`Engine::take_changed`] (the change is then taken). For a vtpm that persists its state.
+    fn take_image_if_changed(&mut self) -> Option<Zeroizing<Vec<u8>>>;
+
+    /// Whether the permanent state changed since the last call to this or
+    /// [`Engine::take_image_if_changed`], and takes the change, without keeping an image. For a
+    /// vtpm whose state is volatile.
+    fn take_changed(&mut self) -> bool;
+}

@@ -1,0 +1,219 @@
+//! The vtpm's service loop, host-buildable: [`VtpmService`] owns tpmback and the engine, and
+//! [`VtpmService::step`] is one iteration of the image's loop: handle tpmback's xenstore
+//! events (attach/detach lines on the console), serve at most one round-robin pass of requests
+//! through the engine, count and report (at `loglevel=debug`), and say whether to wait or
+//! power off. The image loops
+//! `step` + `Clock::wait_until`; the host tests run the same `step` as a simulated domain.
+//!
+//! Console lines go to an [`Output`]: the image prints them, the tests record them.
+//!
+//! Not here yet: the manager connection (tpmfront → vtpmmgr), hence no persistent state and
+//! no `hwinitpcr`.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use drivers::hv::{Xen, XenStore, XsTx};
+use drivers::tpmback::{BackendEvent, FrontendBinding, FrontendId, TpmBack};
+use zeroize::Zeroizing;
+
+use crate::engine::Engine;
+use crate::options::{self, VtpmOptions};
+use crate::stats::{self, EngineCounters};
+
+/// How often the service-time summary is printed at `loglevel=debug` (while requests come in).
+pub const REPORT_EVERY_NS: u64 = 10_000_000_000;
+const IDLE_WAIT_NS: u64 = 60_000_000_000;
+
+/// Where the service's console lines go, and what an observer may want to know.
+pub trait Output {
+    /// One console line (the image prints it as is).
+    fn line(&mut self, line: &str);
+    /// A tpmback event, after its console line.
+    fn event(&mut self, _event: &BackendEvent) {}
+    /// A request of `frontend` was executed; `delivered` is false if the response could not
+    /// be written (the frontend went away meanwhile).
+    fn served(&mut self, _frontend: FrontendId, _delivered: bool) {}
+}
+
+/// What the image's loop does after a [`VtpmService::step`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `Clock::wait_until(deadline_ns)`, then step again.
+    Wait(u64),
+    /// The last frontend is gone: power off.
+    PowerOff,
+}
+
+/// Says where the TPM state lives (nowhere yet) and which options cannot apply.
+pub fn report_persistence<X: XenStore>(hv: &mut X, opts: &VtpmOptions, out: &mut impl Output) {
+    let own = hv.directory(XsTx::NONE, "device/vtpm").map(|d| !d.is_empty()).unwrap_or(false);
+    if own {
+        out.line(
+            "Warning: device/vtpm/0 is there, but the manager protocol is not implemented yet: TPM state is volatile (lost when this domain stops)",
+        );
+    } else {
+        out.line("Info: no vTPM manager (no device/vtpm/0): TPM state is volatile (lost when this domain stops)");
+    }
+    if opts.hwinitpcr != 0 {
+        out.line(&format!(
+            "Warning: hwinitpcr={}: hardware PCR values come from the manager; not applied without a manager",
+            options::format_pcr_mask(opts.hwinitpcr)
+        ));
+    }
+    for l in &opts.locality {
+        out.line(&format!("Warning: locality={l}: needs the frontends' XSM labels (FLASK); not applied"));
+    }
+}
+
+/// The vtpm serving its frontends from one engine.
+pub struct VtpmService<X: Xen, E: Engine> {
+    back: TpmBack<X>,
+    engine: E,
+    debug: bool,
+    counters: EngineCounters,
+    seen_frontend: bool,
+    reported: u64,
+    next_report: u64,
+}
+
+impl<X: Xen, E: Engine> VtpmService<X, E> {
+    /// Starts tpmback (watching `backend/vtpm`) in front of `engine`, bound to the first
+    /// frontend domain that attaches (one guest per vTPM; security review M4).
+    pub fn new(hv: &mut X, engine: E, opts: &VtpmOptions, out: &mut impl Output) -> Self {
+        Self::with_binding(hv, engine, opts, FrontendBinding::FirstDomain, out)
+    }
+
+    /// As [`VtpmService::new`], with an explicit frontend binding.
+    pub fn with_binding(
+        hv: &mut X,
+        engine: E,
+        opts: &VtpmOptions,
+        binding: FrontendBinding,
+        out: &mut impl Output,
+    ) -> Self {
+        let mut back = TpmBack::<X>::new();
+        back.set_binding(binding);
+        if let Err(e) = back.start(hv) {
+            out.line(&format!("ERROR: cannot watch backend/vtpm: {e:?}"));
+        }
+        out.line("Info: VTPM serving frontends (backend/vtpm)");
+        VtpmService {
+            back,
+            engine,
+            debug: opts.debug,
+            counters: EngineCounters::default(),
+            seen_frontend: false,
+            reported: 0,
+            next_report: hv.now_ns() + REPORT_EVERY_NS,
+        }
+    }
+
+    /// The backend (for its counters and connections).
+    pub fn backend(&self) -> &TpmBack<X> {
+        &self.back
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// What the vtpm counted besides tpmback's statistics.
+    pub fn counters(&self) -> EngineCounters {
+        self.counters
+    }
+
+    /// Handles tpmback's xenstore events: attach/detach lines (and a summary on detach).
+    fn handle_events(&mut self, hv: &mut X, out: &mut impl Output) {
+        self.back.poll(hv);
+        while let Some(ev) = self.back.take_event() {
+            match ev {
+                BackendEvent::Attached(id) => {
+                    out.line(&format!("Info: VTPM attached to Frontend {}/{}", id.domid.0, id.handle))
+                }
+                BackendEvent::Detached(id) => {
+                    out.line(&format!("Info: VTPM detached from Frontend {}/{}", id.domid.0, id.handle));
+                    if self.debug {
+                        log::debug!("{}", stats::summary(&self.back.stats(), &self.counters));
+                        self.reported = self.back.stats().count;
+                    }
+                }
+                #[allow(unreachable_patterns)]
+                _ => {}
+            }
+            out.event(&ev);
+        }
+    }
+
+    /// One iteration of the service loop (see the module docs).
+    pub fn step(&mut self, hv: &mut X, out: &mut impl Output) -> Step {
+        self.handle_events(hv, out);
+        // At most one round-robin pass per step: a guest that resubmits the moment it sees its
+        // answer must not keep the loop from xenstore (attach, detach, control/shutdown).
+        let budget = self.back.connected().max(1);
+        let mut served = 0;
+        while served < budget
+            && let Some(mut req) = self.back.next_request(hv)
+        {
+            served += 1;
+            let command = Zeroizing::new(core::mem::take(&mut req.command));
+            let response = Zeroizing::new(self.engine.execute(req.locality, &command));
+            if self.engine.take_changed() {
+                self.counters.state_changes += 1;
+            }
+            // a command may take long: a frontend that left meanwhile is not written to
+            self.handle_events(hv, out);
+            let delivered = match self.back.respond(hv, &req, &response) {
+                Ok(()) => {
+                    if stats::ordinal(&command) == Some(stats::ORD_EXTEND) {
+                        self.counters.extend_served(hv.now_ns().saturating_sub(req.seen_ns));
+                    }
+                    true
+                }
+                Err(e) => {
+                    log::warn!(
+                        "vtpm: response to {}/{} not delivered: {e:?}",
+                        req.frontend.domid.0,
+                        req.frontend.handle
+                    );
+                    false
+                }
+            };
+            out.served(req.frontend, delivered);
+        }
+        if self.back.instances() > 0 {
+            self.seen_frontend = true;
+        } else if self.seen_frontend {
+            out.line("Info: last frontend gone; shutting down");
+            if self.debug {
+                log::debug!("{}", stats::summary(&self.back.stats(), &self.counters));
+            }
+            return Step::PowerOff;
+        }
+        let now = hv.now_ns();
+        if self.debug && now >= self.next_report {
+            if self.back.stats().count != self.reported {
+                self.reported = self.back.stats().count;
+                log::debug!("{}", stats::summary(&self.back.stats(), &self.counters));
+            }
+            self.next_report = now + REPORT_EVERY_NS;
+        }
+        if served == budget {
+            // there may be more: look at xenstore and the event channels, then come back
+            return Step::Wait(now);
+        }
+        Step::Wait(if self.debug { self.next_report } else { now + IDLE_WAIT_NS })
+    }
+}
+
+/// An [`Output`] that keeps the lines (for tests and for callers that print later).
+#[derive(Default)]
+pub struct Lines(pub Vec<String>);
+
+impl Output for Lines {
+    fn line(&mut self, line: &str) {
+        self.0.push(line.into());
+    }
+}
