@@ -167,7 +167,7 @@ fn owner_in_state_file(path: &Path) -> Option<bool> {
         tpm12::TpmOptions::default(),
     )
     .ok()?;
-    Some(tpm.perm().data.owner_installed)
+    Some(tpm.owner_installed())
 }
 
 #[test]

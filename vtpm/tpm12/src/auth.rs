@@ -111,8 +111,9 @@ pub fn check(
             if *bound != entity {
                 return Err(fail_code(index));
             }
+            // libtpms answers TPM_AUTHFAIL here for either trailer (its digest compare).
             if !bound_to_current(tpm, session) {
-                return Err(fail_code(index));
+                return Err(Rc::AUTHFAIL);
             }
             shared_secret.clone()
         }
@@ -162,7 +163,7 @@ fn adip(tpm: &Tpm, cmd: &Command<'_>, index: usize, enc_auth: &Digest, odd: bool
         return Err(Rc::INVALID_AUTHHANDLE);
     };
     if !bound_to_current(tpm, s) {
-        return Err(fail_code(index));
+        return Err(Rc::AUTHFAIL);
     }
     let nonce = if odd { &a.nonce_odd } else { &s.nonce_even };
     let pad = sha1(&[&shared_secret.0, nonce]);

@@ -177,6 +177,11 @@ impl Tpm {
         self.saved.as_ref()
     }
 
+    /// True once TPM_TakeOwnership succeeded (and no owner clear since).
+    pub fn owner_installed(&self) -> bool {
+        self.perm.data.owner_installed
+    }
+
     /// The options the TPM runs with.
     pub fn options(&self) -> &TpmOptions {
         &self.options

@@ -182,3 +182,14 @@ fn disable_pubek_read() {
     drop(c);
     assert_eq!(rqu(&mut t, ord::ReadPubek, &[0; 20]).0, Rc::DISABLED_CMD.0);
 }
+
+/// The embedder's read-only view (`Tpm` fields are crate-private).
+#[test]
+fn getters_show_owner_and_state() {
+    let t = super::owned::owned();
+    assert!(t.owner_installed());
+    assert!(t.perm().data.owner_installed);
+    assert!(t.saved().is_none());
+    assert!(!t.options().maintcmds);
+    assert!(!super::started().owner_installed());
+}
