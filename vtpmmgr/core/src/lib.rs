@@ -9,6 +9,8 @@
 //!   the manager as server.
 //! - `block`: [`BlockDevice`], the manager's disk (sector read/write, size), with an in-memory
 //!   implementation for tests ([`MemDisk`]); the image implements it over `drivers::blkfront`.
+//!   It lives in `vtpm-store` (one trait for the vtpm's and the manager's disks) and is
+//!   re-exported here.
 //! - `hardware`: [`HardwareTpm`], the machine's TPM (transmit a raw command, which family);
 //!   the image implements it over `drivers::tpm_tis`.
 //!
@@ -19,9 +21,9 @@
 
 extern crate alloc;
 
-pub mod block;
+pub use vtpm_store::block;
 pub mod hardware;
 pub mod proto;
 
-pub use block::{BlockDevice, BlockError, MemDisk, SECTOR_SIZE};
 pub use hardware::HardwareTpm;
+pub use vtpm_store::{BlockDevice, BlockError, MemDisk, SECTOR_SIZE};

@@ -1,6 +1,10 @@
-//! The manager's disk as the core sees it: fixed-size sectors, read and written whole. The
-//! image implements [`BlockDevice`] over `drivers::blkfront` (xl `disk=`); tests use
-//! [`MemDisk`].
+//! The block-device seam below the vtpm and the manager images: a disk of fixed-size sectors,
+//! read and written whole. Each image implements [`BlockDevice`] over `drivers::blkfront`
+//! (xl `disk=`); tests use [`MemDisk`] (and [`crate::FaultyDisk`] for torn and failed writes).
+//!
+//! A write of one sector is assumed atomic (it lands whole or not at all, the usual disk
+//! guarantee); a write of several sectors may land partly or out of order unless followed by
+//! [`BlockDevice::flush`]. This module does not interpret the bytes: that is [`crate::layout`].
 
 use alloc::vec;
 use alloc::vec::Vec;
@@ -42,6 +46,23 @@ impl MemDisk {
     /// A zeroed disk of `sectors` sectors.
     pub fn new(sectors: u64) -> MemDisk {
         MemDisk { data: vec![0; sectors as usize * SECTOR_SIZE], writes: 0 }
+    }
+
+    /// A disk holding `image`, zero-padded to a whole number of sectors (tests, fuzzing).
+    pub fn from_image(mut image: Vec<u8>) -> MemDisk {
+        let padded = image.len().div_ceil(SECTOR_SIZE) * SECTOR_SIZE;
+        image.resize(padded, 0);
+        MemDisk { data: image, writes: 0 }
+    }
+
+    /// The disk's bytes.
+    pub fn image(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The disk's bytes, to corrupt in tests.
+    pub fn image_mut(&mut self) -> &mut [u8] {
+        &mut self.data
     }
 
     fn range(&self, sector: u64, len: usize) -> Result<core::ops::Range<usize>, BlockError> {
@@ -99,5 +120,13 @@ mod tests {
         assert_eq!(d.read(u64::MAX, &mut [0; SECTOR_SIZE]), Err(BlockError::OutOfRange));
         assert_eq!(d.writes, 1);
         assert_eq!(d.flush(), Ok(()));
+    }
+
+    #[test]
+    fn from_image_pads_to_whole_sectors() {
+        let d = MemDisk::from_image(vec![7; SECTOR_SIZE + 1]);
+        assert_eq!(d.sectors(), 2);
+        assert_eq!(d.image()[SECTOR_SIZE], 7);
+        assert_eq!(d.image()[SECTOR_SIZE + 1], 0);
     }
 }
