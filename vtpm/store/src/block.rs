@@ -36,6 +36,7 @@ pub trait BlockDevice {
 }
 
 /// A disk in memory, for tests.
+#[derive(Clone)]
 pub struct MemDisk {
     data: Vec<u8>,
     /// Writes done.

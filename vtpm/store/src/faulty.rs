@@ -56,6 +56,7 @@ pub enum Fault {
 }
 
 /// A disk in memory with a write cache and injected faults.
+#[derive(Clone)]
 pub struct FaultyDisk {
     media: Vec<u8>,
     cache: Vec<(usize, Vec<u8>)>,

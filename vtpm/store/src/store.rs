@@ -85,6 +85,8 @@ impl<D: BlockDevice> SlotStore<D> {
     /// Writes nothing.
     pub fn open(mut dev: D) -> Result<SlotStore<D>, StoreError> {
         let sectors = dev.sectors();
+        // Not even a blank disk's geometry fits: say so before reading past the end.
+        Geometry::for_disk(sectors)?;
         let mut header = [0u8; SECTOR_SIZE];
         dev.read(0, &mut header)?;
         let (geometry, header_on_disk) = match Geometry::decode_header(&header, sectors)? {
