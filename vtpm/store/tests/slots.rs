@@ -15,8 +15,10 @@ use vtpm_store::{
 const ME: OwnerUuid = OwnerUuid([0xA1; 16]);
 const OTHER: OwnerUuid = OwnerUuid([0xB2; 16]);
 const KIND: RecordKind = RecordKind::TPM12_STATE;
-/// The C vtpm's suggested disk image (2 MiB) and the manager's (16 MiB), in sectors.
-const VTPM_DISK: u64 = 2 * 1024 * 1024 / SECTOR_SIZE as u64;
+/// The disk images Xen's docs suggest for a vtpm (8 MiB) and the manager (16 MiB), in sectors.
+const VTPM_DISK: u64 = 8 * 1024 * 1024 / SECTOR_SIZE as u64;
+/// A 2 MiB disk (the manager's C code uses only its first 2 MiB).
+const SMALL_DISK: u64 = 2 * 1024 * 1024 / SECTOR_SIZE as u64;
 const MGR_DISK: u64 = 16 * 1024 * 1024 / SECTOR_SIZE as u64;
 
 fn rng() -> ChaCha20Rng {
@@ -191,7 +193,7 @@ fn the_wrong_key_or_kind_is_refused() {
 
 #[test]
 fn a_bit_flipped_anywhere_in_a_record_on_disk_is_refused_in_both_modes() {
-    let mut s = newest_store(VTPM_DISK);
+    let mut s = newest_store(64);
     let saved = s.save(&key(1), KIND, ME, &payload(3, 600), &mut rng()).unwrap();
     s.acknowledge(&saved).unwrap();
     let off = slot_offset(&s, Slot::A);
@@ -306,12 +308,15 @@ fn payloads_up_to_the_tpm12_image_limit_fit_a_large_enough_disk() {
 #[test]
 fn the_c_images_disk_sizes_give_these_slots() {
     let vtpm = blank_store(VTPM_DISK);
-    assert_eq!(vtpm.geometry().slot_sectors, 2040);
-    assert_eq!(vtpm.max_payload(), 2040 * SECTOR_SIZE - RECORD_OVERHEAD);
+    assert_eq!(vtpm.geometry().slot_sectors, 8184);
+    assert_eq!(vtpm.max_payload(), 8184 * SECTOR_SIZE - RECORD_OVERHEAD);
+    assert!(vtpm.max_payload() < MAX_PAYLOAD, "8 MiB is just short of two 4 MiB slots");
+    let small = blank_store(SMALL_DISK);
+    assert_eq!(small.geometry().slot_sectors, 2040);
     let mgr = blank_store(MGR_DISK);
     assert_eq!(mgr.geometry().slot_sectors, 16376);
     assert_eq!(mgr.max_payload(), MAX_PAYLOAD);
-    let mut small = newest_store(VTPM_DISK);
+    let mut small = newest_store(SMALL_DISK);
     let too_big = payload(0, small.max_payload() + 1);
     assert_eq!(small.save(&key(1), KIND, ME, &too_big, &mut rng()).err(), Some(StoreError::PayloadTooLarge));
 }
