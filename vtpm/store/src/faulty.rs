@@ -112,7 +112,7 @@ impl FaultyDisk {
     }
 
     fn range(&self, sector: u64, len: usize) -> Result<usize, BlockError> {
-        if len % SECTOR_SIZE != 0 {
+        if !len.is_multiple_of(SECTOR_SIZE) {
             return Err(BlockError::Unaligned);
         }
         let start =

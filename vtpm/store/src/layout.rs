@@ -122,7 +122,7 @@ impl Geometry {
         let consistent = sector[10..12] == (SECTOR_SIZE as u16).to_be_bytes()
             && sector[12..16] == (HEADER_SECTORS as u32).to_be_bytes()
             && g.slot_sectors >= MIN_SLOT_SECTORS
-            && g.slot_sectors % SLOT_ALIGN == 0
+            && g.slot_sectors.is_multiple_of(SLOT_ALIGN)
             && g.slot_sectors <= u64::MAX / 4
             && be64(24) == g.start(Slot::A)
             && be64(32) == g.start(Slot::B);
