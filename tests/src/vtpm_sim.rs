@@ -87,6 +87,8 @@ pub struct VtpmSim<E: Engine = crate::fake_tpm::FakeTpm> {
     pub lines: Rc<RefCell<Vec<String>>>,
     /// Set when `step` returned [`Step::PowerOff`] (the actor then stops).
     pub powered_off: Rc<Cell<bool>>,
+    /// The most requests one `step` served (the loop returns to `wait_until` after each step).
+    pub max_per_step: Rc<Cell<usize>>,
 }
 
 impl<E: Engine> VtpmSim<E> {
@@ -127,15 +129,18 @@ pub fn spawn_vtpm_with<E: Engine + 'static>(
         undeliverable: rec.undeliverable.clone(),
         lines: rec.lines.clone(),
         powered_off: Rc::new(Cell::new(false)),
+        max_per_step: Rc::new(Cell::new(0)),
     };
-    let off = sim.powered_off.clone();
+    let (off, max) = (sim.powered_off.clone(), sim.max_per_step.clone());
     world.add_actor(be, move || {
         if off.get() {
             return;
         }
+        let before = rec.served.borrow().len();
         if service.borrow_mut().step(&mut dom, &mut rec) == Step::PowerOff {
             off.set(true);
         }
+        max.set(max.get().max(rec.served.borrow().len() - before));
     });
     sim
 }

@@ -37,6 +37,7 @@ fn console_lines_and_power_off_after_the_last_frontend() {
     assert_eq!(
         lines.as_slice(),
         [
+            "Info: locality: every frontend's commands run at locality 0, whatever locality its requests ask for",
             "Info: VTPM serving frontends (backend/vtpm)",
             "Info: VTPM attached to Frontend 2/0",
             "Info: VTPM detached from Frontend 2/0",
@@ -172,4 +173,141 @@ fn the_toolstack_seed_is_taken_deleted_and_never_printed() {
     assert!(vtpm::entropy::strong_pool(&mut dom, &mut Cpu::new(vec![], vec![]), &mut out).is_none());
     assert_eq!(out.0[0], "Warning: vtpm-seed is not 64 hex digits; not used");
     assert_eq!(w.xs("/local/domain/1/vtpm-seed"), None);
+}
+
+/// `TPM_PCR_Reset` of PCR 17 (the DRTM PCR only locality 4 may reset).
+fn pcr_reset_17() -> Vec<u8> {
+    vec![0x00, 0xC1, 0, 0, 0, 15, 0, 0, 0, 0xC8, 0, 3, 0, 0, 0x02]
+}
+
+fn rc(r: &[u8]) -> u32 {
+    u32::from_be_bytes(r[6..10].try_into().unwrap())
+}
+
+/// A started TPM 1.2 engine (1024-bit EK: keeps debug-build key generation short).
+fn tpm12() -> vtpm::Tpm12Engine {
+    let w = World::new();
+    let opts = VtpmOptions::default();
+    let tpm_opts = TpmOptions { ek_bits: 1024, ..vtpm::tpm12_engine::tpm_options(&opts) };
+    let (engine, _) =
+        vtpm::tpm12_engine::start(&w.domain(0), Box::new(DetRng::new(3)), Box::new(ManualClock(0)), tpm_opts, &opts)
+            .expect("manufactured");
+    engine
+}
+
+#[test]
+fn a_guest_asking_for_locality_4_cannot_reset_the_drtm_pcr() {
+    use drivers::hv::PageAccess;
+    use integration_tests::raw_front::RawFront;
+    use vtpm::Engine;
+
+    // the engine itself lets locality 4 reset PCR 17: the service must not pass the guest's 4 on
+    let mut direct = tpm12();
+    assert_eq!(rc(&direct.execute(4, &pcr_reset_17())), 0, "locality 4 may reset PCR 17");
+
+    let w = World::new();
+    w.add_domain(1);
+    w.add_domain(3);
+    toolstack::vtpm_attach(&w, 3, 1, 0, UUID);
+    let opts = VtpmOptions { locality: vec!["guest_t=0,4".into()], ..VtpmOptions::default() };
+    let vtpm = integration_tests::vtpm_sim::spawn_vtpm_with(&w, 1, Rc::new(RefCell::new(tpm12())), &opts);
+    let mut front = RawFront::setup(&w, 3, 0);
+    w.run_until(MS, S, || vtpm.back().connected() == 1);
+    let before = {
+        front.submit(&fake_tpm::pcr_read(17));
+        w.run_until(MS, S, || front.state() == 2);
+        front.response().unwrap()
+    };
+    front.page.write(5, &[4]).unwrap(); // the page's locality byte
+    front.submit(&pcr_reset_17());
+    w.run_until(MS, S, || front.state() == 2);
+    assert_ne!(rc(&front.response().unwrap()), 0, "refused: the command ran at locality 0");
+    front.submit(&fake_tpm::pcr_read(17));
+    w.run_until(MS, S, || front.state() == 2);
+    assert_eq!(front.response().unwrap(), before, "PCR 17 unchanged");
+    assert!(vtpm.said(
+        "Warning: Frontend 3/0 asked for locality 4; its commands run at locality 0 (no locality= entry matches it)"
+    ));
+    assert!(vtpm.said("Warning: locality=guest_t=0,4: the frontends' XSM labels cannot be read (no FLASK)"));
+}
+
+#[test]
+fn the_fake_engine_sees_locality_0_whatever_the_page_says() {
+    use drivers::hv::PageAccess;
+    use integration_tests::raw_front::RawFront;
+
+    let w = World::new();
+    w.add_domain(1);
+    w.add_domain(3);
+    toolstack::vtpm_attach(&w, 3, 1, 0, UUID);
+    let tpm = Rc::new(RefCell::new(FakeTpm::new()));
+    let vtpm = spawn_vtpm(&w, 1, tpm.clone());
+    let mut front = RawFront::setup(&w, 3, 0);
+    w.run_until(MS, S, || vtpm.back().connected() == 1);
+    for l in [4u8, 2, 0] {
+        front.page.write(5, &[l]).unwrap();
+        front.submit(&fake_tpm::pcr_read(0));
+        w.run_until(MS, S, || front.state() == 2);
+    }
+    assert_eq!(tpm.borrow().log, [(0, fake_tpm::TPM_ORD_PCR_READ); 3]);
+    let told = vtpm.lines.borrow().iter().filter(|l| l.contains("asked for locality")).count();
+    assert_eq!(told, 1, "said once per frontend");
+}
+
+#[test]
+fn a_greedy_guest_does_not_keep_the_vtpm_from_xenstore() {
+    use drivers::hv::DomId;
+    use drivers::tpmback::{BackendEvent, FrontendId};
+    use integration_tests::raw_front::RawFront;
+    use std::cell::Cell;
+
+    const ROUNDS: u32 = 200;
+    let w = World::new();
+    w.add_domain(1);
+    for d in [3u16, 4] {
+        w.add_domain(d);
+        toolstack::vtpm_attach(&w, d, 1, 0, &format!("00000000-0000-0000-0000-00000000000{d}"));
+    }
+    let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
+    vtpm.hold_ns.set(MS);
+    let fronts: Vec<Rc<RefCell<RawFront>>> =
+        [3u16, 4].iter().map(|&d| Rc::new(RefCell::new(RawFront::setup(&w, d, 0)))).collect();
+    w.run_until(MS, S, || vtpm.back().connected() == 2);
+    // both resubmit the moment they see their answer, ROUNDS times each
+    for f in &fronts {
+        f.borrow_mut().submit(&fake_tpm::pcr_read(0));
+        let (f, left) = (f.clone(), Cell::new(ROUNDS));
+        let id = f.borrow().dom.id;
+        w.add_actor(id, move || {
+            let mut f = f.borrow_mut();
+            if f.state() == 2 && left.get() > 0 {
+                left.set(left.get() - 1);
+                f.submit(&fake_tpm::pcr_read(0));
+            }
+        });
+    }
+    // a third guest attaches while they hammer; note how many requests were served by then
+    let third: Rc<RefCell<Option<RawFront>>> = Rc::new(RefCell::new(None));
+    let attached_at = Rc::new(Cell::new(None::<usize>));
+    {
+        let (w2, third, attached_at) = (w.clone(), third.clone(), attached_at.clone());
+        let (served, events) = (vtpm.served.clone(), vtpm.events.clone());
+        w.add_actor(0, move || {
+            if third.borrow().is_none() && served.borrow().len() >= 10 {
+                w2.add_domain(5);
+                toolstack::vtpm_attach(&w2, 5, 1, 0, "00000000-0000-0000-0000-000000000005");
+                *third.borrow_mut() = Some(RawFront::setup(&w2, 5, 0));
+            }
+            let five = FrontendId { domid: DomId(5), handle: 0 };
+            if attached_at.get().is_none() && events.borrow().contains(&BackendEvent::Attached(five)) {
+                attached_at.set(Some(served.borrow().len()));
+            }
+        });
+    }
+    w.run_until(MS, 10 * S, || attached_at.get().is_some() && vtpm.served.borrow().len() >= 2 * ROUNDS as usize);
+    let at = attached_at.get().expect("the third guest was attached");
+    assert!(at < 40, "attached after {at} requests: xenstore waited for the greedy guests");
+    // and each step served at most one round-robin pass before going back to `wait_until`
+    // (where the kernel handles control/shutdown)
+    assert!(vtpm.max_per_step.get() <= 3, "{} requests in one step", vtpm.max_per_step.get());
 }

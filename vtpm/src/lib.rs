@@ -6,6 +6,7 @@
 //!   start (manufacture, TPM_Startup, TPM_SelfTestFull);
 //! - `entropy`: the entropy pool and the refusal to manufacture from a weak one; `rng`: the
 //!   engine's CSPRNG (HKDF-SHA256 extraction, ChaCha20, periodic rekeying);
+//! - `locality`: the locality a frontend's commands run at (the guest's is not trusted);
 //! - `options`, `stats` (the `loglevel=debug` summary), `disktest`
 //!   (the blkfront check `disktest=`).
 //!
@@ -19,6 +20,7 @@ extern crate alloc;
 pub mod disktest;
 pub mod engine;
 pub mod entropy;
+pub mod locality;
 pub mod options;
 pub mod rng;
 pub mod service;

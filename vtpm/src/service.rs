@@ -19,6 +19,7 @@ use drivers::tpmback::{BackendEvent, FrontendId, TpmBack};
 use zeroize::Zeroizing;
 
 use crate::engine::Engine;
+use crate::locality::LocalityPolicy;
 use crate::options::{self, VtpmOptions};
 use crate::stats::{self, EngineCounters};
 
@@ -62,9 +63,6 @@ pub fn report_persistence<X: XenStore>(hv: &mut X, opts: &VtpmOptions, out: &mut
             options::format_pcr_mask(opts.hwinitpcr)
         ));
     }
-    for l in &opts.locality {
-        out.line(&format!("Warning: locality={l}: needs the frontends' XSM labels (FLASK); not applied"));
-    }
 }
 
 /// The vtpm serving its frontends from one engine.
@@ -76,6 +74,7 @@ pub struct VtpmService<X: Xen, E: Engine> {
     seen_frontend: bool,
     reported: u64,
     next_report: u64,
+    locality: LocalityPolicy,
 }
 
 impl<X: Xen, E: Engine> VtpmService<X, E> {
@@ -85,6 +84,7 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
         if let Err(e) = back.start(hv) {
             out.line(&format!("ERROR: cannot watch backend/vtpm: {e:?}"));
         }
+        let locality = LocalityPolicy::new(&opts.locality, out);
         out.line("Info: VTPM serving frontends (backend/vtpm)");
         VtpmService {
             back,
@@ -94,6 +94,7 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
             seen_frontend: false,
             reported: 0,
             next_report: hv.now_ns() + REPORT_EVERY_NS,
+            locality,
         }
     }
 
@@ -146,7 +147,8 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
         {
             served += 1;
             let command = Zeroizing::new(core::mem::take(&mut req.command));
-            let response = Zeroizing::new(self.engine.execute(req.locality, &command));
+            let locality = self.locality.apply(req.frontend, req.locality, out);
+            let response = Zeroizing::new(self.engine.execute(locality, &command));
             if self.engine.take_changed() {
                 self.counters.state_changes += 1;
             }
