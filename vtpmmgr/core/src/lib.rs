@@ -1,0 +1,27 @@
+//! The vTPM manager's core, pure and host-tested (`no_std + alloc`, no `unsafe`). The image
+//! (`vtpmmgr/`) is wiring around it.
+//!
+//! What is here:
+//! - `proto`: the vtpm ⇄ manager messages (tags `0x01C1`/`0x01C2`, replies `0x01C4`): a real
+//!   encoder/decoder of the header, of `VTPM_ORD_SAVEHASHKEY` / `LOADHASHKEY` /
+//!   `GET_BOOT_HASH`, and of the `TPM_GetRandom` / `TPM_PCRRead` passthroughs the vtpm sends
+//!   (the manager's RNG seam for the vtpm: issue 8). Both sides use it: the vtpm as client,
+//!   the manager as server.
+//! - `block`: [`BlockDevice`], the manager's disk (sector read/write, size), with an in-memory
+//!   implementation for tests ([`MemDisk`]); the image implements it over `drivers::blkfront`.
+//! - `hardware`: [`HardwareTpm`], the machine's TPM (transmit a raw command, which family);
+//!   the image implements it over `drivers::tpm_tis`.
+//!
+//! What is not here yet: the command dispatcher, the key store (groups, vTPM records), the
+//! on-disk format and what the hardware TPM seals. Nothing serves requests yet.
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod block;
+pub mod hardware;
+pub mod proto;
+
+pub use block::{BlockDevice, BlockError, MemDisk, SECTOR_SIZE};
+pub use hardware::HardwareTpm;
