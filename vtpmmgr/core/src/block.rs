@@ -45,7 +45,7 @@ impl MemDisk {
     }
 
     fn range(&self, sector: u64, len: usize) -> Result<core::ops::Range<usize>, BlockError> {
-        if len % SECTOR_SIZE != 0 {
+        if !len.is_multiple_of(SECTOR_SIZE) {
             return Err(BlockError::Unaligned);
         }
         let start =
