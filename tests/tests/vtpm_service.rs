@@ -8,7 +8,7 @@ use std::rc::Rc;
 use integration_tests::fake_tpm::{self, FakeTpm};
 use integration_tests::linux_tpmfront::LinuxTpmFront;
 use integration_tests::simxen::{World, toolstack};
-use integration_tests::vtpm_sim::spawn_vtpm;
+use integration_tests::vtpm_sim::{spawn_shared_vtpm, spawn_vtpm};
 use tpm12::TpmOptions;
 use tpm12::platform::ManualClock;
 use tpm12::testing::DetRng;
@@ -268,7 +268,8 @@ fn a_greedy_guest_does_not_keep_the_vtpm_from_xenstore() {
         w.add_domain(d);
         toolstack::vtpm_attach(&w, d, 1, 0, &format!("00000000-0000-0000-0000-00000000000{d}"));
     }
-    let vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
+    // three guests on one vtpm: scheduling only (a product vtpm serves one domain)
+    let vtpm = spawn_shared_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
     vtpm.hold_ns.set(MS);
     let fronts: Vec<Rc<RefCell<RawFront>>> =
         [3u16, 4].iter().map(|&d| Rc::new(RefCell::new(RawFront::setup(&w, d, 0)))).collect();
