@@ -1,0 +1,598 @@
+//! The manager's TPM 2.0 client over [`HardwareTpm`] (TPM 2.0 Library Part 3 for the
+//! commands, Part 2 for the structures; `wave2-facts.md` §1 for what the C manager sends).
+//!
+//! - `TPM2_Startup(SU_CLEAR)`; `TPM_RC_INITIALIZE` (firmware already started it) is fine.
+//! - The parent: `TPM2_CreatePrimary` under `TPM_RH_OWNER` with the usual RSA-2048 storage-key
+//!   template (the C manager's, §1.3), which gives the same key on every boot until the owner
+//!   seed changes; or, with `srk_handle=`, that existing key.
+//! - The root secret: `TPM2_Create` of a sealed data object (`TPM_ALG_KEYEDHASH`, scheme NULL,
+//!   `fixedTPM | fixedParent | noDA`, plus `userWithAuth` unless PCR-bound) holding the secret;
+//!   its `TPM2B_PRIVATE ‖ TPM2B_PUBLIC` go to the manager's disk (the C manager keeps its key
+//!   blobs in RAM only and so cannot persist, §1.6). Later boots: `TPM2_Load` then
+//!   `TPM2_Unseal`, then `TPM2_FlushContext` of everything this client loaded.
+//! - Optional PCR binding (off by default): the object's authPolicy is the `TPM2_PolicyPCR`
+//!   digest over the SHA-1 bank's current values of the chosen PCRs; unsealing runs a policy
+//!   session (`TPM2_StartAuthSession(TPM_SE_POLICY)`, `TPM2_PolicyPCR`) first.
+//! - Passthroughs: `TPM2_GetRandom` (one call, request capped at 8178 bytes as the C manager,
+//!   §3.4), `TPM2_PCR_Read` of the SHA-1 bank, one PCR per call (and `TPM2_PCR_Extend`).
+//!
+//! Sessions: **password sessions** (`TPM_RS_PW`), as the C manager. An HMAC session salted to
+//! the parent key with parameter encryption would keep the unsealed secret (and any non-empty
+//! password) off the bus; it needs `TPM2_StartAuthSession` with an RSA-OAEP salt, KDFa and AES-CFB
+//! parameter encryption, which this first stage does not have. Consequence: whoever can watch
+//! the LPC/SPI bus (or the tpmfront ring) sees the root secret when it is unsealed, and the
+//! owner/srk passwords when they are not empty. PCR policy sessions are unsalted and unbound.
+
+use alloc::vec::Vec;
+
+use rand_core::CryptoRng;
+use sha2::{Digest as _, Sha256};
+use tpm_frame::{Family, TPM_ST_NO_SESSIONS, TPM_ST_SESSIONS};
+use zeroize::Zeroizing;
+
+use super::HwError;
+use super::config::PcrMask;
+use super::wire::{Reader, Writer, transact};
+use crate::hardware::HardwareTpm;
+
+/// TPM 2.0 command codes used here (Part 2 §6.5).
+pub mod cc {
+    /// `TPM_CC_CreatePrimary`.
+    pub const CREATE_PRIMARY: u32 = 0x131;
+    /// `TPM_CC_Startup`.
+    pub const STARTUP: u32 = 0x144;
+    /// `TPM_CC_Create`.
+    pub const CREATE: u32 = 0x153;
+    /// `TPM_CC_Load`.
+    pub const LOAD: u32 = 0x157;
+    /// `TPM_CC_Unseal`.
+    pub const UNSEAL: u32 = 0x15E;
+    /// `TPM_CC_FlushContext`.
+    pub const FLUSH_CONTEXT: u32 = 0x165;
+    /// `TPM_CC_StartAuthSession`.
+    pub const START_AUTH_SESSION: u32 = 0x176;
+    /// `TPM_CC_GetRandom`.
+    pub const GET_RANDOM: u32 = 0x17B;
+    /// `TPM_CC_PCR_Read`.
+    pub const PCR_READ: u32 = 0x17E;
+    /// `TPM_CC_PolicyPCR`.
+    pub const POLICY_PCR: u32 = 0x17F;
+    /// `TPM_CC_PCR_Extend`.
+    pub const PCR_EXTEND: u32 = 0x182;
+}
+
+/// TPM 2.0 response codes the client tells apart (Part 2 §6.6), in their base form (see
+/// [`rc_base`]).
+pub mod rc {
+    /// `TPM_RC_INITIALIZE`: TPM2_Startup was already run.
+    pub const INITIALIZE: u32 = 0x100;
+    /// `TPM_RC_RETRY` (warning).
+    pub const RETRY: u32 = 0x922;
+    /// `TPM_RC_YIELDED` (warning).
+    pub const YIELDED: u32 = 0x908;
+    /// `TPM_RC_TESTING` (warning).
+    pub const TESTING: u32 = 0x90A;
+    /// `TPM_RC_HANDLE` (format 1).
+    pub const HANDLE: u32 = 0x08B;
+    /// `TPM_RC_AUTH_FAIL` (format 1).
+    pub const AUTH_FAIL: u32 = 0x08E;
+    /// `TPM_RC_POLICY_FAIL` (format 1).
+    pub const POLICY_FAIL: u32 = 0x09D;
+    /// `TPM_RC_INTEGRITY` (format 1).
+    pub const INTEGRITY: u32 = 0x09F;
+    /// `TPM_RC_BAD_AUTH` (format 1).
+    pub const BAD_AUTH: u32 = 0x0A2;
+}
+
+/// A response code without its handle/session/parameter number: format-1 codes (bit 7 set)
+/// keep only `0x80 | error number`.
+pub fn rc_base(rc: u32) -> u32 {
+    if rc & 0x80 != 0 { 0x80 | (rc & 0x3F) } else { rc }
+}
+
+/// `TPM_RH_OWNER`.
+pub const RH_OWNER: u32 = 0x4000_0001;
+/// `TPM_RH_NULL`.
+const RH_NULL: u32 = 0x4000_0007;
+/// `TPM_RS_PW`.
+const RS_PW: u32 = 0x4000_0009;
+/// `TPM_ALG_SHA1`, `TPM_ALG_SHA256`, `TPM_ALG_NULL`, `TPM_ALG_RSA`, `TPM_ALG_KEYEDHASH`,
+/// `TPM_ALG_AES`, `TPM_ALG_CFB`.
+const ALG_SHA1: u16 = 0x0004;
+const ALG_SHA256: u16 = 0x000B;
+const ALG_NULL: u16 = 0x0010;
+const ALG_RSA: u16 = 0x0001;
+const ALG_KEYEDHASH: u16 = 0x0008;
+const ALG_AES: u16 = 0x0006;
+const ALG_CFB: u16 = 0x0043;
+/// `TPM_SE_POLICY`.
+const SE_POLICY: u8 = 0x01;
+/// TPMA_OBJECT bits.
+const FIXED_TPM: u32 = 1 << 1;
+const FIXED_PARENT: u32 = 1 << 4;
+const USER_WITH_AUTH: u32 = 1 << 6;
+const NO_DA: u32 = 1 << 10;
+/// How often a command is resent when the TPM answers RETRY/YIELDED/TESTING.
+const RETRIES: usize = 32;
+/// The largest `TPM2_GetRandom` request sent (the C manager's cap, `wave2-facts.md` §3.4).
+pub const GET_RANDOM_CAP: u32 = 8178;
+
+/// One authorization of a command.
+pub enum Auth<'p> {
+    /// A password session (`TPM_RS_PW`) with this password.
+    Password(&'p [u8]),
+    /// A policy session whose policy needs no HMAC; closed by the TPM when the command succeeds.
+    Policy(u32),
+}
+
+/// A checked response: the returned handles and the parameter area.
+#[derive(Debug)]
+pub struct Reply {
+    /// Handles before the parameters.
+    pub handles: Vec<u32>,
+    /// The parameters (without the session area).
+    pub params: Zeroizing<Vec<u8>>,
+}
+
+/// The sealed data object as `TPM2_Create` returned it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedObject {
+    /// `TPM2B_PRIVATE` (with its size).
+    pub private: Vec<u8>,
+    /// `TPM2B_PUBLIC` (with its size).
+    pub public: Vec<u8>,
+}
+
+impl SealedObject {
+    /// `TPM2B_PRIVATE ‖ TPM2B_PUBLIC`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut v = self.private.clone();
+        v.extend_from_slice(&self.public);
+        v
+    }
+    /// Splits stored bytes back into the two `TPM2B`s; nothing may follow.
+    pub fn decode(b: &[u8]) -> Result<Self, HwError> {
+        let bad = |_| HwError::BadBlob("TPM 2.0 object truncated");
+        let mut r = Reader::new(b, "sealed object");
+        let private = r.sized16().map_err(bad)?;
+        let public = r.sized16().map_err(bad)?;
+        if r.remaining() != 0 || private.is_empty() || public.is_empty() {
+            return Err(HwError::BadBlob("TPM 2.0 object malformed"));
+        }
+        let mut p = Writer::new();
+        p.sized16(private);
+        let mut q = Writer::new();
+        q.sized16(public);
+        Ok(Self { private: p.0, public: q.0 })
+    }
+}
+
+/// `TPML_PCR_SELECTION` with one `TPMS_PCR_SELECTION` for the SHA-1 bank.
+fn sha1_selection(w: &mut Writer, mask: PcrMask) {
+    w.u32(1).u16(ALG_SHA1).u8(3).bytes(&mask.select_bytes());
+}
+
+/// The authPolicy of an object bound by `TPM2_PolicyPCR` to the SHA-1 bank's `values` (one per
+/// PCR in `mask`, ascending): `SHA-256(0³² ‖ TPM_CC_PolicyPCR ‖ pcrs ‖ SHA-256(values))`
+/// (Part 3 §23.7).
+pub fn policy_pcr_digest(mask: PcrMask, values: &[[u8; 20]]) -> [u8; 32] {
+    let mut pcr_digest = Sha256::new();
+    for v in values {
+        pcr_digest.update(v);
+    }
+    let pcr_digest: [u8; 32] = pcr_digest.finalize().into();
+    let mut sel = Writer::new();
+    sha1_selection(&mut sel, mask);
+    let mut h = Sha256::new();
+    h.update([0u8; 32]);
+    h.update(cc::POLICY_PCR.to_be_bytes());
+    h.update(sel.as_slice());
+    h.update(pcr_digest);
+    h.finalize().into()
+}
+
+/// A TPM 2.0 client over `tpm`, with nonces from `rng`.
+pub struct Tpm20<'a, T: HardwareTpm, R: CryptoRng + ?Sized> {
+    tpm: &'a mut T,
+    rng: &'a mut R,
+}
+
+impl<'a, T: HardwareTpm, R: CryptoRng + ?Sized> Tpm20<'a, T, R>
+where
+    T::Error: core::fmt::Debug,
+{
+    /// A client.
+    pub fn new(tpm: &'a mut T, rng: &'a mut R) -> Self {
+        Self { tpm, rng }
+    }
+
+    /// Sends one command (`handles`, then the session area if `auths` is not empty, then
+    /// `params`) and returns the response code with the parsed reply (`None` when rc ≠ 0).
+    pub fn command(
+        &mut self,
+        name: &'static str,
+        code: u32,
+        handles: &[u32],
+        auths: &[Auth<'_>],
+        params: &[u8],
+        out_handles: usize,
+    ) -> Result<(u32, Option<Reply>), HwError> {
+        let mut body = Writer::new();
+        for h in handles {
+            body.u32(*h);
+        }
+        if !auths.is_empty() {
+            let mut area = Writer::new();
+            for a in auths {
+                match a {
+                    Auth::Password(pw) => area.u32(RS_PW).u16(0).u8(1).sized16(pw),
+                    Auth::Policy(h) => {
+                        let mut nonce = [0u8; 32];
+                        self.rng.fill_bytes(&mut nonce);
+                        area.u32(*h).sized16(&nonce).u8(0).u16(0)
+                    }
+                };
+            }
+            body.sized32(area.as_slice());
+        }
+        body.bytes(params);
+        let tag = if auths.is_empty() { TPM_ST_NO_SESSIONS } else { TPM_ST_SESSIONS };
+        let frame = Zeroizing::new(tpm_frame::command(tag, code, body.as_slice()));
+        let mut r = transact(self.tpm, Family::Tpm20, name, &frame)?;
+        // TPM_RC_RETRY / TPM_RC_YIELDED / TPM_RC_TESTING: the TPM asks for the same command again
+        // (Part 2 §6.6.3); bounded.
+        for _ in 0..RETRIES {
+            if !matches!(r.rc, rc::RETRY | rc::YIELDED | rc::TESTING) {
+                break;
+            }
+            r = transact(self.tpm, Family::Tpm20, name, &frame)?;
+        }
+        if r.rc != 0 {
+            return Ok((r.rc, None));
+        }
+        if r.tag != tag {
+            return Err(HwError::Malformed { command: name, what: "response tag does not match the request's" });
+        }
+        let body = Zeroizing::new(r.body);
+        let mut rd = Reader::new(&body, name);
+        let mut hs = Vec::new();
+        for _ in 0..out_handles {
+            hs.push(rd.u32()?);
+        }
+        let params = if auths.is_empty() {
+            rd.bytes(rd.remaining())?
+        } else {
+            let p = rd.sized32()?;
+            // the session area follows: one (nonce, attributes, hmac) per session
+            for _ in auths {
+                rd.sized16()?;
+                rd.u8()?;
+                rd.sized16()?;
+            }
+            if rd.remaining() != 0 {
+                return Err(HwError::Malformed { command: name, what: "trailing bytes after the sessions" });
+            }
+            p
+        };
+        Ok((0, Some(Reply { handles: hs, params: Zeroizing::new(params.to_vec()) })))
+    }
+
+    /// [`Self::command`] that must succeed.
+    fn ok(
+        &mut self,
+        name: &'static str,
+        code: u32,
+        handles: &[u32],
+        auths: &[Auth<'_>],
+        params: &[u8],
+        out_handles: usize,
+    ) -> Result<Reply, HwError> {
+        match self.command(name, code, handles, auths, params, out_handles)? {
+            (_, Some(r)) => Ok(r),
+            (rc, None) => Err(HwError::Tpm { command: name, rc }),
+        }
+    }
+
+    /// `TPM2_Startup(SU_CLEAR)`; already started is fine.
+    pub fn startup(&mut self) -> Result<(), HwError> {
+        match self.command("TPM2_Startup", cc::STARTUP, &[], &[], &[0, 0], 0)?.0 {
+            0 | rc::INITIALIZE => Ok(()),
+            rc => Err(HwError::Tpm { command: "TPM2_Startup", rc }),
+        }
+    }
+
+    /// `TPM2_FlushContext(handle)`.
+    pub fn flush(&mut self, handle: u32) -> Result<(), HwError> {
+        self.ok("TPM2_FlushContext", cc::FLUSH_CONTEXT, &[], &[], &handle.to_be_bytes(), 0).map(|_| ())
+    }
+
+    /// `TPM2_CreatePrimary` of the RSA-2048 storage key under the owner hierarchy (password
+    /// `owner_pw`): its transient handle.
+    pub fn create_primary(&mut self, owner_pw: &[u8]) -> Result<u32, HwError> {
+        let mut p = Writer::new();
+        p.u16(4).u16(0).u16(0); // inSensitive: empty userAuth, empty data
+        let mut public = Writer::new();
+        // fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | restricted | decrypt
+        public.u16(ALG_RSA).u16(ALG_SHA256).u32(0x0003_0072).u16(0);
+        public.u16(ALG_AES).u16(128).u16(ALG_CFB).u16(ALG_NULL).u16(2048).u32(0).u16(0);
+        p.sized16(public.as_slice()).u16(0).u32(0);
+        let (rc, r) = self.command(
+            "TPM2_CreatePrimary",
+            cc::CREATE_PRIMARY,
+            &[RH_OWNER],
+            &[Auth::Password(owner_pw)],
+            p.as_slice(),
+            1,
+        )?;
+        match (rc_base(rc), r) {
+            (_, Some(r)) => r
+                .handles
+                .first()
+                .copied()
+                .ok_or(HwError::Malformed { command: "TPM2_CreatePrimary", what: "no handle" }),
+            (rc::AUTH_FAIL | rc::BAD_AUTH, None) => Err(HwError::WrongOwnerAuth),
+            (_, None) => Err(HwError::Tpm { command: "TPM2_CreatePrimary", rc }),
+        }
+    }
+
+    /// `TPM2_Create` of a sealed data object holding `secret` under `parent` (password
+    /// `parent_pw`), bound to `policy` if given.
+    pub fn create_sealed(
+        &mut self,
+        parent: u32,
+        parent_pw: &[u8],
+        secret: &[u8],
+        policy: Option<[u8; 32]>,
+    ) -> Result<SealedObject, HwError> {
+        let mut sens = Writer::new();
+        sens.u16(0).sized16(secret);
+        let mut public = Writer::new();
+        let attrs = FIXED_TPM | FIXED_PARENT | NO_DA | if policy.is_some() { 0 } else { USER_WITH_AUTH };
+        public.u16(ALG_KEYEDHASH).u16(ALG_SHA256).u32(attrs).sized16(policy.as_ref().map_or(&[][..], |p| &p[..]));
+        public.u16(ALG_NULL).u16(0);
+        let mut p = Writer::new();
+        p.sized16(sens.as_slice()).sized16(public.as_slice()).u16(0).u32(0);
+        let p = Zeroizing::new(p.0);
+        let (rc, r) = self.command("TPM2_Create", cc::CREATE, &[parent], &[Auth::Password(parent_pw)], &p, 0)?;
+        let r = match (rc_base(rc), r) {
+            (_, Some(r)) => r,
+            (rc::AUTH_FAIL | rc::BAD_AUTH, None) => return Err(HwError::WrongSrkAuth),
+            (_, None) => return Err(HwError::Tpm { command: "TPM2_Create", rc }),
+        };
+        let mut rd = Reader::new(&r.params, "TPM2_Create");
+        let private = rd.sized16()?;
+        let public = rd.sized16()?;
+        if private.is_empty() || public.is_empty() {
+            return Err(HwError::Malformed { command: "TPM2_Create", what: "empty object" });
+        }
+        let (mut a, mut b) = (Writer::new(), Writer::new());
+        a.sized16(private);
+        b.sized16(public);
+        Ok(SealedObject { private: a.0, public: b.0 })
+    }
+
+    /// `TPM2_Load` of `obj` under `parent`: its transient handle.
+    pub fn load(&mut self, parent: u32, parent_pw: &[u8], obj: &SealedObject) -> Result<u32, HwError> {
+        let mut p = Writer::new();
+        p.bytes(&obj.private).bytes(&obj.public);
+        let (rc, r) = self.command("TPM2_Load", cc::LOAD, &[parent], &[Auth::Password(parent_pw)], p.as_slice(), 1)?;
+        match (rc_base(rc), r) {
+            (_, Some(r)) => {
+                r.handles.first().copied().ok_or(HwError::Malformed { command: "TPM2_Load", what: "no handle" })
+            }
+            (rc::AUTH_FAIL | rc::BAD_AUTH, None) => Err(HwError::WrongSrkAuth),
+            // another parent (the owner seed changed, another TPM) or a corrupt blob
+            (_, None) => Err(HwError::DoesNotUnseal { rc }),
+        }
+    }
+
+    /// `TPM2_Unseal` of the loaded object `item`; with `pcrs`, through a policy session
+    /// satisfied by `TPM2_PolicyPCR` over the SHA-1 bank's current values.
+    pub fn unseal(&mut self, item: u32, pcrs: Option<PcrMask>) -> Result<Zeroizing<Vec<u8>>, HwError> {
+        let session = match pcrs {
+            None => None,
+            Some(mask) => Some(self.policy_pcr_session(mask)?),
+        };
+        let auth = match session {
+            None => Auth::Password(&[]),
+            Some(h) => Auth::Policy(h),
+        };
+        let res = self.command("TPM2_Unseal", cc::UNSEAL, &[item], &[auth], &[], 0);
+        let r = match res {
+            Ok((_, Some(r))) => r,
+            other => {
+                if let Some(h) = session {
+                    let _ = self.flush(h);
+                }
+                let (rc, _) = other?;
+                return Err(match rc_base(rc) {
+                    rc::POLICY_FAIL => HwError::PcrMismatch { rc },
+                    rc::AUTH_FAIL | rc::BAD_AUTH => HwError::WrongSrkAuth,
+                    _ => HwError::DoesNotUnseal { rc },
+                });
+            }
+        };
+        let mut rd = Reader::new(&r.params, "TPM2_Unseal");
+        let data = Zeroizing::new(rd.sized16()?.to_vec());
+        if rd.remaining() != 0 {
+            return Err(HwError::Malformed { command: "TPM2_Unseal", what: "trailing bytes" });
+        }
+        Ok(data)
+    }
+
+    /// `TPM2_StartAuthSession(TPM_SE_POLICY, SHA-256)` then `TPM2_PolicyPCR(mask)`.
+    fn policy_pcr_session(&mut self, mask: PcrMask) -> Result<u32, HwError> {
+        let mut nonce = [0u8; 32];
+        self.rng.fill_bytes(&mut nonce);
+        let mut p = Writer::new();
+        p.sized16(&nonce).u16(0).u8(SE_POLICY).u16(ALG_NULL).u16(ALG_SHA256);
+        let r = self.ok("TPM2_StartAuthSession", cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], &[], p.as_slice(), 1)?;
+        let h = *r.handles.first().ok_or(HwError::Malformed { command: "TPM2_StartAuthSession", what: "no handle" })?;
+        let mut p = Writer::new();
+        p.u16(0);
+        sha1_selection(&mut p, mask);
+        if let Err(e) = self.ok("TPM2_PolicyPCR", cc::POLICY_PCR, &[h], &[], p.as_slice(), 0) {
+            let _ = self.flush(h);
+            return Err(e);
+        }
+        Ok(h)
+    }
+
+    /// `TPM2_GetRandom(min(n, 8178))`: the bytes the TPM returned (often fewer than asked).
+    pub fn get_random(&mut self, n: u32) -> Result<Vec<u8>, HwError> {
+        let want = u16::try_from(n.min(GET_RANDOM_CAP)).unwrap_or(u16::MAX);
+        let r = self.ok("TPM2_GetRandom", cc::GET_RANDOM, &[], &[], &want.to_be_bytes(), 0)?;
+        let mut rd = Reader::new(&r.params, "TPM2_GetRandom");
+        let b = rd.sized16()?;
+        if b.len() > usize::from(want) || rd.remaining() != 0 {
+            return Err(HwError::Malformed { command: "TPM2_GetRandom", what: "more bytes than asked for" });
+        }
+        Ok(b.to_vec())
+    }
+
+    /// `TPM2_PCR_Read` of PCR `index` (0–23) in the SHA-1 bank.
+    pub fn pcr_read_sha1(&mut self, index: u32) -> Result<[u8; 20], HwError> {
+        if index >= 24 {
+            return Err(HwError::Config(alloc::format!("PCR {index} is not 0-23")));
+        }
+        let mask = PcrMask(1 << index);
+        let mut p = Writer::new();
+        sha1_selection(&mut p, mask);
+        let r = self.ok("TPM2_PCR_Read", cc::PCR_READ, &[], &[], p.as_slice(), 0)?;
+        let mut rd = Reader::new(&r.params, "TPM2_PCR_Read");
+        let _update_counter = rd.u32()?;
+        let nsel = rd.u32()?;
+        let mut selected = false;
+        for _ in 0..nsel {
+            let alg = rd.u16()?;
+            let size = rd.u8()?;
+            let bits = rd.bytes(usize::from(size))?;
+            let byte = bits.get((index / 8) as usize).copied().unwrap_or(0);
+            if alg == ALG_SHA1 && byte & (1 << (index % 8)) != 0 {
+                selected = true;
+            }
+        }
+        let ndig = rd.u32()?;
+        if !selected || ndig == 0 {
+            return Err(HwError::NoSha1Bank);
+        }
+        if ndig != 1 {
+            return Err(HwError::Malformed { command: "TPM2_PCR_Read", what: "more digests than PCRs asked for" });
+        }
+        let d = rd.sized16()?;
+        if rd.remaining() != 0 {
+            return Err(HwError::Malformed { command: "TPM2_PCR_Read", what: "trailing bytes" });
+        }
+        d.try_into().map_err(|_| HwError::Malformed { command: "TPM2_PCR_Read", what: "not a 20-byte digest" })
+    }
+
+    /// `TPM2_PCR_Extend` of PCR `index` in the SHA-1 bank (empty PCR password).
+    pub fn pcr_extend_sha1(&mut self, index: u32, digest: &[u8; 20]) -> Result<(), HwError> {
+        let mut p = Writer::new();
+        p.u32(1).u16(ALG_SHA1).bytes(digest);
+        self.ok("TPM2_PCR_Extend", cc::PCR_EXTEND, &[index], &[Auth::Password(&[])], p.as_slice(), 0).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hwtpm::testing::{Scripted, ZeroRng};
+
+    fn resp(tag: u16, rc: u32, body: &[u8]) -> Vec<u8> {
+        tpm_frame::command(tag, rc, body)
+    }
+
+    #[test]
+    fn rc_bases() {
+        assert_eq!(rc_base(0x98E), rc::AUTH_FAIL); // session 1
+        assert_eq!(rc_base(0x9A2), rc::BAD_AUTH);
+        assert_eq!(rc_base(0x99D), rc::POLICY_FAIL); // what libtpms answers a failed PolicyPCR unseal
+        assert_eq!(rc_base(0x1DF), rc::INTEGRITY); // parameter 1
+        assert_eq!(rc_base(0x100), rc::INITIALIZE);
+    }
+
+    #[test]
+    fn create_primary_bytes_match_the_c_manager() {
+        // wave2-facts §1.3: 67 bytes
+        // handle, parameterSize 0, one session: empty nonce, continueSession, empty hmac
+        let r = resp(TPM_ST_SESSIONS, 0, &[0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        let h = Tpm20::new(&mut t, &mut ZeroRng).create_primary(&[]).unwrap();
+        assert_eq!(h, 0x8000_0000);
+        let want: &[u8] = &[
+            0x80, 0x02, 0, 0, 0, 0x43, 0, 0, 0x01, 0x31, 0x40, 0, 0, 1, 0, 0, 0, 9, 0x40, 0, 0, 9, 0, 0, 1, 0, 0, 0, 4,
+            0, 0, 0, 0, 0, 0x1A, 0, 1, 0, 0x0B, 0, 3, 0, 0x72, 0, 0, 0, 6, 0, 0x80, 0, 0x43, 0, 0x10, 8, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert_eq!(t.sent[0], want);
+    }
+
+    #[test]
+    fn getrandom_and_pcr_read_bytes() {
+        let r = resp(TPM_ST_NO_SESSIONS, 0, &[0, 2, 7, 8]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert_eq!(Tpm20::new(&mut t, &mut ZeroRng).get_random(100_000).unwrap(), [7, 8]);
+        // capped at 8178 = 0x1FF2
+        assert_eq!(t.sent[0], [0x80, 1, 0, 0, 0, 0x0C, 0, 0, 1, 0x7B, 0x1F, 0xF2]);
+        let mut body = alloc::vec![0, 0, 0, 5, 0, 0, 0, 1, 0, 4, 3, 0, 0, 1, 0, 0, 0, 1, 0, 20];
+        body.extend_from_slice(&[0xAB; 20]);
+        let r = resp(TPM_ST_NO_SESSIONS, 0, &body);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert_eq!(Tpm20::new(&mut t, &mut ZeroRng).pcr_read_sha1(16).unwrap(), [0xAB; 20]);
+        // the C manager's bytes (§1.3): count 1, SHA-1, 3 select bytes, one bit
+        assert_eq!(t.sent[0], [0x80, 1, 0, 0, 0, 0x14, 0, 0, 1, 0x7E, 0, 0, 0, 1, 0, 4, 3, 0, 0, 1]);
+    }
+
+    #[test]
+    fn malformed_answers_are_errors() {
+        // no SHA-1 bank: empty selection, no digests
+        let r = resp(TPM_ST_NO_SESSIONS, 0, &[0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert_eq!(Tpm20::new(&mut t, &mut ZeroRng).pcr_read_sha1(0), Err(HwError::NoSha1Bank));
+        // digest of 19 bytes
+        let mut body = alloc::vec![0, 0, 0, 5, 0, 0, 0, 1, 0, 4, 3, 1, 0, 0, 0, 0, 0, 1, 0, 19];
+        body.extend_from_slice(&[0; 19]);
+        let r = resp(TPM_ST_NO_SESSIONS, 0, &body);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert!(matches!(Tpm20::new(&mut t, &mut ZeroRng).pcr_read_sha1(0), Err(HwError::Malformed { .. })));
+        // GetRandom: TPM2B longer than the frame; more than asked
+        let r = resp(TPM_ST_NO_SESSIONS, 0, &[0, 9, 1]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert!(matches!(Tpm20::new(&mut t, &mut ZeroRng).get_random(9), Err(HwError::Malformed { .. })));
+        let r = resp(TPM_ST_NO_SESSIONS, 0, &[0, 2, 1, 2]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert!(matches!(Tpm20::new(&mut t, &mut ZeroRng).get_random(1), Err(HwError::Malformed { .. })));
+        // a TPM 1.2 answering a TPM 2.0 command
+        let r = tpm_frame::error_response(30);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert_eq!(
+            Tpm20::new(&mut t, &mut ZeroRng).startup(),
+            Err(HwError::WrongFamily { expected: Family::Tpm20, tag: 0x00C4 })
+        );
+        // CreatePrimary: a session response without the parameterSize
+        let r = resp(TPM_ST_SESSIONS, 0, &[0x80, 0, 0, 0, 0, 0]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert!(matches!(Tpm20::new(&mut t, &mut ZeroRng).create_primary(&[]), Err(HwError::Malformed { .. })));
+        // wrong owner password
+        let r = resp(TPM_ST_NO_SESSIONS, 0x9A2, &[]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert_eq!(Tpm20::new(&mut t, &mut ZeroRng).create_primary(b"x"), Err(HwError::WrongOwnerAuth));
+        // Unseal with trailing bytes after its session area
+        let r = resp(TPM_ST_SESSIONS, 0, &[0, 0, 0, 3, 0, 1, 5, 0, 0, 1, 0, 0, 9]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert!(matches!(Tpm20::new(&mut t, &mut ZeroRng).unseal(0x8000_0001, None), Err(HwError::Malformed { .. })));
+        let r = resp(TPM_ST_SESSIONS, 0, &[0, 0, 0, 3, 0, 1, 5, 0, 0, 1, 0, 0]);
+        let mut t = Scripted::new(Family::Tpm20, &[&r]);
+        assert_eq!(*Tpm20::new(&mut t, &mut ZeroRng).unseal(0x8000_0001, None).unwrap(), [5]);
+    }
+
+    #[test]
+    fn sealed_object_codec() {
+        let o = SealedObject { private: alloc::vec![0, 2, 1, 2], public: alloc::vec![0, 1, 9] };
+        assert_eq!(SealedObject::decode(&o.encode()).unwrap(), o);
+        assert!(SealedObject::decode(&[0, 2, 1]).is_err());
+        assert!(SealedObject::decode(&[0, 0, 0, 0]).is_err());
+        assert!(SealedObject::decode(&[0, 1, 1, 0, 1, 1, 0]).is_err());
+    }
+}
