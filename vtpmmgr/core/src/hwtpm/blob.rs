@@ -2,7 +2,9 @@
 //! sealed the root secret, with a small header saying which family sealed it and to which PCRs.
 //!
 //! Layout (big-endian): magic `"VMRS"` ‖ version `01` ‖ family (`01` TPM 1.2, `02` TPM 2.0) ‖
-//! PCR mask u32 (bit *i* = PCR *i*; 0 = not PCR-bound) ‖ u32 length ‖ payload, where the payload
+//! PCR mask u32 (bit *i* = PCR *i*; 0 = not PCR-bound) ‖ u16 length ‖ parent name (TPM 2.0: the
+//! name of the storage key it was sealed under, checked on later boots before a session is
+//! salted to that key; empty on TPM 1.2) ‖ u32 length ‖ payload, where the payload
 //! is the TPM 1.2 `TPM_STORED_DATA12` exactly as `TPM_Seal` returned it (the C manager rebuilds
 //! it from parts and so breaks when its software PCR digest differs, `wave2-facts.md` §2.3), or
 //! the TPM 2.0 `TPM2B_PRIVATE ‖ TPM2B_PUBLIC` of the sealed data object as `TPM2_Create`
@@ -27,6 +29,8 @@ pub struct RootBlob {
     pub family: Family,
     /// The PCRs it is bound to (empty: none).
     pub pcrs: PcrMask,
+    /// The name of the TPM 2.0 parent (empty for TPM 1.2).
+    pub parent_name: Vec<u8>,
     /// The TPM's sealed object (see the module docs).
     pub payload: Vec<u8>,
 }
@@ -39,7 +43,7 @@ impl RootBlob {
             Family::Tpm12 => 1,
             Family::Tpm20 => 2,
         };
-        w.bytes(MAGIC).u8(VERSION).u8(fam).u32(self.pcrs.0).sized32(&self.payload);
+        w.bytes(MAGIC).u8(VERSION).u8(fam).u32(self.pcrs.0).sized16(&self.parent_name).sized32(&self.payload);
         w.0
     }
 
@@ -62,11 +66,12 @@ impl RootBlob {
         if pcrs.0 >> 24 != 0 {
             return Err(HwError::BadBlob("PCR mask names PCRs above 23"));
         }
+        let parent_name = r.sized16().map_err(bad)?.to_vec();
         let payload = r.sized32().map_err(bad)?.to_vec();
         if r.remaining() != 0 {
             return Err(HwError::BadBlob("trailing bytes"));
         }
-        Ok(RootBlob { family, pcrs, payload })
+        Ok(RootBlob { family, pcrs, parent_name, payload })
     }
 }
 
@@ -76,9 +81,14 @@ mod tests {
 
     #[test]
     fn round_trip_and_refusals() {
-        let b = RootBlob { family: Family::Tpm20, pcrs: PcrMask(0x10000), payload: alloc::vec![1, 2, 3] };
+        let b = RootBlob {
+            family: Family::Tpm20,
+            pcrs: PcrMask(0x10000),
+            parent_name: alloc::vec![0, 0xB],
+            payload: alloc::vec![1, 2, 3],
+        };
         let e = b.encode();
-        assert_eq!(e, [b'V', b'M', b'R', b'S', 1, 2, 0, 1, 0, 0, 0, 0, 0, 3, 1, 2, 3]);
+        assert_eq!(e, [b'V', b'M', b'R', b'S', 1, 2, 0, 1, 0, 0, 0, 2, 0, 0xB, 0, 0, 0, 3, 1, 2, 3]);
         assert_eq!(RootBlob::decode(&e).unwrap(), b);
         for n in 0..e.len() {
             assert!(RootBlob::decode(&e[..n]).is_err(), "prefix {n}");

@@ -63,6 +63,10 @@ pub enum HwError {
         /// The TPM's return code.
         rc: u32,
     },
+    /// TPM 2.0: the storage key the root was sealed under is not the one the TPM has now (its
+    /// name differs): the owner seed changed (TPM2_Clear), it is another TPM, `srk_handle`
+    /// points elsewhere, or the answer was forged. Checked before a session is salted to it.
+    ParentChanged,
     /// The root secret is sealed to PCR values the TPM's PCRs no longer have.
     PcrMismatch {
         /// The TPM's return code.
@@ -103,6 +107,10 @@ impl fmt::Display for HwError {
                 f,
                 "the stored root does not unseal on this TPM (rc {rc:#x}): its ownership changed, it is another TPM, \
                  or the blob is corrupt"
+            ),
+            HwError::ParentChanged => f.write_str(
+                "the hardware TPM's storage key is not the one the root was sealed under (owner seed changed, \
+                 another TPM, or srk_handle points elsewhere)",
             ),
             HwError::PcrMismatch { rc } => {
                 write!(f, "the stored root is sealed to PCR values the hardware TPM no longer has (rc {rc:#x})")

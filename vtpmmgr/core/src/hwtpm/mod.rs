@@ -8,10 +8,11 @@
 //!   object kept on the manager's disk, FlushContext, GetRandom, PCR_Read (SHA-1), PolicyPCR.
 //! - `config`: the options (`owner_auth`, `srk_auth`, `tpm2=1`, `srk_handle`, `hw_seal_pcrs`).
 //! - `blob`: the sealed root as it is stored on the manager's disk.
+//! - `tpm20_session`: salted TPM 2.0 sessions with XOR parameter encryption for the secret.
 //! - `wire`, `error`: the response checks and the error values.
 //!
 //! Not here: where on the disk the blob lives (the storage crate), the image's TIS wiring, AIK
-//! and quote commands, HMAC/salted TPM 2.0 sessions (see `tpm20`).
+//! and quote commands, TPM 1.2 transport sessions (the secret crosses a TPM 1.2 bus in clear).
 
 use alloc::vec::Vec;
 
@@ -28,6 +29,7 @@ mod error;
 pub(crate) mod testing;
 pub mod tpm12;
 pub mod tpm20;
+pub mod tpm20_session;
 pub mod wire;
 
 pub use blob::RootBlob;
@@ -181,21 +183,24 @@ where
             });
         }
         let _ = self.tpm12().save_state();
-        let blob = RootBlob { family: Family::Tpm12, pcrs: mask, payload };
+        let blob = RootBlob { family: Family::Tpm12, pcrs: mask, parent_name: Vec::new(), payload };
         Ok((secret, Some(blob.encode())))
     }
 
     fn root20(&mut self, stored: Option<RootBlob>) -> Result<(RootSecret, Option<Vec<u8>>), HwError> {
-        let (parent, parent_pw, ours) = match self.config.srk_handle {
+        let (handle, password, ours) = match self.config.srk_handle {
             Some(h) => (h, self.config.srk_auth.tpm20_password(), false),
             None => {
                 let pw = self.config.owner_auth.tpm20_password();
                 (self.tpm20().create_primary(&pw)?, Zeroizing::new(Vec::new()), true)
             }
         };
-        let r = self.root20_under(parent, &parent_pw, stored);
+        let r = match self.tpm20().parent(handle, &password) {
+            Ok(parent) => self.root20_under(&parent, stored),
+            Err(e) => Err(e),
+        };
         if ours {
-            let f = self.tpm20().flush(parent);
+            let f = self.tpm20().flush(handle);
             if r.is_ok() {
                 f?;
             }
@@ -205,14 +210,16 @@ where
 
     fn root20_under(
         &mut self,
-        parent: u32,
-        parent_pw: &[u8],
+        parent: &tpm20::Parent,
         stored: Option<RootBlob>,
     ) -> Result<(RootSecret, Option<Vec<u8>>), HwError> {
         if let Some(b) = stored {
+            if b.parent_name != parent.name {
+                return Err(HwError::ParentChanged);
+            }
             let obj = tpm20::SealedObject::decode(&b.payload)?;
             let pcrs = (!b.pcrs.is_empty()).then_some(b.pcrs);
-            let s = self.load_unseal20(parent, parent_pw, &obj, pcrs)?;
+            let s = self.load_unseal20(parent, &obj, pcrs)?;
             return Ok((RootSecret::from_slice(&s)?, None));
         }
         let secret = self.fresh_secret()?;
@@ -223,27 +230,27 @@ where
             let v = self.pcr_values(mask)?;
             (Some(mask), Some(tpm20::policy_pcr_digest(mask, &v)))
         };
-        let obj = self.tpm20().create_sealed(parent, parent_pw, secret.as_bytes(), policy)?;
-        let back = self.load_unseal20(parent, parent_pw, &obj, pcrs)?;
+        let obj = self.tpm20().create_sealed(parent, secret.as_bytes(), policy)?;
+        let back = self.load_unseal20(parent, &obj, pcrs)?;
         if back[..] != secret.as_bytes()[..] {
             return Err(HwError::Malformed {
                 command: "TPM2_Unseal",
                 what: "unsealed secret differs from the sealed one",
             });
         }
-        let blob = RootBlob { family: Family::Tpm20, pcrs: mask, payload: obj.encode() };
+        let blob =
+            RootBlob { family: Family::Tpm20, pcrs: mask, parent_name: parent.name.clone(), payload: obj.encode() };
         Ok((secret, Some(blob.encode())))
     }
 
     fn load_unseal20(
         &mut self,
-        parent: u32,
-        parent_pw: &[u8],
+        parent: &tpm20::Parent,
         obj: &tpm20::SealedObject,
         pcrs: Option<PcrMask>,
     ) -> Result<Zeroizing<Vec<u8>>, HwError> {
-        let item = self.tpm20().load(parent, parent_pw, obj)?;
-        let r = self.tpm20().unseal(item, pcrs);
+        let (item, name) = self.tpm20().load(parent, obj)?;
+        let r = self.tpm20().unseal(item, &name, parent, pcrs);
         let f = self.tpm20().flush(item);
         let s = r?;
         f?;

@@ -16,22 +16,29 @@
 //! - Passthroughs: `TPM2_GetRandom` (one call, request capped at 8178 bytes as the C manager,
 //!   §3.4), `TPM2_PCR_Read` of the SHA-1 bank, one PCR per call (and `TPM2_PCR_Extend`).
 //!
-//! Sessions: **password sessions** (`TPM_RS_PW`), as the C manager. An HMAC session salted to
-//! the parent key with parameter encryption would keep the unsealed secret (and any non-empty
-//! password) off the bus; it needs `TPM2_StartAuthSession` with an RSA-OAEP salt, KDFa and AES-CFB
-//! parameter encryption, which this first stage does not have. Consequence: whoever can watch
-//! the LPC/SPI bus (or the tpmfront ring) sees the root secret when it is unsealed, and the
-//! owner/srk passwords when they are not empty. PCR policy sessions are unsalted and unbound.
+//! Sessions: the root secret's two commands run in a **salted session** (`tpm20_session`):
+//! `TPM2_Create` with `decrypt` (the secret goes in encrypted), `TPM2_Unseal` with `encrypt`
+//! (it comes back encrypted), both HMAC-authorized and the response HMAC checked; with PCR
+//! binding, the policy session itself is salted. The salt is encrypted to the parent's RSA key,
+//! read with `TPM2_ReadPublic`; its name is kept in the root blob and compared on later boots,
+//! so a forged public key cannot collect the salt after the first boot. Everything else
+//! (CreatePrimary, Load, FlushContext, PCR and random commands) uses **password sessions**
+//! (`TPM_RS_PW`), as the C manager: those carry no secret but the owner/srk passwords, which
+//! cross the bus in clear when they are not empty. A parent that is not an RSA key usable with
+//! OAEP-SHA-256 (e.g. an ECC `srk_handle`) falls back to password/unsalted policy sessions,
+//! and then the root secret crosses the bus in clear.
 
 use alloc::vec::Vec;
 
 use rand_core::CryptoRng;
+use rsa::{BoxedUint, RsaPublicKey};
 use sha2::{Digest as _, Sha256};
 use tpm_frame::{Family, TPM_ST_NO_SESSIONS, TPM_ST_SESSIONS};
 use zeroize::Zeroizing;
 
 use super::HwError;
 use super::config::PcrMask;
+use super::tpm20_session::{self as session, SaltOffer, SaltedSession};
 use super::wire::{Reader, Writer, transact};
 use crate::hardware::HardwareTpm;
 
@@ -51,6 +58,8 @@ pub mod cc {
     pub const FLUSH_CONTEXT: u32 = 0x165;
     /// `TPM_CC_StartAuthSession`.
     pub const START_AUTH_SESSION: u32 = 0x176;
+    /// `TPM_CC_ReadPublic`.
+    pub const READ_PUBLIC: u32 = 0x173;
     /// `TPM_CC_GetRandom`.
     pub const GET_RANDOM: u32 = 0x17B;
     /// `TPM_CC_PCR_Read`.
@@ -105,8 +114,12 @@ const ALG_RSA: u16 = 0x0001;
 const ALG_KEYEDHASH: u16 = 0x0008;
 const ALG_AES: u16 = 0x0006;
 const ALG_CFB: u16 = 0x0043;
-/// `TPM_SE_POLICY`.
+/// `TPM_SE_HMAC`, `TPM_SE_POLICY`.
+const SE_HMAC: u8 = 0x00;
 const SE_POLICY: u8 = 0x01;
+/// `TPM_ALG_XOR`, `TPM_ALG_OAEP`.
+const ALG_XOR: u16 = 0x000A;
+const ALG_OAEP: u16 = 0x0017;
 /// TPMA_OBJECT bits.
 const FIXED_TPM: u32 = 1 << 1;
 const FIXED_PARENT: u32 = 1 << 4;
@@ -121,8 +134,34 @@ pub const GET_RANDOM_CAP: u32 = 8178;
 pub enum Auth<'p> {
     /// A password session (`TPM_RS_PW`) with this password.
     Password(&'p [u8]),
-    /// A policy session whose policy needs no HMAC; closed by the TPM when the command succeeds.
+    /// An unsalted policy session whose policy needs no HMAC; closed by the TPM when the
+    /// command succeeds.
     Policy(u32),
+    /// A salted session (HMAC or policy), see [`session`].
+    Salted {
+        /// The session.
+        session: &'p mut SaltedSession,
+        /// The name of the entity it authorizes (the command's first handle).
+        name: &'p [u8],
+        /// That entity's authValue.
+        auth_value: &'p [u8],
+        /// `TPMA_SESSION` (continueSession, decrypt, encrypt).
+        attrs: u8,
+        /// A policy session without PolicyAuthValue answers with an empty HMAC.
+        empty_hmac_ok: bool,
+    },
+}
+
+/// The storage key the root is sealed under, as the client knows it.
+pub struct Parent {
+    /// Its handle (transient primary or `srk_handle`).
+    pub handle: u32,
+    /// Its password.
+    pub password: Zeroizing<Vec<u8>>,
+    /// Its name (nameAlg ‖ digest of its public area), from `TPM2_ReadPublic`.
+    pub name: Vec<u8>,
+    /// Its RSA public key, for salting sessions; `None` for other keys.
+    pub key: Option<RsaPublicKey>,
 }
 
 /// A checked response: the returned handles and the parameter area.
@@ -208,34 +247,47 @@ where
 
     /// Sends one command (`handles`, then the session area if `auths` is not empty, then
     /// `params`) and returns the response code with the parsed reply (`None` when rc ≠ 0).
+    /// Salted sessions encrypt the first command parameter (`decrypt`), and have their
+    /// response HMAC checked and the first response parameter decrypted (`encrypt`).
     pub fn command(
         &mut self,
         name: &'static str,
         code: u32,
         handles: &[u32],
-        auths: &[Auth<'_>],
+        auths: &mut [Auth<'_>],
         params: &[u8],
         out_handles: usize,
     ) -> Result<(u32, Option<Reply>), HwError> {
+        let mut params = Zeroizing::new(params.to_vec());
+        let mut nonces = Vec::new();
+        for a in auths.iter() {
+            let mut nonce = [0u8; 32];
+            self.rng.fill_bytes(&mut nonce);
+            if let Auth::Salted { session, auth_value, attrs, .. } = a
+                && attrs & session::DECRYPT != 0
+            {
+                session.encrypt_command(&mut params, auth_value, &nonce, name)?;
+            }
+            nonces.push(nonce);
+        }
         let mut body = Writer::new();
         for h in handles {
             body.u32(*h);
         }
         if !auths.is_empty() {
             let mut area = Writer::new();
-            for a in auths {
+            for (a, nonce) in auths.iter().zip(nonces.iter()) {
                 match a {
                     Auth::Password(pw) => area.u32(RS_PW).u16(0).u8(1).sized16(pw),
-                    Auth::Policy(h) => {
-                        let mut nonce = [0u8; 32];
-                        self.rng.fill_bytes(&mut nonce);
-                        area.u32(*h).sized16(&nonce).u8(0).u16(0)
+                    Auth::Policy(h) => area.u32(*h).sized16(nonce).u8(0).u16(0),
+                    Auth::Salted { session, name: entity, auth_value, attrs, .. } => {
+                        area.bytes(&session.command_area(code, entity, &params, auth_value, *attrs, nonce))
                     }
                 };
             }
             body.sized32(area.as_slice());
         }
-        body.bytes(params);
+        body.bytes(&params);
         let tag = if auths.is_empty() { TPM_ST_NO_SESSIONS } else { TPM_ST_SESSIONS };
         let frame = Zeroizing::new(tpm_frame::command(tag, code, body.as_slice()));
         let mut r = transact(self.tpm, Family::Tpm20, name, &frame)?;
@@ -259,22 +311,26 @@ where
         for _ in 0..out_handles {
             hs.push(rd.u32()?);
         }
-        let params = if auths.is_empty() {
-            rd.bytes(rd.remaining())?
-        } else {
-            let p = rd.sized32()?;
-            // the session area follows: one (nonce, attributes, hmac) per session
-            for _ in auths {
-                rd.sized16()?;
-                rd.u8()?;
-                rd.sized16()?;
+        if auths.is_empty() {
+            let p = rd.bytes(rd.remaining())?;
+            return Ok((0, Some(Reply { handles: hs, params: Zeroizing::new(p.to_vec()) })));
+        }
+        let mut out = Zeroizing::new(rd.sized32()?.to_vec());
+        // the session area: one (nonce, attributes, hmac) per session
+        for (a, nonce) in auths.iter_mut().zip(nonces.iter()) {
+            let from = rd.position();
+            rd.sized16()?;
+            rd.u8()?;
+            rd.sized16()?;
+            let entry = body.get(from..rd.position()).unwrap_or_default();
+            if let Auth::Salted { session, auth_value, empty_hmac_ok, .. } = a {
+                session.finish_response(code, &mut out, entry, auth_value, nonce, *empty_hmac_ok, name)?;
             }
-            if rd.remaining() != 0 {
-                return Err(HwError::Malformed { command: name, what: "trailing bytes after the sessions" });
-            }
-            p
-        };
-        Ok((0, Some(Reply { handles: hs, params: Zeroizing::new(params.to_vec()) })))
+        }
+        if rd.remaining() != 0 {
+            return Err(HwError::Malformed { command: name, what: "trailing bytes after the sessions" });
+        }
+        Ok((0, Some(Reply { handles: hs, params: out })))
     }
 
     /// [`Self::command`] that must succeed.
@@ -283,7 +339,7 @@ where
         name: &'static str,
         code: u32,
         handles: &[u32],
-        auths: &[Auth<'_>],
+        auths: &mut [Auth<'_>],
         params: &[u8],
         out_handles: usize,
     ) -> Result<Reply, HwError> {
@@ -295,7 +351,7 @@ where
 
     /// `TPM2_Startup(SU_CLEAR)`; already started is fine.
     pub fn startup(&mut self) -> Result<(), HwError> {
-        match self.command("TPM2_Startup", cc::STARTUP, &[], &[], &[0, 0], 0)?.0 {
+        match self.command("TPM2_Startup", cc::STARTUP, &[], &mut [], &[0, 0], 0)?.0 {
             0 | rc::INITIALIZE => Ok(()),
             rc => Err(HwError::Tpm { command: "TPM2_Startup", rc }),
         }
@@ -303,7 +359,7 @@ where
 
     /// `TPM2_FlushContext(handle)`.
     pub fn flush(&mut self, handle: u32) -> Result<(), HwError> {
-        self.ok("TPM2_FlushContext", cc::FLUSH_CONTEXT, &[], &[], &handle.to_be_bytes(), 0).map(|_| ())
+        self.ok("TPM2_FlushContext", cc::FLUSH_CONTEXT, &[], &mut [], &handle.to_be_bytes(), 0).map(|_| ())
     }
 
     /// `TPM2_CreatePrimary` of the RSA-2048 storage key under the owner hierarchy (password
@@ -320,7 +376,7 @@ where
             "TPM2_CreatePrimary",
             cc::CREATE_PRIMARY,
             &[RH_OWNER],
-            &[Auth::Password(owner_pw)],
+            &mut [Auth::Password(owner_pw)],
             p.as_slice(),
             1,
         )?;
@@ -335,12 +391,82 @@ where
         }
     }
 
-    /// `TPM2_Create` of a sealed data object holding `secret` under `parent` (password
-    /// `parent_pw`), bound to `policy` if given.
+    /// `TPM2_ReadPublic(handle)`: the key's name, and its RSA public key when it is an RSA
+    /// key whose salt encryption we can do (OAEP with SHA-256: nameAlg SHA-256, scheme NULL or
+    /// OAEP-SHA-256).
+    pub fn read_public(&mut self, handle: u32) -> Result<(Option<RsaPublicKey>, Vec<u8>), HwError> {
+        const C: &str = "TPM2_ReadPublic";
+        let r = self.ok(C, cc::READ_PUBLIC, &[handle], &mut [], &[], 0)?;
+        let mut rd = Reader::new(&r.params, C);
+        let public = rd.sized16()?;
+        let name = rd.sized16()?.to_vec();
+        let _qualified = rd.sized16()?;
+        if rd.remaining() != 0 || name.is_empty() {
+            return Err(HwError::Malformed { command: C, what: "trailing bytes or empty name" });
+        }
+        let mut p = Reader::new(public, C);
+        let ty = p.u16()?;
+        let name_alg = p.u16()?;
+        let _attrs = p.u32()?;
+        let _policy = p.sized16()?;
+        if ty != ALG_RSA {
+            return Ok((None, name));
+        }
+        if p.u16()? != ALG_NULL {
+            p.u16()?;
+            p.u16()?;
+        }
+        let scheme = p.u16()?;
+        let scheme_hash = if scheme != ALG_NULL { Some(p.u16()?) } else { None };
+        let _bits = p.u16()?;
+        let exponent = p.u32()?;
+        let modulus = p.sized16()?;
+        let usable =
+            name_alg == ALG_SHA256 && (scheme == ALG_NULL || (scheme == ALG_OAEP && scheme_hash == Some(ALG_SHA256)));
+        if !usable || !(128..=512).contains(&modulus.len()) {
+            return Ok((None, name));
+        }
+        let e = if exponent == 0 { 65537 } else { u64::from(exponent) };
+        let bits = u32::try_from(modulus.len() * 8).unwrap_or(0);
+        let n =
+            BoxedUint::from_be_slice(modulus, bits).map_err(|_| HwError::Malformed { command: C, what: "modulus" })?;
+        let key = RsaPublicKey::new(n, BoxedUint::from(e))
+            .map_err(|_| HwError::Malformed { command: C, what: "not a valid RSA public key" })?;
+        Ok((Some(key), name))
+    }
+
+    /// The parent at `handle` with `password`: its name and public key read from the TPM.
+    pub fn parent(&mut self, handle: u32, password: &[u8]) -> Result<Parent, HwError> {
+        let (key, name) = self.read_public(handle)?;
+        Ok(Parent { handle, password: Zeroizing::new(password.to_vec()), name, key })
+    }
+
+    /// `TPM2_StartAuthSession` of `session_type` (HMAC or POLICY), SHA-256, salted to the
+    /// parent's key, XOR parameter encryption. `None` when the parent has no usable RSA key.
+    fn salted_session(&mut self, parent: &Parent, session_type: u8) -> Result<Option<SaltedSession>, HwError> {
+        let Some(key) = &parent.key else { return Ok(None) };
+        let offer = SaltOffer::new(self.rng, key)?;
+        let mut p = Writer::new();
+        p.sized16(&offer.nonce_caller).sized16(&offer.encrypted_salt).u8(session_type);
+        p.u16(ALG_XOR).u16(ALG_SHA256).u16(ALG_SHA256);
+        const C: &str = "TPM2_StartAuthSession";
+        let r = self.ok(C, cc::START_AUTH_SESSION, &[parent.handle, RH_NULL], &mut [], p.as_slice(), 1)?;
+        let h = *r.handles.first().ok_or(HwError::Malformed { command: C, what: "no handle" })?;
+        let mut rd = Reader::new(&r.params, C);
+        let nonce_tpm = rd.sized16()?;
+        if rd.remaining() != 0 || nonce_tpm.len() < 16 {
+            let _ = self.flush(h);
+            return Err(HwError::Malformed { command: C, what: "bad nonceTPM" });
+        }
+        Ok(Some(SaltedSession::start(h, nonce_tpm, &offer)))
+    }
+
+    /// `TPM2_Create` of a sealed data object holding `secret` under `parent`, bound to
+    /// `policy` if given. The secret travels encrypted (salted session, `decrypt`) when the
+    /// parent is an RSA key.
     pub fn create_sealed(
         &mut self,
-        parent: u32,
-        parent_pw: &[u8],
+        parent: &Parent,
         secret: &[u8],
         policy: Option<[u8; 32]>,
     ) -> Result<SealedObject, HwError> {
@@ -353,11 +479,39 @@ where
         let mut p = Writer::new();
         p.sized16(sens.as_slice()).sized16(public.as_slice()).u16(0).u32(0);
         let p = Zeroizing::new(p.0);
-        let (rc, r) = self.command("TPM2_Create", cc::CREATE, &[parent], &[Auth::Password(parent_pw)], &p, 0)?;
-        let r = match (rc_base(rc), r) {
-            (_, Some(r)) => r,
-            (rc::AUTH_FAIL | rc::BAD_AUTH, None) => return Err(HwError::WrongSrkAuth),
-            (_, None) => return Err(HwError::Tpm { command: "TPM2_Create", rc }),
+        let mut session = self.salted_session(parent, SE_HMAC)?;
+        let res = match session.as_mut() {
+            Some(s) => {
+                let auth = Auth::Salted {
+                    session: s,
+                    name: &parent.name,
+                    auth_value: &parent.password,
+                    attrs: session::DECRYPT,
+                    empty_hmac_ok: false,
+                };
+                self.command("TPM2_Create", cc::CREATE, &[parent.handle], &mut [auth], &p, 0)
+            }
+            None => self.command(
+                "TPM2_Create",
+                cc::CREATE,
+                &[parent.handle],
+                &mut [Auth::Password(&parent.password)],
+                &p,
+                0,
+            ),
+        };
+        let r = match res {
+            Ok((_, Some(r))) => r,
+            other => {
+                if let Some(s) = &session {
+                    let _ = self.flush(s.handle);
+                }
+                let (rc, _) = other?;
+                return Err(match rc_base(rc) {
+                    rc::AUTH_FAIL | rc::BAD_AUTH => HwError::WrongSrkAuth,
+                    _ => HwError::Tpm { command: "TPM2_Create", rc },
+                });
+            }
         };
         let mut rd = Reader::new(&r.params, "TPM2_Create");
         let private = rd.sized16()?;
@@ -371,14 +525,29 @@ where
         Ok(SealedObject { private: a.0, public: b.0 })
     }
 
-    /// `TPM2_Load` of `obj` under `parent`: its transient handle.
-    pub fn load(&mut self, parent: u32, parent_pw: &[u8], obj: &SealedObject) -> Result<u32, HwError> {
+    /// `TPM2_Load` of `obj` under `parent`: its transient handle and name.
+    pub fn load(&mut self, parent: &Parent, obj: &SealedObject) -> Result<(u32, Vec<u8>), HwError> {
         let mut p = Writer::new();
         p.bytes(&obj.private).bytes(&obj.public);
-        let (rc, r) = self.command("TPM2_Load", cc::LOAD, &[parent], &[Auth::Password(parent_pw)], p.as_slice(), 1)?;
+        let (rc, r) = self.command(
+            "TPM2_Load",
+            cc::LOAD,
+            &[parent.handle],
+            &mut [Auth::Password(&parent.password)],
+            p.as_slice(),
+            1,
+        )?;
         match (rc_base(rc), r) {
             (_, Some(r)) => {
-                r.handles.first().copied().ok_or(HwError::Malformed { command: "TPM2_Load", what: "no handle" })
+                let h =
+                    r.handles.first().copied().ok_or(HwError::Malformed { command: "TPM2_Load", what: "no handle" })?;
+                let mut rd = Reader::new(&r.params, "TPM2_Load");
+                let name = rd.sized16()?.to_vec();
+                if rd.remaining() != 0 || name.is_empty() {
+                    let _ = self.flush(h);
+                    return Err(HwError::Malformed { command: "TPM2_Load", what: "bad name" });
+                }
+                Ok((h, name))
             }
             (rc::AUTH_FAIL | rc::BAD_AUTH, None) => Err(HwError::WrongSrkAuth),
             // another parent (the owner seed changed, another TPM) or a corrupt blob
@@ -386,22 +555,54 @@ where
         }
     }
 
-    /// `TPM2_Unseal` of the loaded object `item`; with `pcrs`, through a policy session
-    /// satisfied by `TPM2_PolicyPCR` over the SHA-1 bank's current values.
-    pub fn unseal(&mut self, item: u32, pcrs: Option<PcrMask>) -> Result<Zeroizing<Vec<u8>>, HwError> {
-        let session = match pcrs {
-            None => None,
-            Some(mask) => Some(self.policy_pcr_session(mask)?),
+    /// `TPM2_Unseal` of the loaded object `item` (named `item_name`, empty authValue); with
+    /// `pcrs`, through a policy session satisfied by `TPM2_PolicyPCR` over the SHA-1 bank's
+    /// current values. The session is salted to `parent` and the secret comes back encrypted
+    /// (`encrypt`) when the parent is an RSA key; otherwise a password or unsalted policy
+    /// session is used.
+    pub fn unseal(
+        &mut self,
+        item: u32,
+        item_name: &[u8],
+        parent: &Parent,
+        pcrs: Option<PcrMask>,
+    ) -> Result<Zeroizing<Vec<u8>>, HwError> {
+        let ty = if pcrs.is_some() { SE_POLICY } else { SE_HMAC };
+        let mut salted = self.salted_session(parent, ty)?;
+        let mut plain_policy = None;
+        if let Some(mask) = pcrs {
+            let h = match &salted {
+                Some(s) => s.handle,
+                None => {
+                    let h = self.unsalted_policy_session()?;
+                    plain_policy = Some(h);
+                    h
+                }
+            };
+            if let Err(e) = self.policy_pcr(h, mask) {
+                let _ = self.flush(h);
+                return Err(e);
+            }
+        }
+        let session_handle = salted.as_ref().map(|s| s.handle).or(plain_policy);
+        let res = match (salted.as_mut(), plain_policy) {
+            (Some(s), _) => {
+                let auth = Auth::Salted {
+                    session: s,
+                    name: item_name,
+                    auth_value: &[],
+                    attrs: session::ENCRYPT,
+                    empty_hmac_ok: pcrs.is_some(),
+                };
+                self.command("TPM2_Unseal", cc::UNSEAL, &[item], &mut [auth], &[], 0)
+            }
+            (None, Some(h)) => self.command("TPM2_Unseal", cc::UNSEAL, &[item], &mut [Auth::Policy(h)], &[], 0),
+            (None, None) => self.command("TPM2_Unseal", cc::UNSEAL, &[item], &mut [Auth::Password(&[])], &[], 0),
         };
-        let auth = match session {
-            None => Auth::Password(&[]),
-            Some(h) => Auth::Policy(h),
-        };
-        let res = self.command("TPM2_Unseal", cc::UNSEAL, &[item], &[auth], &[], 0);
         let r = match res {
             Ok((_, Some(r))) => r,
             other => {
-                if let Some(h) = session {
+                if let Some(h) = session_handle {
                     let _ = self.flush(h);
                 }
                 let (rc, _) = other?;
@@ -420,28 +621,29 @@ where
         Ok(data)
     }
 
-    /// `TPM2_StartAuthSession(TPM_SE_POLICY, SHA-256)` then `TPM2_PolicyPCR(mask)`.
-    fn policy_pcr_session(&mut self, mask: PcrMask) -> Result<u32, HwError> {
+    /// `TPM2_StartAuthSession(TPM_SE_POLICY, SHA-256)`, unsalted and unbound.
+    fn unsalted_policy_session(&mut self) -> Result<u32, HwError> {
         let mut nonce = [0u8; 32];
         self.rng.fill_bytes(&mut nonce);
         let mut p = Writer::new();
         p.sized16(&nonce).u16(0).u8(SE_POLICY).u16(ALG_NULL).u16(ALG_SHA256);
-        let r = self.ok("TPM2_StartAuthSession", cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], &[], p.as_slice(), 1)?;
-        let h = *r.handles.first().ok_or(HwError::Malformed { command: "TPM2_StartAuthSession", what: "no handle" })?;
+        let r =
+            self.ok("TPM2_StartAuthSession", cc::START_AUTH_SESSION, &[RH_NULL, RH_NULL], &mut [], p.as_slice(), 1)?;
+        r.handles.first().copied().ok_or(HwError::Malformed { command: "TPM2_StartAuthSession", what: "no handle" })
+    }
+
+    /// `TPM2_PolicyPCR(session, mask)` over the SHA-1 bank, the TPM computing the digest.
+    fn policy_pcr(&mut self, session: u32, mask: PcrMask) -> Result<(), HwError> {
         let mut p = Writer::new();
         p.u16(0);
         sha1_selection(&mut p, mask);
-        if let Err(e) = self.ok("TPM2_PolicyPCR", cc::POLICY_PCR, &[h], &[], p.as_slice(), 0) {
-            let _ = self.flush(h);
-            return Err(e);
-        }
-        Ok(h)
+        self.ok("TPM2_PolicyPCR", cc::POLICY_PCR, &[session], &mut [], p.as_slice(), 0).map(|_| ())
     }
 
     /// `TPM2_GetRandom(min(n, 8178))`: the bytes the TPM returned (often fewer than asked).
     pub fn get_random(&mut self, n: u32) -> Result<Vec<u8>, HwError> {
         let want = u16::try_from(n.min(GET_RANDOM_CAP)).unwrap_or(u16::MAX);
-        let r = self.ok("TPM2_GetRandom", cc::GET_RANDOM, &[], &[], &want.to_be_bytes(), 0)?;
+        let r = self.ok("TPM2_GetRandom", cc::GET_RANDOM, &[], &mut [], &want.to_be_bytes(), 0)?;
         let mut rd = Reader::new(&r.params, "TPM2_GetRandom");
         let b = rd.sized16()?;
         if b.len() > usize::from(want) || rd.remaining() != 0 {
@@ -458,7 +660,7 @@ where
         let mask = PcrMask(1 << index);
         let mut p = Writer::new();
         sha1_selection(&mut p, mask);
-        let r = self.ok("TPM2_PCR_Read", cc::PCR_READ, &[], &[], p.as_slice(), 0)?;
+        let r = self.ok("TPM2_PCR_Read", cc::PCR_READ, &[], &mut [], p.as_slice(), 0)?;
         let mut rd = Reader::new(&r.params, "TPM2_PCR_Read");
         let _update_counter = rd.u32()?;
         let nsel = rd.u32()?;
@@ -490,7 +692,7 @@ where
     pub fn pcr_extend_sha1(&mut self, index: u32, digest: &[u8; 20]) -> Result<(), HwError> {
         let mut p = Writer::new();
         p.u32(1).u16(ALG_SHA1).bytes(digest);
-        self.ok("TPM2_PCR_Extend", cc::PCR_EXTEND, &[index], &[Auth::Password(&[])], p.as_slice(), 0).map(|_| ())
+        self.ok("TPM2_PCR_Extend", cc::PCR_EXTEND, &[index], &mut [Auth::Password(&[])], p.as_slice(), 0).map(|_| ())
     }
 }
 
@@ -498,6 +700,11 @@ where
 mod tests {
     use super::*;
     use crate::hwtpm::testing::{Scripted, ZeroRng};
+
+    /// A parent without an RSA key: password sessions.
+    fn keyless() -> Parent {
+        Parent { handle: 0x8000_0000, password: Zeroizing::new(Vec::new()), name: alloc::vec![0, 0xB], key: None }
+    }
 
     fn resp(tag: u16, rc: u32, body: &[u8]) -> Vec<u8> {
         tpm_frame::command(tag, rc, body)
@@ -581,10 +788,13 @@ mod tests {
         // Unseal with trailing bytes after its session area
         let r = resp(TPM_ST_SESSIONS, 0, &[0, 0, 0, 3, 0, 1, 5, 0, 0, 1, 0, 0, 9]);
         let mut t = Scripted::new(Family::Tpm20, &[&r]);
-        assert!(matches!(Tpm20::new(&mut t, &mut ZeroRng).unseal(0x8000_0001, None), Err(HwError::Malformed { .. })));
+        assert!(matches!(
+            Tpm20::new(&mut t, &mut ZeroRng).unseal(0x8000_0001, &[0, 4], &keyless(), None),
+            Err(HwError::Malformed { .. })
+        ));
         let r = resp(TPM_ST_SESSIONS, 0, &[0, 0, 0, 3, 0, 1, 5, 0, 0, 1, 0, 0]);
         let mut t = Scripted::new(Family::Tpm20, &[&r]);
-        assert_eq!(*Tpm20::new(&mut t, &mut ZeroRng).unseal(0x8000_0001, None).unwrap(), [5]);
+        assert_eq!(*Tpm20::new(&mut t, &mut ZeroRng).unseal(0x8000_0001, &[0, 4], &keyless(), None).unwrap(), [5]);
     }
 
     #[test]
