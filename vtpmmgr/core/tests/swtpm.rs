@@ -126,6 +126,9 @@ struct TestRng {
 impl TestRng {
     fn new() -> Self {
         let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        Self::seeded(n)
+    }
+    fn seeded(n: u128) -> Self {
         Self { seed: Sha256::digest(n.to_be_bytes()).into(), counter: 0 }
     }
 }
@@ -452,4 +455,85 @@ fn tpm12_root_secret_crosses_the_bus_in_clear_as_documented() {
     let mut tpm = Swtpm::start(&dir.0, Family::Tpm12);
     let (secret, _) = boot(&mut tpm, &HwConfig::default(), None).expect("first boot");
     assert!(on_the_wire(&tpm, &secret));
+}
+
+/// Answers with recorded responses, in order, one of them damaged.
+struct Replay {
+    family: Family,
+    answers: std::collections::VecDeque<Vec<u8>>,
+}
+
+impl HardwareTpm for Replay {
+    type Error = &'static str;
+    fn family(&self) -> Family {
+        self.family
+    }
+    fn transmit(&mut self, _command: &[u8]) -> Result<Vec<u8>, &'static str> {
+        self.answers.pop_front().ok_or("no more answers")
+    }
+}
+
+/// Records a first boot on a fresh swtpm with a fixed RNG seed, checks that replaying the
+/// responses reproduces it, then replays it with each response truncated or altered in turn:
+/// every outcome must be a value (the same secret, or an error), never a panic.
+fn damaged_replays(family: Family, opts: &[&str]) {
+    let dir = StateDir::new("replay");
+    let cfg = cfg(opts);
+    let mut tpm = Swtpm::start(&dir.0, family);
+    let mut rng = TestRng::seeded(7);
+    let (secret, _) = {
+        let mut c = HwClient::new(&mut tpm, &mut rng, &cfg).expect("client");
+        let (s, b) = c.unseal_or_create_root(None).expect("first boot");
+        (*s.as_bytes(), b)
+    };
+    let responses: Vec<Vec<u8>> = tpm.wire.iter().skip(1).step_by(2).cloned().collect();
+    let run = |answers: Vec<Vec<u8>>| {
+        let mut t = Replay { family, answers: answers.into() };
+        let mut rng = TestRng::seeded(7);
+        let mut c = HwClient::new(&mut t, &mut rng, &cfg).expect("client");
+        c.unseal_or_create_root(None).map(|(s, _)| *s.as_bytes())
+    };
+    assert_eq!(run(responses.clone()).expect("faithful replay"), secret);
+    let mut errors = 0;
+    for i in 0..responses.len() {
+        let r = &responses[i];
+        let mut variants: Vec<Vec<u8>> = [0, 6, 9, 10, r.len() / 2, r.len().saturating_sub(1)]
+            .iter()
+            .filter(|&&n| n < r.len())
+            .map(|&n| r[..n].to_vec())
+            .collect();
+        for pos in [0, 1, 5, 9, 10, 12, 14, r.len() / 2, r.len().saturating_sub(1)] {
+            if pos < r.len() {
+                let mut v = r.clone();
+                v[pos] ^= 0x81;
+                variants.push(v);
+            }
+        }
+        for v in variants {
+            let mut answers = responses.clone();
+            answers[i] = v;
+            match run(answers) {
+                Ok(s) => assert_eq!(s, secret, "a damaged response {i} gave another secret"),
+                Err(_) => errors += 1,
+            }
+        }
+    }
+    assert!(errors > responses.len(), "damage was noticed ({errors} errors over {} responses)", responses.len());
+}
+
+#[test]
+fn tpm12_damaged_responses_are_errors_not_panics() {
+    if !have_swtpm() {
+        return;
+    }
+    damaged_replays(Family::Tpm12, &["hw_seal_pcrs=0,16"]);
+}
+
+#[test]
+fn tpm20_damaged_responses_are_errors_not_panics() {
+    if !have_swtpm() {
+        return;
+    }
+    damaged_replays(Family::Tpm20, &["tpm2=1"]);
+    damaged_replays(Family::Tpm20, &["tpm2=1", "hw_seal_pcrs=0,16"]);
 }
