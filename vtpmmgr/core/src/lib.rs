@@ -13,9 +13,13 @@
 //!   re-exported here.
 //! - `hardware`: [`HardwareTpm`], the machine's TPM (transmit a raw command, which family);
 //!   the image implements it over `drivers::tpm_tis`.
+//! - `hwtpm`: the manager's client for that TPM, TPM 1.2 (OIAP/OSAP, TakeOwnership, Seal/Unseal
+//!   under the SRK) and TPM 2.0 (CreatePrimary, Create/Load/Unseal of a sealed object kept on
+//!   the manager's disk, optional PolicyPCR), behind one seam, [`HwClient`]:
+//!   `unseal_or_create_root`, `get_random`, `pcr_read_sha1`.
 //!
-//! What is not here yet: the command dispatcher, the key store (groups, vTPM records), the
-//! on-disk format and what the hardware TPM seals. Nothing serves requests yet.
+//! What is not here yet: the command dispatcher, the key store (groups, vTPM records) and the
+//! on-disk format around the sealed root. Nothing serves requests yet.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -23,7 +27,9 @@ extern crate alloc;
 
 pub use vtpm_store::block;
 pub mod hardware;
+pub mod hwtpm;
 pub mod proto;
 
 pub use hardware::HardwareTpm;
+pub use hwtpm::{HwClient, HwConfig, HwError, RootSecret};
 pub use vtpm_store::{BlockDevice, BlockError, MemDisk, SECTOR_SIZE};
