@@ -35,6 +35,7 @@ pub const TABLES: &[&[OrdinalEntry]] = &[
     crate::cmd::sign::ORDINALS,
     crate::cmd::quote::ORDINALS,
     crate::cmd::context::ORDINALS,
+    crate::cmd::aik::ORDINALS,
 ];
 
 /// Finds the row for `ordinal`, honouring `maintcmds`; stubs are returned too.
