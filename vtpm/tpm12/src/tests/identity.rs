@@ -124,7 +124,7 @@ fn make_identity_then_activate_both_forms() {
     assert_eq!(c.activate_identity(h, AIK_AUTH, OWNER, &blob).unwrap().rc, Rc::WRONGPCRVAL.0);
     // Garbage that is not OAEP for the EK, and a wrong size.
     assert_eq!(c.activate_identity(h, AIK_AUTH, OWNER, &[0x42; 256]).unwrap().rc, Rc::DECRYPT_ERROR.0);
-    assert_eq!(c.activate_identity(h, AIK_AUTH, OWNER, &[0x42; 100]).unwrap().rc, Rc::BAD_DATASIZE.0);
+    assert_eq!(c.activate_identity(h, AIK_AUTH, OWNER, &[0x42; 100]).unwrap().rc, Rc::DECRYPT_ERROR.0);
     // An ekType other than ACTIVATE.
     let mut bad_type = Writer::new();
     bad_type.u16(crate::constants::tag::EK_BLOB).u16(2).sized32(&[0; 4]);

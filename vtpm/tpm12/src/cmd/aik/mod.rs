@@ -112,7 +112,10 @@ pub fn activate_identity(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &mut Respon
     let h1 = sha1(&[pubkey.as_slice()]);
     // 5, 6. Decrypt with the EK and find out which form it is.
     let ek = tpm.perm.data.endorsement_key.clone().ok_or(Rc::NO_ENDORSEMENT)?;
-    let plain = rsa_ops::oaep_decrypt(&ek, tpm.rng.as_mut(), blob)?;
+    // A blob that is not the EK's size cannot be an EK ciphertext: TPM_DECRYPT_ERROR, as
+    // libtpms answers (other commands say TPM_BAD_DATASIZE for it).
+    let plain = rsa_ops::oaep_decrypt(&ek, tpm.rng.as_mut(), blob)
+        .map_err(|rc| if rc == Rc::BAD_DATASIZE { Rc::DECRYPT_ERROR } else { rc })?;
     let b1 = ActivationBlob::decode(&plain)?;
     // 7, 8. Bound to this identity key; the 1.2 form may also require PCRs and a locality.
     if !crate::crypto::ct_eq(b1.id_digest(), &h1) {
