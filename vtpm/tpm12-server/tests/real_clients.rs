@@ -390,7 +390,7 @@ fn trousers_and_tpm_tools() {
     );
 
     let summary = r.lines.join("\n");
-    eprintln!("\nreal clients (TrouSerS tcsd + tpm-tools against tpm12-server):\n{summary}\n");
+    eprintln!("\nreal clients (TrouSerS tcsd + tpm-tools + tpm-quote-tools against tpm12-server):\n{summary}\n");
     let mut f = std::fs::File::create(std::env::temp_dir().join("tpm12-real-clients.txt")).unwrap();
     let _ = writeln!(f, "{summary}");
     assert!(r.failures.is_empty(), "real-client steps failed:\n{}", r.failures.join("\n"));
