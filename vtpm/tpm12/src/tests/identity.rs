@@ -245,3 +245,32 @@ fn identity_commands_and_the_dictionary_attack_lockout() {
     let r = c.activate_identity(kh::SRK, SRK, OWNER, &[0; 256]).unwrap();
     assert_eq!(r.rc, Rc::DEFEND_LOCK_RUNNING.0);
 }
+
+/// An AIK made without authorization (TPM_AUTH_NEVER) activates with the owner's trailer
+/// alone (AUTH1); with AUTH2 its trailer is still checked.
+#[test]
+fn auth_never_aik_activates_with_auth1() {
+    let mut t = owned();
+    let mut c = client(&mut t);
+    let mut never = aik_template();
+    never[10] = crate::constants::auth_usage::NEVER;
+    let r = c.make_identity(OWNER, SRK, AIK_AUTH, &label_digest(), &never).unwrap();
+    assert_eq!(r.rc, 0);
+    let aik = TpmKey::decode(&mut Reader::new(&r.body)).unwrap();
+    assert_eq!(aik.auth_data_usage, crate::constants::auth_usage::NEVER);
+    let (h, l) = c.load_key2(kh::SRK, SRK, &aik.to_bytes()).unwrap();
+    assert_eq!(l.rc, 0);
+    let id_digest = sha1(&[&pubkey_bytes(&aik)]);
+    let blob = encrypt(&mut c, &ActivationBlob::AsymCaContents { session_key: session_key(), id_digest });
+    let mut s = c.oiap(OWNER).unwrap();
+    let mut p = Writer::new();
+    p.sized32(&blob);
+    let r = c.auth(ord::ActivateIdentity, &[h], p.as_slice(), &mut [&mut s], 0).unwrap();
+    assert_eq!(r.rc, 0);
+    assert_eq!(r.body, expected_key_bytes());
+    // The owner's trailer is still required and checked.
+    let mut bad = c.oiap([0x99; 20]).unwrap();
+    let r = c.auth(ord::ActivateIdentity, &[h], p.as_slice(), &mut [&mut bad], 0).unwrap();
+    assert_eq!(r.rc, Rc::AUTHFAIL.0);
+    assert_eq!(c.activate_identity(h, [0x99; 20], OWNER, &blob).unwrap().rc, Rc::AUTH2FAIL.0);
+}
