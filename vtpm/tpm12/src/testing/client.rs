@@ -60,14 +60,11 @@ pub struct Client<'a> {
 pub const WELL_KNOWN: Digest = [0; 20];
 
 fn header(raw: &[u8]) -> Result<(u16, u32), ClientError> {
-    if raw.len() < 10 {
-        return Err(format!("short response ({} bytes)", raw.len()));
+    let h = tpm_frame::Header::parse(raw).ok_or_else(|| format!("short response ({} bytes)", raw.len()))?;
+    if h.param_size as usize != raw.len() {
+        return Err(format!("paramSize {} != length {}", h.param_size, raw.len()));
     }
-    let size = u32::from_be_bytes([raw[2], raw[3], raw[4], raw[5]]) as usize;
-    if size != raw.len() {
-        return Err(format!("paramSize {size} != length {}", raw.len()));
-    }
-    Ok((u16::from_be_bytes([raw[0], raw[1]]), u32::from_be_bytes([raw[6], raw[7], raw[8], raw[9]])))
+    Ok((h.tag, h.code))
 }
 
 impl<'a> Client<'a> {
