@@ -373,6 +373,8 @@ fn capability(s: &mut Side<'_>) {
         ("ORD PcrRead", ord::PcrRead),
         ("ORD GetRandom", ord::GetRandom),
         ("ORD NV_DefineSpace", ord::NV_DefineSpace),
+        ("ORD MakeIdentity", ord::MakeIdentity),
+        ("ORD ActivateIdentity", ord::ActivateIdentity),
         ("ORD 0x1234", 0x1234),
     ] {
         getcap(s, label, cap::ORD, &be(&[o]), Cmp::Exact);
