@@ -13,7 +13,13 @@
 //! kept blob `index`; 0xF8: `index u8 ‖ entity u8 ‖ secret u8`: ChangeAuthOwner (owner or
 //! SRK by `entity`'s low bit) through kept session `index` to a 20-byte secret of `secret`;
 //! starting state 3 is state 2 with one owner OSAP session already saved in a context
-//! blob; other kinds: a raw command at locality `kind`. Invariants checked
+//! blob; starting state 4 is state 2 with an AIK (made once by TPM_MakeIdentity) loaded;
+//! 0xF7: `bytes` = idKeyParams of a TPM_MakeIdentity (SRK OIAP + owner OSAP sessions,
+//! well-known secrets, identityAuth well-known); 0xF6: `bytes` = the plaintext of an
+//! activation blob, every run of 20 bytes 0xD1 replaced by the loaded AIK's TPM_PUBKEY
+//! digest, encrypted to the EK and sent by TPM_ActivateIdentity for the AIK (the SRK
+//! without one), so mutations reach the blob parser; other kinds: a raw command at
+//! locality `kind`. Invariants checked
 //! after every command: the response has a valid header, paramSize equals its
 //! length, error responses are exactly 10 bytes, the response fits 4096
 //! bytes; at the end the state image round-trips.
@@ -52,12 +58,37 @@ fn from_snapshot(s: &Snapshot) -> Tpm {
     Tpm::from_state(s.0.clone(), s.1.clone(), Box::new(DetRng::new(9)), Box::new(ManualClock(1000)), opts())
 }
 
+/// The EK of every starting state, generated once.
+fn ek() -> &'static tpm12::crypto::RsaKey {
+    static EK: OnceLock<tpm12::crypto::RsaKey> = OnceLock::new();
+    EK.get_or_init(|| tpm12::crypto::RsaKey::generate(&mut DetRng::new(0xE4), 2048).expect("EK"))
+}
+
+/// An AIK made by TPM_MakeIdentity in the owned state, once: (wrapped TPM_KEY12, SHA-1 of
+/// its TPM_PUBKEY).
+fn aik() -> &'static (Vec<u8>, [u8; 20]) {
+    static AIK: OnceLock<(Vec<u8>, [u8; 20])> = OnceLock::new();
+    AIK.get_or_init(|| {
+        let mut t = from_snapshot(&snapshots()[1]);
+        t.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
+        let mut template = tpm12::codec::Writer::new();
+        tpm12::testing::client::identity_template(&mut template);
+        let r = Client::new(|cmd: &[u8]| t.execute(0, cmd), 13)
+            .make_identity(WELL_KNOWN, WELL_KNOWN, WELL_KNOWN, &[0; 20], template.as_slice())
+            .expect("MakeIdentity");
+        assert_eq!(r.rc, 0, "MakeIdentity");
+        let key = tpm12::cmd::keys::blob::TpmKey::decode(&mut tpm12::codec::Reader::new(&r.body)).expect("idKey");
+        let mut pubkey = tpm12::codec::Writer::new();
+        key.encode_pubkey(&mut pubkey);
+        (key.to_bytes(), tpm12::crypto::sha1(&[pubkey.as_slice()]))
+    })
+}
+
 /// Images of the starting states, built once.
 fn images() -> &'static [Vec<u8>; 2] {
     static IMAGES: OnceLock<[Vec<u8>; 2]> = OnceLock::new();
     IMAGES.get_or_init(|| {
-        let ek = tpm12::crypto::RsaKey::generate(&mut DetRng::new(0xE4), 2048).expect("EK");
-        let mut fresh = tpm12::testing::tpm_with_ek(ek, 3, opts());
+        let mut fresh = tpm12::testing::tpm_with_ek(ek().clone(), 3, opts());
         let unowned = fresh.save_image().to_vec();
         let mut owned = from_image(&unowned);
         owned.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
@@ -110,11 +141,13 @@ fn authorized(tpm: &mut Tpm, bytes: &[u8], n: usize) {
     check_response(&last);
 }
 
-/// What the harness keeps between steps: OSAP sessions it opened and context blobs.
+/// What the harness keeps between steps: OSAP sessions it opened, context blobs, the
+/// handle of the loaded AIK.
 #[derive(Default)]
 struct Kept {
     sessions: Vec<Session>,
     blobs: Vec<Vec<u8>>,
+    aik: Option<u32>,
 }
 
 const MAX_KEPT: usize = 8;
@@ -198,11 +231,34 @@ fn change_auth_owner(tpm: &mut Tpm, kept: &mut Kept, bytes: &[u8]) {
     let _ = with_client(tpm, |c| c.auth(ord::ChangeAuthOwner, &[], &q, &mut [s], 0));
 }
 
+fn make_identity(tpm: &mut Tpm, bytes: &[u8]) {
+    let _ = with_client(tpm, |c| c.make_identity(WELL_KNOWN, WELL_KNOWN, WELL_KNOWN, &[0x1D; 20], bytes));
+}
+
+fn activate_identity(tpm: &mut Tpm, kept: &Kept, bytes: &[u8]) {
+    let (_, digest) = aik();
+    let mut plain = bytes[..bytes.len().min(214)].to_vec();
+    let mut i = 0;
+    while i + 20 <= plain.len() {
+        if plain[i..i + 20] == [0xD1; 20] {
+            plain[i..i + 20].copy_from_slice(digest);
+            i += 20;
+        } else {
+            i += 1;
+        }
+    }
+    let h = kept.aik.unwrap_or(0x4000_0000);
+    let _ = with_client(tpm, |c| {
+        let blob = c.encrypt_to_ek(&ek().modulus(), &plain)?;
+        c.activate_identity(h, WELL_KNOWN, WELL_KNOWN, &blob)
+    });
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&start, mut rest)) = data.split_first() else { return };
     let snaps = snapshots();
     let mut kept = Kept::default();
-    let mut tpm = match start % 4 {
+    let mut tpm = match start % 5 {
         0 => from_snapshot(&snaps[0]),
         1 => {
             let mut t = from_snapshot(&snaps[0]);
@@ -214,11 +270,19 @@ fuzz_target!(|data: &[u8]| {
             t.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
             t
         }
-        _ => {
+        3 => {
             let mut t = from_snapshot(&snaps[1]);
             t.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
             osap(&mut t, &mut kept, &[0, 2, 0x40, 0, 0, 1]);
             save_context(&mut t, &mut kept, &[0]);
+            t
+        }
+        _ => {
+            let mut t = from_snapshot(&snaps[1]);
+            t.execute(0, &request(tag::RQU_COMMAND, ord::Startup, &[0, 1]));
+            let (blob, _) = aik();
+            let loaded = with_client(&mut t, |c| c.load_key2(0x4000_0000, WELL_KNOWN, blob));
+            kept.aik = loaded.ok().filter(|(_, r)| r.rc == 0).map(|(h, _)| h);
             t
         }
     };
@@ -236,6 +300,8 @@ fuzz_target!(|data: &[u8]| {
             0xFA => save_context(&mut tpm, &mut kept, cmd),
             0xF9 => load_context(&mut tpm, &mut kept, cmd),
             0xF8 => change_auth_owner(&mut tpm, &mut kept, cmd),
+            0xF7 => make_identity(&mut tpm, cmd),
+            0xF6 => activate_identity(&mut tpm, &kept, cmd),
             0xFE | 0xFD if cmd.len() >= 4 => authorized(&mut tpm, cmd, if locality == 0xFE { 1 } else { 2 }),
             _ => check_response(&tpm.execute(locality, cmd)),
         }

@@ -11,10 +11,18 @@ use std::net::TcpListener;
 use std::sync::OnceLock;
 
 use tpm12::TpmOptions;
+use tpm12::cmd::aik::structures::{ActivationBlob, SymmetricKey, identity_contents};
+use tpm12::cmd::keys::blob::TpmKey;
+use tpm12::cmd::keys::rsa_ops::verify_sha1;
+use tpm12::cmd::nv::PcrInfoShort;
+use tpm12::cmd::pcr::PcrSelection;
+use tpm12::codec::{Reader, Writer};
+use tpm12::constants::{alg, scheme};
 use tpm12::constants::{cap, ord, tag};
 use tpm12::constants::{et, key_usage, kh, rt};
 use tpm12::crypto::RsaKey;
-use tpm12::testing::client::{Client, Reply, Session, WELL_KNOWN};
+use tpm12::crypto::sha1;
+use tpm12::testing::client::{Client, Reply, Session, WELL_KNOWN, identity_template};
 use tpm12::testing::{DetRng, request};
 use tpm12_server::transport::{Tcp, Transport, start_swtpm};
 
@@ -365,6 +373,8 @@ fn capability(s: &mut Side<'_>) {
         ("ORD PcrRead", ord::PcrRead),
         ("ORD GetRandom", ord::GetRandom),
         ("ORD NV_DefineSpace", ord::NV_DefineSpace),
+        ("ORD MakeIdentity", ord::MakeIdentity),
+        ("ORD ActivateIdentity", ord::ActivateIdentity),
         ("ORD 0x1234", 0x1234),
     ] {
         getcap(s, label, cap::ORD, &be(&[o]), Cmp::Exact);
@@ -913,6 +923,172 @@ fn be_u32(b: &[u8]) -> u32 {
     b.get(..4).map(|x| u32::from_be_bytes([x[0], x[1], x[2], x[3]])).unwrap_or(0)
 }
 
+// ------------------------------------------------------- identities (AIK)
+
+/// Reads the EK modulus (before TakeOwnership disables ReadPubek; not compared), then owns.
+fn owned_with_ek(s: &mut Side<'_>) -> Vec<u8> {
+    startup(s);
+    s.ensure_ek();
+    let ek = s.client.read_pubek().unwrap_or_default();
+    let r = s.client.take_ownership(WELL_KNOWN, WELL_KNOWN);
+    s.rec("TakeOwnership", r, Cmp::RcLen);
+    ek
+}
+
+fn aik_template(usage: u16, bits: u32, flags: u32) -> Vec<u8> {
+    let mut w = Writer::new();
+    identity_template(&mut w);
+    let mut v = w.into_vec();
+    v[4..6].copy_from_slice(&usage.to_be_bytes());
+    v[6..10].copy_from_slice(&flags.to_be_bytes());
+    v[23..27].copy_from_slice(&bits.to_be_bytes());
+    v
+}
+
+fn activation_key() -> SymmetricKey {
+    SymmetricKey { alg_id: alg::AES128, enc_scheme: scheme::ES_SYM_CTR, data: (0u8..16).collect::<Vec<_>>().into() }
+}
+
+fn pcr_short(select: [u8; 3], locality: u8, digest: [u8; 20]) -> PcrInfoShort {
+    PcrInfoShort {
+        selection: PcrSelection { select: select.to_vec() },
+        locality_at_release: locality,
+        digest_at_release: digest,
+    }
+}
+
+fn activate(s: &mut Side<'_>, label: &str, h: u32, id_auth: [u8; 20], owner: [u8; 20], blob: &[u8]) {
+    let r = s.client.activate_identity(h, id_auth, owner, blob);
+    s.rec(label, r, Cmp::Exact);
+}
+
+fn identities(s: &mut Side<'_>) {
+    let ek = owned_with_ek(s);
+    let aik_auth = [0x44; 20];
+    let label = [0x4C; 20];
+    let good = aik_template(key_usage::IDENTITY, 2048, 0);
+    let r = s.client.make_identity([9; 20], WELL_KNOWN, aik_auth, &label, &good);
+    s.rec("MakeIdentity wrong owner secret", r, Cmp::Exact);
+    let r = s.client.make_identity(WELL_KNOWN, [9; 20], aik_auth, &label, &good);
+    s.rec("MakeIdentity wrong SRK secret", r, Cmp::Exact);
+    let small = aik_template(key_usage::IDENTITY, 1024, 0);
+    let r = s.client.make_identity(WELL_KNOWN, WELL_KNOWN, aik_auth, &label, &small);
+    s.rec("MakeIdentity 1024-bit", r, Cmp::Exact);
+    let sign = aik_template(key_usage::SIGNING, 2048, 0);
+    let r = s.client.make_identity(WELL_KNOWN, WELL_KNOWN, aik_auth, &label, &sign);
+    s.rec("MakeIdentity signing usage", r, Cmp::Exact);
+    let migratable = aik_template(key_usage::IDENTITY, 2048, 2);
+    let r = s.client.make_identity(WELL_KNOWN, WELL_KNOWN, aik_auth, &label, &migratable);
+    s.rec("MakeIdentity migratable", r, Cmp::Exact);
+    // Owner over OIAP: no ADIP possible.
+    let mut p = Writer::new();
+    p.bytes(&[0; 20]).bytes(&label).bytes(&good);
+    let mut s_srk = s.client.oiap(WELL_KNOWN).expect("OIAP");
+    let mut s_owner = s.client.oiap(WELL_KNOWN).expect("OIAP");
+    let r = s.client.auth(ord::MakeIdentity, &[], p.as_slice(), &mut [&mut s_srk, &mut s_owner], 0);
+    s.rec("MakeIdentity owner OIAP", r, Cmp::Exact);
+    // AUTH1: the SRK has a secret, so it must be authorized.
+    let mut s_owner = s.client.osap(et::OWNER, kh::OWNER, WELL_KNOWN).expect("OSAP");
+    let mut p = Writer::new();
+    p.bytes(&Client::adip(&s_owner, &aik_auth)).bytes(&label).bytes(&good);
+    let r = s.client.auth(ord::MakeIdentity, &[], p.as_slice(), &mut [&mut s_owner], 0);
+    s.rec("MakeIdentity AUTH1", r, Cmp::Exact);
+    let mut s_owner = s.client.osap(et::OWNER, kh::OWNER, [9; 20]).expect("OSAP");
+    let mut p = Writer::new();
+    p.bytes(&Client::adip(&s_owner, &aik_auth)).bytes(&label).bytes(&good);
+    let r = s.client.auth(ord::MakeIdentity, &[], p.as_slice(), &mut [&mut s_owner], 0);
+    s.rec("MakeIdentity AUTH1 wrong owner secret", r, Cmp::Exact);
+    // The real one; both sessions asked to continue, both end.
+    let mut s_srk = s.client.oiap(WELL_KNOWN).expect("OIAP");
+    s_srk.keep = true;
+    let mut s_owner = s.client.osap(et::OWNER, kh::OWNER, WELL_KNOWN).expect("OSAP");
+    s_owner.keep = true;
+    let mut p = Writer::new();
+    p.bytes(&Client::adip(&s_owner, &aik_auth)).bytes(&label).bytes(&good);
+    let r = s.client.auth(ord::MakeIdentity, &[], p.as_slice(), &mut [&mut s_srk, &mut s_owner], 0);
+    let body = s.rec("MakeIdentity", r, Cmp::RcLen).map(|r| r.body).unwrap_or_default();
+    s.cmd("Terminate SRK session after MakeIdentity", ord::Terminate_Handle, &be(&[s_srk.handle]), Cmp::Exact);
+    s.cmd("Terminate owner session after MakeIdentity", ord::Terminate_Handle, &be(&[s_owner.handle]), Cmp::Exact);
+    // The binding verifies with the new key (recorded as rc 0 = verifies, 1 = does not).
+    let mut rd = Reader::new(&body);
+    let key = TpmKey::decode(&mut rd).ok();
+    let binding = rd.sized32().map(<[u8]>::to_vec).unwrap_or_default();
+    let pubkey = key.as_ref().map(|k| {
+        let mut w = Writer::new();
+        k.encode_pubkey(&mut w);
+        w.into_vec()
+    });
+    let pubkey = pubkey.unwrap_or_default();
+    let verifies = key.as_ref().is_some_and(|k| {
+        RsaKey::from_public(&k.pub_key, &[])
+            .is_ok_and(|pk| verify_sha1(&pk.public, &sha1(&[&identity_contents(&label, &pubkey)]), &binding))
+    });
+    s.obs.push(Obs {
+        label: "identityBinding verifies".into(),
+        rc: u32::from(!verifies),
+        body: Vec::new(),
+        cmp: Cmp::Rc,
+    });
+    let blob = key.as_ref().map(TpmKey::to_bytes).unwrap_or_default();
+    let r = s.client.load_key2(kh::SRK, WELL_KNOWN, &blob).map(|(_, r)| r);
+    let h = s.rec("LoadKey2 AIK", r, Cmp::Mask(&[(2, 6)])).map(|r| be_u32(&r.body)).unwrap_or(0);
+    let id_digest = sha1(&[&pubkey]);
+    let enc = |s: &mut Side<'_>, plain: &[u8]| s.client.encrypt_to_ek(&ek, plain).unwrap_or_default();
+    let asym = ActivationBlob::AsymCaContents { session_key: activation_key(), id_digest };
+    let asym_blob = enc(s, &asym.encode());
+    activate(s, "ActivateIdentity TPM_ASYM_CA_CONTENTS", h, aik_auth, WELL_KNOWN, &asym_blob);
+    let ek12 = ActivationBlob::EkBlobActivate {
+        session_key: activation_key(),
+        id_digest,
+        pcr_info: pcr_short([0; 3], 0x1F, [0; 20]),
+    };
+    let b = enc(s, &ek12.encode());
+    activate(s, "ActivateIdentity TPM_EK_BLOB", h, aik_auth, WELL_KNOWN, &b);
+    let other = ActivationBlob::AsymCaContents { session_key: activation_key(), id_digest: [0x5A; 20] };
+    let b = enc(s, &other.encode());
+    activate(s, "ActivateIdentity wrong AIK digest", h, aik_auth, WELL_KNOWN, &b);
+    let other = ActivationBlob::EkBlobActivate {
+        session_key: activation_key(),
+        id_digest: [0x5A; 20],
+        pcr_info: pcr_short([0; 3], 0x1F, [0; 20]),
+    };
+    let b = enc(s, &other.encode());
+    activate(s, "ActivateIdentity TPM_EK_BLOB wrong AIK digest", h, aik_auth, WELL_KNOWN, &b);
+    let loc1 = ActivationBlob::EkBlobActivate {
+        session_key: activation_key(),
+        id_digest,
+        pcr_info: pcr_short([0; 3], 0x02, [0; 20]),
+    };
+    let b = enc(s, &loc1.encode());
+    activate(s, "ActivateIdentity locality 1 only", h, aik_auth, WELL_KNOWN, &b);
+    let pcr0 = ActivationBlob::EkBlobActivate {
+        session_key: activation_key(),
+        id_digest,
+        pcr_info: pcr_short([1, 0, 0], 0x1F, [0x66; 20]),
+    };
+    let b = enc(s, &pcr0.encode());
+    activate(s, "ActivateIdentity wrong PCR digest", h, aik_auth, WELL_KNOWN, &b);
+    let mut bad_type = Writer::new();
+    bad_type.u16(tag::EK_BLOB).u16(2).u32(4).u32(0);
+    let b = enc(s, bad_type.as_slice());
+    activate(s, "ActivateIdentity ekType 2", h, aik_auth, WELL_KNOWN, &b);
+    activate(s, "ActivateIdentity garbage blob", h, aik_auth, WELL_KNOWN, &[0x42; 256]);
+    activate(s, "ActivateIdentity short blob", h, aik_auth, WELL_KNOWN, &[0x42; 100]);
+    activate(s, "ActivateIdentity wrong owner secret", h, aik_auth, [9; 20], &asym_blob);
+    activate(s, "ActivateIdentity wrong AIK secret", h, [9; 20], WELL_KNOWN, &asym_blob);
+    activate(s, "ActivateIdentity SRK as identity", kh::SRK, WELL_KNOWN, WELL_KNOWN, &asym_blob);
+    activate(s, "ActivateIdentity unknown handle", 0x0BAD_0001, aik_auth, WELL_KNOWN, &asym_blob);
+    let mut s_owner = s.client.oiap(WELL_KNOWN).expect("OIAP");
+    let mut p = Writer::new();
+    p.sized32(&asym_blob);
+    let r = s.client.auth(ord::ActivateIdentity, &[h], p.as_slice(), &mut [&mut s_owner], 0);
+    s.rec("ActivateIdentity AUTH1", r, Cmp::Exact);
+    let mut s_owner = s.client.osap(et::OWNER, kh::OWNER, WELL_KNOWN).expect("OSAP");
+    let mut s_key = s.client.oiap(aik_auth).expect("OIAP");
+    let r = s.client.auth(ord::ActivateIdentity, &[h], p.as_slice(), &mut [&mut s_key, &mut s_owner], 0);
+    s.rec("ActivateIdentity owner OSAP", r, Cmp::Exact);
+}
+
 type Sequence = (&'static str, fn(&mut Side<'_>));
 
 /// SaveContext of auth session `h` (blob bytes, or empty); recorded by return code.
@@ -985,6 +1161,7 @@ fn osap_owner_changed(s: &mut Side<'_>) {
 }
 
 const CORPUS: &[Sequence] = &[
+    ("identities", identities),
     ("osap_nv_redefined", osap_nv_redefined),
     ("osap_owner_changed", osap_owner_changed),
     ("before_startup", before_startup),

@@ -98,8 +98,23 @@ pub fn check(
     entity: AuthEntity,
     secret: &Secret,
 ) -> Result<(), Rc> {
+    check_failing_with(tpm, cmd, index, entity, secret, fail_code(index))
+}
+
+/// [`check`], but a failed or missing authorization is `fail` whatever the trailer's
+/// position: for commands whose owner trailer comes last and whose codes libtpms fixes
+/// per entity (TPM_MakeIdentity: owner `TPM_AUTH2FAIL`; TPM_ActivateIdentity: owner
+/// `TPM_AUTHFAIL`, identity key `TPM_AUTH2FAIL`).
+pub fn check_failing_with(
+    tpm: &mut Tpm,
+    cmd: &mut Command<'_>,
+    index: usize,
+    entity: AuthEntity,
+    secret: &Secret,
+    fail: Rc,
+) -> Result<(), Rc> {
     let Some(a) = cmd.auth.get(index).and_then(|a| a.clone()) else {
-        return Err(fail_code(index));
+        return Err(fail);
     };
     let Some(session) = tpm.sessions.get(a.handle) else {
         return Err(Rc::INVALID_AUTHHANDLE);
@@ -109,7 +124,7 @@ pub fn check(
         SessionKind::Oiap => secret.clone(),
         SessionKind::Osap { entity: bound, shared_secret, .. } => {
             if *bound != entity {
-                return Err(fail_code(index));
+                return Err(fail);
             }
             // libtpms answers TPM_AUTHFAIL here for either trailer (its digest compare).
             if !bound_to_current(tpm, session) {
@@ -122,7 +137,7 @@ pub fn check(
     let expected = hmac_sha1(&key.0, &[&digest, &session.nonce_even, &a.nonce_odd, &[u8::from(a.continue_session)]]);
     if !Secret(expected).ct_eq(&a.auth) {
         record_failure(tpm);
-        return Err(fail_code(index));
+        return Err(fail);
     }
     cmd.auth_state.keys[index] = Some(key);
     Ok(())
@@ -135,6 +150,21 @@ pub fn check_owner(tpm: &mut Tpm, cmd: &mut Command<'_>, index: usize) -> Result
     }
     let secret = tpm.perm.data.owner_auth.clone();
     check(tpm, cmd, index, AuthEntity::Owner, &secret)
+}
+
+/// Requires trailer `index` to name an OSAP session (a command that decrypts a new secret
+/// with ADIP): no session is `TPM_INVALID_AUTHHANDLE`, an OIAP one `TPM_BAD_MODE` (as
+/// libtpms); either way the session counts as looked up, so the failure ends it.
+pub fn require_osap(tpm: &Tpm, cmd: &mut Command<'_>, index: usize) -> Result<(), Rc> {
+    let handle = cmd.auth.get(index).and_then(|a| a.as_ref()).map(|a| a.handle).ok_or(Rc::INVALID_AUTHHANDLE)?;
+    let session = tpm.sessions.get(handle).ok_or(Rc::INVALID_AUTHHANDLE)?;
+    if let Some(l) = cmd.auth_state.looked_up.get_mut(index) {
+        *l = true;
+    }
+    match session.kind {
+        SessionKind::Osap { .. } => Ok(()),
+        SessionKind::Oiap => Err(Rc::BAD_MODE),
+    }
 }
 
 /// True if trailer `index` names an OIAP session (some commands insist on it).

@@ -233,7 +233,8 @@ impl Writer {
     }
 }
 
-/// A parsed request header (Part 1 §? / Part 3 §1: tag, paramSize, ordinal).
+/// A parsed request header (Part 3 §1: tag, paramSize, ordinal); the layout itself is
+/// [`tpm_frame::Header`], the one TPM frame codec of the project.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestHeader {
     /// `TPM_TAG_RQU_*`.
@@ -244,30 +245,25 @@ pub struct RequestHeader {
     pub ordinal: u32,
 }
 
-/// Size of a request/response header.
-pub const HEADER_SIZE: usize = 10;
+/// Size of a request/response header ([`tpm_frame::HEADER_LEN`]).
+pub const HEADER_SIZE: usize = tpm_frame::HEADER_LEN;
 
 impl RequestHeader {
     /// Parses the 10-byte header and checks `paramSize` against the buffer length.
     pub fn parse(cmd: &[u8]) -> Result<Self, Rc> {
-        let mut r = Reader::new(cmd);
-        let tag = r.u16().map_err(|_| Rc::BAD_PARAM_SIZE)?;
-        let param_size = r.u32().map_err(|_| Rc::BAD_PARAM_SIZE)?;
-        let ordinal = r.u32().map_err(|_| Rc::BAD_PARAM_SIZE)?;
-        if param_size as usize != cmd.len() {
+        let h = tpm_frame::Header::parse(cmd).ok_or(Rc::BAD_PARAM_SIZE)?;
+        if !tpm_frame::is_consistent(cmd) {
             return Err(Rc::BAD_PARAM_SIZE);
         }
-        Ok(Self { tag, param_size, ordinal })
+        Ok(Self { tag: h.tag, param_size: h.param_size, ordinal: h.code })
     }
 }
 
-/// Builds a response: header written last so `paramSize` is always right.
+/// Builds a response: `paramSize` is computed from the body, so it is always right.
 pub fn build_response(tag: u16, rc: Rc, body: &[u8]) -> Vec<u8> {
-    let total = HEADER_SIZE + body.len();
-    let mut out = Vec::with_capacity(total);
-    out.extend_from_slice(&tag.to_be_bytes());
-    out.extend_from_slice(&u32::try_from(total).unwrap_or(u32::MAX).to_be_bytes());
-    out.extend_from_slice(&rc.0.to_be_bytes());
+    let total = u32::try_from(HEADER_SIZE + body.len()).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(HEADER_SIZE + body.len());
+    out.extend_from_slice(&tpm_frame::Header { tag, param_size: total, code: rc.0 }.encode());
     out.extend_from_slice(body);
     out
 }

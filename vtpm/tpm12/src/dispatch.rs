@@ -35,6 +35,7 @@ pub const TABLES: &[&[OrdinalEntry]] = &[
     crate::cmd::sign::ORDINALS,
     crate::cmd::quote::ORDINALS,
     crate::cmd::context::ORDINALS,
+    crate::cmd::aik::ORDINALS,
 ];
 
 /// Finds the row for `ordinal`, honouring `maintcmds`; stubs are returned too.
@@ -52,7 +53,7 @@ pub fn is_supported(ordinal: u32, maintcmds: bool) -> bool {
 
 /// Runs one command: see [`Tpm::execute`].
 pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
-    let raw_tag = if command.len() >= 2 { u16::from_be_bytes([command[0], command[1]]) } else { 0 };
+    let raw_tag = tpm_frame::tag(command).unwrap_or(0);
     if command.len() > INPUT_BUFFER_SIZE as usize {
         return error_response(raw_tag, Rc::SIZE);
     }

@@ -8,7 +8,7 @@
 use alloc::vec::Vec;
 
 use crate::Tpm;
-use crate::codec::{Reader, Writer, build_response};
+use crate::codec::{Reader, Writer};
 use crate::constants::rc::Rc;
 use crate::constants::tag;
 use crate::crypto::{Digest, Secret, sha1};
@@ -245,9 +245,9 @@ pub fn response_tag(request_tag: u16) -> u16 {
     }
 }
 
-/// A 10-byte error response.
+/// A 10-byte error response (built by the shared frame codec, `tpm-frame`).
 pub fn error_response(request_tag: u16, rc: Rc) -> Vec<u8> {
-    build_response(response_tag(request_tag), rc, &[])
+    tpm_frame::error_response_tagged(response_tag(request_tag), rc.0).to_vec()
 }
 
 /// Per-command bookkeeping of [`crate::auth`] between `check` and `finish_response`.

@@ -5,7 +5,8 @@
 //!
 //! - [`constants`]: spec numbers with spec names (`ord::PcrRead`, `Rc::AUTHFAIL`,
 //!   `tag::RQU_COMMAND`, `cap::PROP_PCR`, …).
-//! - [`codec`]: bounds-checked big-endian [`codec::Reader`] / [`codec::Writer`].
+//! - [`codec`]: bounds-checked big-endian [`codec::Reader`] / [`codec::Writer`]; the
+//!   request header and response frames over `tpm-frame`, the project's one TPM frame codec.
 //! - [`crypto`]: SHA-1, HMAC-SHA1, constant-time compare, [`crypto::Secret`],
 //!   [`crypto::RsaKey`] (RustCrypto underneath).
 //! - [`platform`]: what the embedder injects — [`platform::TpmRng`] (the only

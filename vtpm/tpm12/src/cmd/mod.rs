@@ -1,6 +1,7 @@
 //! Command handlers, one module per area. Each module exports
 //! `pub const ORDINALS: &[OrdinalEntry]` (see [`crate::dispatch`]).
 
+pub mod aik;
 pub mod capability;
 pub mod context;
 pub mod counter;

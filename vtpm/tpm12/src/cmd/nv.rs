@@ -85,6 +85,12 @@ impl PcrInfoShort {
         Ok(Self { selection, locality_at_release, digest_at_release })
     }
 
+    /// Encodes it.
+    pub fn encode(&self, w: &mut Writer) {
+        self.selection.encode(w);
+        w.u8(self.locality_at_release).bytes(&self.digest_at_release);
+    }
+
     /// Checks locality and PCR state: `TPM_BAD_LOCALITY`, `TPM_WRONGPCRVAL`.
     pub fn check(&self, tpm: &Tpm, locality: u8) -> Result<(), Rc> {
         if self.locality_at_release & locality_bit(locality) == 0 {

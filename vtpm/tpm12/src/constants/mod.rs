@@ -22,12 +22,13 @@ pub const DIGEST_SIZE: usize = 20;
 
 /// Command and response tags (Part 2 §3.1) and structure tags (`TPM_STRUCTURE_TAG`, §3.1).
 pub mod tag {
-    pub const RQU_COMMAND: u16 = 0x00C1;
-    pub const RQU_AUTH1_COMMAND: u16 = 0x00C2;
-    pub const RQU_AUTH2_COMMAND: u16 = 0x00C3;
-    pub const RSP_COMMAND: u16 = 0x00C4;
-    pub const RSP_AUTH1_COMMAND: u16 = 0x00C5;
-    pub const RSP_AUTH2_COMMAND: u16 = 0x00C6;
+    // The frame tags are the shared frame codec's (`tpm-frame`).
+    pub const RQU_COMMAND: u16 = tpm_frame::TPM_TAG_RQU_COMMAND;
+    pub const RQU_AUTH1_COMMAND: u16 = tpm_frame::TPM_TAG_RQU_AUTH1_COMMAND;
+    pub const RQU_AUTH2_COMMAND: u16 = tpm_frame::TPM_TAG_RQU_AUTH2_COMMAND;
+    pub const RSP_COMMAND: u16 = tpm_frame::TPM_TAG_RSP_COMMAND;
+    pub const RSP_AUTH1_COMMAND: u16 = tpm_frame::TPM_TAG_RSP_AUTH1_COMMAND;
+    pub const RSP_AUTH2_COMMAND: u16 = tpm_frame::TPM_TAG_RSP_AUTH2_COMMAND;
 
     pub const CONTEXTBLOB: u16 = 0x0001;
     pub const CONTEXT_SENSITIVE: u16 = 0x0002;

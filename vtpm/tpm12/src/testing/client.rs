@@ -60,14 +60,11 @@ pub struct Client<'a> {
 pub const WELL_KNOWN: Digest = [0; 20];
 
 fn header(raw: &[u8]) -> Result<(u16, u32), ClientError> {
-    if raw.len() < 10 {
-        return Err(format!("short response ({} bytes)", raw.len()));
+    let h = tpm_frame::Header::parse(raw).ok_or_else(|| format!("short response ({} bytes)", raw.len()))?;
+    if h.param_size as usize != raw.len() {
+        return Err(format!("paramSize {} != length {}", h.param_size, raw.len()));
     }
-    let size = u32::from_be_bytes([raw[2], raw[3], raw[4], raw[5]]) as usize;
-    if size != raw.len() {
-        return Err(format!("paramSize {size} != length {}", raw.len()));
-    }
-    Ok((u16::from_be_bytes([raw[0], raw[1]]), u32::from_be_bytes([raw[6], raw[7], raw[8], raw[9]])))
+    Ok((h.tag, h.code))
 }
 
 impl<'a> Client<'a> {
@@ -288,6 +285,60 @@ impl<'a> Client<'a> {
         let mut s2 = self.oiap(data_auth)?;
         self.auth(ord::Unseal, &[key], blob, &mut [&mut s1, &mut s2], 0)
     }
+}
+
+impl Client<'_> {
+    /// TPM_MakeIdentity with an SRK session (OIAP) and an owner session (OSAP, whose
+    /// shared secret encrypts `identity_auth`); `template` is `idKeyParams`. The reply
+    /// body is `idKey ‖ identityBindingSize ‖ identityBinding`.
+    pub fn make_identity(
+        &mut self,
+        owner: Digest,
+        srk: Digest,
+        identity_auth: Digest,
+        label_priv_ca_digest: &Digest,
+        template: &[u8],
+    ) -> Result<Reply, ClientError> {
+        let mut s_srk = self.oiap(srk)?;
+        let mut s_owner = self.osap(et::OWNER, kh::OWNER, owner)?;
+        let mut p = Writer::new();
+        p.bytes(&Self::adip(&s_owner, &identity_auth)).bytes(label_priv_ca_digest).bytes(template);
+        self.auth(ord::MakeIdentity, &[], p.as_slice(), &mut [&mut s_srk, &mut s_owner], 0)
+    }
+
+    /// TPM_ActivateIdentity of `blob` for the loaded identity key `id_key` (AUTH2: the
+    /// key's session then the owner's, both OIAP). The reply body is the `TPM_SYMMETRIC_KEY`.
+    pub fn activate_identity(
+        &mut self,
+        id_key: u32,
+        id_auth: Digest,
+        owner: Digest,
+        blob: &[u8],
+    ) -> Result<Reply, ClientError> {
+        let mut s_key = self.oiap(id_auth)?;
+        let mut s_owner = self.oiap(owner)?;
+        let mut p = Writer::new();
+        p.sized32(blob);
+        self.auth(ord::ActivateIdentity, &[id_key], p.as_slice(), &mut [&mut s_key, &mut s_owner], 0)
+    }
+
+    /// What a privacy CA does with its answer: RSAES-OAEP ("TCPA") to the EK `ek_modulus`.
+    pub fn encrypt_to_ek(&mut self, ek_modulus: &[u8], plain: &[u8]) -> Result<Vec<u8>, ClientError> {
+        use rsa::{BoxedUint, Oaep, RsaPublicKey};
+        let bits = (ek_modulus.len() * 8) as u32;
+        let n = BoxedUint::from_be_slice(ek_modulus, bits).map_err(|e| format!("{e:?}"))?;
+        let ek = RsaPublicKey::new(n, BoxedUint::from(65537u64)).map_err(|e| format!("{e:?}"))?;
+        let pad = Oaep::<sha1::Sha1>::new_with_label(&b"TCPA"[..]);
+        ek.encrypt(&mut self.rng, pad, plain).map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// `TPM_KEY12` template of an identity key as TPM_MakeIdentity wants it: RSA 2048,
+/// `TPM_ES_NONE`, `TPM_SS_RSASSAPKCS1v15_SHA1`, not migratable, auth always.
+pub fn identity_template(w: &mut Writer) {
+    w.u16(tag::KEY12).u16(0).u16(key_usage::IDENTITY).u32(0).u8(1);
+    rsa_parms(w, scheme::ES_NONE, scheme::SS_RSASSAPKCS1V15_SHA1);
+    w.u32(0).u32(0).u32(0);
 }
 
 /// `TPM_KEY` (1.1) SRK template as TrouSerS sends it: storage, 2048-bit RSA,

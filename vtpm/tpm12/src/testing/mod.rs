@@ -72,17 +72,12 @@ pub fn tpm_with_ek(ek: RsaKey, seed: u64, options: TpmOptions) -> Tpm {
     }
 }
 
-/// Builds a request: tag, paramSize, ordinal, body.
+/// Builds a request: tag, paramSize, ordinal, body ([`tpm_frame::command`]).
 pub fn request(tag: u16, ordinal: u32, body: &[u8]) -> Vec<u8> {
-    let mut v = Vec::with_capacity(10 + body.len());
-    v.extend_from_slice(&tag.to_be_bytes());
-    v.extend_from_slice(&((10 + body.len()) as u32).to_be_bytes());
-    v.extend_from_slice(&ordinal.to_be_bytes());
-    v.extend_from_slice(body);
-    v
+    tpm_frame::command(tag, ordinal, body)
 }
 
 /// The return code of a response (u32::MAX if it is shorter than a header).
 pub fn response_rc(resp: &[u8]) -> u32 {
-    if resp.len() < 10 { u32::MAX } else { u32::from_be_bytes([resp[6], resp[7], resp[8], resp[9]]) }
+    tpm_frame::return_code(resp).unwrap_or(u32::MAX)
 }

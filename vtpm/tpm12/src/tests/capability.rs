@@ -77,6 +77,8 @@ fn ord_reports_implemented_only() {
     let mut t = started();
     assert_eq!(get_cap(&mut t, cap::ORD, &ord::Extend.to_be_bytes()).1, vec![1]);
     assert_eq!(get_cap(&mut t, cap::ORD, &0x1234u32.to_be_bytes()).1, vec![0]);
+    assert_eq!(get_cap(&mut t, cap::ORD, &ord::MakeIdentity.to_be_bytes()).1, vec![1]);
+    assert_eq!(get_cap(&mut t, cap::ORD, &ord::ActivateIdentity.to_be_bytes()).1, vec![1]);
     assert_eq!(get_cap(&mut t, cap::ORD, &ord::CreateMaintenanceArchive.to_be_bytes()).1, vec![0]);
 }
 

@@ -6,6 +6,7 @@ mod data;
 mod dispatch;
 mod entity_binding;
 mod fuzz_regressions;
+mod identity;
 mod keys;
 mod lifecycle;
 mod misc;
