@@ -14,6 +14,7 @@ pub fn cmd(args: &[String]) -> Result<()> {
 
     // Host packages first, so a fresh machine fails (or installs) before the long steps.
     apt::ensure_host_packages(testbed::HOST_PACKAGES)?;
+    apt::ensure_host_packages(testbed::CLIENT_PACKAGES)?;
 
     let t = Instant::now();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());

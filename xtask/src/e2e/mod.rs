@@ -9,6 +9,7 @@ pub mod blk;
 pub mod config;
 pub mod dom0_tpm;
 pub mod log;
+pub mod persist;
 pub mod plan;
 pub mod scenarios;
 pub mod tis;
@@ -91,6 +92,7 @@ enum Planned {
     Vtpm(vtpm_guest::Planned),
     Tis(Domain),
     Blk(blk::Planned),
+    Persist(persist::Planned),
     Dom0Tpm,
 }
 
@@ -146,6 +148,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             vtpm_guest::NAME => planned.push(Planned::Vtpm(vtpm_guest::plan(&mut plan, &cfgdir)?)),
             tis::NAME => planned.push(Planned::Tis(tis::plan(&mut plan, &cfgdir, o.tpm)?)),
             blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
+            persist::NAME => planned.push(Planned::Persist(persist::plan(&mut plan, &cfgdir)?)),
             dom0_tpm::NAME => {
                 dom0_tpm::plan(&mut plan);
                 planned.push(Planned::Dom0Tpm);
@@ -164,7 +167,8 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
     }
     let needs_images = planned.iter().any(|p| !matches!(p, Planned::Linux(..) | Planned::Dom0Tpm));
     let dom0_owns_tpm = planned.iter().any(|p| matches!(p, Planned::Dom0Tpm));
-    if dom0_owns_tpm && planned.iter().any(|p| matches!(p, Planned::Boot(..) | Planned::Tis(..))) {
+    if dom0_owns_tpm && planned.iter().any(|p| matches!(p, Planned::Boot(..) | Planned::Tis(..) | Planned::Persist(..)))
+    {
         bail!("{} cannot run with boot, demo or tis: dom0 then binds the TPM those give to vtpmmgr", dom0_tpm::NAME);
     }
     let images = match (needs_images, o.skip_build) {
@@ -181,6 +185,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Selftest(d) | Planned::Linux(_, d) | Planned::Tis(d) => vec![d],
             Planned::Vtpm(p) => p.domains(),
             Planned::Blk(p) => p.domains(),
+            Planned::Persist(p) => p.domains(),
             Planned::Dom0Tpm => Vec::new(),
         })
         .collect();
@@ -279,6 +284,9 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             }
             Planned::Tis(d) => checks.extend(tis::check(parsed.scenarios.get(tis::NAME).unwrap_or(&empty), d, o.tpm)),
             Planned::Blk(p) => checks.extend(blk::check(parsed.scenarios.get(blk::NAME).unwrap_or(&empty), p)),
+            Planned::Persist(p) => {
+                checks.extend(persist::check(parsed.scenarios.get(persist::NAME).unwrap_or(&empty), p))
+            }
             Planned::Dom0Tpm => checks.extend(dom0_tpm::check(parsed.scenarios.get(dom0_tpm::NAME).unwrap_or(&empty))),
         }
     }

@@ -25,6 +25,10 @@ use std::time::Instant;
 /// Host packages the test bed needs.
 pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "swtpm", "swtpm-tools", "cpio", "debootstrap", "zstd", "gzip"];
 
+/// Host packages the host tests' real clients need (TrouSerS `tcsd`, tpm-tools, tpm-quote-tools
+/// against `tpm12-server`; without them those tests skip with a printed reason).
+pub const CLIENT_PACKAGES: &[&str] = &["trousers", "tpm-tools", "tpm-quote-tools"];
+
 /// The prepared test bed.
 #[derive(Debug, Clone)]
 pub struct Testbed {
