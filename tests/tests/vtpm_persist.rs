@@ -80,6 +80,11 @@ struct Booted {
 /// Creates vtpm domain `id` with `vtpm=["backend=<MGR>,uuid=<uuid>"]` and runs the image's
 /// start with a manager (as `serve.rs`), over `disk`.
 fn boot(w: &World, id: u16, uuid: &str, disk: &Rc<RefCell<FaultyDisk>>) -> Booted {
+    boot_with(w, id, uuid, disk, &VtpmOptions::default())
+}
+
+/// As [`boot`], with options.
+fn boot_with(w: &World, id: u16, uuid: &str, disk: &Rc<RefCell<FaultyDisk>>, opts: &VtpmOptions) -> Booted {
     w.add_domain(id);
     let dev = toolstack::vtpm_attach(w, id, MGR, 0, uuid);
     let mut dom = w.domain(id);
@@ -96,7 +101,7 @@ fn boot(w: &World, id: u16, uuid: &str, disk: &Rc<RefCell<FaultyDisk>>) -> Boote
         Box::new(DetRng::new(1000 + u64::from(id))),
         Box::new(ManualClock(0)),
         tpm_opts(),
-        &VtpmOptions::default(),
+        opts,
         &mut out,
     );
     Booted { dom, dev, lines: out.0, started }
@@ -485,4 +490,62 @@ fn a_failing_manager_keeps_the_old_state_and_the_next_change_retries() {
     stop(&w, b, &disk);
     let b = boot(&w, 12, UUID, &disk);
     assert!(b.started.as_ref().unwrap().0.0.owner_installed(), "the retried save was restored");
+}
+
+fn pcr_read(i: u32) -> Vec<u8> {
+    tpm_frame::command(tpm_frame::TPM_TAG_RQU_COMMAND, 0x15, &i.to_be_bytes())
+}
+
+#[test]
+fn hwinitpcr_copies_the_hardware_pcrs_through_the_manager() {
+    let (w, mgr) = machine();
+    let disk = new_disk();
+    let opts = VtpmOptions { hwinitpcr: 0b1010_0001, ..VtpmOptions::default() };
+    let mut b = boot_with(&w, 10, UUID, &disk, &opts);
+    assert!(b.started.is_some(), "{:?}", b.lines);
+    assert!(
+        said(&b.lines, "Info: hwinitpcr=0,5,7: 3 PCRs copied from the hardware TPM through the manager"),
+        "{:?}",
+        b.lines
+    );
+    let reads = mgr.requests.borrow().iter().filter(|&&o| o == vtpmmgr_core::proto::TPM_ORD_PCR_READ).count();
+    assert_eq!(reads, 3);
+    let (engine, p) = b.started.as_mut().unwrap();
+    // the test manager's PCR i holds [i; 20]
+    for (i, v) in [(0u32, [0u8; 20]), (5, [5; 20]), (7, [7; 20]), (1, [0; 20])] {
+        let r = engine.execute(0, &pcr_read(i));
+        assert_eq!(tpm_frame::return_code(&r), Some(0));
+        assert_eq!(&r[10..], &v[..], "PCR {i}");
+    }
+    assert_eq!(StateSink::<SimDomain>::manager_round_trips(p), 0, "the start's round trips are not counted later");
+}
+
+#[test]
+fn save_state_then_startup_st_state_resumes_on_top_of_persistence() {
+    let (w, _mgr) = machine();
+    let disk = new_disk();
+    let mut b = boot(&w, 10, UUID, &disk);
+    let ext = tpm_frame::command(tpm_frame::TPM_TAG_RQU_COMMAND, 0x14, &{
+        let mut body = 3u32.to_be_bytes().to_vec();
+        body.extend_from_slice(&[0x5a; 20]);
+        body
+    });
+    let pcr3 = with_client(&mut b, 1, |c| {
+        assert_eq!(tpm_frame::return_code(&c.raw(&ext)), Some(0));
+        let pcr3 = c.raw(&pcr_read(3))[10..].to_vec();
+        assert_eq!(tpm_frame::return_code(&c.raw(&tpm_frame::command(0xC1, 0x98, &[]))), Some(0), "TPM_SaveState");
+        pcr3
+    });
+    assert_ne!(pcr3, [0; 20]);
+    stop(&w, b, &disk);
+    // save: TPM_Startup(ST_STATE) restores the PCRs TPM_SaveState saved
+    let opts = VtpmOptions { startup: vtpm::options::StartupMode::State, ..VtpmOptions::default() };
+    let mut b = boot_with(&w, 11, UUID, &disk, &opts);
+    assert!(said(&b.lines, "TPM_Startup(ST_STATE) rc=0"), "{:?}", b.lines);
+    with_client(&mut b, 2, |c| assert_eq!(c.raw(&pcr_read(3))[10..], pcr3[..], "PCR 3 resumed"));
+    stop(&w, b, &disk);
+    // clear: the PCRs start at their reset values
+    let mut b = boot(&w, 12, UUID, &disk);
+    assert!(said(&b.lines, "TPM_Startup(ST_CLEAR) rc=0"), "{:?}", b.lines);
+    with_client(&mut b, 3, |c| assert_eq!(c.raw(&pcr_read(3))[10..], [0u8; 20][..], "PCR 3 reset"));
 }

@@ -111,6 +111,23 @@ impl<X: Xen> Manager<X> {
         proto::decode_get_random_reply(&reply).map_err(|e| format!("TPM_GetRandom via the manager: {e:?}"))
     }
 
+    /// `TPM_PCRRead(index)` on the hardware TPM through the manager (tag 0x00C1, as the C vtpm;
+    /// on TPM 2.0 hardware the manager answers from the SHA-1 bank).
+    pub fn pcr_read(&mut self, hv: &mut X, index: u32) -> Result<[u8; 20], String> {
+        let cmd = tpm_frame::command(tpm_frame::TPM_TAG_RQU_COMMAND, proto::TPM_ORD_PCR_READ, &index.to_be_bytes());
+        let reply = self.call(hv, &cmd)?;
+        match tpm_frame::return_code(&reply) {
+            Some(0) if tpm_frame::is_consistent(&reply) && reply.len() == tpm_frame::HEADER_LEN + 20 => {
+                let mut v = [0u8; 20];
+                v.copy_from_slice(&reply[tpm_frame::HEADER_LEN..]);
+                Ok(v)
+            }
+            Some(0) => Err(format!("TPM_PCRRead({index}) via the manager: malformed reply")),
+            Some(rc) => Err(format!("TPM_PCRRead({index}) via the manager failed (rc {rc})")),
+            None => Err(format!("TPM_PCRRead({index}) via the manager: malformed reply")),
+        }
+    }
+
     /// `VTPM_ORD_LOADHASHKEY`.
     pub fn load_hash_key(&mut self, hv: &mut X) -> Result<LoadedKey, String> {
         let reply = Zeroizing::new(self.call(hv, &proto::load_hash_key())?);

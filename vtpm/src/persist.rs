@@ -15,7 +15,8 @@
 //!   serve (the image powers off). It never hands the guest a fresh TPM in place of its own.
 //!
 //! Then `TPM_Startup(clear|save|deactivated)` and `TPM_SelfTestFull`, with their TPM meaning
-//! (ST_STATE resumes what TPM_SaveState saved).
+//! (ST_STATE resumes what TPM_SaveState saved), then `hwinitpcr=`: the selected PCRs read from
+//! the hardware TPM through the manager (`TPM_PCRRead` passthrough) and set in the engine.
 //!
 //! **Saves.** Only when the engine's permanent (or saved) state changed
 //! (`Engine::take_image_if_changed`; never for Extend, PCRRead, GetRandom…), before the
@@ -276,6 +277,10 @@ pub fn start<X: Xen, P: StateDisk<X>>(
             engine
         }
     };
+    if let Err(cause) = copy_hardware_pcrs(hv, &mut p.manager, &mut engine, opts.hwinitpcr, out) {
+        out.line(&format!("ERROR: hwinitpcr: {cause}; refusing to serve; powering off"));
+        return None;
+    }
     engine.take_changed();
     p.round_trips_at_start = p.manager.round_trips();
     p.writes_at_start = p.disk_writes;
@@ -291,13 +296,26 @@ pub fn state_rng_input(pool: &[u8]) -> zeroize::Zeroizing<alloc::vec::Vec<u8>> {
     v
 }
 
-/// `hwinitpcr=` with a manager: not applied yet (the hardware PCRs would be read with the
-/// manager's `TPM_PCRRead` passthrough); says so.
-pub fn report_hwinitpcr(opts: &VtpmOptions, out: &mut impl Output) {
-    if opts.hwinitpcr != 0 {
-        out.line(&format!(
-            "Warning: hwinitpcr={}: copying hardware PCRs through the manager is not implemented yet; the PCRs start at their reset values",
-            crate::options::format_pcr_mask(opts.hwinitpcr)
-        ));
+/// `hwinitpcr=`: reads the selected PCRs of the hardware TPM through the manager and sets
+/// them in the engine (after TPM_Startup, before any guest command), as the C vtpm does.
+fn copy_hardware_pcrs<X: Xen>(
+    hv: &mut X,
+    manager: &mut Manager<X>,
+    engine: &mut Tpm12Engine,
+    mask: u32,
+    out: &mut impl Output,
+) -> Result<(), String> {
+    if mask == 0 {
+        return Ok(());
     }
+    for i in (0..crate::options::NUM_PCRS).filter(|i| mask & (1 << i) != 0) {
+        let v = manager.pcr_read(hv, i)?;
+        engine.0.set_pcr(i as usize, v).map_err(|rc| format!("PCR {i}: {rc:?}"))?;
+    }
+    out.line(&format!(
+        "Info: hwinitpcr={}: {} PCRs copied from the hardware TPM through the manager",
+        crate::options::format_pcr_mask(mask),
+        mask.count_ones()
+    ));
+    Ok(())
 }

@@ -113,7 +113,6 @@ fn serve_persistent(env: &mut Env, opts: &options::VtpmOptions) -> ! {
             None
         }
     };
-    persist::report_hwinitpcr(opts, &mut Console);
     let Some(pool) = entropy::strong_pool_with(env, &mut KernelCpu, random.as_deref().map(|r| &r[..]), &mut Console)
     else {
         shutdown(ShutdownReason::Poweroff)
