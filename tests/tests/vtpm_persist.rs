@@ -22,7 +22,7 @@ use vtpm::manager::Manager;
 use vtpm::options::VtpmOptions;
 use vtpm::persist::{self, Persistence};
 use vtpm::service::{Lines, Output, StateSink, Step, VtpmService};
-use vtpm::state_disk::HostDisk;
+use vtpm::state_disk::{BlkDisk, HostDisk};
 use vtpm_store::{
     BlockDevice, BlockError, CacheFate, Fault, FaultyDisk, Landing, MemDisk, OwnerUuid, RecordDigest, RecordKey,
     RecordKind, SlotStore,
@@ -548,4 +548,72 @@ fn save_state_then_startup_st_state_resumes_on_top_of_persistence() {
     let mut b = boot(&w, 12, UUID, &disk);
     assert!(said(&b.lines, "TPM_Startup(ST_CLEAR) rc=0"), "{:?}", b.lines);
     with_client(&mut b, 3, |c| assert_eq!(c.raw(&pcr_read(3))[10..], [0u8; 20][..], "PCR 3 reset"));
+}
+
+/// The image's own path: the state disk through blkfront (`device/vbd/768`) to the simulated
+/// blkback in dom0.
+fn boot_blk(w: &World, id: u16) -> (Vec<String>, Option<(Tpm12Engine, Persistence<SimDomain, BlkDisk<SimDomain>>)>) {
+    w.add_domain(id);
+    toolstack::vtpm_attach(w, id, MGR, 0, UUID);
+    toolstack::vbd_attach(w, id, 0, 768);
+    let mut dom = w.domain(id);
+    let mut out = Lines::default();
+    let mgr = Manager::connect(&mut dom, &mut out);
+    let disk = match BlkDisk::<SimDomain>::connect(&mut dom) {
+        Ok(d) => d,
+        Err(e) => {
+            out.line(&e);
+            return (out.0, None);
+        }
+    };
+    let started = persist::start(
+        &mut dom,
+        mgr,
+        disk,
+        Box::new(DetRng::new(u64::from(id))),
+        Box::new(DetRng::new(1000 + u64::from(id))),
+        Box::new(ManualClock(0)),
+        tpm_opts(),
+        &VtpmOptions::default(),
+        &mut out,
+    );
+    (out.0, started)
+}
+
+#[test]
+fn the_state_disk_through_blkfront_and_blkback_survives_a_restart() {
+    use integration_tests::simxen::blkback::{Blkback, Flavor};
+    let (w, _mgr) = machine();
+    let media = Rc::new(RefCell::new(vec![0u8; SECTORS as usize * 512]));
+    let ctl = Blkback::spawn(&w, 0, Flavor::LinuxBlkback, media.clone(), 512, false);
+    let (lines, started) = boot_blk(&w, 10);
+    let (mut engine, mut p) = started.unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(said(&lines, "Info: first start: "), "{lines:?}");
+    let mut out = Lines::default();
+    let mut dom = w.domain(10);
+    let mut client = Client::new(
+        |cmd: &[u8]| {
+            let r = engine.execute(0, cmd);
+            if let Some(image) = engine.take_image_if_changed() {
+                StateSink::save(&mut p, &mut dom, &image, &mut out as &mut dyn Output);
+            }
+            r
+        },
+        4,
+    );
+    assert_eq!(client.take_ownership(OWNER, SRK).unwrap().rc, 0);
+    drop(client);
+    assert!(out.0.is_empty(), "{:?}", out.0);
+    assert!(ctl.borrow().flushes >= 4, "each save flushes");
+    drop((engine, p));
+    w.destroy_domain(10);
+    let (lines, started) = boot_blk(&w, 11);
+    assert!(said(&lines, "Info: TPM state restored (slot B, sequence 2, "), "{lines:?}");
+    assert!(started.unwrap().0.0.owner_installed());
+    // a disk whose reads fail: refused, naming the disk
+    ctl.borrow_mut().fail.push((0, SECTORS * 512));
+    w.destroy_domain(11);
+    let (lines, started) = boot_blk(&w, 12);
+    assert!(started.is_none());
+    assert!(said(&lines, "ERROR: TPM state not loaded: the state disk failed (Io); refusing to serve"), "{lines:?}");
 }
