@@ -60,6 +60,7 @@ impl BlockDevice for SharedDisk {
 }
 
 type P = Persistence<SimDomain, HostDisk<SharedDisk>>;
+type BlkPersistence = Persistence<SimDomain, BlkDisk<SimDomain>>;
 
 fn new_disk() -> Rc<RefCell<FaultyDisk>> {
     Rc::new(RefCell::new(FaultyDisk::new(SECTORS)))
@@ -552,7 +553,7 @@ fn save_state_then_startup_st_state_resumes_on_top_of_persistence() {
 
 /// The image's own path: the state disk through blkfront (`device/vbd/768`) to the simulated
 /// blkback in dom0.
-fn boot_blk(w: &World, id: u16) -> (Vec<String>, Option<(Tpm12Engine, Persistence<SimDomain, BlkDisk<SimDomain>>)>) {
+fn boot_blk(w: &World, id: u16) -> (Vec<String>, Option<(Tpm12Engine, BlkPersistence)>) {
     w.add_domain(id);
     toolstack::vtpm_attach(w, id, MGR, 0, UUID);
     toolstack::vbd_attach(w, id, 0, 768);
