@@ -618,3 +618,43 @@ fn the_state_disk_through_blkfront_and_blkback_survives_a_restart() {
     assert!(started.is_none());
     assert!(said(&lines, "ERROR: TPM state not loaded: the state disk failed (Io); refusing to serve"), "{lines:?}");
 }
+
+/// A CPU without RDSEED/RDRAND.
+struct NoCpuEntropy(u64);
+
+impl vtpm::entropy::CpuEntropy for NoCpuEntropy {
+    fn rdseed64(&mut self) -> Option<u64> {
+        None
+    }
+    fn rdrand64(&mut self) -> Option<u64> {
+        None
+    }
+    fn tsc(&mut self) -> u64 {
+        self.0 += 17;
+        self.0
+    }
+}
+
+#[test]
+fn the_hardware_tpms_random_bytes_through_the_manager_are_a_strong_source() {
+    let (w, _mgr) = machine();
+    w.add_domain(10);
+    toolstack::vtpm_attach(&w, 10, MGR, 0, UUID);
+    let mut dom = w.domain(10);
+    let mut out = Lines::default();
+    let mut mgr = Manager::connect(&mut dom, &mut out);
+    let random = mgr.get_random(&mut dom, vtpm::entropy::MANAGER_RANDOM_BYTES as u32).unwrap();
+    let mut lines = Lines::default();
+    let pool = vtpm::entropy::strong_pool_with(&mut dom, &mut NoCpuEntropy(0), Some(&random[..]), &mut lines);
+    assert!(pool.is_some_and(|p| p.manager_random == 32));
+    assert_eq!(
+        lines.0,
+        [
+            "Info: RNG: ChaCha20 seeded from the hardware TPM via the manager (32 bytes of TPM_GetRandom) (HKDF-SHA256, with TSC/xenstore timing mixed in); rekeyed every 64 KiB of output"
+        ]
+    );
+    // fewer bytes than that, and no CPU source: refused
+    let mut lines = Lines::default();
+    assert!(vtpm::entropy::strong_pool_with(&mut dom, &mut NoCpuEntropy(0), Some(&random[..16]), &mut lines).is_none());
+    assert!(lines.0[0].starts_with("ERROR: no strong entropy source"), "{:?}", lines.0);
+}
