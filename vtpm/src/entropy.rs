@@ -15,8 +15,9 @@
 //! values. TSC readings around xenstore round trips and Xen's clock are always mixed in, but
 //! never count. Without a strong source the image says so and powers off.
 //!
-//! Later, the manager's `TPM_GetRandom` (issue 8) is a fourth strong source: it becomes one
-//! more [`Pool::add_strong`] call with its own name, next to the toolstack seed.
+//! 4. **The hardware TPM through the manager** (with a `vtpm=` line): [`MANAGER_RANDOM_BYTES`]
+//!    bytes of the manager's `TPM_GetRandom` passthrough ([`strong_pool_with`]), mixed in next
+//!    to the CPU's values; [`MANAGER_RANDOM_BYTES`] of them make the pool strong.
 
 use alloc::format;
 use alloc::string::String;
@@ -37,6 +38,8 @@ pub const RDSEED_NEEDED: usize = 8;
 pub const RDRAND_SAMPLES: usize = 32;
 /// See [`RDRAND_SAMPLES`].
 pub const RDRAND_NEEDED: usize = 32;
+/// Bytes asked of the manager's `TPM_GetRandom`, and how many make the pool strong.
+pub const MANAGER_RANDOM_BYTES: usize = 32;
 /// TSC/xenstore timing rounds mixed in.
 const JITTER_ROUNDS: usize = 32;
 
@@ -81,13 +84,15 @@ pub struct Pool {
     pub rdseed: usize,
     /// Good, distinct RDRAND values.
     pub rdrand: usize,
+    /// Bytes from the hardware TPM through the manager (`TPM_GetRandom`).
+    pub manager_random: usize,
 }
 
 impl Pool {
     fn new() -> Pool {
         let mut bytes = Zeroizing::new(Vec::with_capacity(2048));
         bytes.extend_from_slice(b"xen-vtpm-rs vtpm entropy pool v1");
-        Pool { bytes, toolstack_seed: false, rdseed: 0, rdrand: 0 }
+        Pool { bytes, toolstack_seed: false, rdseed: 0, rdrand: 0, manager_random: 0 }
     }
 
     /// Mixes in input from a strong source, length-prefixed and labelled.
@@ -104,7 +109,10 @@ impl Pool {
 
     /// True if a strong source gave enough (see the module docs).
     pub fn is_strong(&self) -> bool {
-        self.toolstack_seed || self.rdseed >= RDSEED_NEEDED || self.rdrand >= RDRAND_NEEDED
+        self.toolstack_seed
+            || self.rdseed >= RDSEED_NEEDED
+            || self.rdrand >= RDRAND_NEEDED
+            || self.manager_random >= MANAGER_RANDOM_BYTES
     }
 
     /// The strong inputs, for the console (`the toolstack's vtpm-seed, 16 RDSEED values, …`).
@@ -112,6 +120,9 @@ impl Pool {
         let mut parts: Vec<String> = Vec::new();
         if self.toolstack_seed {
             parts.push(format!("the toolstack's {SEED_KEY}"));
+        }
+        if self.manager_random > 0 {
+            parts.push(format!("the hardware TPM via the manager ({} bytes of TPM_GetRandom)", self.manager_random));
         }
         if self.rdseed > 0 {
             parts.push(format!("{} RDSEED values", self.rdseed));
@@ -158,10 +169,24 @@ pub fn take_toolstack_seed<X: XenStore>(hv: &mut X, out: &mut impl Output) -> Op
 
 /// Collects the pool (see the module docs).
 pub fn collect<X: XenStore + Clock>(hv: &mut X, cpu: &mut impl CpuEntropy, out: &mut impl Output) -> Pool {
+    collect_with(hv, cpu, None, out)
+}
+
+/// As [`collect`], with the manager's `TPM_GetRandom` bytes if there are any.
+pub fn collect_with<X: XenStore + Clock>(
+    hv: &mut X,
+    cpu: &mut impl CpuEntropy,
+    manager_random: Option<&[u8]>,
+    out: &mut impl Output,
+) -> Pool {
     let mut pool = Pool::new();
     if let Some(seed) = take_toolstack_seed(hv, out) {
         pool.add_strong("toolstack vtpm-seed", &*seed);
         pool.toolstack_seed = true;
+    }
+    if let Some(r) = manager_random.filter(|r| !r.is_empty()) {
+        pool.add_strong("manager TPM_GetRandom", r);
+        pool.manager_random = r.len();
     }
     let mut distinct = Distinct::default();
     for _ in 0..RDSEED_SAMPLES {
@@ -191,7 +216,17 @@ pub fn collect<X: XenStore + Clock>(hv: &mut X, cpu: &mut impl CpuEntropy, out: 
 /// Collects the pool and decides: the pool if it is strong (with the `Info: RNG:` line), or
 /// `None` after the `ERROR:` line (the caller powers off).
 pub fn strong_pool<X: XenStore + Clock>(hv: &mut X, cpu: &mut impl CpuEntropy, out: &mut impl Output) -> Option<Pool> {
-    let pool = collect(hv, cpu, out);
+    strong_pool_with(hv, cpu, None, out)
+}
+
+/// As [`strong_pool`], with the manager's `TPM_GetRandom` bytes (a strong source) if any.
+pub fn strong_pool_with<X: XenStore + Clock>(
+    hv: &mut X,
+    cpu: &mut impl CpuEntropy,
+    manager_random: Option<&[u8]>,
+    out: &mut impl Output,
+) -> Option<Pool> {
+    let pool = collect_with(hv, cpu, manager_random, out);
     if !pool.is_strong() {
         out.line(&format!(
             "ERROR: no strong entropy source (no {SEED_KEY} from the toolstack, {} good RDSEED and {} good RDRAND values): refusing to manufacture the TPM (its EK and secrets would be guessable); powering off",

@@ -7,6 +7,10 @@
 //! - `entropy`: the entropy pool and the refusal to manufacture from a weak one; `rng`: the
 //!   engine's CSPRNG (HKDF-SHA256 extraction, ChaCha20, periodic rekeying);
 //! - `locality`: the locality a frontend's commands run at (the guest's is not trusted);
+//! - `manager`: the manager client (tpmfront on `device/vtpm/0`: LOADHASHKEY, SAVEHASHKEY,
+//!   the hardware TPM's GetRandom and PCRRead); `state_disk`: the state disk (blkfront `hda`)
+//!   as a `vtpm_store::BlockDevice`; `persist`: the start with a manager (restore, first
+//!   start, refusals) and the saves;
 //! - `options`, `stats` (the `loglevel=debug` summary), `disktest`
 //!   (the blkfront check `disktest=`).
 //!
@@ -21,9 +25,12 @@ pub mod disktest;
 pub mod engine;
 pub mod entropy;
 pub mod locality;
+pub mod manager;
 pub mod options;
+pub mod persist;
 pub mod rng;
 pub mod service;
+pub mod state_disk;
 pub mod stats;
 pub mod tpm12_engine;
 

@@ -7,14 +7,15 @@
 //!
 //! Console lines go to an [`Output`]: the image prints them, the tests record them.
 //!
-//! Not here yet: the manager connection (tpmfront → vtpmmgr), hence no persistent state and
-//! no `hwinitpcr`.
+//! With a manager, a [`StateSink`] (`persist::Persistence`) is given the engine's state image
+//! after each command that changed it, before the response goes out.
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use drivers::hv::{Xen, XenStore, XsTx};
+use drivers::hv::{Xen, XenStore};
 use drivers::tpmback::{BackendEvent, FrontendBinding, FrontendId, TpmBack};
 use zeroize::Zeroizing;
 
@@ -38,6 +39,17 @@ pub trait Output {
     fn served(&mut self, _frontend: FrontendId, _delivered: bool) {}
 }
 
+/// Where a persisting vtpm's state goes (`persist::Persistence`).
+pub trait StateSink<X> {
+    /// The engine's permanent state changed: persist `image` now (the response waits). A
+    /// failure is said on `out`; the engine keeps serving.
+    fn save(&mut self, hv: &mut X, image: &[u8], out: &mut dyn Output);
+    /// State disk writes since the start.
+    fn disk_writes(&self) -> u64;
+    /// Manager requests since the start.
+    fn manager_round_trips(&self) -> u64;
+}
+
 /// What the image's loop does after a [`VtpmService::step`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -47,16 +59,10 @@ pub enum Step {
     PowerOff,
 }
 
-/// Says where the TPM state lives (nowhere yet) and which options cannot apply.
-pub fn report_persistence<X: XenStore>(hv: &mut X, opts: &VtpmOptions, out: &mut impl Output) {
-    let own = hv.directory(XsTx::NONE, "device/vtpm").map(|d| !d.is_empty()).unwrap_or(false);
-    if own {
-        out.line(
-            "Warning: device/vtpm/0 is there, but the manager protocol is not implemented yet: TPM state is volatile (lost when this domain stops)",
-        );
-    } else {
-        out.line("Info: no vTPM manager (no device/vtpm/0): TPM state is volatile (lost when this domain stops)");
-    }
+/// Without a manager (no `device/vtpm/0`; with one, `persist::start` says where the state is):
+/// says the TPM state is volatile, and which options cannot apply.
+pub fn report_persistence<X: XenStore>(_hv: &mut X, opts: &VtpmOptions, out: &mut impl Output) {
+    out.line("Info: no vTPM manager (no device/vtpm/0): TPM state is volatile (lost when this domain stops)");
     if opts.hwinitpcr != 0 {
         out.line(&format!(
             "Warning: hwinitpcr={}: hardware PCR values come from the manager; not applied without a manager",
@@ -75,6 +81,7 @@ pub struct VtpmService<X: Xen, E: Engine> {
     reported: u64,
     next_report: u64,
     locality: LocalityPolicy,
+    sink: Option<Box<dyn StateSink<X>>>,
 }
 
 impl<X: Xen, E: Engine> VtpmService<X, E> {
@@ -108,7 +115,21 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
             reported: 0,
             next_report: hv.now_ns() + REPORT_EVERY_NS,
             locality,
+            sink: None,
         }
+    }
+
+    /// Persists the engine's state through `sink` from now on (see [`StateSink`]).
+    pub fn with_persistence(mut self, sink: Box<dyn StateSink<X>>) -> Self {
+        self.counters.manager_round_trips = Some(sink.manager_round_trips());
+        self.counters.disk_writes = sink.disk_writes();
+        self.sink = Some(sink);
+        self
+    }
+
+    /// The state sink, if the state is persistent.
+    pub fn sink(&self) -> Option<&dyn StateSink<X>> {
+        self.sink.as_deref()
     }
 
     /// The backend (for its counters and connections).
@@ -162,7 +183,14 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
             let command = Zeroizing::new(core::mem::take(&mut req.command));
             let locality = self.locality.apply(req.frontend, req.locality, out);
             let response = Zeroizing::new(self.engine.execute(locality, &command));
-            if self.engine.take_changed() {
+            if let Some(sink) = self.sink.as_mut() {
+                if let Some(image) = self.engine.take_image_if_changed() {
+                    self.counters.state_changes += 1;
+                    sink.save(hv, &image, out);
+                    self.counters.disk_writes = sink.disk_writes();
+                    self.counters.manager_round_trips = Some(sink.manager_round_trips());
+                }
+            } else if self.engine.take_changed() {
                 self.counters.state_changes += 1;
             }
             // a command may take long: a frontend that left meanwhile is not written to

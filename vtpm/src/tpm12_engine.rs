@@ -74,13 +74,24 @@ pub fn start(
     // volatile: the manufactured image is not kept anywhere
     engine.take_changed();
     let t1 = time.now_ns();
+    let line = format!(
+        "Info: TPM 1.2 engine manufactured in {} ms (EK generated); {}",
+        t1.saturating_sub(t0) / 1_000_000,
+        power_on(&mut engine, opts)
+    );
+    engine.take_changed();
+    Ok((engine, line))
+}
+
+/// `TPM_Startup(opts.startup)` and `TPM_SelfTestFull` on a manufactured or restored engine;
+/// returns the console text saying how it went (`TPM_Startup(ST_CLEAR) rc=0, …`). The change
+/// flag is left alone (a persisting vtpm saves what Startup changed).
+pub fn power_on(engine: &mut Tpm12Engine, opts: &VtpmOptions) -> String {
     let mode = opts.startup;
     let rc_startup = return_code(&engine.execute(0, &startup_command(mode)));
     let rc_selftest = return_code(&engine.execute(0, &self_test_full()));
-    engine.take_changed();
-    let line = format!(
-        "Info: TPM 1.2 engine manufactured in {} ms (EK generated); TPM_Startup({}) rc={}, TPM_SelfTestFull rc={}; maintenance commands {}",
-        t1.saturating_sub(t0) / 1_000_000,
+    format!(
+        "TPM_Startup({}) rc={}, TPM_SelfTestFull rc={}; maintenance commands {}",
         match mode {
             StartupMode::Clear => "ST_CLEAR",
             StartupMode::State => "ST_STATE",
@@ -89,8 +100,7 @@ pub fn start(
         rc_startup,
         rc_selftest,
         if opts.maintcmds { "on" } else { "off" }
-    );
-    Ok((engine, line))
+    )
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub use error::StoreError;
 pub use faulty::{CacheFate, Fault, FaultyDisk, Landing};
 pub use key::{OwnerUuid, RecordDigest, RecordKey, RecordKind};
 pub use layout::{Geometry, Slot};
-pub use store::{Loaded, Saved, SlotStore};
+pub use store::{Detached, Loaded, Saved, SlotStore};
 
 /// The largest payload the store takes: 4 MiB, the TPM 1.2 engine's `state::image::MAX_IMAGE`
 /// (real images are a few KiB). A slot must also be large enough: see

@@ -67,6 +67,18 @@ enum SlotContent {
     Broken(StoreError),
 }
 
+/// A [`SlotStore`]'s state without its device ([`SlotStore::detach`]): for a device that can
+/// only borrow its context (the image's blkfront needs the hypervisor handle the service loop
+/// also uses), so the store is re-attached around each load or save.
+pub struct Detached {
+    geometry: Geometry,
+    header_on_disk: bool,
+    writable: bool,
+    keep: Option<Slot>,
+    next_sequence: u64,
+    last_saved: Option<Saved>,
+}
+
 /// Two record slots on a block device.
 pub struct SlotStore<D: BlockDevice> {
     dev: D,
@@ -94,6 +106,19 @@ impl<D: BlockDevice> SlotStore<D> {
             None => (Geometry::for_disk(sectors)?, false),
         };
         Ok(SlotStore { dev, geometry, header_on_disk, writable: false, keep: None, next_sequence: 1, last_saved: None })
+    }
+
+    /// Splits the store into its device and its state (see [`Detached`]).
+    pub fn detach(self) -> (D, Detached) {
+        let SlotStore { dev, geometry, header_on_disk, writable, keep, next_sequence, last_saved } = self;
+        (dev, Detached { geometry, header_on_disk, writable, keep, next_sequence, last_saved })
+    }
+
+    /// A store over `dev` with the state of an earlier [`SlotStore::detach`]; `dev` must be the
+    /// same disk (possibly through another handle).
+    pub fn attach(dev: D, state: Detached) -> SlotStore<D> {
+        let Detached { geometry, header_on_disk, writable, keep, next_sequence, last_saved } = state;
+        SlotStore { dev, geometry, header_on_disk, writable, keep, next_sequence, last_saved }
     }
 
     /// The slots' geometry.

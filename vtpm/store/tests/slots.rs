@@ -359,3 +359,24 @@ fn every_cause_has_its_own_plain_sentence() {
     assert!(texts.iter().all(|t| !t.is_empty() && !t.contains('\n')));
     assert_eq!(StoreError::ForeignUuid.to_string(), "the state disk belongs to another uuid");
 }
+
+#[test]
+fn a_detached_store_reattached_keeps_its_kept_slot_sequence_and_pending_save() {
+    let mut s = blank_store(VTPM_DISK);
+    s.start_fresh();
+    let first = s.save(&key(1), KIND, ME, b"one", &mut rng()).unwrap();
+    let (dev, state) = s.detach();
+    let mut s = SlotStore::attach(dev, state);
+    s.acknowledge(&first).unwrap();
+    assert_eq!(s.kept_slot(), Some(Slot::A));
+    let (dev, state) = s.detach();
+    let mut s = SlotStore::attach(dev, state);
+    let second = s.save(&key(2), KIND, ME, b"two", &mut rng()).unwrap();
+    assert_eq!((second.slot, second.sequence), (Slot::B, 2), "the other slot, the next sequence");
+    let (dev, state) = s.detach();
+    let mut s = SlotStore::attach(dev, state);
+    assert_eq!(s.acknowledge(&first).err(), Some(StoreError::UnknownSave));
+    s.acknowledge(&second).unwrap();
+    let mut s = reopen(s);
+    assert_eq!(&s.load_matching(&key(2), KIND, ME, &second.digest).unwrap().payload[..], b"two");
+}

@@ -193,6 +193,16 @@ impl Tpm {
         self.options.hardware_physical_presence || self.vol.stclear_flags.physicalPresence
     }
 
+    /// Sets PCR `index` to `value` as platform initialisation does: for the vtpm's
+    /// `hwinitpcr=` (values the manager read from the hardware TPM), once after TPM_Startup and
+    /// before any guest command. Not a TPM command: no locality or PCR attribute checks; the
+    /// PCR is volatile state (nothing to persist). `Rc::BADINDEX` if there is no such PCR.
+    pub fn set_pcr(&mut self, index: usize, value: crate::crypto::Digest) -> Result<(), Rc> {
+        let pcr = self.vol.stclear_data.pcrs.get_mut(index).ok_or(Rc::BADINDEX)?;
+        *pcr = value;
+        Ok(())
+    }
+
     /// Fills `buf` from the injected RNG.
     pub fn random(&mut self, buf: &mut [u8]) {
         self.rng.fill_bytes(buf);

@@ -56,6 +56,9 @@ pub const PASSTHROUGH_LEN: usize = 14;
 
 /// `TPM_BAD_ORDINAL`.
 pub const TPM_BAD_ORDINAL: u32 = 10;
+/// The rc of a LOADHASHKEY error reply when the manager holds no record for the vtpm's uuid
+/// (`TPM_BADINDEX`): a first start. Any other error rc means the manager failed.
+pub const RC_NO_RECORD: u32 = 0x2;
 /// `TPM_BADTAG`.
 pub const TPM_BADTAG: u32 = 30;
 
