@@ -135,7 +135,6 @@ impl RootRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloc::vec;
 
     fn rec(flags: u8, blob: &[u8]) -> VtpmRecord {
         VtpmRecord { flags, blob: Zeroizing::new(blob.to_vec()) }
@@ -188,6 +187,6 @@ mod tests {
         assert_eq!(RootRecord::decode(&desc), Err(RootDecodeError::Unsorted));
         // a huge count with no entries is just truncated
         assert_eq!(RootRecord::decode(&[0, 1, 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]), Err(RootDecodeError::Truncated));
-        assert_eq!(RootRecord::decode(&vec![0u8; 3]), Err(RootDecodeError::Truncated));
+        assert_eq!(RootRecord::decode(&[0u8; 3]), Err(RootDecodeError::Truncated));
     }
 }
