@@ -4,6 +4,7 @@
 //! records are bound to.
 //!
 //! Rules (fact sheet §7; `docs/ARCHITECTURE.md` §manager):
+//! - The nil uuid (all zeros) is refused (`TPM_AUTHFAIL`): it names no vTPM.
 //! - A uuid is served to one connection at a time: the first connection that sends a
 //!   well-framed request with it holds it until [`Service::disconnect`]; any other connection
 //!   with that uuid gets `TPM_DISABLED` for every request. Unlike the C manager (wave-2 facts
@@ -140,6 +141,11 @@ impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
             Err(reply) => return reply.to_vec(),
         };
         let tag = tpm_frame::tag(frame).unwrap_or(0);
+        if uuid == [0; 16] {
+            // the nil uuid names no vTPM: every vtpm configured without one would share it
+            self.notes.push(format!("ERROR[VTPM]: refusing {conn:?}: its backend dir has the nil uuid"));
+            return proto::error_reply(tag, TPM_AUTHFAIL).to_vec();
+        }
         if let Err(holder) = self.claim(conn, uuid) {
             self.notes.push(format!(
                 "ERROR[VTPM]: vTPM {} is open on {holder:?}; refusing {conn:?} (one connection per uuid)",

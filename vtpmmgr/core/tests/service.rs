@@ -83,6 +83,10 @@ fn lifecycle(family: Family) {
     let la3 = call(&mut s, 3, A, &proto::load_hash_key(), &mut tpm, &c);
     assert_eq!(*proto::decode_load_hash_key_reply(&la3).unwrap(), blob_a, "after the first closed");
     assert_eq!(rc(&call(&mut s, 1, A, &proto::load_hash_key(), &mut tpm, &c)), TPM_DISABLED, "now 3 holds it");
+    // the nil uuid names no vTPM
+    assert_eq!(rc(&call(&mut s, 4, [0; 16], &proto::save_hash_key(&[0; 52]), &mut tpm, &c)), TPM_AUTHFAIL);
+    assert_eq!(rc(&call(&mut s, 4, [0; 16], &proto::get_random(8), &mut tpm, &c)), TPM_AUTHFAIL);
+    assert!(s.store().get(&[0; 16]).is_none());
     // passthroughs for every vtpm, in TPM 1.2 format
     let r = call(&mut s, 2, B, &proto::get_random(32), &mut tpm, &c);
     let bytes = proto::decode_get_random_reply(&r).expect("GetRandom");
@@ -336,7 +340,7 @@ fn torn_or_failed_write_k_leaves_the_old_or_the_new_record() {
     assert_eq!(rc(&call(&mut s, 1, A, &proto::save_hash_key(&[1; 64]), &mut tpm, &c)), 0);
     // enough other records that the root record spans several sectors (a torn multi-sector write)
     for i in 0..30u32 {
-        assert_eq!(rc(&call(&mut s, 10 + i, [i as u8; 16], &proto::save_hash_key(&[3; 64]), &mut tpm, &c)), 0);
+        assert_eq!(rc(&call(&mut s, 10 + i, [i as u8 + 1; 16], &proto::save_hash_key(&[3; 64]), &mut tpm, &c)), 0);
     }
     let base = s.into_store().into_device();
     for op in 0.. {
