@@ -64,7 +64,7 @@ pub fn read<D: BlockDevice + ?Sized>(dev: &mut D) -> Result<Option<Vec<u8>>, Are
     decode(&area).map(Some)
 }
 
-/// Decodes the area's bytes.
+/// Decodes the area's bytes (all of them: the bytes after the blob must be zero).
 pub fn decode(area: &[u8]) -> Result<Vec<u8>, AreaError> {
     let h = area.get(..AREA_HEADER_LEN).ok_or(AreaError::Corrupt)?;
     if h[..8] != AREA_MAGIC {
@@ -84,6 +84,10 @@ pub fn decode(area: &[u8]) -> Result<Vec<u8>, AreaError> {
     let blob = area.get(AREA_HEADER_LEN..AREA_HEADER_LEN + len).ok_or(AreaError::Corrupt)?;
     let sum: [u8; 32] = Sha256::digest(blob).into();
     if sum[..] != h[16..48] {
+        return Err(AreaError::Corrupt);
+    }
+    // the rest of the area is zero as written: anything else is damage (fuzz finding)
+    if area[AREA_HEADER_LEN + len..].iter().any(|&b| b != 0) {
         return Err(AreaError::Corrupt);
     }
     Ok(blob.to_vec())
@@ -135,6 +139,13 @@ mod tests {
         let mut img = d.image().to_vec();
         img[SECTOR_SIZE + 12] = 0xFF;
         assert_eq!(read(&mut MemDisk::from_image(img)), Err(AreaError::Corrupt), "length past the area");
+        // fuzz finding: a byte after the blob was ignored, so two areas decoded the same
+        let mut img = d.image().to_vec();
+        img[SECTOR_SIZE + AREA_HEADER_LEN + 300] = 0xFF;
+        assert_eq!(read(&mut MemDisk::from_image(img)), Err(AreaError::Corrupt), "a byte after the blob");
+        let mut img = d.image().to_vec();
+        img[8 * SECTOR_SIZE - 1] = 1;
+        assert_eq!(read(&mut MemDisk::from_image(img)), Err(AreaError::Corrupt), "the area's last byte");
         assert_eq!(encode(&vec![0; AREA_MAX_BLOB + 1]), Err(AreaError::TooLarge));
         assert!(encode(&vec![0; AREA_MAX_BLOB]).is_ok());
     }
