@@ -1,7 +1,8 @@
 //! The manager's service loop, generic over the hypervisor (host-buildable): its disk over
 //! blkfront ([`BlkDisk`], a `BlockDevice`), the hardware TPM over TIS ([`TisTpm`], a
-//! `HardwareTpm`), and [`serve`]: tpmback serving every vtpm domain with
-//! `vtpmmgr_core::Service`.
+//! `HardwareTpm`), and [`Manager`]: tpmback serving every vtpm domain with
+//! `vtpmmgr_core::Service`, one [`Manager::step`] per loop iteration ([`serve`] loops it; the
+//! host tests step it in the simulated Xen).
 //!
 //! Every driver needs the hypervisor (`&mut X`) for each operation, and the key store owns its
 //! disk for its whole life, so the hypervisor handle is shared through a `RefCell`: each
@@ -133,13 +134,109 @@ impl<M: Mmio, X: Clock> HardwareTpm for TisTpm<'_, '_, '_, M, X> {
     }
 }
 
-/// Serves vtpms forever (xl shutdown is handled inside `Clock::wait_until`): tpmback's
-/// events (a detached frontend releases its uuid), then one round-robin pass of requests,
-/// each through `service` with the hardware TPM; console lines go to `line`.
+/// The manager's service loop state: tpmback (serving every domain) and the service.
+pub struct Manager<X: Xen, D: BlockDevice> {
+    back: TpmBack<X>,
+    service: Service<D, FrontendId>,
+}
+
+impl<X: Xen, D: BlockDevice> Manager<X, D> {
+    /// Starts tpmback (watching `backend/vtpm`, every domain) in front of `service` and
+    /// prints [`WAITING`].
+    pub fn start(hv: &SharedHv<'_, X>, service: Service<D, FrontendId>, line: &mut dyn FnMut(&str)) -> Self {
+        let mut back = TpmBack::<X>::new();
+        back.set_binding(FrontendBinding::AnyDomain);
+        match hv.try_borrow_mut() {
+            Ok(mut h) => {
+                if let Err(e) = back.start(&mut **h) {
+                    line(&format!("ERROR[VTPM]: cannot watch backend/vtpm: {e:?}"));
+                }
+            }
+            Err(_) => line("ERROR[VTPM]: hypervisor handle busy; cannot start tpmback"),
+        }
+        line(WAITING);
+        Manager { back, service }
+    }
+
+    /// The service (its key store, who holds which uuid).
+    pub fn service(&self) -> &Service<D, FrontendId> {
+        &self.service
+    }
+
+    /// The backend (its connections and counters).
+    pub fn backend(&self) -> &TpmBack<X> {
+        &self.back
+    }
+
+    /// One iteration: tpmback's events (a detached frontend releases its uuid), then one
+    /// round-robin pass of requests, each through the service with the hardware TPM. Returns
+    /// the time to wait until (`None`: the hypervisor handle was busy; step again).
+    pub fn step<M, R>(
+        &mut self,
+        hv: &SharedHv<'_, X>,
+        tis: &mut Tis<M>,
+        rng: &mut R,
+        config: &HwConfig,
+        line: &mut dyn FnMut(&str),
+    ) -> Option<u64>
+    where
+        M: Mmio,
+        R: CryptoRng + ?Sized,
+    {
+        {
+            let mut h = hv.try_borrow_mut().ok()?;
+            self.back.poll(&mut **h);
+        }
+        while let Some(ev) = self.back.take_event() {
+            match ev {
+                BackendEvent::Attached(id) => {
+                    line(&format!("INFO[VTPM]: vTPM attached: Frontend {}/{}", id.domid.0, id.handle))
+                }
+                BackendEvent::Detached(id) => {
+                    self.service.disconnect(id);
+                    line(&format!("INFO[VTPM]: vTPM detached: Frontend {}/{}", id.domid.0, id.handle));
+                }
+                BackendEvent::Refused(..) => {}
+            }
+        }
+        let budget = self.back.connected().max(1);
+        let mut served = 0;
+        while served < budget {
+            let req = {
+                let mut h = hv.try_borrow_mut().ok()?;
+                self.back.next_request(&mut **h)
+            };
+            let Some(req) = req else { break };
+            served += 1;
+            let reply = {
+                let mut tpm = TisTpm::new(tis, hv);
+                zeroize::Zeroizing::new(self.service.handle(
+                    req.frontend,
+                    req.uuid,
+                    &req.command,
+                    &mut tpm,
+                    rng,
+                    config,
+                ))
+            };
+            for n in self.service.take_notes() {
+                line(&n);
+            }
+            let mut h = hv.try_borrow_mut().ok()?;
+            if let Err(e) = self.back.respond(&mut **h, &req, &reply) {
+                log::warn!("vtpmmgr: reply to {}/{} not delivered: {e:?}", req.frontend.domid.0, req.frontend.handle);
+            }
+        }
+        let now = hv.try_borrow().ok()?.now_ns();
+        Some(if served == budget { now } else { now + IDLE_WAIT_NS })
+    }
+}
+
+/// Serves vtpms forever (xl shutdown is handled inside `Clock::wait_until`).
 pub fn serve<X, M, D, R>(
     hv: &SharedHv<'_, X>,
     tis: &mut Tis<M>,
-    mut service: Service<D, FrontendId>,
+    service: Service<D, FrontendId>,
     rng: &mut R,
     config: &HwConfig,
     line: &mut dyn FnMut(&str),
@@ -150,82 +247,14 @@ where
     D: BlockDevice,
     R: CryptoRng + ?Sized,
 {
-    let mut back = TpmBack::<X>::new();
-    back.set_binding(FrontendBinding::AnyDomain);
-    match hv.try_borrow_mut() {
-        Ok(mut h) => {
-            if let Err(e) = back.start(&mut **h) {
-                line(&format!("ERROR[VTPM]: cannot watch backend/vtpm: {e:?}"));
-            }
-        }
-        Err(_) => line("ERROR[VTPM]: hypervisor handle busy; cannot start tpmback"),
-    }
-    line(WAITING);
+    let mut m = Manager::start(hv, service, line);
     loop {
-        let now = step(hv, &mut back, tis, &mut service, rng, config, line);
-        if let Some(deadline) = now
+        if let Some(deadline) = m.step(hv, tis, rng, config, line)
             && let Ok(mut h) = hv.try_borrow_mut()
         {
             h.wait_until(deadline);
         }
     }
-}
-
-/// One iteration; the deadline to wait until.
-fn step<X, M, D, R>(
-    hv: &SharedHv<'_, X>,
-    back: &mut TpmBack<X>,
-    tis: &mut Tis<M>,
-    service: &mut Service<D, FrontendId>,
-    rng: &mut R,
-    config: &HwConfig,
-    line: &mut dyn FnMut(&str),
-) -> Option<u64>
-where
-    X: Xen,
-    M: Mmio,
-    D: BlockDevice,
-    R: CryptoRng + ?Sized,
-{
-    {
-        let mut h = hv.try_borrow_mut().ok()?;
-        back.poll(&mut **h);
-    }
-    while let Some(ev) = back.take_event() {
-        match ev {
-            BackendEvent::Attached(id) => {
-                line(&format!("INFO[VTPM]: vTPM attached: Frontend {}/{}", id.domid.0, id.handle))
-            }
-            BackendEvent::Detached(id) => {
-                service.disconnect(id);
-                line(&format!("INFO[VTPM]: vTPM detached: Frontend {}/{}", id.domid.0, id.handle));
-            }
-            BackendEvent::Refused(..) => {}
-        }
-    }
-    let budget = back.connected().max(1);
-    let mut served = 0;
-    while served < budget {
-        let req = {
-            let mut h = hv.try_borrow_mut().ok()?;
-            back.next_request(&mut **h)
-        };
-        let Some(req) = req else { break };
-        served += 1;
-        let reply = {
-            let mut tpm = TisTpm::new(tis, hv);
-            zeroize::Zeroizing::new(service.handle(req.frontend, req.uuid, &req.command, &mut tpm, rng, config))
-        };
-        for n in service.take_notes() {
-            line(&n);
-        }
-        let mut h = hv.try_borrow_mut().ok()?;
-        if let Err(e) = back.respond(&mut **h, &req, &reply) {
-            log::warn!("vtpmmgr: reply to {}/{} not delivered: {e:?}", req.frontend.domid.0, req.frontend.handle);
-        }
-    }
-    let now = hv.try_borrow().ok()?.now_ns();
-    Some(if served == budget { now } else { now + IDLE_WAIT_NS })
 }
 
 /// Opens the key store on `disk` with the hardware TPM; the console line to print either way.
