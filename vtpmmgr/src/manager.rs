@@ -20,7 +20,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use drivers::blkfront::{BlkFront, DiskInfo};
+use drivers::blkfront::{BlkFront, DiskInfo, MAX_REQUEST_BYTES};
 use drivers::hv::{Clock, Mmio, Xen};
 use drivers::tpm_tis::{Tis, TpmFamily};
 use drivers::tpmback::{BackendEvent, FrontendBinding, FrontendId, TpmBack};
@@ -40,7 +40,8 @@ const IDLE_WAIT_NS: u64 = 60_000_000_000;
 /// The shared hypervisor handle.
 pub type SharedHv<'h, X> = RefCell<&'h mut X>;
 
-/// The manager's disk over blkfront.
+/// The manager's disk over blkfront (512-byte sectors; transfers longer than one blkif
+/// request, `MAX_REQUEST_BYTES`, are split into several, in order).
 pub struct BlkDisk<'r, 'h, X: Xen> {
     hv: &'r SharedHv<'h, X>,
     front: BlkFront<X>,
@@ -79,14 +80,15 @@ impl<X: Xen> BlockDevice for BlkDisk<'_, '_, X> {
             return Err(BlockError::OutOfRange);
         }
         let mut h = self.hv.try_borrow_mut().map_err(|_| BlockError::Io)?;
-        let data = self.front.read(&mut **h, sector * SECTOR_SIZE as u64, buf.len(), DISK_TIMEOUT_NS);
-        match data {
-            Ok(d) if d.len() == buf.len() => {
-                buf.copy_from_slice(&d);
-                Ok(())
+        // one blkif request carries at most MAX_REQUEST_BYTES: longer transfers are split
+        for (i, chunk) in buf.chunks_mut(MAX_REQUEST_BYTES).enumerate() {
+            let offset = sector * SECTOR_SIZE as u64 + (i * MAX_REQUEST_BYTES) as u64;
+            match self.front.read(&mut **h, offset, chunk.len(), DISK_TIMEOUT_NS) {
+                Ok(d) if d.len() == chunk.len() => chunk.copy_from_slice(&d),
+                _ => return Err(BlockError::Io),
             }
-            _ => Err(BlockError::Io),
         }
+        Ok(())
     }
 
     fn write(&mut self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
@@ -98,7 +100,11 @@ impl<X: Xen> BlockDevice for BlkDisk<'_, '_, X> {
             return Err(BlockError::OutOfRange);
         }
         let mut h = self.hv.try_borrow_mut().map_err(|_| BlockError::Io)?;
-        self.front.write(&mut **h, sector * SECTOR_SIZE as u64, data, DISK_TIMEOUT_NS).map_err(|_| BlockError::Io)
+        for (i, chunk) in data.chunks(MAX_REQUEST_BYTES).enumerate() {
+            let offset = sector * SECTOR_SIZE as u64 + (i * MAX_REQUEST_BYTES) as u64;
+            self.front.write(&mut **h, offset, chunk, DISK_TIMEOUT_NS).map_err(|_| BlockError::Io)?;
+        }
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<(), BlockError> {
