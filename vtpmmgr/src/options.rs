@@ -2,15 +2,19 @@
 //! (default tpm_tis), `tpmiomem=0x<hex>` (the TIS base; the `0x` is required, as in the C
 //! parser; default 0xFED40000), `tpmlocality=0..4` (default 0), `tpmirq=<n>|probe` (we only
 //! poll, as with the C default 0) and `tpm2=1`. The key-store options (`owner_auth`,
-//! `srk_auth`, `srk_handle`) come with the manager logic.
+//! `srk_auth` = `well-known` | `hash:<40 hex>` | `text:<str>`, `srk_handle=<hex>`, `tpm2=1`)
+//! become the hardware client's [`HwConfig`] ([`hw_config`]).
 //!
-//! Pure: never fails; unusable values become warnings and the default is kept.
+//! Pure: [`parse`] never fails (unusable values become warnings and the default is kept);
+//! [`hw_config`] refuses a bad secret instead (a typo in `owner_auth` must not take ownership
+//! with the well-known secret).
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use kernel::cmdline::CmdOption;
+use vtpmmgr_core::HwConfig;
 
 /// Default TIS base (`TPM_BASEADDR`).
 pub const TIS_BASE: u64 = 0xFED4_0000;
@@ -96,6 +100,23 @@ pub fn parse(opts: &[CmdOption]) -> (MgrOptions, Vec<String>) {
     (o, warn)
 }
 
+/// The options of the hardware-TPM client, in command-line order (last one wins); `Err` with
+/// one console line per unusable option (the key store must then not be opened).
+pub fn hw_config(opts: &[CmdOption]) -> Result<HwConfig, Vec<String>> {
+    let mut c = HwConfig::default();
+    let mut errors = Vec::new();
+    for opt in opts {
+        let Some(v) = opt.value() else { continue };
+        if !matches!(opt.name(), "owner_auth" | "srk_auth" | "srk_handle" | "tpm2") {
+            continue;
+        }
+        if let Err(e) = c.apply(&format!("{}={v}", opt.name())) {
+            errors.push(format!("ERROR[VTPM]: {}: {e}", opt.name()));
+        }
+    }
+    if errors.is_empty() { Ok(c) } else { Err(errors) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +153,26 @@ mod tests {
             ["tpm2", "owner_auth", "srk_auth", "srk_handle", "tpmdriver", "tpmiomem", "tpmirq", "tpmlocality"]
         );
         assert_eq!(p("owner_auth=x srk_auth=y srk_handle=z"), (MgrOptions::default(), Vec::new()));
+    }
+
+    #[test]
+    fn hw_config_takes_the_c_managers_secrets_and_refuses_bad_ones() {
+        use vtpmmgr_core::hwtpm::AuthValue;
+        let h = |s: &str| hw_config(&cmdline::parse(s.as_bytes()));
+        let c = h("").expect("defaults");
+        assert_eq!(
+            (c.owner_auth.clone(), c.srk_auth.clone(), c.family, c.srk_handle),
+            (AuthValue::WellKnown, AuthValue::WellKnown, None, None)
+        );
+        let c = h(
+            "owner_auth=text:secret srk_auth=hash:0102030405060708090a0b0c0d0e0f1011121314 tpm2=1 srk_handle=81000001",
+        )
+        .expect("values");
+        assert_ne!(c.owner_auth, AuthValue::WellKnown);
+        assert_ne!(c.srk_auth, AuthValue::WellKnown);
+        assert_eq!((c.family, c.srk_handle), (Some(tpm_frame::Family::Tpm20), Some(0x8100_0001)));
+        let e = h("owner_auth=hash:12 srk_auth=bogus tpm2=2 tpmlocality=1").expect_err("refused");
+        assert_eq!(e.len(), 3, "{e:?}");
+        assert!(e[0].starts_with("ERROR[VTPM]: owner_auth"), "{e:?}");
     }
 }

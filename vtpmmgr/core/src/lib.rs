@@ -18,8 +18,16 @@
 //!   the manager's disk, optional PolicyPCR), behind one seam, [`HwClient`]:
 //!   `unseal_or_create_root`, `get_random`, `pcr_read_sha1`.
 //!
-//! What is not here yet: the command dispatcher, the key store (groups, vTPM records) and the
-//! on-disk format around the sealed root. Nothing serves requests yet.
+//! - `hw_blob_area`: where the sealed root blob lives on the manager's disk (sectors 1 … 7).
+//! - `root_record`: the table of vTPM records (uuid → SAVEHASHKEY blob, flags), versioned.
+//! - `key_store`: [`KeyStore`], the manager's disk: first boot (seal a fresh root, write the
+//!   blob, an empty table), later boots (unseal, load the newest root record), saves.
+//! - `service`: [`Service`], the dispatcher: SAVE/LOAD bound to the backend dir's uuid, one
+//!   connection per uuid, GetRandom/PCRRead passthrough, Extend for the admin vtpm, all else
+//!   refused.
+//!
+//! Formats: `docs/formats.md` §"Manager disk". Not here yet: groups and the management
+//! ordinals (`0x01C2`), GET_QUOTE, GET_BOOT_HASH (no XSM label), `tpmdriver=tpmfront`.
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -27,9 +35,16 @@ extern crate alloc;
 
 pub use vtpm_store::block;
 pub mod hardware;
+pub mod hw_blob_area;
 pub mod hwtpm;
+pub mod key_store;
 pub mod proto;
+pub mod root_record;
+pub mod service;
 
 pub use hardware::HardwareTpm;
 pub use hwtpm::{HwClient, HwConfig, HwError, RootSecret};
+pub use key_store::{BootError, BootFailure, BootKind, KeyStore};
+pub use root_record::{RootRecord, VtpmRecord};
+pub use service::Service;
 pub use vtpm_store::{BlockDevice, BlockError, MemDisk, SECTOR_SIZE};

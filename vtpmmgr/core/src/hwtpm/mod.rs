@@ -1,7 +1,8 @@
 //! The manager's client for the machine's TPM, TPM 1.2 or TPM 2.0, over [`HardwareTpm`]:
 //! [`HwClient`] is the one seam the manager calls — protect the manager's root secret
 //! ([`HwClient::unseal_or_create_root`]), and the passthroughs the vtpms need
-//! ([`HwClient::get_random`], [`HwClient::pcr_read_sha1`]).
+//! ([`HwClient::get_random`], [`HwClient::pcr_read_sha1`], and for an admin vtpm
+//! [`HwClient::pcr_extend_sha1`]).
 //!
 //! - `tpm12`: OIAP/OSAP, TakeOwnership, ReadPubek, Seal/Unseal under the SRK, GetRandom, PCRRead.
 //! - `tpm20`: Startup, CreatePrimary (or `srk_handle`), Create/Load/Unseal of a sealed data
@@ -263,6 +264,18 @@ where
         match self.family {
             Family::Tpm12 => self.tpm12().get_random(n),
             Family::Tpm20 => self.tpm20().get_random(n),
+        }
+    }
+
+    /// Extends PCR `index` with `digest` and returns its new SHA-1 value (TPM 1.2
+    /// `TPM_Extend`; TPM 2.0 `TPM2_PCR_Extend` of the SHA-1 bank, then `TPM2_PCR_Read`).
+    pub fn pcr_extend_sha1(&mut self, index: u32, digest: &[u8; 20]) -> Result<[u8; 20], HwError> {
+        match self.family {
+            Family::Tpm12 => self.tpm12().extend(index, digest),
+            Family::Tpm20 => {
+                self.tpm20().pcr_extend_sha1(index, digest)?;
+                self.tpm20().pcr_read_sha1(index)
+            }
         }
     }
 

@@ -1,0 +1,41 @@
+//! Fuzz target: the manager's disk formats and protocol codec never panic on any bytes, and
+//! what decodes re-encodes to the same bytes. Byte 0 picks the decoder:
+//! - 0: the root record payload (`vtpmmgr_core::root_record::RootRecord::decode`);
+//! - 1: the sealed root area (`hw_blob_area::decode`);
+//! - 2: a vtpm request (`proto::decode_request`) and the vtpm's reply decoders.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use vtpmmgr_core::hw_blob_area;
+use vtpmmgr_core::proto;
+use vtpmmgr_core::root_record::RootRecord;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&which, rest)) = data.split_first() else { return };
+    match which % 3 {
+        0 => {
+            if let Ok(r) = RootRecord::decode(rest) {
+                assert_eq!(&r.encode()[..], rest, "a decoded root re-encodes to its bytes");
+            }
+        }
+        1 => {
+            // the area as it is on the disk: 7 sectors, zero-padded
+            let mut area = rest.to_vec();
+            area.resize(hw_blob_area::AREA_SECTORS as usize * 512, 0);
+            if let Ok(b) = hw_blob_area::decode(&area) {
+                assert_eq!(hw_blob_area::encode(&b).expect("fits"), area, "a decoded area re-encodes");
+            }
+        }
+        _ => {
+            match proto::decode_request(rest) {
+                Ok(proto::Request::SaveHashKey(b)) => assert_eq!(*proto::save_hash_key(&b), rest),
+                Ok(proto::Request::LoadHashKey) => assert_eq!(proto::load_hash_key(), rest),
+                Ok(proto::Request::GetRandom { bytes }) => assert_eq!(proto::get_random(bytes), rest),
+                Ok(_) => {}
+                Err(reply) => assert!(tpm_frame::is_consistent(&reply) && tpm_frame::return_code(&reply) != Some(0)),
+            }
+            let _ = proto::decode_load_hash_key_reply(rest);
+            let _ = proto::decode_get_random_reply(rest);
+        }
+    }
+});
