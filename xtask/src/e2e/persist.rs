@@ -3,7 +3,8 @@
 //! hardware TPM over TIS at locality 2), a vtpm (`configs/vtpm.cfg` with its own fresh disk and
 //! its `vtpm=["backend=<manager>,uuid=…"]` line kept) and a Linux guest on it; the guest
 //! (`xt-guest-persist 1`) takes ownership, seals a secret, defines and writes an NV index and
-//! keeps what phase 2 needs on its own disk. Then the guest is shut down (the vtpm powers off
+//! keeps what phase 2 needs on its own disk (with TrouSerS' system.data, as a real guest keeps
+//! /var/lib/tpm). Then the guest is shut down (the vtpm powers off
 //! after it) and the manager is destroyed with `xl destroy` (no clean shutdown). Phase 2 starts
 //! all three again on the same disks; the guest (`xt-guest-persist 2`) must find its TPM owned,
 //! the same EK, the blob unsealing to the same secret and the NV data.
