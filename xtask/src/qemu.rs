@@ -38,6 +38,11 @@ pub struct Boot<'a> {
     /// How long to let QEMU power off by itself after `done_marker` was seen.
     pub grace: Duration,
     pub done_marker: &'static str,
+    /// A line that must appear within `ready_within` (dom0 up); if it does not, the test bed
+    /// stalled before any of our code ran (seen under TCG: QEMU idle during Xen's PCI scan), and
+    /// the boot is stopped early with [`Outcome::stalled`] set, so the caller may boot again.
+    pub ready_marker: &'static str,
+    pub ready_within: Duration,
 }
 
 /// How the boot ended.
@@ -46,6 +51,8 @@ pub struct Outcome {
     pub exit: Option<std::process::ExitStatus>,
     pub timed_out: bool,
     pub done_seen: bool,
+    /// `ready_marker` was not seen within `ready_within`.
+    pub stalled: bool,
     pub secs: f64,
 }
 
@@ -163,6 +170,8 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
 
     let mut log = std::io::BufWriter::new(std::fs::File::create(&b.log).ctx(|| format!("create {}", b.log.display()))?);
     let mut done_at: Option<Instant> = None;
+    let mut ready_seen = false;
+    let mut stalled = false;
     let mut timed_out = false;
     let exit;
     loop {
@@ -170,6 +179,9 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
             Ok(line) => {
                 writeln!(log, "[+{:7.2}] {line}", util::secs(t0))?;
                 log.flush()?;
+                if !ready_seen && line.contains(b.ready_marker) {
+                    ready_seen = true;
+                }
                 if done_at.is_none() && line.contains(b.done_marker) {
                     done_at = Some(Instant::now());
                 }
@@ -188,6 +200,18 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
             }
             exit = Some(st);
             guard.0 = None;
+            break;
+        }
+        if !ready_seen && t0.elapsed() > b.ready_within {
+            stalled = true;
+            writeln!(
+                log,
+                "[+{:7.2}] [xtask] no '{}' within {} s: the test bed stalled before dom0 came up; killing QEMU",
+                util::secs(t0),
+                b.ready_marker,
+                b.ready_within.as_secs()
+            )?;
+            exit = None;
             break;
         }
         if t0.elapsed() > b.timeout {
@@ -214,7 +238,7 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     }
     drop(guard);
     log.flush()?;
-    Ok(Outcome { exit, timed_out, done_seen: done_at.is_some(), secs: util::secs(t0) })
+    Ok(Outcome { exit, timed_out, done_seen: done_at.is_some(), stalled, secs: util::secs(t0) })
 }
 
 /// Concatenates the per-run archive and the cached root file system into dom0's initrd.

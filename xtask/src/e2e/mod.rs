@@ -92,7 +92,7 @@ enum Planned {
     Vtpm(vtpm_guest::Planned),
     Tis(Domain),
     Blk(blk::Planned),
-    Persist(persist::Planned),
+    Persist(Box<persist::Planned>),
     Dom0Tpm,
 }
 
@@ -148,7 +148,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             vtpm_guest::NAME => planned.push(Planned::Vtpm(vtpm_guest::plan(&mut plan, &cfgdir)?)),
             tis::NAME => planned.push(Planned::Tis(tis::plan(&mut plan, &cfgdir, o.tpm)?)),
             blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
-            persist::NAME => planned.push(Planned::Persist(persist::plan(&mut plan, &cfgdir)?)),
+            persist::NAME => planned.push(Planned::Persist(Box::new(persist::plan(&mut plan, &cfgdir)?))),
             dom0_tpm::NAME => {
                 dom0_tpm::plan(&mut plan);
                 planned.push(Planned::Dom0Tpm);
@@ -239,10 +239,21 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
         timeout: Duration::from_secs(budget),
         grace: Duration::from_secs(60),
         done_marker: "@@xt plan-done",
+        ready_marker: "@@xt dom0-ready",
+        ready_within: Duration::from_secs(180),
     };
     let show = o.show_consoles;
-    let t_boot = Instant::now();
-    let outcome = qemu::boot(&boot, |line| progress(line, show, t_boot))?;
+    let mut t_boot = Instant::now();
+    let mut outcome = qemu::boot(&boot, |line| progress(line, show, t_boot))?;
+    if outcome.stalled {
+        // Nothing of ours ran yet (the stub domains start from dom0's plan): a test-bed stall.
+        println!(
+            "note: the test bed stalled before dom0 came up (no '@@xt dom0-ready' within 180 s; serial log kept as serial-stalled.log); booting once more"
+        );
+        let _ = std::fs::rename(&serial, out.join("serial-stalled.log"));
+        t_boot = Instant::now();
+        outcome = qemu::boot(&boot, |line| progress(line, show, t_boot))?;
+    }
     let _ = std::fs::remove_file(&initrd);
 
     if outcome.done_seen && outcome.exit.is_none() && !outcome.timed_out {
