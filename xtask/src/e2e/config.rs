@@ -125,7 +125,7 @@ impl XlConfig {
         let Some((_, a, b)) = settings(&self.text).into_iter().find(|s| s.0 == key) else { return false };
         let lines: Vec<&str> = self.text.lines().collect();
         let mut out: Vec<String> = lines[..a].iter().map(|s| s.to_string()).collect();
-        out.push(format!("# {key} removed by cargo xtask e2e: its backend does not serve the protocol yet"));
+        out.push(format!("# {key} removed by cargo xtask e2e: this scenario runs the domain without that backend"));
         out.extend(lines[b + 1..].iter().map(|s| s.to_string()));
         self.text = out.join("\n") + "\n";
         true

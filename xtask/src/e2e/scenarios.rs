@@ -73,7 +73,7 @@ impl<'a> Checks<'a> {
 }
 
 /// Reads a config from `configs/` and prepares it for a run: the `vtpm=` line is dropped
-/// (its backend does not serve the vtpm protocol yet, and libxl gives up after ~10 s).
+/// (these scenarios run the vtpm volatile, without a manager; `persist` runs the pair).
 pub fn load_config(dir: &Path, file: &str, notes: &mut Vec<String>) -> Result<XlConfig> {
     let p = dir.join(file);
     let text = std::fs::read_to_string(&p).ctx(|| format!("read {}", p.display()))?;
@@ -81,7 +81,7 @@ pub fn load_config(dir: &Path, file: &str, notes: &mut Vec<String>) -> Result<Xl
     if let Some(v) = cfg.raw("vtpm") {
         cfg.drop_key("vtpm");
         let note = format!(
-            "note: configs/{file}: dropped `vtpm = {v}` for this run (the vtpm backend does not serve the protocol yet)"
+            "note: configs/{file}: dropped `vtpm = {v}` for this run (these scenarios run the vtpm without its manager; `persist` runs it with one)"
         );
         if !notes.contains(&note) {
             notes.push(note);
