@@ -15,7 +15,7 @@
 use super::config::XlConfig;
 use super::log::{Event, ScenarioLog};
 use super::plan::{Domain, Plan, ere_literal};
-use super::scenarios::{Check, Checks, load_config};
+use super::scenarios::{Check, Checks, check_no_panic, load_config};
 use crate::util::Result;
 use std::path::Path;
 
@@ -134,11 +134,6 @@ fn said<'a>(con: &'a [String], what: &str) -> Option<&'a String> {
     con.iter().find(|l| l.contains(&want))
 }
 
-fn no_panic(c: &mut Checks, con: &[String], n: &str) {
-    let p = con.iter().find(|l| l.contains("PANIC:") || l.contains("Kernel panic"));
-    c.pass_if(format!("{n}: no panic"), p.is_none(), || p.map(|l| l.trim().to_string()).unwrap_or_default());
-}
-
 pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
     let mut c = Checks::new(NAME);
     let empty: Vec<String> = Vec::new();
@@ -203,7 +198,7 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
         let gone = log.events.iter().any(|e| matches!(e, Event::Gone { dom, gone: true, .. } if dom == v));
         c.pass_if(format!("{v}: powered itself off after its guest"), gone, || tail(vcon, 3));
         for (d, dc) in [(m, mcon), (v, vcon), (g, gcon)] {
-            no_panic(&mut c, dc, d);
+            check_no_panic(&mut c, dc, d);
         }
     }
     c.out

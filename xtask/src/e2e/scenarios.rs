@@ -182,7 +182,7 @@ fn has_line(lines: &[String], want: &str) -> bool {
 
 /// A domain that panics is destroyed by the toolstack (on_crash) without a word from Xen:
 /// its own console is the only witness. Our kernel prints `PANIC: …`.
-fn check_no_panic(c: &mut Checks, con: &[String], n: &str) {
+pub fn check_no_panic(c: &mut Checks, con: &[String], n: &str) {
     let p: Vec<&str> =
         con.iter().map(|l| l.trim()).filter(|l| l.contains("PANIC:") || l.contains("Kernel panic")).collect();
     c.pass_if(format!("{n}: no panic"), p.is_empty(), || {
