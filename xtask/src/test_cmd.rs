@@ -63,11 +63,12 @@ pub fn cmd(args: &[String]) -> Result<()> {
             }
         }
         if args.is_empty() {
-            // the hardware-TPM driver against a TPM 2.0 too (one more boot: swtpm --tpm2)
+            // the hardware-TPM driver and the manager's sealing on a TPM 2.0 too (one more
+            // boot: swtpm --tpm2)
             let t = Instant::now();
-            let mut o = e2e::parse_args(&["tis".into(), "--tpm2".into()])?;
+            let mut o = e2e::parse_args(&["tis".into(), "persist".into(), "--tpm2".into()])?;
             o.skip_build = true;
-            let name = "e2e: TIS with a TPM 2.0 (tis --tpm2)";
+            let name = "e2e: on TPM 2.0 hardware (tis persist --tpm2)";
             match e2e::run(&o) {
                 Ok(checks) => {
                     let (p, f) = e2e::report(&checks);

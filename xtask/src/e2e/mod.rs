@@ -148,7 +148,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             vtpm_guest::NAME => planned.push(Planned::Vtpm(vtpm_guest::plan(&mut plan, &cfgdir)?)),
             tis::NAME => planned.push(Planned::Tis(tis::plan(&mut plan, &cfgdir, o.tpm)?)),
             blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
-            persist::NAME => planned.push(Planned::Persist(Box::new(persist::plan(&mut plan, &cfgdir)?))),
+            persist::NAME => planned.push(Planned::Persist(Box::new(persist::plan(&mut plan, &cfgdir, o.tpm)?))),
             dom0_tpm::NAME => {
                 dom0_tpm::plan(&mut plan);
                 planned.push(Planned::Dom0Tpm);

@@ -9,13 +9,24 @@
 //! all three again on the same disks; the guest (`xt-guest-persist 2`) must find its TPM owned,
 //! the same EK, the blob unsealing to the same secret and the NV data.
 //!
-//! Domains get a phase suffix (`-1`, `-2`) so each phase's consoles are kept apart; the disks
-//! and the vtpm's uuid are the same in both phases.
+//! Phase 3, the negative cases, on the same disks (each damage undone after its case): one
+//! byte of the vtpm's newest record flipped from dom0 (`xt-corrupt vtpm-record`); the disk of
+//! uuid A given to a vtpm with uuid B; one byte of the manager's sealed root flipped
+//! (`xt-corrupt mgr-root`). Each must end in a plain `ERROR` line, no service, and the disks
+//! byte for byte as they were (`xt-corrupt sha` before and after). Then manager and vtpm start
+//! once more on the undamaged disks and the vtpm restores its state.
+//!
+//! `cargo xtask e2e persist` runs it on TPM 1.2 hardware, `persist --tpm2` on TPM 2.0 (the
+//! manager gets `tpm2=1` and only locality 2's TIS page, as in the `tis` scenario).
+//!
+//! Domains get a phase suffix (`-1`, `-2`, `-3…`) so each phase's consoles are kept apart; the
+//! disks and the vtpm's uuid are the same in all phases.
 
 use super::config::XlConfig;
 use super::log::{Event, ScenarioLog};
 use super::plan::{Domain, Plan, ere_literal};
 use super::scenarios::{Check, Checks, check_no_panic, load_config};
+use crate::qemu::Tpm;
 use crate::util::Result;
 use std::path::Path;
 
@@ -26,6 +37,11 @@ const VTPM_DISK: &str = "/var/lib/xtask/persist-vtpm.img";
 const GUEST_DISK: &str = "/var/lib/xtask/persist-guest.img";
 /// The vtpm's identity at the manager (as libxl writes it into the manager's backend dir).
 const UUID: &str = "ac0a5b9e-7b92-4dab-9c3f-2d0c4e1a9f01";
+/// Another vtpm's uuid, given the disk of [`UUID`] in phase 3.
+const OTHER_UUID: &str = "5d1c7e42-0b9a-4f63-8e21-7a4b3c2d1e0f";
+const NOT_LOADED: &str = "ERROR: TPM state not loaded:";
+const RESTORED: &str = "Info: TPM state restored";
+const MGR_REFUSED: &str = "nothing was written";
 const WAITING: &str = "INFO[VTPM]: Waiting for commands from vTPM's:";
 const SERVING: &str = "Info: VTPM serving frontends";
 /// Seconds: manager first boot (TakeOwnership, seal), vtpm first start (EK generation under
@@ -41,33 +57,61 @@ pub struct Phase {
     pub guest: Domain,
 }
 
-/// Both phases.
+/// Phase 3: the damaged-disk cases and the final good start.
+pub struct Negative {
+    /// The manager for the vtpm cases (undamaged disk).
+    pub mgr: Domain,
+    /// uuid A on its own disk, whose newest record has a flipped byte.
+    pub flipped: Domain,
+    /// uuid B on uuid A's (undamaged) disk.
+    pub foreign: Domain,
+    /// The manager on its disk with a flipped byte in the sealed root.
+    pub mgr_flipped: Domain,
+    /// Manager and vtpm on the undamaged disks again.
+    pub mgr_good: Domain,
+    pub vtpm_good: Domain,
+}
+
+/// All three phases.
 pub struct Planned {
     pub phases: [Phase; 2],
+    pub negative: Negative,
 }
 
 impl Planned {
     pub fn domains(&self) -> Vec<&Domain> {
-        self.phases.iter().flat_map(|p| [&p.mgr, &p.vtpm, &p.guest]).collect()
+        let n = &self.negative;
+        let mut v: Vec<&Domain> = self.phases.iter().flat_map(|p| [&p.mgr, &p.vtpm, &p.guest]).collect();
+        v.extend([&n.mgr, &n.flipped, &n.foreign, &n.mgr_flipped, &n.mgr_good, &n.vtpm_good]);
+        v
     }
 }
 
-fn phase(dir: &Path, notes: &mut Vec<String>, n: u32) -> Result<Phase> {
-    let mgr_name = format!("persist-mgr-{n}");
+fn manager(dir: &Path, notes: &mut Vec<String>, name: &str, tpm: Tpm) -> Result<Domain> {
     let mut mcfg = load_config(dir, "vtpmmgr.cfg", notes)?;
-    mcfg.set("name", &format!("\"{mgr_name}\""));
+    mcfg.set("name", &format!("\"{name}\""));
     mcfg.set("disk", &format!("[ \"file:{MGR_DISK},hda,w\" ]"));
-    mcfg.set("iomem", "[ \"fed40,5\" ]");
-    mcfg.set("extra", "\"tpmdriver=tpm_tis tpmiomem=0xfed40000 tpmlocality=2\"");
-    let mgr = Domain { name: mgr_name.clone(), cfg: mcfg, image: Some("vtpmmgr-stubdom".into()) };
+    // as the `tis` scenario: TPM 2.0 gets only locality 2's page, and tpm2=1
+    let (iomem, tpm2) = if tpm == Tpm::Tpm2 { ("fed42,1", " tpm2=1") } else { ("fed40,5", "") };
+    mcfg.set("iomem", &format!("[ \"{iomem}\" ]"));
+    mcfg.set("extra", &format!("\"tpmdriver=tpm_tis tpmiomem=0xfed40000 tpmlocality=2{tpm2}\""));
+    Ok(Domain { name: name.into(), cfg: mcfg, image: Some("vtpmmgr-stubdom".into()) })
+}
 
-    let vtpm_name = format!("persist-vtpm-{n}");
+fn vtpm(dir: &Path, name: &str, mgr: &str, uuid: &str) -> Result<Domain> {
     let text = std::fs::read_to_string(dir.join("vtpm.cfg"))?;
     let mut vcfg = XlConfig::new(&text);
-    vcfg.set("name", &format!("\"{vtpm_name}\""));
+    vcfg.set("name", &format!("\"{name}\""));
     vcfg.set("disk", &format!("[ \"file:{VTPM_DISK},hda,w\" ]"));
-    vcfg.set("vtpm", &format!("[ \"backend={mgr_name},uuid={UUID}\" ]"));
-    let vtpm = Domain { name: vtpm_name.clone(), cfg: vcfg, image: Some("vtpm-stubdom".into()) };
+    vcfg.set("vtpm", &format!("[ \"backend={mgr},uuid={uuid}\" ]"));
+    Ok(Domain { name: name.into(), cfg: vcfg, image: Some("vtpm-stubdom".into()) })
+}
+
+fn phase(dir: &Path, notes: &mut Vec<String>, n: u32, tpm: Tpm) -> Result<Phase> {
+    let mgr_name = format!("persist-mgr-{n}");
+    let mgr = manager(dir, notes, &mgr_name, tpm)?;
+    let vtpm_name = format!("persist-vtpm-{n}");
+    let vtpm = vtpm(dir, &vtpm_name, &mgr_name, UUID)?;
 
     let guest_name = format!("persist-domu-{n}");
     let mut gcfg = load_config(dir, "domu.cfg", notes)?;
@@ -80,9 +124,26 @@ fn phase(dir: &Path, notes: &mut Vec<String>, n: u32) -> Result<Phase> {
     Ok(Phase { mgr, vtpm, guest })
 }
 
-pub fn plan(plan: &mut Plan, dir: &Path) -> Result<Planned> {
-    let p1 = phase(dir, &mut plan.notes, 1)?;
-    let p2 = phase(dir, &mut plan.notes, 2)?;
+fn negative(dir: &Path, notes: &mut Vec<String>, tpm: Tpm) -> Result<Negative> {
+    Ok(Negative {
+        mgr: manager(dir, notes, "persist-mgr-3", tpm)?,
+        flipped: vtpm(dir, "persist-vtpm-3a", "persist-mgr-3", UUID)?,
+        foreign: vtpm(dir, "persist-vtpm-3b", "persist-mgr-3", OTHER_UUID)?,
+        mgr_flipped: manager(dir, notes, "persist-mgr-3c", tpm)?,
+        mgr_good: manager(dir, notes, "persist-mgr-3d", tpm)?,
+        vtpm_good: vtpm(dir, "persist-vtpm-3d", "persist-mgr-3d", UUID)?,
+    })
+}
+
+/// `xt-corrupt sha LABEL FILE`: the disk's digest into the log.
+fn sha(plan: &mut Plan, label: &str, file: &str) {
+    plan.step(format!("sh xt-corrupt sha {label} {file}"));
+}
+
+pub fn plan(plan: &mut Plan, dir: &Path, tpm: Tpm) -> Result<Planned> {
+    let p1 = phase(dir, &mut plan.notes, 1, tpm)?;
+    let p2 = phase(dir, &mut plan.notes, 2, tpm)?;
+    let neg = negative(dir, &mut plan.notes, tpm)?;
     plan.scenario(NAME);
     plan.step(format!("sh rm -f {MGR_DISK} {VTPM_DISK} {GUEST_DISK}"));
     for (i, p) in [&p1, &p2].into_iter().enumerate() {
@@ -107,7 +168,58 @@ pub fn plan(plan: &mut Plan, dir: &Path) -> Result<Planned> {
         }
         plan.destroy(&p.vtpm.name);
     }
-    Ok(Planned { phases: [p1, p2] })
+    plan_negative(plan, &neg);
+    Ok(Planned { phases: [p1, p2], negative: neg })
+}
+
+fn plan_negative(plan: &mut Plan, n: &Negative) {
+    let refused = format!("{}|{SERVING}|PANIC|panic", ere_literal(NOT_LOADED));
+    plan.step(format!("sh cp {VTPM_DISK} {VTPM_DISK}.good && cp {MGR_DISK} {MGR_DISK}.good"));
+    plan.create(&n.mgr, 16);
+    plan.wait(&n.mgr.name, MGR_WAIT, &format!("{}|ERROR|panic", ere_literal(WAITING)));
+    // a: one byte of the newest record
+    plan.step(format!("sh xt-corrupt vtpm-record {VTPM_DISK}"));
+    sha(plan, "a-before", VTPM_DISK);
+    plan.create(&n.flipped, 8);
+    plan.wait(&n.flipped.name, VTPM_WAIT, &refused);
+    plan.gone(&n.flipped.name, 60);
+    plan.console(&n.flipped.name);
+    sha(plan, "a-after", VTPM_DISK);
+    plan.destroy(&n.flipped.name);
+    // b: uuid A's disk under uuid B
+    plan.step(format!("sh cp {VTPM_DISK}.good {VTPM_DISK}"));
+    sha(plan, "b-before", VTPM_DISK);
+    sha(plan, "b-mgr-before", MGR_DISK);
+    plan.create(&n.foreign, 8);
+    plan.wait(&n.foreign.name, VTPM_WAIT, &refused);
+    plan.gone(&n.foreign.name, 60);
+    plan.console(&n.foreign.name);
+    sha(plan, "b-after", VTPM_DISK);
+    sha(plan, "b-mgr-after", MGR_DISK);
+    plan.destroy(&n.foreign.name);
+    plan.console(&n.mgr.name);
+    plan.shutdown(&n.mgr.name, 60);
+    plan.destroy(&n.mgr.name);
+    // c: one byte of the manager's sealed root
+    plan.step(format!("sh xt-corrupt mgr-root {MGR_DISK}"));
+    sha(plan, "c-before", MGR_DISK);
+    plan.create(&n.mgr_flipped, 16);
+    plan.wait(&n.mgr_flipped.name, MGR_WAIT, &format!("{}|{}|panic", ere_literal(MGR_REFUSED), ere_literal(WAITING)));
+    plan.console(&n.mgr_flipped.name);
+    plan.shutdown(&n.mgr_flipped.name, 60);
+    plan.destroy(&n.mgr_flipped.name);
+    sha(plan, "c-after", MGR_DISK);
+    // d: the undamaged disks again
+    plan.step(format!("sh cp {MGR_DISK}.good {MGR_DISK}"));
+    plan.create(&n.mgr_good, 16);
+    plan.wait(&n.mgr_good.name, MGR_WAIT, &format!("{}|ERROR|panic", ere_literal(WAITING)));
+    plan.create(&n.vtpm_good, 8);
+    plan.wait(&n.vtpm_good.name, VTPM_WAIT, &format!("{SERVING}|ERROR|PANIC|panic"));
+    plan.console(&n.vtpm_good.name);
+    plan.console(&n.mgr_good.name);
+    plan.destroy(&n.vtpm_good.name);
+    plan.shutdown(&n.mgr_good.name, 60);
+    plan.destroy(&n.mgr_good.name);
 }
 
 // ---------------------------------------------------------------- checks
@@ -201,7 +313,96 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
             check_no_panic(&mut c, dc, d);
         }
     }
+    check_negative(&mut c, log, &p.negative);
     c.out
+}
+
+/// The digest `xt-corrupt sha LABEL FILE` printed (raw serial lines of the scenario).
+fn digest(log: &ScenarioLog, label: &str) -> Option<String> {
+    let want = format!("xt-corrupt: sha {label} ");
+    log.raw.iter().find_map(|l| {
+        let at = l.find(&want)?;
+        l[at + want.len()..].split_whitespace().nth(1).map(str::to_string)
+    })
+}
+
+/// The `xt-corrupt: WHAT FILE offset=…` line.
+fn corrupted<'a>(log: &'a ScenarioLog, what: &str) -> Option<&'a str> {
+    let want = format!("xt-corrupt: {what} ");
+    log.raw.iter().find_map(|l| l.find(&want).map(|at| &l[at..]))
+}
+
+fn unchanged(c: &mut Checks, log: &ScenarioLog, what: &str, before: &str, after: &str) {
+    let (b, a) = (digest(log, before), digest(log, after));
+    c.pass_if(what.to_string(), b.is_some() && b == a, || format!("sha256 before {b:?}, after {a:?}"));
+}
+
+fn check_negative(c: &mut Checks, log: &ScenarioLog, n: &Negative) {
+    let empty: Vec<String> = Vec::new();
+    let con = |d: &Domain| -> &[String] { log.consoles.get(&d.name).map(Vec::as_slice).unwrap_or(&empty) };
+    for d in [&n.mgr, &n.flipped, &n.foreign, &n.mgr_flipped, &n.mgr_good, &n.vtpm_good] {
+        let rc = created(log, &d.name);
+        c.pass_if(format!("{}: xl create", d.name), rc == Some(0), || format!("rc={rc:?}"));
+    }
+    for (case, d, before, after) in [
+        ("one byte of its newest record flipped", &n.flipped, "a-before", "a-after"),
+        ("the disk of another uuid", &n.foreign, "b-before", "b-after"),
+    ] {
+        let (name, dc) = (&d.name, con(d));
+        if case.starts_with("one byte") {
+            let f = corrupted(log, "vtpm-record");
+            c.pass_if(format!("{name}: dom0 flipped a byte"), f.is_some_and(|l| l.contains("offset=")), || {
+                format!("{f:?}")
+            });
+        }
+        let refused = find(dc, NOT_LOADED);
+        c.pass_if(format!("{name} ({case}): refuses with '{NOT_LOADED} <cause>'"), refused.is_some(), || tail(dc, 3));
+        if let Some(l) = refused {
+            println!("  {name}: {}", l.trim());
+        }
+        c.pass_if(format!("{name}: does not serve"), find(dc, SERVING).is_none(), || tail(dc, 3));
+        let gone = log.events.iter().any(|e| matches!(e, Event::Gone { dom, gone: true, .. } if dom == name));
+        c.pass_if(format!("{name}: powered itself off"), gone, || tail(dc, 3));
+        unchanged(c, log, &format!("{name}: the vtpm disk is left as it was"), before, after);
+        check_no_panic(c, dc, name);
+    }
+    unchanged(
+        c,
+        log,
+        &format!("{}: a vtpm of an unknown uuid adds nothing to the manager's disk", n.mgr.name),
+        "b-mgr-before",
+        "b-mgr-after",
+    );
+    let (name, dc) = (&n.mgr_flipped.name, con(&n.mgr_flipped));
+    let f = corrupted(log, "mgr-root");
+    c.pass_if(
+        format!("{name}: dom0 flipped a byte of the sealed root"),
+        f.is_some_and(|l| l.contains("offset=")),
+        || format!("{f:?}"),
+    );
+    let refused = dc.iter().find(|l| l.contains("ERROR[VTPM]") && l.contains(MGR_REFUSED));
+    c.pass_if(format!("{name}: refuses its disk ('ERROR[VTPM]: <cause>; {MGR_REFUSED}')"), refused.is_some(), || {
+        tail(dc, 3)
+    });
+    if let Some(l) = refused {
+        println!("  {name}: {}", l.trim());
+    }
+    c.pass_if(format!("{name}: opens no key store"), find(dc, "key store loaded").is_none(), || tail(dc, 3));
+    unchanged(c, log, &format!("{name}: the manager's disk is left as it was"), "c-before", "c-after");
+    check_no_panic(c, dc, name);
+    let (vg, vc) = (&n.vtpm_good.name, con(&n.vtpm_good));
+    let mc = con(&n.mgr_good);
+    c.pass_if(format!("{}: loads the undamaged disk", n.mgr_good.name), find(mc, "key store loaded").is_some(), || {
+        tail(mc, 3)
+    });
+    c.pass_if(
+        format!("{vg}: restores its state from the undamaged disk ('{RESTORED}')"),
+        find(vc, RESTORED).is_some(),
+        || tail(vc, 3),
+    );
+    c.pass_if(format!("{vg}: serves"), find(vc, SERVING).is_some(), || tail(vc, 3));
+    check_no_panic(c, vc, vg);
+    check_no_panic(c, mc, &n.mgr_good.name);
 }
 
 #[cfg(test)]
@@ -211,9 +412,9 @@ mod tests {
     #[test]
     fn plan_keeps_disks_and_uuid_across_phases() {
         let mut plan = Plan::default();
-        let p = super::plan(&mut plan, &crate::paths::configs()).unwrap();
+        let p = super::plan(&mut plan, &crate::paths::configs(), Tpm::Tpm12).unwrap();
         let text = plan.text();
-        assert_eq!(text.matches(&format!("disk {VTPM_DISK} 8")).count(), 2);
+        assert_eq!(text.matches(&format!("disk {VTPM_DISK} 8")).count(), 5);
         assert_eq!(text.matches(&format!("sh rm -f {MGR_DISK}")).count(), 1, "disks wiped once, before phase 1");
         for ph in &p.phases {
             assert!(ph.vtpm.cfg.text.contains(&format!("backend={},uuid={UUID}", ph.mgr.name)));
@@ -221,5 +422,10 @@ mod tests {
         }
         assert!(text.contains("destroy persist-mgr-1"));
         assert!(text.contains("shutdown persist-mgr-2 60"));
+        assert!(p.negative.foreign.cfg.text.contains(&format!("uuid={OTHER_UUID}")));
+        assert!(!p.phases[0].mgr.cfg.text.contains("tpm2=1"));
+        let mut plan2 = Plan::default();
+        let p2 = super::plan(&mut plan2, &crate::paths::configs(), Tpm::Tpm2).unwrap();
+        assert!(p2.domains().iter().filter(|d| d.name.contains("mgr")).all(|d| d.cfg.text.contains("tpm2=1")));
     }
 }
