@@ -22,6 +22,9 @@ use crate::hv::{DomId, EvtchnPort, HvError, PageAccess, Xen, XenbusState, XsErro
 use crate::tpm_frame;
 use crate::xenbus::{FrontendLink, Handshake, LinkError, XenbusError, join};
 
+/// How often a request in flight looks whether its backend is still there.
+pub const BACKEND_CHECK_NS: u64 = 500_000_000;
+
 /// How to announce ourselves to the backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FrontStyle {
@@ -257,12 +260,31 @@ impl<X: Xen> TpmFront<X> {
         }
     }
 
-    /// Sends a command and waits for its response, at most `timeout_ns`.
+    /// True if the backend left: its `state` is Closing or Closed, or its directory is gone
+    /// (the backend's domain was destroyed). A request in flight then never gets an answer.
+    pub fn backend_gone(&mut self, hv: &mut X) -> bool {
+        match self.link.backend_state(hv) {
+            Ok(Some(XenbusState::Closing)) | Ok(Some(XenbusState::Closed)) | Err(XsError::NoEnt) => true,
+            Ok(_) | Err(_) => false,
+        }
+    }
+
+    /// Sends a command and waits for its response, at most `timeout_ns`. Fails early with
+    /// [`TpmFrontError::BackendClosed`] if the backend leaves meanwhile (checked every
+    /// [`BACKEND_CHECK_NS`]); the connection is then unusable: [`TpmFront::abandon`] it.
     pub fn transact(&mut self, hv: &mut X, command: &[u8], timeout_ns: u64) -> Result<Vec<u8>, TpmFrontError> {
         self.submit(hv, command, timeout_ns)?;
+        let mut next_check = hv.now_ns().saturating_add(BACKEND_CHECK_NS);
         loop {
             if let Poll::Ready(r) = self.poll_response(hv) {
                 return r;
+            }
+            if hv.now_ns() >= next_check {
+                if self.backend_gone(hv) {
+                    self.inflight = None;
+                    return Err(TpmFrontError::BackendClosed);
+                }
+                next_check = hv.now_ns().saturating_add(BACKEND_CHECK_NS);
             }
             let next = match self.inflight {
                 Some(d) => d.min(hv.now_ns().saturating_add(crate::hv::ms(5))),
@@ -303,6 +325,22 @@ impl<X: Xen> TpmFront<X> {
         let _ = self.link.switch(hv, XenbusState::Initialising);
         self.phase = Phase::Idle;
         Poll::Ready(result)
+    }
+
+    /// Gives up a connection whose backend is gone: releases the page and the port without
+    /// waiting for the backend, and writes Closed then Initialising so the device node can be
+    /// connected again (to the same or a new backend).
+    pub fn abandon(&mut self, hv: &mut X) {
+        if self.phase == Phase::Idle {
+            return;
+        }
+        let n = String::from(self.link.nodename());
+        let _ = hv.rm(XsTx::NONE, &join(&n, "event-channel"));
+        let _ = hv.rm(XsTx::NONE, &join(&n, "ring-ref"));
+        self.link.fail(hv);
+        self.inflight = None;
+        let _ = self.link.switch(hv, XenbusState::Initialising);
+        self.phase = Phase::Idle;
     }
 
     /// Closes, waiting at most `timeout_ns` for the backend.

@@ -97,6 +97,45 @@ fn tpmfront_times_out_instead_of_hanging_when_the_backend_dies() {
 }
 
 #[test]
+fn a_request_fails_early_when_the_backend_domain_is_destroyed() {
+    let w = World::new();
+    w.add_domain(1);
+    let mut guest = w.add_domain(2);
+    toolstack::vtpm_attach(&w, 2, 1, 0, UUID);
+    let _vtpm = spawn_vtpm(&w, 1, Rc::new(RefCell::new(FakeTpm::new())));
+    let mut front: TpmFront<_> = TpmFront::new("device/vtpm/0");
+    front.connect(&mut guest, FrontStyle::MiniOs, 5 * S).unwrap();
+    w.destroy_domain(1); // xl destroy: the domain and its xenstore directory go
+    let t0 = w.now();
+    assert_eq!(front.transact(&mut guest, &fake_tpm::pcr_read(0), 30 * S), Err(TpmFrontError::BackendClosed));
+    assert!(w.now() - t0 < 2 * S, "noticed within a second, not at the 30 s deadline");
+    front.abandon(&mut guest);
+    assert_eq!(toolstack::state(&w, "/local/domain/2/device/vtpm/0"), Some(1), "ready to connect again");
+    assert_eq!(w.state.borrow().evtchn.open_ports(2), 0, "our port is closed");
+}
+
+#[test]
+fn a_device_detached_and_attached_again_at_once_connects_to_the_new_backend_dir() {
+    let w = World::new();
+    w.add_domain(1);
+    let mut guest = w.add_domain(2);
+    let dev = toolstack::vtpm_attach(&w, 2, 1, 0, UUID);
+    let tpm = Rc::new(RefCell::new(FakeTpm::new()));
+    let _vtpm = spawn_vtpm(&w, 1, tpm);
+    let mut front: TpmFront<_> = TpmFront::new("device/vtpm/0");
+    front.connect(&mut guest, FrontStyle::MiniOs, 5 * S).unwrap();
+    front.abandon(&mut guest);
+    // `xl vtpm-detach` + `xl vtpm-attach` before the backend looked again: a new backend dir
+    // at the same path, without what the old instance had written
+    toolstack::detach_finish(&w, &dev);
+    let dev2 = toolstack::vtpm_attach(&w, 2, 1, 0, UUID);
+    front.connect(&mut guest, FrontStyle::MiniOs, 5 * S).expect("connects to the new dir");
+    assert_eq!(w.xs(&format!("{}/feature-protocol-v2", dev2.backend)).as_deref(), Some("1"));
+    let r = front.transact(&mut guest, &fake_tpm::pcr_read(0), S).unwrap();
+    assert_eq!(&r[6..10], &[0, 0, 0, 0]);
+}
+
+#[test]
 fn frontends_that_existed_before_the_backend_started_are_picked_up() {
     let w = World::new();
     w.add_domain(1);

@@ -86,8 +86,13 @@ fn boot(w: &World, id: u16, uuid: &str, disk: &Rc<RefCell<FaultyDisk>>) -> Boote
 
 /// As [`boot`], with options.
 fn boot_with(w: &World, id: u16, uuid: &str, disk: &Rc<RefCell<FaultyDisk>>, opts: &VtpmOptions) -> Booted {
+    boot_on(w, id, MGR, uuid, disk, opts)
+}
+
+/// As [`boot_with`], with the manager in domain `mgr`.
+fn boot_on(w: &World, id: u16, mgr: u16, uuid: &str, disk: &Rc<RefCell<FaultyDisk>>, opts: &VtpmOptions) -> Booted {
     w.add_domain(id);
-    let dev = toolstack::vtpm_attach(w, id, MGR, 0, uuid);
+    let dev = toolstack::vtpm_attach(w, id, mgr, 0, uuid);
     let mut dom = w.domain(id);
     let mut out = Lines::default();
     assert!(vtpm::manager::configured(&mut dom));
@@ -473,7 +478,7 @@ fn a_failing_manager_keeps_the_old_state_and_the_next_change_retries() {
     assert!(
         said(
             &b.lines,
-            "ERROR: TPM state not saved: the manager's SAVEHASHKEY failed (rc 9); the TPM keeps serving from memory and retries on the next change"
+            "ERROR: TPM state not saved: the manager's SAVEHASHKEY failed (rc 9); the TPM keeps serving from memory and tries again every 10 s and on the next change"
         ),
         "{:?}",
         b.lines
@@ -491,6 +496,57 @@ fn a_failing_manager_keeps_the_old_state_and_the_next_change_retries() {
     stop(&w, b, &disk);
     let b = boot(&w, 12, UUID, &disk);
     assert!(b.started.as_ref().unwrap().0.0.owner_installed(), "the retried save was restored");
+}
+
+#[test]
+fn a_manager_restarted_while_the_vtpm_runs_is_reconnected_and_the_change_saved() {
+    let (w, mgr) = machine();
+    let disk = new_disk();
+    first_start(&w, &disk);
+    let old = acknowledged_payload(&disk, &mgr, UUID_BYTES).unwrap();
+    let mut b = boot(&w, 11, UUID, &disk);
+    let before = mgr.round_trips();
+    // the manager is destroyed (xl destroy): its xenstore directory goes with it
+    w.destroy_domain(MGR);
+    with_client(&mut b, 7, |c| assert_eq!(c.take_ownership(OWNER, SRK).unwrap().rc, 0, "the guest is served"));
+    assert!(said(&b.lines, "Warning: the vTPM manager went away (device/vtpm/0 -> "), "{:?}", b.lines);
+    assert!(said(&b.lines, "ERROR: TPM state not saved: the vTPM manager is away ("), "{:?}", b.lines);
+    assert!(b.started.as_ref().unwrap().1.pending(), "the change waits for the manager");
+    assert_eq!(acknowledged_payload(&disk, &mgr, UUID_BYTES).unwrap(), old, "the acknowledged slot is untouched");
+    // a new manager (domain 4, the same key store) and the device re-pointed, first with
+    // another vTPM's uuid: that record is not this vtpm's and must not be used
+    w.add_domain(4);
+    let mgr2 = spawn_manager_with(&w, 4, mgr.clone());
+    toolstack::detach_finish(&w, &b.dev);
+    let wrong = toolstack::vtpm_attach(&w, 11, 4, 0, OTHER_UUID);
+    let retry = |b: &mut Booted| {
+        let (_, p) = b.started.as_mut().unwrap();
+        let mut out = Lines::default();
+        StateSink::retry(p, &mut b.dom, &mut out as &mut dyn Output);
+        b.lines.extend(out.0);
+    };
+    retry(&mut b);
+    assert!(b.started.as_ref().unwrap().1.pending(), "{:?}", b.lines);
+    assert!(mgr.records.borrow().get(&uuid_bytes(OTHER_UUID)).is_none(), "nothing saved under the other uuid");
+    toolstack::detach_finish(&w, &wrong);
+    b.dev = toolstack::vtpm_attach(&w, 11, 4, 0, UUID);
+    retry(&mut b);
+    assert!(
+        said(&b.lines, "Info: reconnected to the vTPM manager (device/vtpm/0 -> /local/domain/4/"),
+        "{:?}",
+        b.lines
+    );
+    assert!(said(&b.lines, "Info: TPM state saved again (slot "), "{:?}", b.lines);
+    assert!(!b.started.as_ref().unwrap().1.pending());
+    assert!(mgr2.round_trips() > before);
+    assert_ne!(acknowledged_payload(&disk, &mgr2, UUID_BYTES).unwrap(), old);
+    stop(&w, b, &disk);
+    let b = boot_on(&w, 12, 4, UUID, &disk, &VtpmOptions::default());
+    assert!(b.started.as_ref().unwrap().0.0.owner_installed(), "the change made while the manager was away survived");
+}
+
+fn uuid_bytes(text: &str) -> [u8; 16] {
+    drivers::uuid::parse_uuid(text).unwrap()
 }
 
 fn pcr_read(i: u32) -> Vec<u8> {

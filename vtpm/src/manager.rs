@@ -6,13 +6,22 @@
 //! every [`CONNECT_TIMEOUT_NS`]: a vtpm whose cfg names a manager never serves a fresh TPM
 //! instead of its own. Every later request has a deadline ([`REQUEST_TIMEOUT_NS`]) and is
 //! counted ([`Manager::round_trips`]).
+//!
+//! **A manager that went away** (destroyed or restarted while this vtpm runs: the C vtpm
+//! needs the manager to outlive it) is noticed by the request in flight (its backend
+//! directory or state goes; `TpmFront::transact` says `BackendClosed`) or by its deadline. The
+//! request is then retried once on a new connection to whatever backend `device/vtpm/0` names
+//! by then (the toolstack re-points it with `xl vtpm-detach` / `xl vtpm-attach` when the new
+//! manager runs), waiting at most [`RECONNECT_WAIT_NS`]; the caller retries later otherwise.
+//! A backend whose `uuid` is not the one this vtpm started with is refused: its record belongs
+//! to another vTPM.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
 use drivers::hv::{Xen, XsTx};
-use drivers::tpmfront::{FrontStyle, TpmFront};
+use drivers::tpmfront::{FrontStyle, TpmFront, TpmFrontError};
 use vtpm_store::{OwnerUuid, RecordDigest, RecordKey};
 use vtpmmgr_core::proto::{self, RC_NO_RECORD, ReplyError};
 use zeroize::Zeroizing;
@@ -28,6 +37,8 @@ pub const CONNECT_TIMEOUT_NS: u64 = 10_000_000_000;
 pub const REQUEST_TIMEOUT_NS: u64 = 30_000_000_000;
 /// Pause between connection attempts that failed at once (no backend directory yet).
 const RETRY_NS: u64 = 1_000_000_000;
+/// How long one request waits for a manager that went away to be back.
+pub const RECONNECT_WAIT_NS: u64 = 10_000_000_000;
 /// The SAVEHASHKEY / LOADHASHKEY blob: the record's SHA-256 ‖ its ChaCha20-Poly1305 key.
 pub const BLOB_LEN: usize = 64;
 
@@ -49,15 +60,28 @@ pub struct Manager<X: Xen> {
     front: TpmFront<X>,
     backend: String,
     round_trips: u64,
+    /// The uuid read at the start ([`Manager::own_uuid`]); a new backend must carry it too.
+    uuid: Option<OwnerUuid>,
+    /// Console lines about the connection (lost, back), for the caller to print.
+    notes: Vec<String>,
+}
+
+fn backend_path<X: Xen>(hv: &mut X) -> String {
+    hv.read(XsTx::NONE, &format!("{MANAGER_NODE}/backend"))
+        .map(|b| String::from(b.trim_end_matches('\0')))
+        .unwrap_or_else(|_| String::from("(no backend path)"))
+}
+
+fn read_uuid<X: Xen>(hv: &mut X, backend: &str) -> Result<OwnerUuid, String> {
+    let path = format!("{backend}/uuid");
+    let v = hv.read(XsTx::NONE, &path).map_err(|e| format!("cannot read {path}: {e:?}"))?;
+    drivers::uuid::parse_uuid(&v).map(OwnerUuid).ok_or_else(|| format!("{path} is not a uuid ({v:?})"))
 }
 
 impl<X: Xen> Manager<X> {
     /// Connects tpmfront to the manager, waiting as long as it takes (see the module docs).
     pub fn connect(hv: &mut X, out: &mut impl Output) -> Manager<X> {
-        let backend = hv
-            .read(XsTx::NONE, &format!("{MANAGER_NODE}/backend"))
-            .map(|b| String::from(b.trim_end_matches('\0')))
-            .unwrap_or_else(|_| String::from("(no backend path)"));
+        let backend = backend_path(hv);
         let mut next_line = 0;
         loop {
             let mut front = TpmFront::<X>::new(MANAGER_NODE);
@@ -65,7 +89,7 @@ impl<X: Xen> Manager<X> {
             match front.connect(hv, FrontStyle::MiniOs, CONNECT_TIMEOUT_NS) {
                 Ok(()) => {
                     out.line(&format!("Info: connected to the vTPM manager ({MANAGER_NODE} -> {backend})"));
-                    return Manager { front, backend, round_trips: 0 };
+                    return Manager { front, backend, round_trips: 0, uuid: None, notes: Vec::new() };
                 }
                 Err(e) => {
                     if hv.now_ns() >= next_line {
@@ -93,15 +117,60 @@ impl<X: Xen> Manager<X> {
         self.round_trips
     }
 
-    /// This vtpm's uuid as the toolstack gave it to the manager: `<backend>/uuid`.
-    pub fn own_uuid(&self, hv: &mut X) -> Result<OwnerUuid, String> {
-        let path = format!("{}/uuid", self.backend);
-        let v = hv.read(XsTx::NONE, &path).map_err(|e| format!("cannot read {path}: {e:?}"))?;
-        drivers::uuid::parse_uuid(&v).map(OwnerUuid).ok_or_else(|| format!("{path} is not a uuid ({v:?})"))
+    /// This vtpm's uuid as the toolstack gave it to the manager: `<backend>/uuid`. Later
+    /// connections (after the manager went away) must carry the same.
+    pub fn own_uuid(&mut self, hv: &mut X) -> Result<OwnerUuid, String> {
+        let u = read_uuid(hv, &self.backend)?;
+        self.uuid = Some(u);
+        Ok(u)
+    }
+
+    /// Console lines about the connection since the last call (see the module docs).
+    pub fn take_notes(&mut self) -> Vec<String> {
+        core::mem::take(&mut self.notes)
+    }
+
+    /// Drops the connection to a manager that went away and connects to the backend
+    /// `device/vtpm/0` names now, waiting at most [`RECONNECT_WAIT_NS`].
+    fn reconnect(&mut self, hv: &mut X) -> Result<(), String> {
+        self.front.abandon(hv);
+        let mut front = TpmFront::<X>::new(MANAGER_NODE);
+        front.connect(hv, FrontStyle::MiniOs, RECONNECT_WAIT_NS).map_err(|e| format!("{e:?}"))?;
+        let backend = backend_path(hv);
+        if let Some(want) = self.uuid {
+            match read_uuid(hv, &backend) {
+                Ok(u) if u == want => {}
+                Ok(_) => {
+                    front.abandon(hv);
+                    return Err(format!("{backend} carries another vTPM's uuid; not using it"));
+                }
+                Err(e) => {
+                    front.abandon(hv);
+                    return Err(e);
+                }
+            }
+        }
+        self.notes.push(format!("Info: reconnected to the vTPM manager ({MANAGER_NODE} -> {backend})"));
+        self.front = front;
+        self.backend = backend;
+        Ok(())
     }
 
     fn call(&mut self, hv: &mut X, frame: &[u8]) -> Result<Vec<u8>, String> {
         self.round_trips += 1;
+        if self.front.is_connected() {
+            match self.front.transact(hv, frame, REQUEST_TIMEOUT_NS) {
+                Ok(r) => return Ok(r),
+                Err(e @ (TpmFrontError::BackendClosed | TpmFrontError::Timeout | TpmFrontError::Cancelled)) => {
+                    self.notes.push(format!(
+                        "Warning: the vTPM manager went away ({MANAGER_NODE} -> {}: {e:?}); reconnecting",
+                        self.backend
+                    ));
+                }
+                Err(e) => return Err(format!("no answer from the manager ({e:?})")),
+            }
+        }
+        self.reconnect(hv).map_err(|e| format!("the vTPM manager is away ({e})"))?;
         self.front.transact(hv, frame, REQUEST_TIMEOUT_NS).map_err(|e| format!("no answer from the manager ({e:?})"))
     }
 

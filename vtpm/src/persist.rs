@@ -24,8 +24,10 @@
 //! (durability over latency): a fresh [`RecordKey`] per save, the record written to the slot
 //! not kept (`SlotStore::save`: tail, flush, first sector, flush), then SAVEHASHKEY(SHA-256 ‖
 //! key), then `SlotStore::acknowledge`. If the disk or the manager fails, the console says so,
-//! the engine keeps serving from memory, the acknowledged slot is never touched and the next
-//! change tries again (to the same unkept slot).
+//! the engine keeps serving from memory, the acknowledged slot is never touched, and the save
+//! is tried again (to the same unkept slot) every `SAVE_RETRY_NS`, at the next change and
+//! before the vtpm powers off. A manager that went away is reconnected to by the next request
+//! (see `manager`), so a manager restarted while vtpms run costs them a retry, not their state.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -56,6 +58,9 @@ pub struct Persistence<X: Xen, P: StateDisk<X>> {
     round_trips_at_start: u64,
     writes_at_start: u64,
     failed: bool,
+    /// The image of a change whose save failed, tried again by [`StateSink::retry`] (a newer
+    /// change replaces it).
+    pending: Option<zeroize::Zeroizing<alloc::vec::Vec<u8>>>,
 }
 
 fn uuid_text(u: &OwnerUuid) -> String {
@@ -114,7 +119,11 @@ impl<X: Xen, P: StateDisk<X>> Persistence<X, P> {
 
 impl<X: Xen, P: StateDisk<X>> StateSink<X> for Persistence<X, P> {
     fn save(&mut self, hv: &mut X, image: &[u8], out: &mut dyn Output) {
-        match Persistence::save(self, hv, image) {
+        let saved = Persistence::save(self, hv, image);
+        for note in self.manager.take_notes() {
+            out.line(&note);
+        }
+        match saved {
             Ok(s) => {
                 if self.failed {
                     out.line(&format!(
@@ -123,14 +132,32 @@ impl<X: Xen, P: StateDisk<X>> StateSink<X> for Persistence<X, P> {
                     ));
                     self.failed = false;
                 }
+                self.pending = None;
                 log::debug!("vtpm: state saved (slot {:?}, sequence {}, {} bytes)", s.slot, s.sequence, s.record_len);
             }
             Err(cause) => {
+                // said once per outage; the retries while it lasts are debug lines
+                if self.failed {
+                    log::debug!("vtpm: state still not saved: {cause}");
+                } else {
+                    out.line(&format!(
+                        "ERROR: TPM state not saved: {cause}; the TPM keeps serving from memory and tries again every {} s and on the next change",
+                        crate::service::SAVE_RETRY_NS / 1_000_000_000
+                    ));
+                }
                 self.failed = true;
-                out.line(&format!(
-                    "ERROR: TPM state not saved: {cause}; the TPM keeps serving from memory and retries on the next change"
-                ));
+                self.pending = Some(zeroize::Zeroizing::new(image.to_vec()));
             }
+        }
+    }
+
+    fn pending(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    fn retry(&mut self, hv: &mut X, out: &mut dyn Output) {
+        if let Some(image) = self.pending.take() {
+            StateSink::save(self, hv, &image, out);
         }
     }
 
@@ -224,6 +251,7 @@ pub fn start<X: Xen, P: StateDisk<X>>(
         round_trips_at_start: 0,
         writes_at_start: 0,
         failed: false,
+        pending: None,
     };
     let mut engine = match restored {
         Some(l) => {

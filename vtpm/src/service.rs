@@ -48,7 +48,18 @@ pub trait StateSink<X> {
     fn disk_writes(&self) -> u64;
     /// Manager requests since the start.
     fn manager_round_trips(&self) -> u64;
+    /// True while the last change is not saved (a save failed: the manager or the disk was
+    /// away); [`StateSink::retry`] tries again.
+    fn pending(&self) -> bool {
+        false
+    }
+    /// Tries the failed save again (the service calls it every [`SAVE_RETRY_NS`] while
+    /// [`StateSink::pending`], and once more before the vtpm powers off).
+    fn retry(&mut self, _hv: &mut X, _out: &mut dyn Output) {}
 }
+
+/// How often a failed save is tried again while no new change comes.
+pub const SAVE_RETRY_NS: u64 = 10_000_000_000;
 
 /// What the image's loop does after a [`VtpmService::step`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +93,8 @@ pub struct VtpmService<X: Xen, E: Engine> {
     next_report: u64,
     locality: LocalityPolicy,
     sink: Option<Box<dyn StateSink<X>>>,
+    /// When a pending save is tried again.
+    next_retry: u64,
 }
 
 impl<X: Xen, E: Engine> VtpmService<X, E> {
@@ -116,6 +129,7 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
             next_report: hv.now_ns() + REPORT_EVERY_NS,
             locality,
             sink: None,
+            next_retry: 0,
         }
     }
 
@@ -213,9 +227,24 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
             };
             out.served(req.frontend, delivered);
         }
+        let t = hv.now_ns();
+        if let Some(sink) = self.sink.as_mut()
+            && sink.pending()
+            && (t >= self.next_retry || (self.seen_frontend && self.back.instances() == 0))
+        {
+            sink.retry(hv, out);
+            self.counters.disk_writes = sink.disk_writes();
+            self.counters.manager_round_trips = Some(sink.manager_round_trips());
+            self.next_retry = hv.now_ns().saturating_add(SAVE_RETRY_NS);
+        }
         if self.back.instances() > 0 {
             self.seen_frontend = true;
         } else if self.seen_frontend {
+            if self.sink.as_ref().is_some_and(|s| s.pending()) {
+                out.line(
+                    "ERROR: the last TPM state change could not be saved (see above); it is lost with this domain",
+                );
+            }
             out.line("Info: last frontend gone; shutting down");
             if self.debug {
                 log::debug!("{}", stats::summary(&self.back.stats(), &self.counters));
@@ -234,7 +263,11 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
             // there may be more: look at xenstore and the event channels, then come back
             return Step::Wait(now);
         }
-        Step::Wait(if self.debug { self.next_report } else { now + IDLE_WAIT_NS })
+        let mut wake = if self.debug { self.next_report } else { now + IDLE_WAIT_NS };
+        if self.sink.as_ref().is_some_and(|s| s.pending()) {
+            wake = wake.min(self.next_retry);
+        }
+        Step::Wait(wake)
     }
 }
 

@@ -397,10 +397,16 @@ impl<X: Xen> TpmBack<X> {
     /// frontend's state.
     fn reconcile(&mut self, hv: &mut X) {
         let present = list_backend_dirs(hv);
-        // Backend dirs removed by the toolstack (domain destroyed, detach finished).
+        // Backend dirs removed by the toolstack (domain destroyed, detach finished), also
+        // those removed and made again between two looks (a quick `xl vtpm-detach` +
+        // `vtpm-attach`): the new dir lacks the `feature-protocol-v2` we wrote into the old.
         let mut idx = 0;
         while idx < self.instances.len() {
-            if present.contains(&self.instances[idx].id) {
+            let inst = &self.instances[idx];
+            let recreated =
+                matches!(hv.read(XsTx::NONE, &join(&inst.be_dir, "feature-protocol-v2")), Err(XsError::NoEnt))
+                    && !matches!(inst.phase, Phase::Refused | Phase::Foreign);
+            if present.contains(&inst.id) && !recreated {
                 idx += 1;
                 continue;
             }

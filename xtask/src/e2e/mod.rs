@@ -9,6 +9,7 @@ pub mod blk;
 pub mod config;
 pub mod dom0_tpm;
 pub mod log;
+pub mod multi;
 pub mod persist;
 pub mod plan;
 pub mod scenarios;
@@ -93,6 +94,7 @@ enum Planned {
     Tis(Domain),
     Blk(blk::Planned),
     Persist(Box<persist::Planned>),
+    Multi(Box<multi::Planned>),
     Dom0Tpm,
 }
 
@@ -149,6 +151,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             tis::NAME => planned.push(Planned::Tis(tis::plan(&mut plan, &cfgdir, o.tpm)?)),
             blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
             persist::NAME => planned.push(Planned::Persist(Box::new(persist::plan(&mut plan, &cfgdir, o.tpm)?))),
+            multi::NAME => planned.push(Planned::Multi(Box::new(multi::plan(&mut plan, &cfgdir, o.tpm)?))),
             dom0_tpm::NAME => {
                 dom0_tpm::plan(&mut plan);
                 planned.push(Planned::Dom0Tpm);
@@ -167,7 +170,10 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
     }
     let needs_images = planned.iter().any(|p| !matches!(p, Planned::Linux(..) | Planned::Dom0Tpm));
     let dom0_owns_tpm = planned.iter().any(|p| matches!(p, Planned::Dom0Tpm));
-    if dom0_owns_tpm && planned.iter().any(|p| matches!(p, Planned::Boot(..) | Planned::Tis(..) | Planned::Persist(..)))
+    if dom0_owns_tpm
+        && planned
+            .iter()
+            .any(|p| matches!(p, Planned::Boot(..) | Planned::Tis(..) | Planned::Persist(..) | Planned::Multi(..)))
     {
         bail!("{} cannot run with boot, demo or tis: dom0 then binds the TPM those give to vtpmmgr", dom0_tpm::NAME);
     }
@@ -186,6 +192,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Vtpm(p) => p.domains(),
             Planned::Blk(p) => p.domains(),
             Planned::Persist(p) => p.domains(),
+            Planned::Multi(p) => p.domains(),
             Planned::Dom0Tpm => Vec::new(),
         })
         .collect();
@@ -298,6 +305,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Persist(p) => {
                 checks.extend(persist::check(parsed.scenarios.get(persist::NAME).unwrap_or(&empty), p))
             }
+            Planned::Multi(p) => checks.extend(multi::check(parsed.scenarios.get(multi::NAME).unwrap_or(&empty), p)),
             Planned::Dom0Tpm => checks.extend(dom0_tpm::check(parsed.scenarios.get(dom0_tpm::NAME).unwrap_or(&empty))),
         }
     }

@@ -40,15 +40,15 @@ const UUID: &str = "ac0a5b9e-7b92-4dab-9c3f-2d0c4e1a9f01";
 /// Another vtpm's uuid, given the disk of [`UUID`] in phase 3.
 const OTHER_UUID: &str = "5d1c7e42-0b9a-4f63-8e21-7a4b3c2d1e0f";
 const NOT_LOADED: &str = "ERROR: TPM state not loaded:";
-const RESTORED: &str = "Info: TPM state restored";
+pub(super) const RESTORED: &str = "Info: TPM state restored";
 const MGR_REFUSED: &str = "nothing was written";
-const WAITING: &str = "INFO[VTPM]: Waiting for commands from vTPM's:";
-const SERVING: &str = "Info: VTPM serving frontends";
+pub(super) const WAITING: &str = "INFO[VTPM]: Waiting for commands from vTPM's:";
+pub(super) const SERVING: &str = "Info: VTPM serving frontends";
 /// Seconds: manager first boot (TakeOwnership, seal), vtpm first start (EK generation under
 /// TCG), the guest's boot plus an SRK generation in the vtpm.
-const MGR_WAIT: u32 = 240;
-const VTPM_WAIT: u32 = 300;
-const GUEST_WAIT: u32 = 900;
+pub(super) const MGR_WAIT: u32 = 240;
+pub(super) const VTPM_WAIT: u32 = 300;
+pub(super) const GUEST_WAIT: u32 = 900;
 
 /// One phase's three domains.
 pub struct Phase {
@@ -88,9 +88,14 @@ impl Planned {
 }
 
 fn manager(dir: &Path, notes: &mut Vec<String>, name: &str, tpm: Tpm) -> Result<Domain> {
+    manager_on(dir, notes, name, MGR_DISK, tpm)
+}
+
+/// A manager from `configs/vtpmmgr.cfg` on `disk`, the hardware TPM over TIS at locality 2.
+pub(super) fn manager_on(dir: &Path, notes: &mut Vec<String>, name: &str, disk: &str, tpm: Tpm) -> Result<Domain> {
     let mut mcfg = load_config(dir, "vtpmmgr.cfg", notes)?;
     mcfg.set("name", &format!("\"{name}\""));
-    mcfg.set("disk", &format!("[ \"file:{MGR_DISK},hda,w\" ]"));
+    mcfg.set("disk", &format!("[ \"file:{disk},hda,w\" ]"));
     // as the `tis` scenario: TPM 2.0 gets only locality 2's page, and tpm2=1
     let (iomem, tpm2) = if tpm == Tpm::Tpm2 { ("fed42,1", " tpm2=1") } else { ("fed40,5", "") };
     mcfg.set("iomem", &format!("[ \"{iomem}\" ]"));
@@ -99,10 +104,15 @@ fn manager(dir: &Path, notes: &mut Vec<String>, name: &str, tpm: Tpm) -> Result<
 }
 
 fn vtpm(dir: &Path, name: &str, mgr: &str, uuid: &str) -> Result<Domain> {
+    vtpm_on(dir, name, mgr, uuid, VTPM_DISK)
+}
+
+/// A vtpm from `configs/vtpm.cfg` (its `vtpm=` line kept: the manager `mgr`, `uuid`) on `disk`.
+pub(super) fn vtpm_on(dir: &Path, name: &str, mgr: &str, uuid: &str, disk: &str) -> Result<Domain> {
     let text = std::fs::read_to_string(dir.join("vtpm.cfg"))?;
     let mut vcfg = XlConfig::new(&text);
     vcfg.set("name", &format!("\"{name}\""));
-    vcfg.set("disk", &format!("[ \"file:{VTPM_DISK},hda,w\" ]"));
+    vcfg.set("disk", &format!("[ \"file:{disk},hda,w\" ]"));
     vcfg.set("vtpm", &format!("[ \"backend={mgr},uuid={uuid}\" ]"));
     Ok(Domain { name: name.into(), cfg: vcfg, image: Some("vtpm-stubdom".into()) })
 }
@@ -112,16 +122,27 @@ fn phase(dir: &Path, notes: &mut Vec<String>, n: u32, tpm: Tpm) -> Result<Phase>
     let mgr = manager(dir, notes, &mgr_name, tpm)?;
     let vtpm_name = format!("persist-vtpm-{n}");
     let vtpm = vtpm(dir, &vtpm_name, &mgr_name, UUID)?;
-
-    let guest_name = format!("persist-domu-{n}");
-    let mut gcfg = load_config(dir, "domu.cfg", notes)?;
-    gcfg.set("name", &format!("\"{guest_name}\""));
-    gcfg.set("vtpm", &format!("[ \"backend={vtpm_name}\" ]"));
-    gcfg.set("disk", &format!("[ \"file:{GUEST_DISK},xvdb,w\" ]"));
-    let extra = gcfg.string("extra").unwrap_or_default();
-    gcfg.set("extra", &format!("\"{} xt.test=persist{n}\"", extra.trim()));
-    let guest = Domain { name: guest_name, cfg: gcfg, image: None };
+    let guest = guest(dir, notes, &format!("persist-domu-{n}"), &vtpm_name, GUEST_DISK, n)?;
     Ok(Phase { mgr, vtpm, guest })
+}
+
+/// A Linux guest from `configs/domu.cfg` on the vtpm `vtpm`, keeping its files on `disk`
+/// (xvdb), running `xt-guest-persist PHASE`.
+pub(super) fn guest(
+    dir: &Path,
+    notes: &mut Vec<String>,
+    name: &str,
+    vtpm: &str,
+    disk: &str,
+    phase: u32,
+) -> Result<Domain> {
+    let mut gcfg = load_config(dir, "domu.cfg", notes)?;
+    gcfg.set("name", &format!("\"{name}\""));
+    gcfg.set("vtpm", &format!("[ \"backend={vtpm}\" ]"));
+    gcfg.set("disk", &format!("[ \"file:{disk},xvdb,w\" ]"));
+    let extra = gcfg.string("extra").unwrap_or_default();
+    gcfg.set("extra", &format!("\"{} xt.test=persist{phase}\"", extra.trim()));
+    Ok(Domain { name: name.into(), cfg: gcfg, image: None })
 }
 
 fn negative(dir: &Path, notes: &mut Vec<String>, tpm: Tpm) -> Result<Negative> {
@@ -224,16 +245,16 @@ fn plan_negative(plan: &mut Plan, n: &Negative) {
 
 // ---------------------------------------------------------------- checks
 
-fn find<'a>(lines: &'a [String], needle: &str) -> Option<&'a String> {
+pub(super) fn find<'a>(lines: &'a [String], needle: &str) -> Option<&'a String> {
     lines.iter().find(|l| l.contains(needle))
 }
 
-fn tail(lines: &[String], n: usize) -> String {
+pub(super) fn tail(lines: &[String], n: usize) -> String {
     let t: Vec<&str> = lines[lines.len().saturating_sub(n)..].iter().map(|s| s.trim()).collect();
     if t.is_empty() { "(empty console)".into() } else { format!("console ends: {}", t.join(" / ")) }
 }
 
-fn created(log: &ScenarioLog, dom: &str) -> Option<i32> {
+pub(super) fn created(log: &ScenarioLog, dom: &str) -> Option<i32> {
     log.events.iter().find_map(|e| match e {
         Event::Create { dom: d, rc, .. } if d == dom => Some(*rc),
         _ => None,
@@ -241,7 +262,7 @@ fn created(log: &ScenarioLog, dom: &str) -> Option<i32> {
 }
 
 /// The guest's `xt-persist: <what>…` line.
-fn said<'a>(con: &'a [String], what: &str) -> Option<&'a String> {
+pub(super) fn said<'a>(con: &'a [String], what: &str) -> Option<&'a String> {
     let want = format!("xt-persist: {what}");
     con.iter().find(|l| l.contains(&want))
 }
@@ -266,47 +287,7 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
             find(vcon, "TPM state is volatile").is_none() && !vcon.is_empty(),
             || find(vcon, "volatile").cloned().unwrap_or_else(|| tail(vcon, 3)),
         );
-        let done = said(gcon, &format!("phase {} done", i + 1));
-        c.pass_if(format!("{g}: guest test ran to its end"), done.is_some(), || tail(gcon, 4));
-        if i == 0 {
-            let own = said(gcon, "takeownership rc=");
-            c.pass_if(format!("{g}: tpm_takeownership -y -z"), own.is_some_and(|l| l.contains("rc=0")), || {
-                own.cloned().unwrap_or_else(|| tail(gcon, 4))
-            });
-            let s = said(gcon, "seal rc=");
-            c.pass_if(
-                format!("{g}: tpm_sealdata, tpm_nvdefine, tpm_nvwrite"),
-                s.is_some_and(|l| l.contains("seal rc=0 nvdefine rc=0 nvwrite rc=0")),
-                || s.cloned().unwrap_or_else(|| tail(gcon, 4)),
-            );
-            let kept = said(gcon, "kept on ");
-            c.pass_if(format!("{g}: kept the blob on its own disk"), kept.is_some_and(|l| l.contains("rc=0")), || {
-                kept.cloned().unwrap_or_else(|| tail(gcon, 4))
-            });
-        } else {
-            let own = said(gcon, "second takeownership");
-            c.pass_if(
-                format!("{g}: the TPM is still owned (second tpm_takeownership refused)"),
-                own.is_some_and(|l| l.contains("(refused: yes)")),
-                || own.cloned().unwrap_or_else(|| tail(gcon, 4)),
-            );
-            let ek = said(gcon, "ek ");
-            c.pass_if(format!("{g}: the same EK"), ek.is_some_and(|l| l.contains("ek same")), || {
-                ek.cloned().unwrap_or_else(|| tail(gcon, 4))
-            });
-            let u = said(gcon, "unseal ");
-            c.pass_if(
-                format!("{g}: the phase-1 blob unseals to the same secret"),
-                u.is_some_and(|l| l.contains("unseal ok")),
-                || u.cloned().unwrap_or_else(|| tail(gcon, 4)),
-            );
-            let n = said(gcon, "nvread ");
-            c.pass_if(
-                format!("{g}: the NV index holds the phase-1 data"),
-                n.is_some_and(|l| l.contains("nvread ok")),
-                || n.cloned().unwrap_or_else(|| tail(gcon, 4)),
-            );
-        }
+        check_guest(&mut c, gcon, g, i as u32 + 1);
         let gone = log.events.iter().any(|e| matches!(e, Event::Gone { dom, gone: true, .. } if dom == v));
         c.pass_if(format!("{v}: powered itself off after its guest"), gone, || tail(vcon, 3));
         for (d, dc) in [(m, mcon), (v, vcon), (g, gcon)] {
@@ -315,6 +296,52 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
     }
     check_negative(&mut c, log, &p.negative);
     c.out
+}
+
+/// What `xt-guest-persist PHASE` said in guest `g`: phase 1 took ownership, sealed, wrote NV and
+/// kept its files; phase 2 found the TPM owned, the same EK, the blob unsealing and the NV data.
+pub(super) fn check_guest(c: &mut Checks, gcon: &[String], g: &str, phase: u32) {
+    let done = said(gcon, &format!("phase {phase} done"));
+    c.pass_if(format!("{g}: guest test ran to its end"), done.is_some(), || tail(gcon, 4));
+    if phase == 1 {
+        let own = said(gcon, "takeownership rc=");
+        c.pass_if(format!("{g}: tpm_takeownership -y -z"), own.is_some_and(|l| l.contains("rc=0")), || {
+            own.cloned().unwrap_or_else(|| tail(gcon, 4))
+        });
+        let s = said(gcon, "seal rc=");
+        c.pass_if(
+            format!("{g}: tpm_sealdata, tpm_nvdefine, tpm_nvwrite"),
+            s.is_some_and(|l| l.contains("seal rc=0 nvdefine rc=0 nvwrite rc=0")),
+            || s.cloned().unwrap_or_else(|| tail(gcon, 4)),
+        );
+        let kept = said(gcon, "kept on ");
+        c.pass_if(format!("{g}: kept the blob on its own disk"), kept.is_some_and(|l| l.contains("rc=0")), || {
+            kept.cloned().unwrap_or_else(|| tail(gcon, 4))
+        });
+    } else {
+        let own = said(gcon, "second takeownership");
+        c.pass_if(
+            format!("{g}: the TPM is still owned (second tpm_takeownership refused)"),
+            own.is_some_and(|l| l.contains("(refused: yes)")),
+            || own.cloned().unwrap_or_else(|| tail(gcon, 4)),
+        );
+        let ek = said(gcon, "ek ");
+        c.pass_if(format!("{g}: the same EK"), ek.is_some_and(|l| l.contains("ek same")), || {
+            ek.cloned().unwrap_or_else(|| tail(gcon, 4))
+        });
+        let u = said(gcon, "unseal ");
+        c.pass_if(
+            format!("{g}: the phase-1 blob unseals to the same secret"),
+            u.is_some_and(|l| l.contains("unseal ok")),
+            || u.cloned().unwrap_or_else(|| tail(gcon, 4)),
+        );
+        let n = said(gcon, "nvread ");
+        c.pass_if(
+            format!("{g}: the NV index holds the phase-1 data"),
+            n.is_some_and(|l| l.contains("nvread ok")),
+            || n.cloned().unwrap_or_else(|| tail(gcon, 4)),
+        );
+    }
 }
 
 /// The digest `xt-corrupt sha LABEL FILE` printed (raw serial lines of the scenario).
