@@ -7,7 +7,7 @@ use std::fmt;
 
 use xen_hv::{DomId, EventChannels, GrantTable, PageAccess, XenStore, XsTx};
 
-use crate::{Dom0Grants, Evtchn, StdClock, sys, xenstore};
+use crate::{Dom0Grants, Evtchn, StdClock, grant, sys, xenstore};
 
 /// One step's outcome.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +124,14 @@ fn probe_evtchn(r: &mut Report) {
 }
 
 fn probe_grants(r: &mut Report, peer: DomId) {
+    let mut opened = true;
+    for dev in [grant::GNTALLOC_DEVICE, grant::GNTDEV_DEVICE] {
+        let f = std::fs::File::options().read(true).write(true).open(dev);
+        opened &= r.push(&format!("gnt: open {dev}"), f, |_| "opened".into()).is_some();
+    }
+    if !opened {
+        return;
+    }
     let mut g = Dom0Grants::new();
     let Some(mut page) = r.push("gnt: alloc_page", g.alloc_page(), |_| "4096 bytes".into()) else { return };
     let pattern = *b"vtpmctl probe\0\x5a\xa5";
