@@ -265,6 +265,25 @@ fn delete_needs_yes_refuses_a_running_vtpm_and_removes_files() {
     let o = t.run(&["delete", "v1", "--yes"]);
     assert_eq!(o.code, 1);
     assert!(o.err.contains("no vtpm v1"));
+    // A record whose disk is no regular file (a directory here) is refused, nothing removed.
+    fs::write(t.p("etc/domu.cfg"), GUEST).unwrap();
+    assert_eq!(t.create("v2", &[]).code, 0);
+    fs::remove_file(t.p("state/disks/v2.img")).unwrap();
+    fs::create_dir(t.p("state/disks/v2.img")).unwrap();
+    let o = t.run(&["delete", "v2", "--yes"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("is not a regular file; nothing deleted"), "{}", o.err);
+    assert!(t.p("etc/v2.cfg").exists() && t.p("state/v2.vtpm").exists());
+}
+
+#[test]
+fn a_symlinked_guest_cfg_is_edited_through_the_link() {
+    let mut t = T::new();
+    fs::rename(t.p("etc/domu.cfg"), t.p("real.cfg")).unwrap();
+    std::os::unix::fs::symlink(t.p("real.cfg"), t.p("etc/domu.cfg")).unwrap();
+    assert_eq!(t.create("v1", &[]).code, 0);
+    assert!(fs::symlink_metadata(t.p("etc/domu.cfg")).unwrap().file_type().is_symlink(), "the link stays a link");
+    assert!(fs::read_to_string(t.p("real.cfg")).unwrap().ends_with("vtpm    = [ \"backend=v1\" ]\n"));
 }
 
 fn started(t: &mut T) {

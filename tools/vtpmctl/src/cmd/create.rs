@@ -166,7 +166,9 @@ fn plan(ctx: &mut Ctx<'_>, a: &Args, name: &str) -> Result<Plan, Fail> {
         cfg,
         manager,
         guest,
-        guest_cfg: absolute(&guest_cfg)?,
+        // The file itself, not a symlink to it: the edit renames a new file into place.
+        guest_cfg: fs::canonicalize(&guest_cfg)
+            .map_err(|e| error(format!("guest cfg {}: {e}", guest_cfg.display())))?,
         guest_line_added: !print,
     };
     Ok(Plan { record, vtpm_cfg_text: text, guest_cfg_text })

@@ -30,6 +30,11 @@ pub fn run(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
     if let Some(d) = doms.get(name) {
         return Err(error(format!("vtpm {name} is running (domid {d}); shut it down first; nothing deleted")));
     }
+    for p in [&rec.disk, &rec.cfg] {
+        if fs::symlink_metadata(p).is_ok_and(|m| !m.is_file()) {
+            return Err(error(format!("{} is not a regular file; nothing deleted", p.display())));
+        }
+    }
     let disk = remove(&rec.disk)?;
     let cfg = remove(&rec.cfg)?;
     ctx.reg.remove(name).map_err(error)?;
