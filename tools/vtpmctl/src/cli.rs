@@ -186,11 +186,12 @@ DIR defaults to /var/log/xen/console (xenconsoled --log=guest).
 ";
 
 pub const PROBE_HELP: &str = "\
-usage: vtpmctl probe [--json]
+usage: vtpmctl probe [--domid N] [--json]
 
 Exercises each dom0 device vtpmctl's platform layer uses, once: xenstore (read, directory,
 watch), /dev/xen/evtchn (a loopback pair in dom0: bind, notify, pending, unbind),
-/dev/xen/gntalloc (a page granted to dom0) and /dev/xen/gntdev (mapped back), the clock.
+/dev/xen/gntalloc (a page granted to dom0, or to domain N with --domid) and /dev/xen/gntdev
+(the dom0 grant mapped back), the clock.
 Prints one line per step; exit code 1 if any step failed. Changes nothing that outlives it.
 ";
 

@@ -48,8 +48,13 @@ pub trait Host {
     fn console_log(&mut self, name: &str) -> Option<String>;
     /// Where the console logs are (`--console-dir`).
     fn set_console_dir(&mut self, dir: PathBuf);
-    /// `xen_dom0::probe::run`.
-    fn probe(&mut self) -> Vec<xen_dom0::probe::Check>;
+    /// `xen_dom0::probe::run`, the test grant offered to `peer` (dom0 if `None`).
+    fn probe(&mut self, peer: Option<u16>) -> Vec<xen_dom0::probe::Check>;
+    /// Writes the new disk image's `size_mib` MiB of zeros (the file system's errors, such as
+    /// ENOSPC, come back as they are).
+    fn fill_disk(&mut self, file: &mut fs::File, size_mib: u64) -> std::io::Result<()> {
+        crate::cmd::create::fill_zeros(file, size_mib)
+    }
 }
 
 /// dom0.
@@ -120,8 +125,8 @@ impl Host for RealHost {
         self.console_dir = dir;
     }
 
-    fn probe(&mut self) -> Vec<xen_dom0::probe::Check> {
-        xen_dom0::probe::run(None)
+    fn probe(&mut self, peer: Option<u16>) -> Vec<xen_dom0::probe::Check> {
+        xen_dom0::probe::run(peer.map(xen_hv::DomId))
     }
 }
 

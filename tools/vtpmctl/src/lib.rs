@@ -97,7 +97,7 @@ fn dispatch(args: &[String], state_dir: Option<PathBuf>, host: &mut dyn Host, ou
         "show" => (cli::SHOW_HELP, &[], &["--json"], cmd::list::show),
         "delete" => (cli::DELETE_HELP, &[], &["--yes"], cmd::delete::run),
         "start" => (cli::START_HELP, &["--timeout", "--console-dir"], &[], cmd::start::run),
-        "probe" => (cli::PROBE_HELP, &[], &["--json"], cmd::probe),
+        "probe" => (cli::PROBE_HELP, &["--domid"], &["--json"], cmd::probe),
         other => return Err(usage(format!("unknown command {other:?} (see vtpmctl --help)"))),
     };
     let a = Args::parse(cmd, rest, values, flags)?;

@@ -186,9 +186,21 @@ fn a_failure_after_the_disk_rolls_everything_back() {
     assert_eq!(t.snapshot(), before, "the disk, its new directories and the record are gone");
 }
 
-/// A disk that cannot be made at all (its directory cannot be created). A disk that runs out of
-/// space half-way takes the same path: `fill_zeros` reports ENOSPC (its own test), `apply` fails
-/// after pushing the file, and the rollback removes it (`a_failure_after_the_disk_…`).
+#[test]
+fn no_space_for_the_disk_is_a_clear_error_and_nothing_is_left() {
+    let mut t = T::new();
+    let before = t.snapshot();
+    t.host.disk_space_mib = Some(1);
+    let o = t.create("v1", &[]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("v1.img: No space left on device"), "{}", o.err);
+    assert!(o.err.ends_with("(nothing was created)\n"), "{}", o.err);
+    assert_eq!(t.snapshot(), before, "the half-written disk and its directories are gone");
+    t.host.disk_space_mib = Some(2);
+    assert_eq!(t.create("v1", &[]).code, 0, "exactly enough room");
+}
+
+/// A disk that cannot be made at all (its directory cannot be created).
 #[test]
 fn a_disk_that_cannot_be_made_is_a_clear_error() {
     let mut t = T::new();
@@ -420,8 +432,15 @@ fn help_usage_and_probe() {
     assert_eq!(o.code, 1);
     assert!(o.out.contains("ok   evtchn: open /dev/xen/evtchn: opened") && o.out.contains("FAIL gntdev"), "{}", o.out);
     assert!(o.err.contains("1 of 2 checks failed"));
-    let o = t.run(&["probe", "--json"]);
+    assert_eq!(t.host.probed_peer, None);
+    let o = t.run(&["probe", "--json", "--domid", "5"]);
+    assert_eq!(t.host.probed_peer, Some(5));
     assert!(o.out.starts_with("[{\"what\":\"evtchn: open /dev/xen/evtchn\",\"ok\":true"), "{}", o.out);
+    for bad in ["x", "70000", "32752"] {
+        let o = t.run(&["probe", "--domid", bad]);
+        assert_eq!(o.code, 2, "{bad}");
+        assert!(o.err.contains("--domid must be a domain id"), "{}", o.err);
+    }
     let o = t.run(&["start", "v1", "--console-dir", "/x"]);
     assert_eq!(t.host.console_dir.as_deref(), Some(Path::new("/x")));
     assert_eq!(o.code, 1);

@@ -143,6 +143,9 @@ pub struct FakeHost {
     /// Backend states to write when a guest is created: vtpm name → state.
     pub backend_on_guest: Option<(String, u16, &'static str)>,
     pub console_dir: Option<PathBuf>,
+    /// MiB left on the file system the disk goes to (`None`: plenty).
+    pub disk_space_mib: Option<u64>,
+    pub probed_peer: Option<u16>,
 }
 
 impl Default for FakeHost {
@@ -161,6 +164,8 @@ impl Default for FakeHost {
             next_random: 0x11,
             backend_on_guest: None,
             console_dir: None,
+            disk_space_mib: None,
+            probed_peer: None,
         }
     }
 }
@@ -256,7 +261,18 @@ impl Host for FakeHost {
         self.console_dir = Some(dir);
     }
 
-    fn probe(&mut self) -> Vec<xen_dom0::probe::Check> {
+    fn fill_disk(&mut self, file: &mut std::fs::File, size_mib: u64) -> std::io::Result<()> {
+        match self.disk_space_mib {
+            Some(room) if room < size_mib => {
+                crate::cmd::create::fill_zeros(file, room)?;
+                Err(std::io::Error::from_raw_os_error(28))
+            }
+            _ => crate::cmd::create::fill_zeros(file, size_mib),
+        }
+    }
+
+    fn probe(&mut self, peer: Option<u16>) -> Vec<xen_dom0::probe::Check> {
+        self.probed_peer = peer;
         vec![
             xen_dom0::probe::Check { what: "evtchn: open /dev/xen/evtchn".into(), ok: true, detail: "opened".into() },
             xen_dom0::probe::Check { what: "gntdev: map_grant_ref".into(), ok: false, detail: "errno 22".into() },

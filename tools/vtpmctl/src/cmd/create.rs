@@ -190,7 +190,8 @@ fn apply(ctx: &mut Ctx<'_>, plan: &Plan, made: &mut Made) -> Result<(), Fail> {
     }
     let mut f = create_new(&r.disk)?;
     made.files.push(r.disk.clone());
-    fill_zeros(&mut f, r.size_mib)
+    ctx.host
+        .fill_disk(&mut f, r.size_mib)
         .and_then(|()| f.sync_all())
         .map_err(|e| error(format!("disk {}: {e}", r.disk.display())))?;
     // 2. The vtpm's cfg.

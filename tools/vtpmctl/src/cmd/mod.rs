@@ -12,7 +12,16 @@ use crate::json::Json;
 /// Runs `probe`: the platform layer's device checks, one line each.
 pub fn probe(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
     a.none("probe")?;
-    let checks = ctx.host.probe();
+    let peer = match a.value("--domid") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<u16>()
+                .ok()
+                .filter(|d| *d < 0x7ff0)
+                .ok_or_else(|| crate::cli::usage(format!("probe: --domid must be a domain id, not {v:?}")))?,
+        ),
+    };
+    let checks = ctx.host.probe(peer);
     if a.flag("--json") {
         let items = checks
             .iter()
