@@ -1,7 +1,7 @@
 //! The mini-OS kernel for Xen PV stub domains (x86_64). Platform code (boot, hypercalls,
 //! memory, console, events, grants, time, the xenstore ring, the image runtime) only builds
-//! for `target_os = "none"`; the pure modules (`cmdline`, `ring`, `xenstore::wire`,
-//! `xenstore::client`) are tested on the host.
+//! for `target_os = "none"`; the pure modules (`cmdline`, `ring`) are tested on the host
+//! (`xenstore::wire` and `xenstore::client` are `xen_hv::xenstore`'s, re-exported).
 //!
 //! How an image or driver uses it (see also docs/ARCHITECTURE.md):
 //! - drivers: [`image::Env`] implements the driver interface (the `xen-hv` traits, seen by

@@ -11,12 +11,12 @@
 //! helpers (TIS polling, the blocking convenience wrappers), never by `poll()` methods.
 //!
 //! Errors are values: a peer can make an operation fail, never panic the driver.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
-mod xenstore;
+pub mod xenstore;
 
 pub use xen_abi::types::{DomId, EvtchnPort, GrantRef, XenbusState};
 pub use xenstore::{TRANSACTION_RETRIES, XenStore, XsError, XsTx, with_transaction};

@@ -9,7 +9,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use xen_abi::xs_wire::{XENSTORE_PAYLOAD_MAX, XSD_ERRORS, XSD_SOCKMSG_SIZE, XsdSockmsg, XsdSockmsgType};
 
-pub use xen_hv::{XsError, XsTx};
+pub use super::{XsError, XsTx};
 
 /// Maps the payload of an `XS_ERROR` reply (`"ENOENT\0"`) to an error. Names that
 /// xenstored does not define become `Malformed`.

@@ -1,6 +1,15 @@
 //! The xenstore part of the interface: the client trait, its error and transaction types, and
 //! the one transaction-retry loop (`drivers::xenbus::with_transaction` builds on it, the
-//! kernel's selftest uses it directly).
+//! kernel's selftest uses it directly). Below it, the one implementation of the protocol: the
+//! pure wire codec (`wire`) and the transport-generic client (`client`), shared by the kernel
+//! (over its shared ring) and by dom0 tools (`xen-dom0`, over `/dev/xen/xenbus` or xenstored's
+//! socket).
+
+pub mod client;
+pub mod wire;
+
+#[cfg(test)]
+mod client_tests;
 
 use alloc::string::String;
 use alloc::vec::Vec;

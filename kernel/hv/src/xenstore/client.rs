@@ -1,7 +1,7 @@
 //! The xenstore client: request/reply over a byte transport (the shared ring page in a
 //! guest, a fake in host tests), with watch events queued for the event loop. It speaks the
-//! driver interface's types (`xen_hv::XsError`, `XsTx`) and implements `xen_hv::XenStore`, so
-//! transactions are retried by the one loop, `xen_hv::with_transaction`.
+//! driver interface's types (`XsError`, `XsTx`) and implements `XenStore`, so transactions are
+//! retried by the one loop, `with_transaction`.
 //!
 //! Synchronous: one request is outstanding at a time; while waiting for its reply, watch
 //! events that arrive are queued (`take_watch_event`). Replies with an unexpected `req_id`
@@ -231,7 +231,7 @@ fn is_at_or_below(path: &str, root: &str) -> bool {
 }
 
 /// The driver interface, natively: the same requests, the same errors.
-impl<T: XsTransport> xen_hv::XenStore for XsClient<T> {
+impl<T: XsTransport> super::XenStore for XsClient<T> {
     fn read(&mut self, tx: XsTx, path: &str) -> Result<String, XsError> {
         self.read_tx(tx, path)
     }

@@ -298,7 +298,7 @@ fn received_counter_counts_events_read_by_requests() {
 #[test]
 fn transaction_commits() {
     let mut xs = client();
-    let r = xen_hv::with_transaction(&mut xs, |xs, tx| {
+    let r = crate::with_transaction(&mut xs, |xs, tx| {
         xs.write_tx(tx, "t/a", "1")?;
         xs.write_tx(tx, "t/b", "2")?;
         Ok(7)
@@ -312,7 +312,7 @@ fn transaction_retries_on_eagain() {
     let mut xs = client();
     xs.transport_mut().conflicts = 2;
     let mut runs = 0;
-    xen_hv::with_transaction(&mut xs, |xs, tx| {
+    crate::with_transaction(&mut xs, |xs, tx| {
         runs += 1;
         xs.write_tx(tx, "t/x", "y")
     })
@@ -326,13 +326,13 @@ fn transaction_retries_on_eagain() {
 fn transaction_gives_up_after_the_retry_limit() {
     let mut xs = client();
     xs.transport_mut().conflicts = 1000;
-    assert_eq!(xen_hv::with_transaction(&mut xs, |xs, tx| xs.write_tx(tx, "t/x", "y")), Err(XsError::Again));
+    assert_eq!(crate::with_transaction(&mut xs, |xs, tx| xs.write_tx(tx, "t/x", "y")), Err(XsError::Again));
 }
 
 #[test]
 fn transaction_body_error_aborts() {
     let mut xs = client();
-    let r: Result<(), _> = xen_hv::with_transaction(&mut xs, |xs, tx| {
+    let r: Result<(), _> = crate::with_transaction(&mut xs, |xs, tx| {
         xs.write_tx(tx, "t/z", "1")?;
         Err(XsError::Access)
     });

@@ -1,0 +1,240 @@
+//! The command line: one subcommand, then its positional arguments, `--opt VALUE` (or
+//! `--opt=VALUE`) options and flags, in any order; `--help` anywhere prints that command's help.
+//! A malformed command line is a [`Fail::Usage`] (exit code 2, as xl); every other failure is a
+//! [`Fail::Error`] (exit code 1). Both print one plain line.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Why a command did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fail {
+    /// The command line was wrong (exit 2).
+    Usage(String),
+    /// The command failed (exit 1).
+    Error(String),
+}
+
+/// Shorthand for a [`Fail::Error`].
+pub fn error(msg: impl Into<String>) -> Fail {
+    Fail::Error(msg.into())
+}
+
+/// Shorthand for a [`Fail::Usage`].
+pub fn usage(msg: impl Into<String>) -> Fail {
+    Fail::Usage(msg.into())
+}
+
+/// A parsed subcommand line.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Args {
+    pub positional: Vec<String>,
+    pub values: BTreeMap<String, String>,
+    pub flags: BTreeSet<String>,
+    pub help: bool,
+}
+
+impl Args {
+    /// Parses `args` for a command taking options `with_value` (`"--size"`) and `flags`
+    /// (`"--json"`).
+    pub fn parse(cmd: &str, args: &[String], with_value: &[&str], flags: &[&str]) -> Result<Args, Fail> {
+        let mut a = Args::default();
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            if arg == "--help" || arg == "-h" {
+                a.help = true;
+            } else if arg == "--" {
+                a.positional.extend(it.by_ref().cloned());
+            } else if let Some(opt) = arg.strip_prefix("--") {
+                let (name, inline) = match opt.split_once('=') {
+                    Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
+                    None => (arg.clone(), None),
+                };
+                if with_value.contains(&name.as_str()) {
+                    let v = match inline {
+                        Some(v) => v,
+                        None => it.next().cloned().ok_or_else(|| usage(format!("{cmd}: {name} needs a value")))?,
+                    };
+                    if a.values.insert(name.clone(), v).is_some() {
+                        return Err(usage(format!("{cmd}: {name} given twice")));
+                    }
+                } else if flags.contains(&name.as_str()) && inline.is_none() {
+                    a.flags.insert(name);
+                } else {
+                    return Err(usage(format!("{cmd}: unknown option {arg} (see vtpmctl {cmd} --help)")));
+                }
+            } else if arg.starts_with('-') && arg.len() > 1 {
+                return Err(usage(format!("{cmd}: unknown option {arg} (see vtpmctl {cmd} --help)")));
+            } else {
+                a.positional.push(arg.clone());
+            }
+        }
+        Ok(a)
+    }
+
+    /// The one positional argument `what` (`NAME`).
+    pub fn one(&self, cmd: &str, what: &str) -> Result<&str, Fail> {
+        match self.positional.as_slice() {
+            [x] => Ok(x),
+            [] => Err(usage(format!("{cmd}: {what} missing (see vtpmctl {cmd} --help)"))),
+            [_, extra, ..] => Err(usage(format!("{cmd}: unexpected argument {extra:?}"))),
+        }
+    }
+
+    /// No positional arguments.
+    pub fn none(&self, cmd: &str) -> Result<(), Fail> {
+        match self.positional.first() {
+            None => Ok(()),
+            Some(extra) => Err(usage(format!("{cmd}: unexpected argument {extra:?}"))),
+        }
+    }
+
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    pub fn flag(&self, name: &str) -> bool {
+        self.flags.contains(name)
+    }
+
+    /// A numeric option within `range`, or `default`.
+    pub fn number(
+        &self,
+        cmd: &str,
+        name: &str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, Fail> {
+        let Some(v) = self.value(name) else { return Ok(default) };
+        match v.parse::<u64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(usage(format!(
+                "{cmd}: {name} must be a number from {} to {}, not {v:?}",
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+}
+
+/// `vtpmctl --help`.
+pub const MAIN_HELP: &str = "\
+usage: vtpmctl [--state-dir DIR] COMMAND [ARGS]
+
+Manage the vTPM stub domains of Xen guests from dom0.
+
+commands:
+  create NAME --guest CFG   make a vtpm: disk image, uuid, xl cfg; add it to the guest's cfg
+  list                      every vtpm vtpmctl made, with its running state
+  show NAME                 one vtpm in detail
+  delete NAME --yes         remove a stopped vtpm's disk, cfg and record
+  start NAME                start the vtpm, wait until it serves, then start its guest
+  probe                     check that /dev/xen and xenstore work for vtpmctl
+
+options:
+  --state-dir DIR   where vtpmctl keeps its records (default /var/lib/vtpmctl;
+                    environment: VTPMCTL_STATE_DIR)
+  --help            this text; `vtpmctl COMMAND --help` for a command's
+
+exit codes: 0 success, 1 failure, 2 bad command line.
+";
+
+pub const CREATE_HELP: &str = "\
+usage: vtpmctl create NAME --guest CFG [--manager NAME] [--disk-dir DIR] [--size MiB]
+                      [--cfg-dir DIR] [--template CFG] [--print]
+
+Makes vtpm NAME for the guest whose xl cfg is CFG: a zero-filled disk image DISK-DIR/NAME.img
+of the given size (default 8 MiB), a random uuid, and the vtpm's xl cfg CFG-DIR/NAME.cfg
+(default /etc/xen) from the template (default: the built-in configs/vtpm.cfg) with
+name = NAME, disk = DISK and vtpm = [ \"backend=MANAGER,uuid=UUID\" ] (MANAGER default vtpmmgr).
+Then adds  vtpm = [ \"backend=NAME\" ]  to CFG, keeping its other lines and comments, or with
+--print only prints that line. DISK-DIR defaults to STATE-DIR/disks.
+
+Nothing is changed if any check fails: NAME known or malformed, CFG unreadable, without a
+name or already with a vtpm line, the disk or cfg file already there, no space for the disk.
+";
+
+pub const LIST_HELP: &str = "\
+usage: vtpmctl list [--json]
+
+Every vtpm vtpmctl made: name, uuid, whether it runs (from xenstore: its domid, its guest's
+domid, the state of its backend for the guest), and its disk. --json prints one JSON array.
+";
+
+pub const SHOW_HELP: &str = "\
+usage: vtpmctl show NAME [--json]
+
+Everything vtpmctl knows about vtpm NAME: its record (uuid, disk, cfg, manager, guest) and
+its running state from xenstore (domids, backend and frontend state, the link to the manager).
+";
+
+pub const DELETE_HELP: &str = "\
+usage: vtpmctl delete NAME --yes
+
+Removes vtpm NAME's disk image (its TPM state, for good), its xl cfg and vtpmctl's record.
+Refuses while NAME runs, and without --yes. The manager's record of the vtpm's uuid is not
+removed yet (a later stage), nor the vtpm line in the guest's cfg (it is named).
+";
+
+pub const START_HELP: &str = "\
+usage: vtpmctl start NAME [--timeout SECS] [--console-dir DIR]
+
+Runs `xl create` on vtpm NAME's cfg, waits until the vtpm serves (its console log
+DIR/guest-NAME.log says `Info: VTPM serving frontends`; without a console log: its link to the
+manager is Connected in xenstore), then runs `xl create` on the guest's cfg and waits until the
+vtpm's backend for the guest is InitWait or Connected. --timeout bounds each wait (default 60).
+DIR defaults to /var/log/xen/console (xenconsoled --log=guest).
+";
+
+pub const PROBE_HELP: &str = "\
+usage: vtpmctl probe [--domid N] [--json]
+
+Exercises each dom0 device vtpmctl's platform layer uses, once: xenstore (read, directory,
+watch), /dev/xen/evtchn (a loopback pair in dom0: bind, notify, pending, unbind),
+/dev/xen/gntalloc (a page granted to dom0, or to domain N with --domid) and /dev/xen/gntdev
+(the dom0 grant mapped back), the clock.
+Prints one line per step; exit code 1 if any step failed. Changes nothing that outlives it.
+";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn parses_options_flags_and_positionals() {
+        let a = Args::parse(
+            "create",
+            &s(&["v1", "--guest", "g.cfg", "--size=4", "--print"]),
+            &["--guest", "--size"],
+            &["--print"],
+        )
+        .unwrap();
+        assert_eq!(a.one("create", "NAME"), Ok("v1"));
+        assert_eq!(a.value("--guest"), Some("g.cfg"));
+        assert_eq!(a.number("create", "--size", 8, 1..=64), Ok(4));
+        assert!(a.flag("--print"));
+        assert!(!a.help);
+        let a = Args::parse("list", &s(&["--help"]), &[], &[]).unwrap();
+        assert!(a.help);
+        let a = Args::parse("show", &s(&["--", "-odd"]), &[], &[]).unwrap();
+        assert_eq!(a.positional, ["-odd"]);
+    }
+
+    #[test]
+    fn bad_lines_are_usage_errors() {
+        let p = |v: &[&str]| Args::parse("create", &s(v), &["--guest", "--size"], &["--print"]);
+        assert!(matches!(p(&["--bogus"]), Err(Fail::Usage(m)) if m.contains("unknown option --bogus")));
+        assert!(matches!(p(&["-x"]), Err(Fail::Usage(_))));
+        assert!(matches!(p(&["--guest"]), Err(Fail::Usage(m)) if m.contains("needs a value")));
+        assert!(matches!(p(&["--guest", "a", "--guest", "b"]), Err(Fail::Usage(m)) if m.contains("twice")));
+        assert!(matches!(p(&["--print=1"]), Err(Fail::Usage(_))));
+        let a = p(&["a", "b", "--size", "0"]).unwrap();
+        assert!(matches!(a.one("create", "NAME"), Err(Fail::Usage(m)) if m.contains("\"b\"")));
+        assert!(matches!(a.number("create", "--size", 8, 1..=64), Err(Fail::Usage(m)) if m.contains("from 1 to 64")));
+        assert!(matches!(p(&[]).unwrap().one("create", "NAME"), Err(Fail::Usage(m)) if m.contains("NAME missing")));
+        assert!(matches!(p(&["x"]).unwrap().none("list"), Err(Fail::Usage(_))));
+    }
+}

@@ -1,0 +1,447 @@
+//! The commands end to end against a temporary directory and a fake dom0 (`testutil`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use crate::testutil::{FakeHost, OnCreate, TempDir};
+
+struct T {
+    dir: TempDir,
+    host: FakeHost,
+}
+
+struct Out {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl T {
+    fn new() -> T {
+        let dir = TempDir::new("cmd");
+        fs::create_dir_all(dir.path().join("etc")).unwrap();
+        fs::write(dir.path().join("etc/domu.cfg"), GUEST).unwrap();
+        T { dir, host: FakeHost::default() }
+    }
+
+    fn p(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn ps(&self, rel: &str) -> String {
+        self.p(rel).to_str().unwrap().to_string()
+    }
+
+    fn run(&mut self, args: &[&str]) -> Out {
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = crate::run(&args, Some(self.p("state")), &mut self.host, &mut out, &mut err);
+        Out { code, out: String::from_utf8(out).unwrap(), err: String::from_utf8(err).unwrap() }
+    }
+
+    fn create(&mut self, name: &str, extra: &[&str]) -> Out {
+        let guest = self.ps("etc/domu.cfg");
+        let cfgdir = self.ps("etc");
+        let mut a = vec!["create", name, "--guest", &guest, "--cfg-dir", &cfgdir];
+        if !extra.contains(&"--size") {
+            a.extend_from_slice(&["--size", "2"]);
+        }
+        a.extend_from_slice(extra);
+        let a: Vec<String> = a.iter().map(|s| s.to_string()).collect();
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        self.run(&a)
+    }
+
+    /// Every file under the temp dir with its contents, to prove "nothing changed".
+    fn snapshot(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        fn walk(p: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+            let Ok(rd) = fs::read_dir(p) else { return };
+            let mut es: Vec<_> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+            es.sort();
+            for e in es {
+                if e.is_dir() {
+                    out.push((e.clone(), b"<dir>".to_vec()));
+                    walk(&e, out);
+                } else {
+                    out.push((e.clone(), fs::read(&e).unwrap_or_default()));
+                }
+            }
+        }
+        let mut v = Vec::new();
+        walk(self.dir.path(), &mut v);
+        v
+    }
+}
+
+const GUEST: &str = "# my guest\nname    = \"domu\"\nkernel  = \"/vmlinuz\"   # PV kernel\nmemory  = 384\n";
+
+#[test]
+fn create_makes_disk_cfg_record_and_guest_line() {
+    let mut t = T::new();
+    let o = t.create("v1", &[]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(
+        o.out.starts_with("created vtpm v1 (uuid 11111111-1111-4111-9111-111111111111, manager vtpmmgr)"),
+        "{}",
+        o.out
+    );
+    let disk = t.p("state/disks/v1.img");
+    assert_eq!(fs::metadata(&disk).unwrap().len(), 2 << 20);
+    let cfg = fs::read_to_string(t.p("etc/v1.cfg")).unwrap();
+    assert!(cfg.contains("name    = \"v1\"\n"), "{cfg}");
+    assert!(cfg.contains(&format!("disk    = [ \"file:{},hda,w\" ]\n", disk.display())), "{cfg}");
+    assert!(cfg.contains("vtpm    = [ \"backend=vtpmmgr,uuid=11111111-1111-4111-9111-111111111111\" ]\n"), "{cfg}");
+    assert!(cfg.contains("kernel  = \"/usr/lib/xen/boot/vtpm-stubdom.gz\""), "the template's other keys stay");
+    assert!(cfg.starts_with("# vTPM stub domain"), "the template's comments stay");
+    assert!(cfg.ends_with("on_crash = \"destroy\"\n"), "ends with a newline even if the template does not: {cfg}");
+    let guest = fs::read_to_string(t.p("etc/domu.cfg")).unwrap();
+    assert_eq!(guest, format!("{GUEST}vtpm    = [ \"backend=v1\" ]\n"));
+    let rec = fs::read_to_string(t.p("state/v1.vtpm")).unwrap();
+    assert!(rec.contains("guest=domu\n") && rec.contains("guest_line=added\n"), "{rec}");
+    // A second vtpm gets another uuid.
+    fs::write(t.p("etc/domu.cfg"), GUEST).unwrap();
+    let o = t.create("v2", &["--manager", "mgr2"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("uuid 22222222-2222-4222-a222-222222222222, manager mgr2"), "{}", o.out);
+}
+
+#[test]
+fn create_with_print_leaves_the_guest_cfg_alone() {
+    let mut t = T::new();
+    fs::write(t.p("etc/domu.cfg"), format!("{GUEST}vtpm = [ \"backend=old\" ]\n")).unwrap();
+    let before = fs::read(t.p("etc/domu.cfg")).unwrap();
+    let o = t.create("v1", &["--print"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(o.out.lines().last(), Some("vtpm    = [ \"backend=v1\" ]"));
+    assert_eq!(fs::read(t.p("etc/domu.cfg")).unwrap(), before);
+    assert!(fs::read_to_string(t.p("state/v1.vtpm")).unwrap().contains("guest_line=printed"));
+}
+
+#[test]
+fn create_refuses_bad_input_and_changes_nothing() {
+    let mut t = T::new();
+    assert_eq!(t.create("v1", &[]).code, 0);
+    fs::write(t.p("etc/domu.cfg"), GUEST).unwrap();
+    fs::write(t.p("etc/noname.cfg"), "memory = 1\n").unwrap();
+    fs::write(t.p("etc/broken.cfg"), "name = \"x\"\nvtpm = [ \"a\",\n").unwrap();
+    fs::create_dir_all(t.p("state/disks")).unwrap();
+    fs::write(t.p("state/disks/taken.img"), "someone else's").unwrap();
+    fs::write(t.p("etc/cfgtaken.cfg"), "x = 1\n").unwrap();
+    let before = t.snapshot();
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (vec!["v1".into()], 1, "vtpm v1 exists already"),
+        (vec!["bad/name".into()], 1, "not a valid vtpm name"),
+        (vec!["domu".into()], 1, "cannot have its guest's name"),
+        (vec!["taken".into()], 1, "exists and is not a vtpmctl disk"),
+        (vec!["cfgtaken".into()], 1, "exists already"),
+        (vec!["v3".into(), "--size".into(), "0".into()], 2, "--size must be a number from 1 to 4096"),
+        (vec!["v3".into(), "--manager".into(), "a b".into()], 1, "not a valid manager"),
+        (vec!["v3".into(), "--template".into(), t.ps("nope.cfg")], 1, "template"),
+        (vec!["v3".into(), "--bogus".into()], 2, "unknown option --bogus"),
+    ];
+    for (extra, code, msg) in cases {
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let (name, rest) = extra.split_first().unwrap();
+        let o = t.create(name, rest);
+        assert_eq!(o.code, code, "{extra:?}: {}", o.err);
+        assert!(o.err.contains(msg), "{extra:?}: {}", o.err);
+        assert_eq!(o.err.lines().count(), 1, "one plain line: {}", o.err);
+        assert!(o.err.starts_with("vtpmctl: "));
+        assert_eq!(t.snapshot(), before, "{extra:?} changed something");
+    }
+    for (guest, msg) in [
+        (t.ps("etc/missing.cfg"), "guest cfg"),
+        (t.ps("etc/noname.cfg"), "has no name"),
+        (t.ps("etc/broken.cfg"), "not closed"),
+        (t.ps("etc"), "guest cfg"),
+    ] {
+        let cfgdir = t.ps("etc");
+        let o = t.run(&["create", "v4", "--guest", &guest, "--cfg-dir", &cfgdir]);
+        assert_eq!(o.code, 1, "{guest}");
+        assert!(o.err.contains(msg), "{guest}: {}", o.err);
+        assert_eq!(t.snapshot(), before);
+    }
+    // The guest already has a vtpm line.
+    fs::write(t.p("etc/domu.cfg"), format!("{GUEST}vtpm = [ \"backend=v1\" ]\n")).unwrap();
+    let before = t.snapshot();
+    let o = t.create("v5", &[]);
+    assert!(o.err.contains("already has vtpm = [ \"backend=v1\" ]; use --print"), "{}", o.err);
+    assert_eq!(t.snapshot(), before);
+    let o = t.run(&["create", "v6"]);
+    assert_eq!(o.code, 2);
+    assert!(o.err.contains("--guest CFG missing"));
+}
+
+#[test]
+fn a_failure_after_the_disk_rolls_everything_back() {
+    let mut t = T::new();
+    fs::write(t.p("notadir"), "").unwrap();
+    let before = t.snapshot();
+    // The cfg directory is a file: the cfg cannot be written after the disk was made.
+    let guest = t.ps("etc/domu.cfg");
+    let cfgdir = t.ps("notadir/sub");
+    let o = t.run(&["create", "v1", "--guest", &guest, "--cfg-dir", &cfgdir, "--size", "1"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("(nothing was created)"), "{}", o.err);
+    assert_eq!(t.snapshot(), before, "the disk, its new directories and the record are gone");
+}
+
+#[test]
+fn no_space_for_the_disk_is_a_clear_error_and_nothing_is_left() {
+    let mut t = T::new();
+    let before = t.snapshot();
+    t.host.disk_space_mib = Some(1);
+    let o = t.create("v1", &[]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("v1.img: No space left on device"), "{}", o.err);
+    assert!(o.err.ends_with("(nothing was created)\n"), "{}", o.err);
+    assert_eq!(t.snapshot(), before, "the half-written disk and its directories are gone");
+    t.host.disk_space_mib = Some(2);
+    assert_eq!(t.create("v1", &[]).code, 0, "exactly enough room");
+}
+
+/// A disk that cannot be made at all (its directory cannot be created).
+#[test]
+fn a_disk_that_cannot_be_made_is_a_clear_error() {
+    let mut t = T::new();
+    fs::write(t.p("full"), "").unwrap();
+    let before = t.snapshot();
+    let dd = t.ps("full/disks");
+    let o = t.create("v1", &["--disk-dir", &dd]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("nothing was created"), "{}", o.err);
+    assert_eq!(t.snapshot(), before);
+}
+
+#[test]
+fn list_and_show_join_records_with_xenstore() {
+    let mut t = T::new();
+    assert_eq!(t.create("v1", &[]).code, 0);
+    let o = t.run(&["list"]);
+    assert_eq!(o.code, 0);
+    assert!(o.out.lines().nth(1).unwrap().contains("stopped"), "{}", o.out);
+    t.host.xs.add_domain(4, "v1");
+    t.host.xs.add_domain(5, "domu");
+    t.host.xs.set("/local/domain/4/device/vtpm/0/state", "4");
+    t.host.xs.set("/local/domain/4/backend/vtpm/5/0/state", "4");
+    t.host.xs.set("/local/domain/5/device/vtpm/0/state", "4");
+    let o = t.run(&["list"]);
+    let row = o.out.lines().nth(1).unwrap().to_string();
+    assert!(row.starts_with("v1 ") && row.contains("running") && row.contains("Connected"), "{row}");
+    let o = t.run(&["list", "--json"]);
+    assert_eq!(o.code, 0);
+    let j = o.out.trim();
+    assert!(j.starts_with("[{\"name\":\"v1\",\"uuid\":\"11111111-1111-4111-9111-111111111111\""), "{j}");
+    assert!(j.contains("\"running\":true,\"domid\":4,\"guest_domid\":5,\"backend_state\":\"Connected\""), "{j}");
+    let o = t.run(&["show", "v1"]);
+    assert!(o.out.contains("vtpm domain:  domid 4") && o.out.contains("manager link: Connected"), "{}", o.out);
+    let o = t.run(&["show", "v1", "--json"]);
+    assert!(o.out.starts_with("{\"name\":\"v1\""), "{}", o.out);
+    let o = t.run(&["show", "nope"]);
+    assert_eq!((o.code, o.err.as_str()), (1, "vtpmctl: no vtpm nope (see vtpmctl list)\n"));
+    // Without xenstore the records still list, state unknown.
+    t.host.xs_down = true;
+    let o = t.run(&["list"]);
+    assert_eq!(o.code, 0);
+    assert!(o.out.contains("unknown") && o.out.contains("running state unknown: no xenstore"), "{}", o.out);
+    let o = t.run(&["list", "--json"]);
+    assert!(o.out.contains("\"running\":null") && o.out.contains("\"xenstore_error\":\"no xenstore"), "{}", o.out);
+    // An empty registry.
+    let mut t = T::new();
+    let o = t.run(&["list", "--json"]);
+    assert_eq!(o.out, "[]\n");
+}
+
+#[test]
+fn delete_needs_yes_refuses_a_running_vtpm_and_removes_files() {
+    let mut t = T::new();
+    assert_eq!(t.create("v1", &[]).code, 0);
+    let o = t.run(&["delete", "v1"]);
+    assert_eq!(o.code, 2);
+    assert!(o.err.contains("add --yes"));
+    t.host.xs.add_domain(4, "v1");
+    let o = t.run(&["delete", "v1", "--yes"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("v1 is running (domid 4)"), "{}", o.err);
+    t.host.xs_down = true;
+    let o = t.run(&["delete", "v1", "--yes"]);
+    assert!(o.err.contains("cannot tell whether v1 runs"), "{}", o.err);
+    assert!(t.p("state/disks/v1.img").exists() && t.p("etc/v1.cfg").exists());
+    t.host.xs_down = false;
+    t.host.xs.remove_domain(4);
+    let o = t.run(&["delete", "v1", "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("still holds a record for uuid"), "{}", o.out);
+    assert!(o.out.contains("still has vtpm = [ \"backend=v1\" ]"), "{}", o.out);
+    assert!(!t.p("state/disks/v1.img").exists() && !t.p("etc/v1.cfg").exists() && !t.p("state/v1.vtpm").exists());
+    let o = t.run(&["delete", "v1", "--yes"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("no vtpm v1"));
+    // A record whose disk is no regular file (a directory here) is refused, nothing removed.
+    fs::write(t.p("etc/domu.cfg"), GUEST).unwrap();
+    assert_eq!(t.create("v2", &[]).code, 0);
+    fs::remove_file(t.p("state/disks/v2.img")).unwrap();
+    fs::create_dir(t.p("state/disks/v2.img")).unwrap();
+    let o = t.run(&["delete", "v2", "--yes"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("is not a regular file; nothing deleted"), "{}", o.err);
+    assert!(t.p("etc/v2.cfg").exists() && t.p("state/v2.vtpm").exists());
+}
+
+#[test]
+fn a_symlinked_guest_cfg_is_edited_through_the_link() {
+    let mut t = T::new();
+    fs::rename(t.p("etc/domu.cfg"), t.p("real.cfg")).unwrap();
+    std::os::unix::fs::symlink(t.p("real.cfg"), t.p("etc/domu.cfg")).unwrap();
+    assert_eq!(t.create("v1", &[]).code, 0);
+    assert!(fs::symlink_metadata(t.p("etc/domu.cfg")).unwrap().file_type().is_symlink(), "the link stays a link");
+    assert!(fs::read_to_string(t.p("real.cfg")).unwrap().ends_with("vtpm    = [ \"backend=v1\" ]\n"));
+}
+
+fn started(t: &mut T) {
+    assert_eq!(t.create("v1", &[]).code, 0);
+    let cfg = t.ps("etc/v1.cfg");
+    let guest = t.ps("etc/domu.cfg");
+    t.host.cfg_names.insert(cfg, "v1".into());
+    t.host.cfg_names.insert(guest, "domu".into());
+}
+
+#[test]
+fn start_waits_for_the_console_then_starts_the_guest() {
+    let mut t = T::new();
+    started(&mut t);
+    let (cfg, guest) = (t.ps("etc/v1.cfg"), t.ps("etc/domu.cfg"));
+    // An old run's lines in the log must not count.
+    t.host.consoles.insert("v1".into(), format!("{}\n", crate::cmd::start::SERVING));
+    t.host.on_create.insert(
+        cfg.clone(),
+        OnCreate::Boot {
+            domid: 7,
+            console: "Info: VTPM serving frontends (backend/vtpm)".into(),
+            after_ms: 3000,
+            manager_link: Some("4"),
+        },
+    );
+    t.host
+        .on_create
+        .insert(guest.clone(), OnCreate::Boot { domid: 8, console: String::new(), after_ms: 0, manager_link: None });
+    t.host.backend_on_guest = Some(("v1".into(), 7, "2"));
+    let t0 = t.host.now;
+    let o = t.run(&["start", "v1"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(t.host.commands, [format!("xl create {cfg}"), format!("xl create {guest}")]);
+    assert!(t.host.now - t0 >= 3000, "the guest waited for the console line");
+    assert!(o.out.contains("vtpm v1 serves (its console says so)"), "{}", o.out);
+    assert!(
+        o.out.contains("guest domu started (domid 8); vtpm v1 (domid 7) backend InitWait, frontend Initialised"),
+        "{}",
+        o.out
+    );
+    // Now the guest runs: a second start refuses.
+    let o = t.run(&["start", "v1"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("guest domu is running already (domid 8)"));
+}
+
+#[test]
+fn start_without_a_console_log_uses_the_manager_link() {
+    let mut t = T::new();
+    started(&mut t);
+    let (cfg, guest) = (t.ps("etc/v1.cfg"), t.ps("etc/domu.cfg"));
+    t.host
+        .on_create
+        .insert(cfg, OnCreate::Boot { domid: 7, console: String::new(), after_ms: 0, manager_link: Some("4") });
+    t.host
+        .on_create
+        .insert(guest, OnCreate::Boot { domid: 8, console: String::new(), after_ms: 0, manager_link: None });
+    t.host.backend_on_guest = Some(("v1".into(), 7, "4"));
+    let o = t.run(&["start", "v1"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("its link to the manager is Connected"), "{}", o.out);
+}
+
+#[test]
+fn start_failures_are_clear_and_the_guest_is_not_started() {
+    let mut t = T::new();
+    started(&mut t);
+    let cfg = t.ps("etc/v1.cfg");
+    // xl fails.
+    t.host.on_create.insert(cfg.clone(), OnCreate::Fail("libxl: error: domain creation failed".into()));
+    let o = t.run(&["start", "v1"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("(the vtpm) failed: libxl: error: domain creation failed"), "{}", o.err);
+    // The vtpm reports an error on its console.
+    t.host.on_create.insert(
+        cfg.clone(),
+        OnCreate::Boot {
+            domid: 7,
+            console: "ERROR: manager refused the state".into(),
+            after_ms: 400,
+            manager_link: None,
+        },
+    );
+    t.host.commands.clear();
+    let o = t.run(&["start", "v1"]);
+    assert!(o.err.contains("vtpm v1 failed to start: ERROR: manager refused the state"), "{}", o.err);
+    assert_eq!(t.host.commands.len(), 1, "no guest create");
+    // Never ready: times out (virtual time).
+    t.host.xs.remove_domain(7);
+    t.host.consoles.clear();
+    t.host.on_create.insert(
+        cfg.clone(),
+        OnCreate::Boot { domid: 7, console: "booting".into(), after_ms: 0, manager_link: Some("2") },
+    );
+    let o = t.run(&["start", "v1", "--timeout", "5"]);
+    assert!(o.err.contains("not ready in time") && o.err.contains("InitWait"), "{}", o.err);
+    // Vanishes.
+    t.host.xs.remove_domain(7);
+    t.host.consoles.clear();
+    t.host.on_create.insert(cfg, OnCreate::Boot { domid: 9, console: String::new(), after_ms: 0, manager_link: None });
+    t.host.cfg_names.insert(t.ps("etc/v1.cfg"), "other-name".into());
+    let o = t.run(&["start", "v1"]);
+    assert!(o.err.contains("vtpm v1 is gone"), "{}", o.err);
+    // No xenstore.
+    t.host.xs_down = true;
+    let o = t.run(&["start", "v1"]);
+    assert!(o.err.contains("cannot start without xenstore"), "{}", o.err);
+    let o = t.run(&["start", "nope"]);
+    assert!(o.err.contains("no vtpm nope"));
+}
+
+#[test]
+fn help_usage_and_probe() {
+    let mut t = T::new();
+    let o = t.run(&["--help"]);
+    assert_eq!(o.code, 0);
+    assert!(o.out.starts_with("usage: vtpmctl"));
+    for cmd in ["create", "list", "show", "delete", "start", "probe"] {
+        let o = t.run(&[cmd, "--help"]);
+        assert_eq!(o.code, 0, "{cmd}");
+        assert!(o.out.starts_with(&format!("usage: vtpmctl {cmd}")), "{cmd}: {}", o.out);
+    }
+    let o = t.run(&[]);
+    assert_eq!(o.code, 2);
+    let o = t.run(&["frobnicate"]);
+    assert_eq!((o.code, o.err.as_str()), (2, "vtpmctl: unknown command \"frobnicate\" (see vtpmctl --help)\n"));
+    let o = t.run(&["--state-dir"]);
+    assert_eq!(o.code, 2);
+    let sd = t.ps("other");
+    let o = t.run(&["--state-dir", &sd, "list"]);
+    assert_eq!(o.code, 0);
+    let o = t.run(&["probe"]);
+    assert_eq!(o.code, 1);
+    assert!(o.out.contains("ok   evtchn: open /dev/xen/evtchn: opened") && o.out.contains("FAIL gntdev"), "{}", o.out);
+    assert!(o.err.contains("1 of 2 checks failed"));
+    assert_eq!(t.host.probed_peer, None);
+    let o = t.run(&["probe", "--json", "--domid", "5"]);
+    assert_eq!(t.host.probed_peer, Some(5));
+    assert!(o.out.starts_with("[{\"what\":\"evtchn: open /dev/xen/evtchn\",\"ok\":true"), "{}", o.out);
+    for bad in ["x", "70000", "32752"] {
+        let o = t.run(&["probe", "--domid", bad]);
+        assert_eq!(o.code, 2, "{bad}");
+        assert!(o.err.contains("--domid must be a domain id"), "{}", o.err);
+    }
+    let o = t.run(&["start", "v1", "--console-dir", "/x"]);
+    assert_eq!(t.host.console_dir.as_deref(), Some(Path::new("/x")));
+    assert_eq!(o.code, 1);
+}
