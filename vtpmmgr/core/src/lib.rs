@@ -34,6 +34,7 @@
 extern crate alloc;
 
 pub use vtpm_store::block;
+pub mod admin_key;
 pub mod hardware;
 pub mod hw_blob_area;
 pub mod hwtpm;
