@@ -328,3 +328,86 @@ fn tpmdriver_none_serves_the_real_vtpm_across_restarts_and_refuses_a_wrong_passp
     assert!(has(&out, "ERROR: hwinitpcr: TPM_PCRRead(0) via the manager failed (rc 8); refusing to serve"), "{out:?}");
     assert!(said(&lines, "but this manager has no hardware TPM (tpmdriver=none)"), "{:?}", lines.borrow());
 }
+
+/// `root_key=hdb`: the key is read over blkfront from `device/vbd/832` (here served read-only
+/// by another backend domain); a blank key disk is refused with a line; the disk made with
+/// the key disk is refused with a passphrase, untouched.
+#[test]
+fn tpmdriver_none_with_a_key_disk() {
+    const KEY_DOM: u16 = 8;
+    let w = World::new();
+    w.add_domain(KEY_DOM);
+    let dom = w.add_domain(MGR);
+    let key_sector: Vec<u8> = (0..512u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let key_disk = Rc::new(RefCell::new([key_sector.clone(), vec![0; 7 * 512]].concat()));
+    toolstack::vbd_attach(&w, MGR, KEY_DOM, 832);
+    Blkback::spawn(&w, KEY_DOM, Flavor::Qdisk, key_disk, 512, true);
+    let hv = leak(dom);
+    let key = manager::read_key_disk(hv).expect("the key disk");
+    assert_eq!(key, AdminKey::from_key_disk(&key_sector).unwrap());
+    // the manager's own disk, with that key; then the same disk with a passphrase
+    let disk = Rc::new(RefCell::new(vec![0u8; 4096 * 512]));
+    let w2 = World::new();
+    let (_m, lines) = spawn_keyed_manager(&w2, disk.clone(), &key).expect("first boot");
+    assert!(said(&lines, "a new root is wrapped by the administrator key"), "{:?}", lines.borrow());
+    let before = disk.borrow().clone();
+    let w3 = World::new();
+    let e = spawn_keyed_manager(&w3, disk.clone(), &AdminKey::parse_passphrase("text:12345678").unwrap())
+        .err()
+        .expect("refused");
+    assert!(e.contains("the disk's root is wrapped by a key disk (root_key=hdb), but a passphrase"), "{e}");
+    assert!(*disk.borrow() == before);
+    // a blank key disk
+    let w4 = World::new();
+    w4.add_domain(KEY_DOM);
+    let dom = w4.add_domain(MGR);
+    toolstack::vbd_attach(&w4, MGR, KEY_DOM, 832);
+    Blkback::spawn(&w4, KEY_DOM, Flavor::Qdisk, Rc::new(RefCell::new(vec![0; 8 * 512])), 512, true);
+    let e = manager::read_key_disk(leak(dom)).expect_err("blank");
+    assert!(e.starts_with("device/vbd/832: the key disk's first 32 bytes are all the same"), "{e}");
+}
+
+/// `hw_seal_pcrs=16` (through the image's option parser) over tpmfront to a TPM 1.2: the root
+/// is sealed to PCR 16; after an extend of PCR 16 (a changed boot chain) the next boot is
+/// refused with a clear line and nothing written.
+#[test]
+fn hw_seal_pcrs_over_tpmfront_breaks_when_the_pcr_changes() {
+    if !have_swtpm() {
+        return;
+    }
+    let dir = StateDir::new("mgr-pcrs");
+    let tpm = Rc::new(RefCell::new(Swtpm::start(&dir.0, Family::Tpm12)));
+    let config =
+        vtpmmgr::options::hw_config(&kernel::cmdline::parse(b"tpmdriver=tpmfront hw_seal_pcrs=16")).expect("options");
+    assert!(!config.seal_pcrs.is_empty());
+    let disk = Rc::new(RefCell::new(vec![0u8; 4096 * 512]));
+    let w = World::new();
+    spawn_tpm_domain(&w, tpm.clone(), 0);
+    let (_m, lines) = spawn_tpmfront_manager(&w, disk.clone(), 0, config.clone(), false);
+    assert!(said(&lines, "INFO[VTPM]: first boot"), "{:?}", lines.borrow());
+    // the same PCR value: the root unseals
+    let w2 = World::new();
+    spawn_tpm_domain(&w2, tpm.clone(), 0);
+    let (_m, lines) = spawn_tpmfront_manager(&w2, disk.clone(), 0, config.clone(), false);
+    assert!(said(&lines, "INFO[VTPM]: key store loaded: 0 vTPM record(s), root sequence 1"), "{:?}", lines.borrow());
+    // what is measured into PCR 16 changes
+    let mut ext = tpm_frame::command(0x00C1, 0x14, &16u32.to_be_bytes());
+    ext.extend_from_slice(&[0x42; 20]);
+    ext[5] = 34;
+    assert_eq!(tpm_frame::return_code(&tpm.borrow_mut().transmit(&ext).unwrap()), Some(0));
+    let before = disk.borrow().clone();
+    let w3 = World::new();
+    spawn_tpm_domain(&w3, tpm.clone(), 0);
+    let dom = w3.add_domain(MGR);
+    toolstack::vbd_attach(&w3, MGR, 0, 768);
+    toolstack::vtpm_attach(&w3, MGR, TPM_DOM, 0, "cccccccc-0000-4000-8000-00000000000c");
+    Blkback::spawn(&w3, 0, Flavor::Qdisk, disk.clone(), 512, false);
+    let hv = leak(dom);
+    let (d, _) = BlkDisk::connect(hv).expect("hda");
+    let mut front = FrontTpm::connect(hv, 0, false, &mut |_| {});
+    let e = manager::open_store(d, &mut front, hv, &mut MgrRng::new(b"cpu"), &config).err().expect("refused");
+    eprintln!("{e}");
+    assert!(e.starts_with("ERROR[VTPM]: the manager's root cannot be unsealed: "), "{e}");
+    assert!(e.ends_with("; nothing was written"), "{e}");
+    assert!(*disk.borrow() == before, "the disk is untouched");
+}
