@@ -164,8 +164,8 @@ pub struct KdfParams {
 impl KdfParams {
     /// The manager's default: 7 MiB, 5 passes, 1 lane — the low-memory end of the common
     /// Argon2id recommendations (OWASP: m = 7 MiB, t = 5, p = 1), chosen because the manager
-    /// domain has little memory (`memory = 16` in its cfg, as the C manager's); about 0.1 s
-    /// per start on a current CPU.
+    /// domain has little memory (`memory = 16` in its cfg, as the C manager's); 50–80 ms
+    /// per derivation on the host (release build).
     pub const DEFAULT: KdfParams = KdfParams { m_kib: 7 * 1024, t: 5, p: 1 };
     /// For tests only: the smallest cost Argon2id takes (not for real disks).
     pub const MINIMAL: KdfParams = KdfParams { m_kib: 8, t: 1, p: 1 };
