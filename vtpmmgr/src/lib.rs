@@ -3,7 +3,8 @@
 //! over the drivers (`manager`: the disk over blkfront, the hardware TPM over TIS or tpmfront —
 //! or none, `tpmdriver=none` —, tpmback serving vtpms with `vtpmmgr_core::Service`). The
 //! image (`main.rs`) is wiring: it maps the TIS pages (or connects tpmfront), opens the
-//! hardware TPM, seeds the RNG, opens the key store and serves. The manager's core (protocol, key store, disk format) has its own crate, `vtpmmgr-core`.
+//! hardware TPM, seeds the RNG, opens the key store and serves. The manager's core (protocol,
+//! key store, disk format) has its own crate, `vtpmmgr-core`.
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
