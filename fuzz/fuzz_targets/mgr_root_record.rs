@@ -1,18 +1,22 @@
 //! Fuzz target: the manager's disk formats and protocol codec never panic on any bytes, and
 //! what decodes re-encodes to the same bytes. Byte 0 picks the decoder:
 //! - 0: the root record payload (`vtpmmgr_core::root_record::RootRecord::decode`);
-//! - 1: the sealed root area (`hw_blob_area::decode`);
-//! - 2: a vtpm request (`proto::decode_request`) and the vtpm's reply decoders.
+//! - 1: the sealed root area (`hw_blob_area::decode`; version 2 re-encodes to its bytes, a
+//!   version 1 area re-encodes as version 2 with the same protection and blob);
+//! - 2: a vtpm request (`proto::decode_request`) and the vtpm's reply decoders;
+//! - 3: the administrator-key wrapped root (`admin_key::WrappedRoot::decode`), which
+//!   re-encodes to its bytes.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use vtpmmgr_core::admin_key::WrappedRoot;
 use vtpmmgr_core::hw_blob_area;
 use vtpmmgr_core::proto;
 use vtpmmgr_core::root_record::RootRecord;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 3 {
+    match which % 4 {
         0 => {
             if let Ok(r) = RootRecord::decode(rest) {
                 assert_eq!(&r.encode()[..], rest, "a decoded root re-encodes to its bytes");
@@ -22,8 +26,18 @@ fuzz_target!(|data: &[u8]| {
             // the area as it is on the disk: 7 sectors, zero-padded
             let mut area = rest.to_vec();
             area.resize(hw_blob_area::AREA_SECTORS as usize * 512, 0);
-            if let Ok(b) = hw_blob_area::decode(&area) {
-                assert_eq!(hw_blob_area::encode(&b).expect("fits"), area, "a decoded area re-encodes");
+            if let Ok(a) = hw_blob_area::decode(&area) {
+                let again = hw_blob_area::encode(a.protection, &a.blob).expect("fits");
+                if area[8..10] == hw_blob_area::AREA_VERSION.to_be_bytes() {
+                    assert_eq!(again, area, "a decoded area re-encodes");
+                } else {
+                    assert_eq!(hw_blob_area::decode(&again), Ok(a), "a version 1 area re-encodes as version 2");
+                }
+            }
+        }
+        3 => {
+            if let Ok(w) = WrappedRoot::decode(rest) {
+                assert_eq!(w.encode(), rest, "a decoded wrapped root re-encodes");
             }
         }
         _ => {

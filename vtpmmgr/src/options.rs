@@ -1,9 +1,12 @@
 //! The manager's hardware-TPM options (fact sheet §6.3, §12.1): `tpmdriver=tpm_tis|tpmfront`
-//! (default tpm_tis), `tpmiomem=0x<hex>` (the TIS base; the `0x` is required, as in the C
-//! parser; default 0xFED40000), `tpmlocality=0..4` (default 0), `tpmirq=<n>|probe` (we only
-//! poll, as with the C default 0) and `tpm2=1`. The key-store options (`owner_auth`,
-//! `srk_auth` = `well-known` | `hash:<40 hex>` | `text:<str>`, `srk_handle=<hex>`, `tpm2=1`)
-//! become the hardware client's [`HwConfig`] ([`hw_config`]).
+//! (default tpm_tis) and ours, `tpmdriver=none` (no hardware TPM: the root secret is wrapped by
+//! an administrator key, `root_key=`), `tpmiomem=0x<hex>` (the TIS base; the `0x` is required,
+//! as in the C parser; default 0xFED40000), `tpmlocality=0..4` (default 0; also the locality
+//! of tpmfront's requests), `tpmirq=<n>|probe` (we only poll, as with the C default 0) and
+//! `tpm2=1`. The key-store options (`owner_auth`, `srk_auth` = `well-known` | `hash:<40 hex>`
+//! | `text:<str>`, `srk_handle=<hex>`, `tpm2=1`, and ours `hw_seal_pcrs=<list>`) become the
+//! hardware client's [`HwConfig`] ([`hw_config`]); `root_key=text:<passphrase>|hash:<64
+//! hex>|hdb` becomes [`RootKey`] ([`root_key`]).
 //!
 //! Pure: [`parse`] never fails (unusable values become warnings and the default is kept);
 //! [`hw_config`] refuses a bad secret instead (a typo in `owner_auth` must not take ownership
@@ -24,8 +27,19 @@ pub const TIS_BASE: u64 = 0xFED4_0000;
 pub enum TpmDriver {
     /// MMIO (TIS/PTP FIFO) at `tpmiomem`, with xl `iomem=`.
     Tis,
-    /// Another vtpm over the vtpm protocol (test setups).
+    /// A TPM another domain serves, over the manager's own `device/vtpm/0` frontend.
     Tpmfront,
+    /// No hardware TPM: the root secret is wrapped by an administrator key (`root_key=`).
+    None,
+}
+
+/// `root_key=`: the administrator key of `tpmdriver=none`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RootKey {
+    /// `text:<passphrase>` or `hash:<64 hex>`.
+    Passphrase(vtpmmgr_core::admin_key::AdminKey),
+    /// `hdb`: 32 bytes on the second disk (`device/vbd/832`).
+    KeyDisk,
 }
 
 /// The manager's hardware-TPM options.
@@ -52,7 +66,7 @@ type Apply = fn(&mut MgrOptions, &str, &mut Vec<String>);
 /// The parser's table: every option the image knows (options without a value are ignored, as
 /// in the C parser). The key-store options are accepted and not used yet. The image's
 /// known-options list ([`KNOWN_OPTIONS`]) is derived from it.
-const TABLE: [(&str, Apply); 8] = [
+const TABLE: [(&str, Apply); 10] = [
     ("tpm2", |o, v, _| o.tpm2 = v == "1"),
     ("owner_auth", |_, _, _| {}),
     ("srk_auth", |_, _, _| {}),
@@ -60,7 +74,8 @@ const TABLE: [(&str, Apply); 8] = [
     ("tpmdriver", |o, v, warn| match v {
         "tpm_tis" => o.driver = TpmDriver::Tis,
         "tpmfront" => o.driver = TpmDriver::Tpmfront,
-        _ => warn.push(format!("Warning: tpmdriver={v} is not tpm_tis or tpmfront; using tpm_tis")),
+        "none" => o.driver = TpmDriver::None,
+        _ => warn.push(format!("Warning: tpmdriver={v} is not tpm_tis, tpmfront or none; using tpm_tis")),
     }),
     ("tpmiomem", |o, v, warn| {
         match v.strip_prefix("0x").or_else(|| v.strip_prefix("0X")).and_then(|h| u64::from_str_radix(h, 16).ok()) {
@@ -73,6 +88,8 @@ const TABLE: [(&str, Apply); 8] = [
         Ok(l) if l <= 4 => o.locality = l,
         _ => warn.push(format!("Warning: tpmlocality={v} is not 0..4; using 0")),
     }),
+    ("hw_seal_pcrs", |_, _, _| {}),
+    ("root_key", |_, _, _| {}),
 ];
 
 /// The option names of [`TABLE`], for the image's `ImageInfo::known_options` (the runtime's
@@ -107,7 +124,7 @@ pub fn hw_config(opts: &[CmdOption]) -> Result<HwConfig, Vec<String>> {
     let mut errors = Vec::new();
     for opt in opts {
         let Some(v) = opt.value() else { continue };
-        if !matches!(opt.name(), "owner_auth" | "srk_auth" | "srk_handle" | "tpm2") {
+        if !matches!(opt.name(), "owner_auth" | "srk_auth" | "srk_handle" | "tpm2" | "hw_seal_pcrs") {
             continue;
         }
         if let Err(e) = c.apply(&format!("{}={v}", opt.name())) {
@@ -115,6 +132,20 @@ pub fn hw_config(opts: &[CmdOption]) -> Result<HwConfig, Vec<String>> {
         }
     }
     if errors.is_empty() { Ok(c) } else { Err(errors) }
+}
+
+/// `root_key=` (last one wins): `Ok(None)` if not given; `Err` with the console line if it does
+/// not parse (the key store must then not be opened: never a silent fallback).
+pub fn root_key(opts: &[CmdOption]) -> Result<Option<RootKey>, String> {
+    let Some(v) = opts.iter().rev().find(|o| o.name() == "root_key").and_then(|o| o.value()) else {
+        return Ok(None);
+    };
+    if v == "hdb" {
+        return Ok(Some(RootKey::KeyDisk));
+    }
+    vtpmmgr_core::admin_key::AdminKey::parse_passphrase(v)
+        .map(|k| Some(RootKey::Passphrase(k)))
+        .map_err(|e| format!("ERROR[VTPM]: root_key: {e}"))
 }
 
 #[cfg(test)]
@@ -150,7 +181,18 @@ mod tests {
     fn known_options_come_from_the_table() {
         assert_eq!(
             KNOWN_OPTIONS,
-            ["tpm2", "owner_auth", "srk_auth", "srk_handle", "tpmdriver", "tpmiomem", "tpmirq", "tpmlocality"]
+            [
+                "tpm2",
+                "owner_auth",
+                "srk_auth",
+                "srk_handle",
+                "tpmdriver",
+                "tpmiomem",
+                "tpmirq",
+                "tpmlocality",
+                "hw_seal_pcrs",
+                "root_key"
+            ]
         );
         assert_eq!(p("owner_auth=x srk_auth=y srk_handle=z"), (MgrOptions::default(), Vec::new()));
     }
@@ -174,5 +216,37 @@ mod tests {
         let e = h("owner_auth=hash:12 srk_auth=bogus tpm2=2 tpmlocality=1").expect_err("refused");
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(e[0].starts_with("ERROR[VTPM]: owner_auth"), "{e:?}");
+    }
+
+    /// Regression: `hw_seal_pcrs=` reached the core's parser only in its own tests; the image
+    /// dropped it (and called it unknown), so PCR sealing could not be switched on.
+    #[test]
+    fn hw_seal_pcrs_reaches_the_hardware_client() {
+        use vtpmmgr_core::hwtpm::PcrMask;
+        let h = |s: &str| hw_config(&cmdline::parse(s.as_bytes()));
+        assert_eq!(h("hw_seal_pcrs=0-7,16").expect("pcrs").seal_pcrs, PcrMask(0x1_00FF));
+        assert_eq!(h("tpm2=1 hw_seal_pcrs=4").expect("pcrs").seal_pcrs, PcrMask(0x10));
+        assert!(h("").expect("default").seal_pcrs.is_empty(), "off by default");
+        let e = h("hw_seal_pcrs=24").expect_err("refused");
+        assert!(e[0].starts_with("ERROR[VTPM]: hw_seal_pcrs"), "{e:?}");
+        assert!(KNOWN_OPTIONS.contains(&"hw_seal_pcrs"));
+    }
+
+    #[test]
+    fn tpmdriver_none_and_root_key() {
+        use vtpmmgr_core::admin_key::AdminKey;
+        assert_eq!(p("tpmdriver=none").0.driver, TpmDriver::None);
+        let r = |s: &str| root_key(&cmdline::parse(s.as_bytes()));
+        assert_eq!(r(""), Ok(None));
+        assert_eq!(r("root_key=hdb"), Ok(Some(RootKey::KeyDisk)));
+        assert_eq!(
+            r("root_key=hdb root_key=text:passphrase"),
+            Ok(Some(RootKey::Passphrase(AdminKey::parse_passphrase("text:passphrase").unwrap())))
+        );
+        let h = format!("root_key=hash:{}", "ab".repeat(32));
+        assert!(matches!(r(&h), Ok(Some(RootKey::Passphrase(_)))));
+        assert!(r("root_key=text:short").expect_err("short").starts_with("ERROR[VTPM]: root_key: "));
+        assert!(r("root_key=secret").is_err());
+        assert!(r("root_key=hash:00").is_err());
     }
 }

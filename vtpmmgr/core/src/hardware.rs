@@ -1,7 +1,7 @@
 //! The machine's TPM as the manager's core sees it: raw command frames in, response frames
 //! out, and which family it is (the manager speaks TPM 1.2 or TPM 2.0 to it). The image
-//! implements [`HardwareTpm`] over `drivers::tpm_tis` (not yet: the image only reads the
-//! chip's version so far).
+//! implements [`HardwareTpm`] over its transport (`vtpmmgr::manager::LinkTpm`: TIS or
+//! tpmfront).
 
 use alloc::vec::Vec;
 

@@ -1,9 +1,14 @@
-//! The manager's key store on its own disk: the hardware-sealed root blob in the sealed root
-//! area ([`crate::hw_blob_area`]), and the root record ([`crate::root_record`], the table of
-//! vTPM records) in `vtpm-store`'s A/B slots, sealed under a key derived from the
-//! [`RootSecret`] the hardware TPM protects. Formats: `docs/formats.md` §"Manager disk".
+//! The manager's key store on its own disk: the protected root secret in the sealed root area
+//! ([`crate::hw_blob_area`]), and the root record ([`crate::root_record`], the table of vTPM
+//! records) in `vtpm-store`'s A/B slots, sealed under a key derived from the [`RootSecret`].
+//! The secret is protected by the hardware TPM ([`KeyStore::boot`]) or, without one
+//! (`tpmdriver=none`), by an administrator key ([`KeyStore::boot_with_admin_key`],
+//! [`crate::admin_key`]); the area records which, and a disk made one way is refused the other
+//! way ([`BootError::ProtectionMismatch`]), never re-initialised. Formats: `docs/formats.md`
+//! §"Manager disk".
 //!
-//! Boot ([`KeyStore::boot`]):
+//! Boot ([`KeyStore::boot`]; with an administrator key the same, wrap/unwrap in place of
+//! seal/unseal):
 //! - both root slots blank (a new disk, or a first boot that did not finish): provision —
 //!   `unseal_or_create_root(None)` (takes TPM 1.2 ownership if needed, seals a fresh secret),
 //!   write the blob to the sealed root area, flush, then save an empty root record;
@@ -26,8 +31,9 @@ use sha2::Sha256;
 use vtpm_store::layout::{Geometry, Slot};
 use vtpm_store::{BlockDevice, OwnerUuid, RecordKey, RecordKind, SECTOR_SIZE, SlotStore, StoreError};
 
+use crate::admin_key::{AdminKey, AdminKeyError, KdfParams, WrappedRoot};
 use crate::hardware::HardwareTpm;
-use crate::hw_blob_area::{self, AreaError};
+use crate::hw_blob_area::{self, AreaError, Protection};
 use crate::hwtpm::{HwClient, HwConfig, HwError, RootSecret};
 use crate::root_record::{RootDecodeError, RootRecord, VtpmRecord};
 
@@ -49,6 +55,14 @@ pub enum BootError {
     RootEncoding(RootDecodeError),
     /// First boot: the new sealed root or the first root record could not be written.
     Provisioning(&'static str),
+    /// The disk's root is protected the other way (by the hardware TPM while the manager runs
+    /// with an administrator key, or the reverse).
+    ProtectionMismatch {
+        /// The disk's.
+        disk: Protection,
+    },
+    /// The administrator key does not open the disk's root (or cannot wrap a new one).
+    AdminKey(AdminKeyError),
 }
 
 impl fmt::Display for BootError {
@@ -63,6 +77,15 @@ impl fmt::Display for BootError {
             BootError::RootRecord(e) => write!(f, "the manager's root record: {e}"),
             BootError::RootEncoding(e) => write!(f, "the manager's root record does not decode: {e}"),
             BootError::Provisioning(w) => write!(f, "first boot: {w}"),
+            BootError::ProtectionMismatch { disk: Protection::HardwareTpm } => f.write_str(
+                "the manager's disk holds a root sealed by a hardware TPM, but this manager runs without one \
+                 (tpmdriver=none): refusing it (start the manager with its TPM)",
+            ),
+            BootError::ProtectionMismatch { disk: Protection::AdminKey } => f.write_str(
+                "the manager's disk holds a root wrapped by an administrator key (made with tpmdriver=none), but \
+                 this manager runs with a hardware TPM: refusing it (start it with tpmdriver=none and its root_key=)",
+            ),
+            BootError::AdminKey(e) => write!(f, "the manager's root cannot be opened: {e}"),
         }
     }
 }
@@ -120,6 +143,71 @@ fn slot_is_blank<D: BlockDevice>(dev: &mut D, g: &Geometry, slot: Slot) -> Resul
     Ok(s.iter().all(|&b| b == 0))
 }
 
+/// What protects the root secret: makes a new one (with the bytes to store in the area) or
+/// opens the stored one.
+trait Guard<R: CryptoRng + ?Sized> {
+    fn protection(&self) -> Protection;
+    fn create(&mut self, rng: &mut R) -> Result<(RootSecret, Vec<u8>), BootError>;
+    fn open(&mut self, blob: &[u8], rng: &mut R) -> Result<RootSecret, BootError>;
+}
+
+/// The hardware TPM seals it.
+struct HwGuard<'a, T> {
+    tpm: &'a mut T,
+    config: &'a HwConfig,
+}
+
+impl<T, R> Guard<R> for HwGuard<'_, T>
+where
+    T: HardwareTpm,
+    T::Error: fmt::Debug,
+    R: CryptoRng + ?Sized,
+{
+    fn protection(&self) -> Protection {
+        Protection::HardwareTpm
+    }
+    fn create(&mut self, rng: &mut R) -> Result<(RootSecret, Vec<u8>), BootError> {
+        match HwClient::new(self.tpm, rng, self.config).and_then(|mut hw| hw.unseal_or_create_root(None)) {
+            Ok((s, Some(b))) => Ok((s, b)),
+            Ok((_, None)) => Err(BootError::Provisioning("the hardware client returned no sealed root")),
+            Err(e) => Err(BootError::Hardware(e)),
+        }
+    }
+    fn open(&mut self, blob: &[u8], rng: &mut R) -> Result<RootSecret, BootError> {
+        HwClient::new(self.tpm, rng, self.config)
+            .and_then(|mut hw| hw.unseal_or_create_root(Some(blob)))
+            .map(|(s, _)| s)
+            .map_err(BootError::Hardware)
+    }
+}
+
+/// The administrator's key wraps it.
+struct KeyGuard<'a> {
+    key: &'a AdminKey,
+    kdf: KdfParams,
+}
+
+impl<R: CryptoRng + ?Sized> Guard<R> for KeyGuard<'_> {
+    fn protection(&self) -> Protection {
+        Protection::AdminKey
+    }
+    fn create(&mut self, rng: &mut R) -> Result<(RootSecret, Vec<u8>), BootError> {
+        let mut s = zeroize::Zeroizing::new([0u8; crate::hwtpm::ROOT_SECRET_LEN]);
+        rng.fill_bytes(&mut s[..]);
+        let secret = RootSecret::from_array(*s);
+        let w = WrappedRoot::wrap(self.key, self.kdf, &secret, rng).map_err(BootError::AdminKey)?;
+        // prove it opens before anything is written
+        match w.unwrap_with(self.key) {
+            Ok(back) if back == secret => Ok((secret, w.encode())),
+            Ok(_) => Err(BootError::Provisioning("the wrapped root does not open to the new secret")),
+            Err(e) => Err(BootError::AdminKey(e)),
+        }
+    }
+    fn open(&mut self, blob: &[u8], _rng: &mut R) -> Result<RootSecret, BootError> {
+        WrappedRoot::decode(blob).and_then(|w| w.unwrap_with(self.key)).map_err(BootError::AdminKey)
+    }
+}
+
 /// The manager's key store.
 pub struct KeyStore<D: BlockDevice> {
     slots: SlotStore<D>,
@@ -132,7 +220,7 @@ pub struct KeyStore<D: BlockDevice> {
 impl<D: BlockDevice> KeyStore<D> {
     /// Opens (or, on a blank store, provisions) the key store on `dev` with the hardware TPM.
     pub fn boot<T, R>(
-        mut dev: D,
+        dev: D,
         tpm: &mut T,
         rng: &mut R,
         config: &HwConfig,
@@ -140,6 +228,26 @@ impl<D: BlockDevice> KeyStore<D> {
     where
         T: HardwareTpm,
         T::Error: fmt::Debug,
+        R: CryptoRng + ?Sized,
+    {
+        Self::boot_guarded(dev, &mut HwGuard { tpm, config }, rng)
+    }
+
+    /// Opens (or provisions) the key store on `dev` without a hardware TPM: the root secret is
+    /// wrapped by `key` (a new root: Argon2id with `kdf` for a passphrase; an existing one: the
+    /// parameters on the disk).
+    pub fn boot_with_admin_key<R: CryptoRng + ?Sized>(
+        dev: D,
+        key: &AdminKey,
+        kdf: KdfParams,
+        rng: &mut R,
+    ) -> Result<(KeyStore<D>, BootKind), BootFailure<D>> {
+        Self::boot_guarded(dev, &mut KeyGuard { key, kdf }, rng)
+    }
+
+    fn boot_guarded<G, R>(mut dev: D, guard: &mut G, rng: &mut R) -> Result<(KeyStore<D>, BootKind), BootFailure<D>>
+    where
+        G: Guard<R>,
         R: CryptoRng + ?Sized,
     {
         let fail = |error, device| Err(BootFailure { error, device });
@@ -163,16 +271,19 @@ impl<D: BlockDevice> KeyStore<D> {
                 Err(e) => return fail(BootError::Disk(e), Some(dev)),
             };
         if blank {
-            return Self::provision(dev, tpm, rng, config);
+            return Self::provision(dev, guard, rng);
         }
-        let blob = match hw_blob_area::read(&mut dev) {
-            Ok(Some(b)) => b,
+        let area = match hw_blob_area::read(&mut dev) {
+            Ok(Some(a)) => a,
             Ok(None) => return fail(BootError::NoSealedRoot, Some(dev)),
             Err(e) => return fail(BootError::SealedRootArea(e), Some(dev)),
         };
-        let secret = match HwClient::new(tpm, rng, config).and_then(|mut hw| hw.unseal_or_create_root(Some(&blob))) {
-            Ok((s, _)) => s,
-            Err(e) => return fail(BootError::Hardware(e), Some(dev)),
+        if area.protection != guard.protection() {
+            return fail(BootError::ProtectionMismatch { disk: area.protection }, Some(dev));
+        }
+        let secret = match guard.open(&area.blob, rng) {
+            Ok(s) => s,
+            Err(e) => return fail(e, Some(dev)),
         };
         let (key, owner) = root_key(&secret);
         let mut slots = match SlotStore::open(dev) {
@@ -191,26 +302,17 @@ impl<D: BlockDevice> KeyStore<D> {
         Ok((KeyStore { slots, key, owner, root, sequence }, BootKind::Restored { sequence }))
     }
 
-    fn provision<T, R>(
-        mut dev: D,
-        tpm: &mut T,
-        rng: &mut R,
-        config: &HwConfig,
-    ) -> Result<(KeyStore<D>, BootKind), BootFailure<D>>
+    fn provision<G, R>(mut dev: D, guard: &mut G, rng: &mut R) -> Result<(KeyStore<D>, BootKind), BootFailure<D>>
     where
-        T: HardwareTpm,
-        T::Error: fmt::Debug,
+        G: Guard<R>,
         R: CryptoRng + ?Sized,
     {
         let fail = |error, device| Err(BootFailure { error, device });
-        let (secret, blob) = match HwClient::new(tpm, rng, config).and_then(|mut hw| hw.unseal_or_create_root(None)) {
-            Ok((s, Some(b))) => (s, b),
-            Ok((_, None)) => {
-                return fail(BootError::Provisioning("the hardware client returned no sealed root"), Some(dev));
-            }
-            Err(e) => return fail(BootError::Hardware(e), Some(dev)),
+        let (secret, blob) = match guard.create(rng) {
+            Ok(x) => x,
+            Err(e) => return fail(e, Some(dev)),
         };
-        if let Err(e) = hw_blob_area::write(&mut dev, &blob) {
+        if let Err(e) = hw_blob_area::write(&mut dev, guard.protection(), &blob) {
             let why = match e {
                 AreaError::TooLarge => "the sealed root does not fit its area",
                 _ => "writing the sealed root failed",

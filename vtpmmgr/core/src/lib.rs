@@ -12,28 +12,33 @@
 //!   It lives in `vtpm-store` (one trait for the vtpm's and the manager's disks) and is
 //!   re-exported here.
 //! - `hardware`: [`HardwareTpm`], the machine's TPM (transmit a raw command, which family);
-//!   the image implements it over `drivers::tpm_tis`.
+//!   the image implements it over `drivers::tpm_tis` or `drivers::tpmfront`.
 //! - `hwtpm`: the manager's client for that TPM, TPM 1.2 (OIAP/OSAP, TakeOwnership, Seal/Unseal
 //!   under the SRK) and TPM 2.0 (CreatePrimary, Create/Load/Unseal of a sealed object kept on
 //!   the manager's disk, optional PolicyPCR), behind one seam, [`HwClient`]:
 //!   `unseal_or_create_root`, `get_random`, `pcr_read_sha1`.
 //!
-//! - `hw_blob_area`: where the sealed root blob lives on the manager's disk (sectors 1 … 7).
+//! - `hw_blob_area`: where the protected root lives on the manager's disk (sectors 1 … 7), and
+//!   which protection it uses (the hardware TPM, or an administrator key).
+//! - `admin_key`: without a hardware TPM (`tpmdriver=none`), the root secret wrapped by an
+//!   administrator key (a passphrase through Argon2id, or a key disk; ChaCha20-Poly1305).
 //! - `root_record`: the table of vTPM records (uuid → SAVEHASHKEY blob, flags), versioned.
-//! - `key_store`: [`KeyStore`], the manager's disk: first boot (seal a fresh root, write the
-//!   blob, an empty table), later boots (unseal, load the newest root record), saves.
+//! - `key_store`: [`KeyStore`], the manager's disk: first boot (seal — or wrap — a fresh root,
+//!   write the blob, an empty table), later boots (unseal or unwrap, load the newest root
+//!   record), saves.
 //! - `service`: [`Service`], the dispatcher: SAVE/LOAD bound to the backend dir's uuid, one
 //!   connection per uuid, GetRandom/PCRRead passthrough, Extend for the admin vtpm, all else
-//!   refused.
+//!   refused; without a hardware TPM, GetRandom from the manager's RNG and no PCRs.
 //!
 //! Formats: `docs/formats.md` §"Manager disk". Not here yet: groups and the management
-//! ordinals (`0x01C2`), GET_QUOTE, GET_BOOT_HASH (no XSM label), `tpmdriver=tpmfront`.
+//! ordinals (`0x01C2`), GET_QUOTE, GET_BOOT_HASH (no XSM label).
 #![no_std]
 #![forbid(unsafe_code)]
 
 extern crate alloc;
 
 pub use vtpm_store::block;
+pub mod admin_key;
 pub mod hardware;
 pub mod hw_blob_area;
 pub mod hwtpm;

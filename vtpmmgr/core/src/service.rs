@@ -22,6 +22,10 @@
 //!   `0x01C2`) `TPM_AUTHFAIL` for non-admins and `TPM_BAD_ORDINAL` for admins (groups are
 //!   not implemented); `GET_BOOT_HASH`, `GET_QUOTE` and unknown ordinals `TPM_BAD_ORDINAL`;
 //!   malformed frames the codec's error replies. Nothing here panics on a request.
+//! - Without a hardware TPM (`tpmdriver=none`, [`Service::handle_without_tpm`]): GetRandom is
+//!   answered from the manager's own RNG (seeded from the CPU, see the image), PCRRead and
+//!   Extend with `TPM_DISABLED_CMD` (there are no hardware PCRs: a vtpm's `hwinitpcr=` then
+//!   stops with its own error line); everything else as above.
 
 use alloc::collections::BTreeMap;
 use alloc::format;
@@ -34,7 +38,7 @@ use tpm_frame::{TPM_BAD_PARAMETER, TPM_FAIL, TPM_SUCCESS, TPM_TAG_RQU_COMMAND};
 use vtpm_store::BlockDevice;
 use zeroize::Zeroizing;
 
-use crate::hardware::HardwareTpm;
+use crate::hardware::{Family, HardwareTpm};
 use crate::hwtpm::{HwClient, HwConfig, HwError};
 use crate::key_store::KeyStore;
 use crate::proto::{self, Request, TPM_BAD_ORDINAL, VTPM_TAG_REQ, VTPM_TAG_REQ2};
@@ -135,6 +139,34 @@ impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
         T::Error: fmt::Debug,
         R: CryptoRng + ?Sized,
     {
+        self.dispatch(conn, uuid, frame, Some((tpm, config)), rng)
+    }
+
+    /// As [`Service::handle`], for a manager without a hardware TPM (`tpmdriver=none`; see the
+    /// module docs): GetRandom from `rng`, no PCRs.
+    pub fn handle_without_tpm<R: CryptoRng + ?Sized>(
+        &mut self,
+        conn: C,
+        uuid: [u8; 16],
+        frame: &[u8],
+        rng: &mut R,
+    ) -> Vec<u8> {
+        self.dispatch::<NoTpm, R>(conn, uuid, frame, None, rng)
+    }
+
+    fn dispatch<T, R>(
+        &mut self,
+        conn: C,
+        uuid: [u8; 16],
+        frame: &[u8],
+        hw: Option<(&mut T, &HwConfig)>,
+        rng: &mut R,
+    ) -> Vec<u8>
+    where
+        T: HardwareTpm,
+        T::Error: fmt::Debug,
+        R: CryptoRng + ?Sized,
+    {
         let request = match proto::decode_request(frame) {
             Ok(r) => r,
             Err(reply) => return reply.to_vec(),
@@ -159,8 +191,23 @@ impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
                 Some(r) => proto::reply(tag, TPM_SUCCESS, &r.blob),
                 None => proto::error_reply(tag, RC_NO_RECORD).to_vec(),
             },
-            Request::GetRandom { bytes } => self.get_random(bytes, tpm, rng, config),
-            Request::PcrRead { index } => self.hw(tpm, rng, config, |hw| hw.pcr_read_sha1(index).map(|d| d.to_vec())),
+            Request::GetRandom { bytes } => match hw {
+                Some((tpm, config)) => self.get_random(bytes, tpm, rng, config),
+                None => software_random(bytes, rng),
+            },
+            Request::PcrRead { .. } | Request::Other { tag: TPM_TAG_RQU_COMMAND, ordinal: TPM_ORD_EXTEND }
+                if hw.is_none() =>
+            {
+                self.notes.push(format!(
+                    "ERROR[VTPM]: vTPM {} asked for a hardware PCR, but this manager has no hardware TPM (tpmdriver=none)",
+                    hex(&uuid)
+                ));
+                proto::error_reply(TPM_TAG_RQU_COMMAND, TPM_DISABLED_CMD).to_vec()
+            }
+            Request::PcrRead { index } => {
+                let Some((tpm, config)) = hw else { return proto::error_reply(tag, TPM_DISABLED_CMD).to_vec() };
+                self.hw(tpm, rng, config, |hw| hw.pcr_read_sha1(index).map(|d| d.to_vec()))
+            }
             Request::Other { tag: TPM_TAG_RQU_COMMAND, ordinal: TPM_ORD_EXTEND } => {
                 if frame.len() != EXTEND_LEN {
                     return proto::error_reply(tag, TPM_BAD_PARAMETER).to_vec();
@@ -172,6 +219,7 @@ impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
                 let index = u32::from_be_bytes([frame[10], frame[11], frame[12], frame[13]]);
                 let mut digest = [0u8; 20];
                 digest.copy_from_slice(&frame[14..EXTEND_LEN]);
+                let Some((tpm, config)) = hw else { return proto::error_reply(tag, TPM_DISABLED_CMD).to_vec() };
                 self.hw(tpm, rng, config, |hw| hw.pcr_extend_sha1(index, &digest).map(|d| d.to_vec()))
             }
             Request::Other { tag: VTPM_TAG_REQ2, .. } if !admin => proto::error_reply(tag, TPM_AUTHFAIL).to_vec(),
@@ -249,5 +297,28 @@ impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
                 proto::error_reply(TPM_TAG_RQU_COMMAND, rc_of(&e)).to_vec()
             }
         }
+    }
+}
+
+/// GetRandom without a hardware TPM: `bytes` (at most [`GET_RANDOM_MAX`]) from the manager's RNG.
+fn software_random<R: CryptoRng + ?Sized>(bytes: u32, rng: &mut R) -> Vec<u8> {
+    let n = bytes.min(GET_RANDOM_MAX);
+    let mut body = Zeroizing::new(alloc::vec![0u8; 4 + n as usize]);
+    body[..4].copy_from_slice(&n.to_be_bytes());
+    rng.fill_bytes(&mut body[4..]);
+    proto::reply(TPM_TAG_RQU_COMMAND, TPM_SUCCESS, &body)
+}
+
+/// The hardware TPM of a manager that has none: a type without values, so the dispatcher's
+/// hardware arm cannot be reached with it.
+enum NoTpm {}
+
+impl HardwareTpm for NoTpm {
+    type Error = core::convert::Infallible;
+    fn family(&self) -> Family {
+        match *self {}
+    }
+    fn transmit(&mut self, _command: &[u8]) -> Result<Vec<u8>, Self::Error> {
+        match *self {}
     }
 }

@@ -51,6 +51,10 @@ impl RootSecret {
     pub fn as_bytes(&self) -> &[u8; ROOT_SECRET_LEN] {
         &self.0
     }
+    /// A secret from its bytes (the administrator-key mode's unwrap).
+    pub(crate) fn from_array(b: [u8; ROOT_SECRET_LEN]) -> Self {
+        Self(Zeroizing::new(b))
+    }
     fn from_slice(b: &[u8]) -> Result<Self, HwError> {
         let a: [u8; ROOT_SECRET_LEN] =
             b.try_into().map_err(|_| HwError::BadBlob("unsealed secret has the wrong size"))?;
