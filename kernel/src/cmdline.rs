@@ -49,6 +49,21 @@ impl core::fmt::Display for CmdOption {
     }
 }
 
+/// True for an option whose value is a secret: by convention its name ends in `_auth` or
+/// `_key` (`owner_auth`, `srk_auth`, `root_key`).
+pub fn is_secret(name: &str) -> bool {
+    name.ends_with("_auth") || name.ends_with("_key")
+}
+
+/// The option as the console may show it: a secret's value is replaced by `(hidden)`, since
+/// the console log is kept by dom0 (`/var/log/xen/console/`).
+pub fn shown(o: &CmdOption) -> alloc::string::String {
+    match o {
+        CmdOption::KeyValue(k, _) if is_secret(k) => alloc::format!("{k}=(hidden)"),
+        other => alloc::format!("{other}"),
+    }
+}
+
 /// The raw command line: bytes up to the first NUL, never more than 1023 bytes.
 pub fn raw(bytes: &[u8]) -> &[u8] {
     let bytes = &bytes[..bytes.len().min(MAX_CMDLINE_LEN)];
@@ -119,6 +134,16 @@ pub fn has_flag(opts: &[CmdOption], flag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn secrets_are_not_shown() {
+        let kv = |k: &str, v: &str| CmdOption::KeyValue(k.into(), v.into());
+        assert_eq!(shown(&kv("owner_auth", "text:hunter2")), "owner_auth=(hidden)");
+        assert_eq!(shown(&kv("srk_auth", "well-known")), "srk_auth=(hidden)");
+        assert_eq!(shown(&kv("root_key", "text:my passphrase")), "root_key=(hidden)");
+        assert_eq!(shown(&kv("tpmlocality", "2")), "tpmlocality=2");
+        assert_eq!(shown(&CmdOption::Flag("clear".into())), "clear");
+    }
     use alloc::string::ToString;
     use alloc::vec;
 

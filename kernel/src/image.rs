@@ -133,9 +133,9 @@ pub const RUNTIME_OPTIONS: &[&str] = &["selftest", "loglevel", "crashtest", "mmi
 fn print_options(info: &ImageInfo, options: &[CmdOption]) {
     for o in options {
         if info.known_options.contains(&o.name()) || RUNTIME_OPTIONS.contains(&o.name()) {
-            crate::println!("option: {}", o);
+            crate::println!("option: {}", crate::cmdline::shown(o));
         } else {
-            crate::println!("Warning: ignoring unknown option '{}'", o);
+            crate::println!("Warning: ignoring unknown option '{}'", crate::cmdline::shown(o));
         }
     }
 }
