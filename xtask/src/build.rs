@@ -110,3 +110,16 @@ pub fn cmd() -> Result<()> {
     }
     Ok(())
 }
+
+/// Release-builds the dom0 tool `vtpmctl` for the host (dom0 in the test bed runs the same
+/// Debian 12, so the host binary runs there) and returns its path.
+pub fn dom0_tools() -> Result<PathBuf> {
+    let mut cmd = Command::new(cargo());
+    cmd.current_dir(paths::repo()).args(["build", "--release", "-p", "vtpmctl"]);
+    util::run(&mut cmd)?;
+    let built = target_dir().join("release").join("vtpmctl");
+    if !built.is_file() {
+        bail!("cargo built no {}", built.display());
+    }
+    Ok(built)
+}

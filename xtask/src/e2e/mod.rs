@@ -15,6 +15,7 @@ pub mod plan;
 pub mod scenarios;
 pub mod tis;
 pub mod vtpm_guest;
+pub mod vtpmctl;
 
 use crate::qemu::{self, Tpm};
 use crate::util::{self, Result};
@@ -95,6 +96,7 @@ enum Planned {
     Blk(blk::Planned),
     Persist(Box<persist::Planned>),
     Multi(Box<multi::Planned>),
+    Vtpmctl(Domain),
     Dom0Tpm,
 }
 
@@ -152,6 +154,10 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
             persist::NAME => planned.push(Planned::Persist(Box::new(persist::plan(&mut plan, &cfgdir, o.tpm)?))),
             multi::NAME => planned.push(Planned::Multi(Box::new(multi::plan(&mut plan, &cfgdir, o.tpm)?))),
+            vtpmctl::NAME => {
+                let bin = build::dom0_tools()?;
+                planned.push(Planned::Vtpmctl(vtpmctl::plan(&mut plan, &cfgdir, &bin)?))
+            }
             dom0_tpm::NAME => {
                 dom0_tpm::plan(&mut plan);
                 planned.push(Planned::Dom0Tpm);
@@ -193,6 +199,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Blk(p) => p.domains(),
             Planned::Persist(p) => p.domains(),
             Planned::Multi(p) => p.domains(),
+            Planned::Vtpmctl(d) => vec![d],
             Planned::Dom0Tpm => Vec::new(),
         })
         .collect();
@@ -306,6 +313,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
                 checks.extend(persist::check(parsed.scenarios.get(persist::NAME).unwrap_or(&empty), p))
             }
             Planned::Multi(p) => checks.extend(multi::check(parsed.scenarios.get(multi::NAME).unwrap_or(&empty), p)),
+            Planned::Vtpmctl(_) => checks.extend(vtpmctl::check(parsed.scenarios.get(vtpmctl::NAME).unwrap_or(&empty))),
             Planned::Dom0Tpm => checks.extend(dom0_tpm::check(parsed.scenarios.get(dom0_tpm::NAME).unwrap_or(&empty))),
         }
     }

@@ -14,7 +14,8 @@ use std::path::Path;
 /// Scenarios run when none are named.
 pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "blkfront", "vtpm", "persist"];
 /// Every scenario.
-pub const ALL: &[&str] = &["domu", "disk", "boot", "selftest", "tis", "blkfront", "vtpm", "persist", "multi"];
+pub const ALL: &[&str] =
+    &["domu", "disk", "boot", "selftest", "tis", "blkfront", "vtpm", "persist", "multi", "vtpmctl"];
 
 /// Seconds to wait for a stub domain to reach its waiting line / for a Linux guest to boot.
 const STUB_WAIT: u32 = 150;
