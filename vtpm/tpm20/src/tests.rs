@@ -1,0 +1,274 @@
+//! Unit tests of the engine as a whole (commands through `Tpm::execute`).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use crate::cmd::COMMANDS;
+use crate::codec::{Reader, Writer};
+use crate::constants::{alg, cap, cc, pt, rh, st, su};
+use crate::crypto::HashAlg;
+use crate::platform::ManualClock;
+use crate::state::image::{self, ImageError};
+use crate::testing::{DetRng, manufactured, plain, rc, with_password};
+use crate::tpm::Tpm;
+
+fn started() -> Tpm {
+    let mut tpm = manufactured(1);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    tpm
+}
+
+fn extend_body(alg_id: u16, digest: &[u8]) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(1).u16(alg_id).bytes(digest);
+    w.0
+}
+
+fn selection(alg_id: u16, pcrs: &[usize]) -> Vec<u8> {
+    let mut b = [0u8; 3];
+    pcrs.iter().for_each(|&i| b[i / 8] |= 1 << (i % 8));
+    let mut w = Writer::new();
+    w.u32(1).u16(alg_id).u8(3).bytes(&b);
+    w.0
+}
+
+/// PCR `index` of bank `alg_id` as PCR_Read reports it.
+fn read_pcr(tpm: &mut Tpm, alg_id: u16, index: usize) -> Vec<u8> {
+    let r = tpm.execute(0, &plain(cc::PCR_READ, &selection(alg_id, &[index])));
+    assert_eq!(rc(&r), 0);
+    let mut rd = Reader::new(&r[10..]);
+    let _counter = rd.u32().unwrap();
+    assert_eq!(rd.u32().unwrap(), 1);
+    rd.bytes(6).unwrap();
+    assert_eq!(rd.u32().unwrap(), 1);
+    rd.tpm2b(64).unwrap().to_vec()
+}
+
+fn extend(tpm: &mut Tpm, locality: u8, index: u32, alg_id: u16, digest: &[u8]) -> u32 {
+    rc(&tpm.execute(locality, &with_password(cc::PCR_EXTEND, &[index], b"", &extend_body(alg_id, digest))))
+}
+
+fn getcap(tpm: &mut Tpm, capability: u32, property: u32, count: u32) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u32(capability).u32(property).u32(count);
+    let r = tpm.execute(0, &plain(cc::GET_CAPABILITY, &w.0));
+    assert_eq!(rc(&r), 0, "GetCapability({capability:#x}, {property:#x})");
+    r[10..].to_vec()
+}
+
+#[test]
+fn header_errors_and_gates() {
+    let mut tpm = manufactured(1);
+    // a TPM 1.2 command: TPM_RC_BAD_TAG with the TPM 1.2 response tag
+    let r = tpm.execute(0, &[0x00, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x65]);
+    assert_eq!(r, [0x00, 0xC4, 0, 0, 0, 10, 0, 0, 0, 0x1E]);
+    assert_eq!(rc(&tpm.execute(0, &[0x80])), 0x1E);
+    assert_eq!(rc(&tpm.execute(0, &[0x80, 0x01, 0, 0, 0, 12, 0, 0, 1, 0x44])), 0x142);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::CREATE_PRIMARY, &[]))), 0x143);
+    // before Startup
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::GET_RANDOM, &[0, 8]))), 0x100);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &[0, 5]))), 0x1C4);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::STATE.to_be_bytes()))), 0x1C4);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &[0]))), 0x1DA);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &[0, 0, 0]))), 0x095);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &[0, 0]))), 0);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &[0, 0]))), 0x100);
+    // errors are exactly 10 bytes with TPM_ST_NO_SESSIONS
+    let r = tpm.execute(0, &plain(cc::GET_RANDOM, &[0]));
+    assert_eq!(r, [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0x01, 0xDA]);
+}
+
+#[test]
+fn pcr_extend_matches_a_host_computation() {
+    let mut tpm = started();
+    tpm.clear_changed();
+    let d256 = HashAlg::Sha256.digest(&[b"measurement"]);
+    let d1 = HashAlg::Sha1.digest(&[b"measurement"]);
+    assert_eq!(extend(&mut tpm, 0, 23, alg::SHA256, &d256), 0);
+    assert_eq!(extend(&mut tpm, 0, 23, alg::SHA1, &d1), 0);
+    assert_eq!(read_pcr(&mut tpm, alg::SHA256, 23), HashAlg::Sha256.digest(&[&[0u8; 32], &d256]));
+    assert_eq!(read_pcr(&mut tpm, alg::SHA1, 23), HashAlg::Sha1.digest(&[&[0u8; 20], &d1]));
+    assert_eq!(read_pcr(&mut tpm, alg::SHA256, 22), [0xFF; 32]);
+    // neither extend, read nor random changes permanent state
+    let _ = tpm.execute(0, &plain(cc::GET_RANDOM, &[0, 16]));
+    assert!(!tpm.state_changed());
+    // TPM_RH_NULL is accepted and changes nothing
+    assert_eq!(extend(&mut tpm, 0, rh::NULL, alg::SHA256, &d256), 0);
+}
+
+#[test]
+fn pcr_extend_errors() {
+    let mut tpm = started();
+    let d = [0u8; 32];
+    // no session
+    let mut w = Writer::new();
+    w.u32(0).bytes(&extend_body(alg::SHA256, &d));
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::PCR_EXTEND, &w.0))), 0x125);
+    // a wrong password: TPM_RC_BAD_AUTH, session 1
+    let cmd = with_password(cc::PCR_EXTEND, &[0], b"x", &extend_body(alg::SHA256, &d));
+    assert_eq!(rc(&tpm.execute(0, &cmd)), 0x9A2);
+    // PCR 24 does not exist: TPM_RC_VALUE, handle 1
+    assert_eq!(extend(&mut tpm, 0, 24, alg::SHA256, &d), 0x184);
+    // unknown hash: TPM_RC_HASH, parameter 1
+    assert_eq!(extend(&mut tpm, 0, 0, alg::SHA384, &[0; 48]), 0x1C3);
+    // short digest
+    assert_eq!(extend(&mut tpm, 0, 0, alg::SHA256, &[0; 31]), 0x1DA);
+    // PC Client localities: PCR 17 only from localities 2..4, PCR 21 only from 2
+    assert_eq!(extend(&mut tpm, 0, 17, alg::SHA256, &d), 0x907);
+    assert_eq!(extend(&mut tpm, 2, 17, alg::SHA256, &d), 0);
+    assert_eq!(extend(&mut tpm, 3, 21, alg::SHA256, &d), 0x907);
+    assert_eq!(extend(&mut tpm, 2, 21, alg::SHA256, &d), 0);
+    // a password session on a command without an authorization handle
+    let cmd = with_password(cc::GET_RANDOM, &[], b"", &[0, 8]);
+    assert_eq!(rc(&tpm.execute(0, &cmd)), 0x98B);
+    // authorizationSize too small
+    let mut w = Writer::new();
+    w.u32(0).u32(4).u32(rh::PW).bytes(&extend_body(alg::SHA256, &d));
+    assert_eq!(rc(&tpm.execute(0, &crate::testing::command(st::SESSIONS, cc::PCR_EXTEND, &w.0))), 0x144);
+}
+
+#[test]
+fn pcr_reset_follows_the_profile() {
+    let mut tpm = started();
+    let d = [1u8; 32];
+    assert_eq!(extend(&mut tpm, 0, 16, alg::SHA256, &d), 0);
+    let reset = |tpm: &mut Tpm, loc: u8, i: u32| rc(&tpm.execute(loc, &with_password(cc::PCR_RESET, &[i], b"", &[])));
+    assert_eq!(reset(&mut tpm, 0, 16), 0);
+    assert_eq!(read_pcr(&mut tpm, alg::SHA256, 16), [0; 32]);
+    assert_eq!(reset(&mut tpm, 0, 0), 0x907);
+    assert_eq!(reset(&mut tpm, 0, 17), 0x907);
+    assert_eq!(reset(&mut tpm, 4, 17), 0);
+    assert_eq!(read_pcr(&mut tpm, alg::SHA256, 17), [0; 32]);
+    assert_eq!(reset(&mut tpm, 4, 23), 0x907);
+    assert_eq!(reset(&mut tpm, 0, rh::NULL), 0x184);
+}
+
+#[test]
+fn shutdown_state_survives_the_image() {
+    let mut tpm = started();
+    let d = [7u8; 32];
+    assert_eq!(extend(&mut tpm, 0, 4, alg::SHA256, &d), 0);
+    assert_eq!(extend(&mut tpm, 0, 16, alg::SHA256, &d), 0);
+    let pcr4 = read_pcr(&mut tpm, alg::SHA256, 4);
+    tpm.clear_changed();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SHUTDOWN, &su::STATE.to_be_bytes()))), 0);
+    let img = tpm.image_if_changed().expect("Shutdown changes the saved state");
+    let mut again = Tpm::from_image(&img, Box::new(DetRng::new(2)), Box::new(ManualClock(0))).unwrap();
+    assert_eq!(rc(&again.execute(0, &plain(cc::STARTUP, &su::STATE.to_be_bytes()))), 0);
+    assert_eq!(read_pcr(&mut again, alg::SHA256, 4), pcr4);
+    assert_eq!(read_pcr(&mut again, alg::SHA256, 16), [0; 32]);
+    // the saved state is consumed: another power cycle cannot resume
+    again.init();
+    assert_eq!(rc(&again.execute(0, &plain(cc::STARTUP, &su::STATE.to_be_bytes()))), 0x1C4);
+    assert_eq!(rc(&again.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    assert_eq!(read_pcr(&mut again, alg::SHA256, 4), [0; 32]);
+}
+
+#[test]
+fn read_clock_counts_resets_and_restarts() {
+    let mut tpm = started();
+    let counts = |tpm: &mut Tpm| {
+        let r = tpm.execute(0, &plain(cc::READ_CLOCK, &[]));
+        assert_eq!(r.len(), 10 + 25);
+        (u32::from_be_bytes([r[26], r[27], r[28], r[29]]), u32::from_be_bytes([r[30], r[31], r[32], r[33]]), r[34])
+    };
+    assert_eq!(counts(&mut tpm), (1, 0, 1));
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SHUTDOWN, &su::STATE.to_be_bytes()))), 0);
+    tpm.init();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    assert_eq!(counts(&mut tpm), (1, 1, 1));
+    // no shutdown: a TPM Reset, and the clock is not known to be safe
+    tpm.init();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    assert_eq!(counts(&mut tpm), (2, 0, 0));
+}
+
+#[test]
+fn capabilities_list_exactly_the_table() {
+    let mut tpm = started();
+    let body = getcap(&mut tpm, cap::COMMANDS, cc::FIRST, 256);
+    let mut r = Reader::new(&body);
+    assert_eq!(r.u8().unwrap(), 0);
+    assert_eq!(r.u32().unwrap(), cap::COMMANDS);
+    assert_eq!(r.u32().unwrap() as usize, COMMANDS.len());
+    for row in COMMANDS {
+        assert_eq!(r.u32().unwrap(), row.attributes());
+    }
+    let body = getcap(&mut tpm, cap::TPM_PROPERTIES, pt::TOTAL_COMMANDS, 1);
+    assert_eq!(body[9..], [0, 0, 1, 0x29, 0, 0, 0, COMMANDS.len() as u8]);
+    assert_eq!(body[0], 1, "more properties follow");
+    // every code in the table runs; a code not in it is TPM_RC_COMMAND_CODE
+    for code in 0x11F..0x19A {
+        let r = tpm.execute(0, &plain(code, &[]));
+        assert_eq!(rc(&r) == 0x143, crate::cmd::find(code).is_none(), "{code:#x}");
+    }
+    // PCRs: both banks, 24 PCRs
+    let body = getcap(&mut tpm, cap::PCRS, 0, 1);
+    assert_eq!(body[5..], [0, 0, 0, 2, 0, 4, 3, 0xFF, 0xFF, 0xFF, 0, 0x0B, 3, 0xFF, 0xFF, 0xFF]);
+    // handles: PCR 20..23
+    let body = getcap(&mut tpm, cap::HANDLES, 20, 10);
+    assert_eq!(body[5..9], [0, 0, 0, 4]);
+    let mut w = Writer::new();
+    w.u32(0x42).u32(0).u32(1);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::GET_CAPABILITY, &w.0))), 0x1C4);
+}
+
+#[test]
+fn contexts_with_nothing_loaded() {
+    let mut tpm = started();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::CONTEXT_SAVE, &0x0200_0000u32.to_be_bytes()))), 0x910);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::CONTEXT_SAVE, &0x8000_0000u32.to_be_bytes()))), 0x910);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::CONTEXT_SAVE, &0u32.to_be_bytes()))), 0x184);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::FLUSH_CONTEXT, &0x0200_0000u32.to_be_bytes()))), 0x1CB);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::FLUSH_CONTEXT, &rh::OWNER.to_be_bytes()))), 0x1C4);
+    let mut w = Writer::new();
+    w.u64(1).u32(0x0200_0000).u32(rh::OWNER).tpm2b(&[0; 40]);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::CONTEXT_LOAD, &w.0))), 0x1DF);
+}
+
+#[test]
+fn random_stir_and_self_test() {
+    let mut tpm = started();
+    let r = tpm.execute(0, &plain(cc::GET_RANDOM, &[0, 100]));
+    assert_eq!(r.len(), 10 + 2 + 32);
+    let mut w = Writer::new();
+    w.tpm2b(&[9; 129]);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STIR_RANDOM, &w.0))), 0x1D5);
+    let mut w = Writer::new();
+    w.tpm2b(b"entropy");
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STIR_RANDOM, &w.0))), 0);
+    // the stirred stream differs from the same RNG unstirred
+    let mut plain_tpm = started();
+    let _ = plain_tpm.execute(0, &plain(cc::GET_RANDOM, &[0, 100]));
+    assert_ne!(
+        tpm.execute(0, &plain(cc::GET_RANDOM, &[0, 16])),
+        plain_tpm.execute(0, &plain(cc::GET_RANDOM, &[0, 16]))
+    );
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SELF_TEST, &[1]))), 0);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SELF_TEST, &[2]))), 0x1C4);
+    let r = tpm.execute(0, &plain(cc::GET_TEST_RESULT, &[]));
+    assert_eq!(r[10..], [0, 0, 0, 0, 0, 0]);
+    let r = tpm.execute(0, &plain(cc::INCREMENTAL_SELF_TEST, &[0, 0, 0, 1, 0, 0x0B]));
+    assert_eq!(r[10..], [0, 0, 0, 0]);
+}
+
+#[test]
+fn image_round_trips_and_refuses_garbage() {
+    let mut tpm = started();
+    let img = tpm.save_image();
+    let back = Tpm::from_image(&img, Box::new(DetRng::new(3)), Box::new(ManualClock(0))).unwrap();
+    assert_eq!(back.perm(), tpm.perm());
+    assert_eq!(image::decode(b"XXXX"), Err(ImageError::BadMagic));
+    let mut v = img.to_vec();
+    v[5] = 9;
+    assert_eq!(image::decode(&v).map(|_| ()), Err(ImageError::UnsupportedVersion(9)));
+    for n in 0..img.len() {
+        assert!(image::decode(&img[..n]).is_err());
+    }
+    let mut v = img.to_vec();
+    v.push(0);
+    assert_eq!(image::decode(&v).map(|_| ()), Err(ImageError::TrailingBytes));
+    // the seeds come from the injected RNG
+    assert_ne!(*manufactured(1).perm().eps, *manufactured(2).perm().eps);
+    assert_eq!(*manufactured(1).perm().eps, *manufactured(1).perm().eps);
+}
