@@ -5,26 +5,14 @@
 //!
 //! Skips (loudly) only if the Debian package tpm2-tools is missing.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use sha1::Sha1;
 use sha2::{Digest, Sha256};
-use tpm12_server::transport::{Tcp, TempDir, Transport};
-
-/// Two consecutive free ports (data, control).
-fn free_pair() -> u16 {
-    for _ in 0..100 {
-        let l = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
-        let p = l.local_addr().expect("addr").port();
-        if p < u16::MAX && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no two consecutive free ports");
-}
+use tpm12_server::transport::{Tcp, TempDir, Transport, free_port_pair};
 
 /// The server, stopped with SIGTERM (it must exit cleanly) or killed on drop.
 struct Server(Option<Child>);
@@ -118,7 +106,7 @@ fn tpm2_tools_against_tpm12_server() {
     }
     let dir = TempDir::new("tpm2-tools").expect("tempdir");
     let state = dir.0.join("state");
-    let port = free_pair();
+    let port = free_port_pair();
     let server = Server::start(port, &state);
 
     ok(port, &["tpm2_startup", "-c"]);

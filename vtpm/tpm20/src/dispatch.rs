@@ -1,8 +1,9 @@
 //! One command through the engine (Part 3 §5): header checks, the command table, the
 //! startup / failure-mode gates, the handle area, the authorization area, the handler, and
 //! the response (handles, `parameterSize` and the session area when the command had
-//! sessions). Errors are 10-byte responses; a bad tag answers with the TPM 1.2 response tag
-//! `TPM_ST_RSP_COMMAND`, which is what lets a TPM 1.2 driver see `TPM_RC_BAD_TAG` (0x1E).
+//! sessions). Errors are 10-byte responses; a TPM 1.2 command (tag 0x00C1..0x00C3) gets
+//! `TPM_RC_BAD_TAG` with the TPM 1.2 response tag `TPM_ST_RSP_COMMAND`, which is what lets a
+//! TPM 1.2 driver see return code 0x1E.
 
 use alloc::vec::Vec;
 
@@ -24,7 +25,10 @@ pub fn error_response(tag: u16, rc: Rc) -> Vec<u8> {
 pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
     match run(tpm, locality, command) {
         Ok(resp) => resp,
-        Err(Rc::BAD_TAG) => error_response(st::RSP_COMMAND, Rc::BAD_TAG),
+        // A TPM 1.2 command gets its answer in a TPM 1.2 frame (Part 1, TPM 1.2 compatibility).
+        Err(Rc::BAD_TAG) if command.get(..2).is_some_and(|t| t[0] == 0 && (0xC1..=0xC3).contains(&t[1])) => {
+            error_response(st::RSP_COMMAND, Rc::BAD_TAG)
+        }
         Err(rc) => error_response(st::NO_SESSIONS, rc),
     }
 }

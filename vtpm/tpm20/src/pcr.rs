@@ -55,8 +55,14 @@ pub const ATTRIBUTES: [PcrAttributes; PCR_COUNT] = [
 ];
 
 /// PCRs whose change does not increment `pcrUpdateCounter` (TPM_PT_PCR_NO_INCREMENT): the
-/// dynamic-OS group 20–22, as the TCG reference implementation.
-pub const NO_INCREMENT: [usize; 3] = [20, 21, 22];
+/// debug PCR 16, the dynamic-OS PCRs 21–22 and the application PCR 23 (as libtpms).
+pub const NO_INCREMENT: [usize; 4] = [16, 21, 22, 23];
+
+/// How many of the PCRs for which `initialized` holds count in pcrUpdateCounter: TPM2_Startup
+/// counts every PCR it sets to its initial value (not those a Resume restores) as a change.
+pub fn counted(initialized: impl Fn(usize) -> bool) -> u32 {
+    (0..PCR_COUNT).filter(|&i| initialized(i) && !NO_INCREMENT.contains(&i)).count() as u32
+}
 
 /// Whether `locality` is in the bitmap `set` (localities above 4 are in none).
 pub const fn locality_in(set: u8, locality: u8) -> bool {

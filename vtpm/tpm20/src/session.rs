@@ -30,7 +30,11 @@ const MIN_SESSION: u32 = 4 + 2 + 1 + 2;
 /// the sessions and leaves `params` on the parameters.
 pub fn parse<'a>(params: &mut Reader<'a>) -> Result<Vec<AuthCommand<'a>>, Rc> {
     let size = params.u32().map_err(|_| Rc::AUTHSIZE)?;
-    if size < MIN_SESSION || size as usize > params.remaining() {
+    if size < MIN_SESSION {
+        // smaller than one session: as the reference, TPM_RC_SIZE
+        return Err(Rc::SIZE);
+    }
+    if size as usize > params.remaining() {
         return Err(Rc::AUTHSIZE);
     }
     let mut area = Reader::new(params.bytes(size as usize).map_err(|_| Rc::AUTHSIZE)?);
@@ -86,9 +90,9 @@ pub fn check(sessions: &[AuthCommand<'_>], auth_values: &[&[u8]]) -> Result<(), 
 }
 
 /// The response's session area for `sessions` (`TPMS_AUTH_RESPONSE` each): for a password
-/// session an empty nonce, the continueSession bit, an empty hmac.
+/// session an empty nonce, continueSession SET (a password session never ends), an empty hmac.
 pub fn response(sessions: &[AuthCommand<'_>], w: &mut Writer) {
-    for s in sessions {
-        w.u16(0).u8(s.attributes & session_attr::CONTINUE_SESSION).u16(0);
+    for _ in sessions {
+        w.u16(0).u8(session_attr::CONTINUE_SESSION).u16(0);
     }
 }

@@ -59,9 +59,12 @@ fn getcap(tpm: &mut Tpm, capability: u32, property: u32, count: u32) -> Vec<u8> 
 #[test]
 fn header_errors_and_gates() {
     let mut tpm = manufactured(1);
-    // a TPM 1.2 command: TPM_RC_BAD_TAG with the TPM 1.2 response tag
+    // a TPM 1.2 command: TPM_RC_BAD_TAG with the TPM 1.2 response tag; other bad tags with
+    // TPM_ST_NO_SESSIONS
     let r = tpm.execute(0, &[0x00, 0xC1, 0, 0, 0, 10, 0, 0, 0, 0x65]);
     assert_eq!(r, [0x00, 0xC4, 0, 0, 0, 10, 0, 0, 0, 0x1E]);
+    let r = tpm.execute(0, &crate::testing::command(st::NULL, cc::GET_RANDOM, &[0, 8]));
+    assert_eq!(r, [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0x1E]);
     assert_eq!(rc(&tpm.execute(0, &[0x80])), 0x1E);
     assert_eq!(rc(&tpm.execute(0, &[0x80, 0x01, 0, 0, 0, 12, 0, 0, 1, 0x44])), 0x142);
     assert_eq!(rc(&tpm.execute(0, &plain(cc::CREATE_PRIMARY, &[]))), 0x143);
@@ -121,10 +124,46 @@ fn pcr_extend_errors() {
     // a password session on a command without an authorization handle
     let cmd = with_password(cc::GET_RANDOM, &[], b"", &[0, 8]);
     assert_eq!(rc(&tpm.execute(0, &cmd)), 0x98B);
-    // authorizationSize too small
+    // authorizationSize smaller than a session (TPM_RC_SIZE), larger than the command
     let mut w = Writer::new();
     w.u32(0).u32(4).u32(rh::PW).bytes(&extend_body(alg::SHA256, &d));
+    assert_eq!(rc(&tpm.execute(0, &crate::testing::command(st::SESSIONS, cc::PCR_EXTEND, &w.0))), 0x095);
+    let mut w = Writer::new();
+    w.u32(0).u32(400).u32(rh::PW).u16(0).u8(0).u16(0);
     assert_eq!(rc(&tpm.execute(0, &crate::testing::command(st::SESSIONS, cc::PCR_EXTEND, &w.0))), 0x144);
+    // the password session's answer: empty nonce, continueSession, empty hmac
+    let r = tpm.execute(0, &with_password(cc::PCR_EXTEND, &[0], b"", &extend_body(alg::SHA256, &d)));
+    assert_eq!(r[6..], [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0]);
+}
+
+/// pcrUpdateCounter as PCR_Read reports it.
+fn counter(tpm: &mut Tpm) -> u32 {
+    let r = tpm.execute(0, &plain(cc::PCR_READ, &selection(alg::SHA256, &[])));
+    u32::from_be_bytes([r[10], r[11], r[12], r[13]])
+}
+
+#[test]
+fn pcr_update_counter() {
+    let mut tpm = started();
+    // Startup counts the 20 PCRs it initializes outside the no-increment group (16, 21-23)
+    assert_eq!(counter(&mut tpm), 20);
+    assert_eq!(extend(&mut tpm, 0, 23, alg::SHA256, &[0; 32]), 0);
+    assert_eq!(counter(&mut tpm), 20);
+    assert_eq!(extend(&mut tpm, 0, 1, alg::SHA256, &[0; 32]), 0);
+    assert_eq!(counter(&mut tpm), 21);
+    let mut both = Writer::new();
+    both.u32(2).u16(alg::SHA1).bytes(&[0; 20]).u16(alg::SHA256).bytes(&[0; 32]);
+    assert_eq!(rc(&tpm.execute(0, &with_password(cc::PCR_EXTEND, &[1], b"", &both.0))), 0);
+    assert_eq!(counter(&mut tpm), 23);
+    // nothing extended: no change
+    let r = tpm.execute(0, &with_password(cc::PCR_EXTEND, &[1], b"", &[0, 0, 0, 0]));
+    assert_eq!(rc(&r), 0);
+    assert_eq!(counter(&mut tpm), 23);
+    // a resume restores the saved count and counts the PCRs it initializes (17-20)
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SHUTDOWN, &su::STATE.to_be_bytes()))), 0);
+    tpm.init();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::STATE.to_be_bytes()))), 0);
+    assert_eq!(counter(&mut tpm), 27);
 }
 
 #[test]
@@ -181,6 +220,13 @@ fn read_clock_counts_resets_and_restarts() {
     tpm.init();
     assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
     assert_eq!(counts(&mut tpm), (2, 0, 0));
+    // an orderly shutdown does not make it safe; a durable clock (an image taken) does
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SHUTDOWN, &su::CLEAR.to_be_bytes()))), 0);
+    tpm.init();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    assert_eq!(counts(&mut tpm), (3, 0, 0));
+    let _ = tpm.save_image();
+    assert_eq!(counts(&mut tpm), (3, 0, 1));
 }
 
 #[test]
@@ -224,6 +270,10 @@ fn contexts_with_nothing_loaded() {
     let mut w = Writer::new();
     w.u64(1).u32(0x0200_0000).u32(rh::OWNER).tpm2b(&[0; 40]);
     assert_eq!(rc(&tpm.execute(0, &plain(cc::CONTEXT_LOAD, &w.0))), 0x1DF);
+    // a blob whose integrity digest does not fit it
+    let mut w = Writer::new();
+    w.u64(1).u32(0x0200_0000).u32(rh::OWNER).tpm2b(&[0x5A; 40]);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::CONTEXT_LOAD, &w.0))), 0x095);
 }
 
 #[test]

@@ -88,6 +88,7 @@ impl Tpm {
             clock_ms: 0,
             reset_count: 0,
             restart_count: 0,
+            clock_safe: true,
             orderly: Orderly::Clear,
         };
         let mut tpm = Self::from_state(perm, None, rng, clock);
@@ -131,8 +132,10 @@ impl Tpm {
         self.state_changed = false;
     }
 
-    /// The state image (the clock as it is now); does not touch the change flag.
+    /// The state image (the clock as it is now, which makes the clock safe again: it can no
+    /// longer go back behind this value); does not touch the change flag.
     pub fn save_image(&mut self) -> Zeroizing<Vec<u8>> {
+        self.perm.clock_safe = true;
         let mut perm = self.perm.clone();
         perm.clock_ms = self.clock_ms();
         image::encode(&perm, self.saved.as_ref())

@@ -46,7 +46,7 @@ fn algorithms() -> Vec<(u16, u32)> {
 /// Every TPM property this engine reports, ascending.
 fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
     let total = COMMANDS.len() as u32;
-    let startup_clear = if tpm.vol.as_ref().is_some_and(|v| v.clock_safe) {
+    let startup_clear = if tpm.vol.as_ref().is_some_and(|v| v.orderly_start) {
         HIERARCHIES_ENABLED | ORDERLY
     } else {
         HIERARCHIES_ENABLED

@@ -10,7 +10,7 @@ pub fn read_clock(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> Re
     c.finish()?;
     let time = tpm.time_ms();
     let clock = tpm.clock_ms();
-    let safe = tpm.vol.as_ref().is_some_and(|v| v.clock_safe);
+    let safe = tpm.perm.clock_safe;
     resp.params.u64(time).u64(clock).u32(tpm.perm.reset_count).u32(tpm.perm.restart_count).u8(u8::from(safe));
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! integrity check. The error codes are those of a TPM with empty tables.
 
 use crate::cmd::{Command, Response};
-use crate::constants::{ht, rh};
+use crate::constants::{MAX_DIGEST, ht, rh};
 use crate::rc::{At, Rc};
 use crate::tpm::Tpm;
 
@@ -31,8 +31,10 @@ pub fn context_load(_tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -
     if !matches!(hierarchy, rh::OWNER | rh::ENDORSEMENT | rh::PLATFORM | rh::NULL) {
         return Err(Rc::VALUE.param(1));
     }
-    let _blob = c.params.tpm2b(MAX_CONTEXT_SIZE).p(1)?;
+    let blob = c.params.tpm2b(MAX_CONTEXT_SIZE).p(1)?;
     c.finish()?;
+    // The blob starts with its integrity digest (a TPM2B_DIGEST of the context hash).
+    crate::codec::Reader::new(blob).tpm2b(MAX_DIGEST).map_err(|_| Rc::SIZE)?;
     // No context was ever saved by this engine, so none can carry a valid integrity HMAC.
     Err(Rc::INTEGRITY.param(1))
 }

@@ -109,10 +109,13 @@ pub fn pcr_extend(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> R
         tpm.test_alg(h)?;
     }
     let vol = started(tpm)?;
+    // each bank extended is a change (two banks: two counts, as libtpms)
     for (h, d) in digests {
-        vol.pcrs.extend(h, index, d);
+        if vol.pcrs.allocated(h) {
+            vol.pcrs.extend(h, index, d);
+            count_change(vol, index);
+        }
     }
-    count_change(vol, index);
     Ok(())
 }
 

@@ -18,7 +18,8 @@ pub fn startup(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Resu
     c.finish()?;
     let prev = tpm.perm.orderly;
     let mut pcrs = PcrBanks::startup(tpm.perm.pcr_allocation, c.locality);
-    let mut pcr_update_counter = 0;
+    // Every PCR set to its initial value is a change (see `counted`).
+    let mut pcr_update_counter = crate::pcr::counted(|_| true);
     match ty {
         su::CLEAR if prev == Orderly::State => {
             tpm.perm.restart_count = tpm.perm.restart_count.wrapping_add(1);
@@ -38,12 +39,16 @@ pub fn startup(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Resu
                     }
                 }
             }
-            pcr_update_counter = saved.pcr_update_counter;
+            pcr_update_counter =
+                saved.pcr_update_counter.wrapping_add(crate::pcr::counted(|i| !ATTRIBUTES[i].state_save));
             tpm.perm.restart_count = tpm.perm.restart_count.wrapping_add(1);
         }
         _ => return Err(Rc::VALUE.param(1)),
     }
-    tpm.vol = Some(VolatileState { pcrs, pcr_update_counter, clock_safe: prev != Orderly::None });
+    tpm.vol = Some(VolatileState { pcrs, pcr_update_counter, orderly_start: prev != Orderly::None });
+    if prev == Orderly::None {
+        tpm.perm.clock_safe = false;
+    }
     tpm.perm.orderly = Orderly::None;
     tpm.saved = None;
     tpm.mark_state_changed();

@@ -5,7 +5,7 @@
 //! eps[32] | sps[32] | pps[32]
 //! ownerAuth TPM2B | endorsementAuth TPM2B | lockoutAuth TPM2B
 //! pcrAllocation u8 (bit 0 SHA-1, bit 1 SHA-256)
-//! clock u64 (ms) | resetCount u32 | restartCount u32
+//! clock u64 (ms) | resetCount u32 | restartCount u32 | clockSafe u8 (0 or 1)
 //! orderly u8 (0 none, 1 Shutdown(CLEAR), 2 Shutdown(STATE))
 //! if orderly = 2: pcrUpdateCounter u32, then for each allocated bank (SHA-1, SHA-256)
 //!                 the values of PCR 0..15 (the state-saved PCRs)
@@ -75,6 +75,7 @@ pub fn encode(perm: &PermanentState, saved: Option<&SavedState>) -> Zeroizing<Ve
     w.bytes(&perm.eps[..]).bytes(&perm.sps[..]).bytes(&perm.pps[..]);
     w.tpm2b(&perm.owner_auth).tpm2b(&perm.endorsement_auth).tpm2b(&perm.lockout_auth);
     w.u8(perm.pcr_allocation).u64(perm.clock_ms).u32(perm.reset_count).u32(perm.restart_count);
+    w.u8(u8::from(perm.clock_safe));
     match (perm.orderly, saved) {
         (Orderly::State, Some(s)) => {
             w.u8(Orderly::State as u8).u32(s.pcr_update_counter);
@@ -131,6 +132,11 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
     let clock_ms = r.u64().map_err(t)?;
     let reset_count = r.u32().map_err(t)?;
     let restart_count = r.u32().map_err(t)?;
+    let clock_safe = match r.u8().map_err(t)? {
+        0 => false,
+        1 => true,
+        _ => return Err(ImageError::Invalid("clockSafe")),
+    };
     let orderly = match r.u8().map_err(t)? {
         0 => Orderly::None,
         1 => Orderly::Clear,
@@ -166,6 +172,7 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         clock_ms,
         reset_count,
         restart_count,
+        clock_safe,
         orderly,
     };
     Ok((perm, saved))

@@ -47,6 +47,9 @@ pub struct PermanentState {
     pub reset_count: u32,
     /// restartCount: TPM Restarts and Resumes since the last TPM Reset.
     pub restart_count: u32,
+    /// `safe` of TPMS_CLOCK_INFO: CLEAR from a Startup after a non-orderly shutdown (the
+    /// clock may have gone back) until the clock is next made durable (an image is taken).
+    pub clock_safe: bool,
     /// The last shutdown.
     pub orderly: Orderly,
 }
@@ -67,6 +70,6 @@ pub struct VolatileState {
     pub pcrs: PcrBanks,
     /// pcrUpdateCounter.
     pub pcr_update_counter: u32,
-    /// Whether the clock may not have gone back since it was last reported (`safe`).
-    pub clock_safe: bool,
+    /// Whether this Startup followed an orderly TPM2_Shutdown (TPMA_STARTUP_CLEAR.orderly).
+    pub orderly_start: bool,
 }
