@@ -192,6 +192,9 @@ fn shutdown_state_survives_the_image() {
     tpm.clear_changed();
     assert_eq!(rc(&tpm.execute(0, &plain(cc::SHUTDOWN, &su::STATE.to_be_bytes()))), 0);
     let img = tpm.image_if_changed().expect("Shutdown changes the saved state");
+    // the saved state is exactly what the image holds (fuzzing found PCR 16-23 kept in
+    // memory but not in the image)
+    assert_eq!(image::decode(&img).map(|(_, s)| s).ok().flatten().as_ref(), tpm.saved());
     let mut again = Tpm::from_image(&img, Box::new(DetRng::new(2)), Box::new(ManualClock(0))).unwrap();
     assert_eq!(rc(&again.execute(0, &plain(cc::STARTUP, &su::STATE.to_be_bytes()))), 0);
     assert_eq!(read_pcr(&mut again, alg::SHA256, 4), pcr4);
@@ -321,4 +324,45 @@ fn image_round_trips_and_refuses_garbage() {
     // the seeds come from the injected RNG
     assert_ne!(*manufactured(1).perm().eps, *manufactured(2).perm().eps);
     assert_eq!(*manufactured(1).perm().eps, *manufactured(1).perm().eps);
+}
+
+/// What the Linux TPM 2.0 core sends at probe and in use (drivers/char/tpm: tpm2_probe,
+/// tpm2_auto_startup, tpm2_get_cc_attrs_tbl, tpm2_get_pcr_allocation, hwrng, IMA's
+/// tpm2_pcr_extend over every allocated bank, tpm2_shutdown), in that order.
+#[test]
+fn linux_tpm2_core_sequence() {
+    let mut tpm = manufactured(9);
+    let prop = |tpm: &mut Tpm, p: u32| {
+        let mut w = Writer::new();
+        w.u32(cap::TPM_PROPERTIES).u32(p).u32(1);
+        tpm.execute(0, &plain(cc::GET_CAPABILITY, &w.0))
+    };
+    // tpm2_probe: any TPM_ST_NO_SESSIONS answer marks the chip TPM 2.0
+    assert_eq!(prop(&mut tpm, pt::TOTAL_COMMANDS)[..2], [0x80, 0x01]);
+    // tpm2_auto_startup: SelfTest says TPM_RC_INITIALIZE, so Startup(CLEAR), then SelfTest
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SELF_TEST, &[0]))), 0x100);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SELF_TEST, &[0]))), 0);
+    // tpm2_get_cc_attrs_tbl: the count, then that many attributes from TPM2_CC_FIRST
+    let r = prop(&mut tpm, pt::TOTAL_COMMANDS);
+    let n = u32::from_be_bytes([r[r.len() - 4], r[r.len() - 3], r[r.len() - 2], r[r.len() - 1]]);
+    let body = getcap(&mut tpm, cap::COMMANDS, cc::FIRST, n);
+    assert_eq!(u32::from_be_bytes([body[5], body[6], body[7], body[8]]), n);
+    assert_eq!(body[0], 0, "no more commands than TPM_PT_TOTAL_COMMANDS");
+    // tpm2_get_pcr_allocation
+    let body = getcap(&mut tpm, cap::PCRS, 0, 1);
+    assert_eq!(body[5..9], [0, 0, 0, 2]);
+    // hwrng
+    assert_eq!(tpm.execute(0, &plain(cc::GET_RANDOM, &[0, 32])).len(), 10 + 2 + 32);
+    // IMA: PCR 10 in every allocated bank, one command
+    tpm.clear_changed();
+    let mut w = Writer::new();
+    w.u32(2).u16(alg::SHA1).bytes(&[0xAA; 20]).u16(alg::SHA256).bytes(&[0xAA; 32]);
+    let r = tpm.execute(0, &with_password(cc::PCR_EXTEND, &[10], b"", &w.0));
+    assert_eq!(rc(&r), 0);
+    assert!(!tpm.state_changed());
+    assert_eq!(read_pcr(&mut tpm, alg::SHA1, 10), HashAlg::Sha1.digest(&[&[0u8; 20], &[0xAA; 20]]));
+    // tpm_class_shutdown
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SHUTDOWN, &su::CLEAR.to_be_bytes()))), 0);
+    assert!(tpm.state_changed());
 }

@@ -66,7 +66,17 @@ pub fn shutdown(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Res
             tpm.perm.orderly = Orderly::Clear;
         }
         su::STATE => {
-            tpm.saved = Some(SavedState { pcr_update_counter: vol.pcr_update_counter, pcrs: vol.pcrs.clone() });
+            // Only the state-saved PCRs are kept (the others are initialized by the Startup
+            // that follows), so the saved state is exactly what the image holds.
+            let mut pcrs = PcrBanks::startup(tpm.perm.pcr_allocation, 0);
+            for (saved, live) in pcrs.banks.iter_mut().zip(&vol.pcrs.banks) {
+                if let (Some(s), Some(l)) = (saved.as_mut(), live.as_ref()) {
+                    for i in (0..PCR_COUNT).filter(|&i| ATTRIBUTES[i].state_save) {
+                        s[i].clone_from(&l[i]);
+                    }
+                }
+            }
+            tpm.saved = Some(SavedState { pcr_update_counter: vol.pcr_update_counter, pcrs });
             tpm.perm.orderly = Orderly::State;
         }
         _ => return Err(Rc::VALUE.param(1)),
