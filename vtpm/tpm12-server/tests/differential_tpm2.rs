@@ -421,6 +421,37 @@ fn shutdown_state(s: &mut Side<'_>) {
     s.cmd("ReadClock after an orderly restart", cc::READ_CLOCK, &[], Cmp::Mask(&[(0, 16)]));
 }
 
+fn hierarchies(s: &mut Side<'_>) {
+    s.startup();
+    let change = |s: &mut Side<'_>, label: &str, h: u32, pw: &[u8], new: &[u8]| {
+        let mut w = Writer::new();
+        w.tpm2b(new);
+        s.raw(label, &with_password(cc::HIERARCHY_CHANGE_AUTH, &[h], pw, &w.0), Cmp::Exact);
+    };
+    let clear = |s: &mut Side<'_>, label: &str, h: u32, pw: &[u8]| {
+        s.raw(label, &with_password(cc::CLEAR, &[h], pw, &[]), Cmp::Exact);
+    };
+    change(s, "ChangeAuth owner", rh::OWNER, b"", b"owner\0");
+    s.getcap("TPM_PT_PERMANENT owner set", cap::TPM_PROPERTIES, pt::PERMANENT, 1, Cmp::Mask(&[(0, 1)]));
+    change(s, "ChangeAuth owner, wrong password", rh::OWNER, b"x", b"y");
+    change(s, "ChangeAuth owner, password with trailing zero", rh::OWNER, b"owner\0\0", b"owner2");
+    change(s, "ChangeAuth endorsement", rh::ENDORSEMENT, b"", b"e");
+    change(s, "ChangeAuth platform", rh::PLATFORM, b"", b"p");
+    change(s, "ChangeAuth TPM_RH_NULL", rh::NULL, b"", b"p");
+    change(s, "ChangeAuth newAuth too long", rh::OWNER, b"owner2", &[7; 65]);
+    change(s, "ChangeAuth lockout", rh::LOCKOUT, b"", b"L");
+    s.getcap("TPM_PT_PERMANENT all set", cap::TPM_PROPERTIES, pt::PERMANENT, 1, Cmp::Mask(&[(0, 1)]));
+    clear(s, "Clear TPM_RH_OWNER", rh::OWNER, b"owner2");
+    clear(s, "Clear lockout, wrong password", rh::LOCKOUT, b"bad");
+    clear(s, "Clear lockout while locked out", rh::LOCKOUT, b"L");
+    clear(s, "Clear platform", rh::PLATFORM, b"p");
+    s.getcap("TPM_PT_PERMANENT after Clear", cap::TPM_PROPERTIES, pt::PERMANENT, 1, Cmp::Mask(&[(0, 1)]));
+    change(s, "ChangeAuth owner after Clear", rh::OWNER, b"", b"o");
+    s.init();
+    s.startup();
+    change(s, "ChangeAuth platform after a Reset", rh::PLATFORM, b"", b"q");
+}
+
 type Sequence = fn(&mut Side<'_>);
 
 const CORPUS: &[(&str, Sequence)] = &[
@@ -433,6 +464,7 @@ const CORPUS: &[(&str, Sequence)] = &[
     ("self_tests", self_tests),
     ("contexts", contexts),
     ("shutdown_state", shutdown_state),
+    ("hierarchies", hierarchies),
 ];
 
 fn ours(seq: Sequence) -> Vec<Obs> {

@@ -7,7 +7,9 @@
 
 use alloc::vec::Vec;
 
-use crate::cmd::{self, Command, HandleKind, Response};
+use zeroize::Zeroizing;
+
+use crate::cmd::{self, Command, HandleKind, Response, hierarchy};
 use crate::codec::{Reader, Writer};
 use crate::constants::{MAX_COMMAND_SIZE, cc, ht, rh, st};
 use crate::rc::Rc;
@@ -40,15 +42,17 @@ fn check_handle(kind: HandleKind, handle: u32, n: u32) -> Result<(), Rc> {
         HandleKind::Context => {
             matches!((handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION | ht::TRANSIENT)
         }
+        HandleKind::Hierarchy(allowed) => allowed.contains(&handle),
     };
     if ok { Ok(()) } else { Err(Rc::VALUE.handle(n)) }
 }
 
 /// The authorization value of an authorization handle: PCRs have no authValue groups here,
-/// so their authorization is the empty password.
-fn auth_value(kind: HandleKind) -> &'static [u8] {
+/// so their authorization is the empty password; hierarchies have theirs.
+fn auth_value(tpm: &Tpm, kind: HandleKind, handle: u32) -> Zeroizing<Vec<u8>> {
     match kind {
-        HandleKind::Pcr { .. } | HandleKind::Context => &[],
+        HandleKind::Pcr { .. } | HandleKind::Context => Zeroizing::new(Vec::new()),
+        HandleKind::Hierarchy(_) => hierarchy::auth_value(tpm, handle),
     }
 }
 
@@ -84,8 +88,22 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
     } else {
         Vec::new()
     };
-    let auth: Vec<&[u8]> = row.handles.iter().take(row.auth_handles).map(|&k| auth_value(k)).collect();
-    session::check(&sessions, &auth)?;
+    let auth: Vec<Zeroizing<Vec<u8>>> =
+        row.handles.iter().zip(&handles).take(row.auth_handles).map(|(&k, &h)| auth_value(tpm, k, h)).collect();
+    let lockout = handles.iter().take(row.auth_handles).position(|&h| h == rh::LOCKOUT);
+    if lockout.is_some() && hierarchy::locked_out(tpm) {
+        return Err(Rc::LOCKOUT);
+    }
+    let auth_refs: Vec<&[u8]> = auth.iter().map(|a| a.as_slice()).collect();
+    match (session::check(&sessions, &auth_refs), lockout) {
+        (Ok(()), _) => {}
+        // lockoutAuth is DA-protected: a wrong one is TPM_RC_AUTH_FAIL and locks it out
+        (Err(rc), Some(i)) if rc == Rc::BAD_AUTH.session(i as u32 + 1) => {
+            hierarchy::lock_out(tpm);
+            return Err(Rc::AUTH_FAIL.session(i as u32 + 1));
+        }
+        (Err(rc), _) => return Err(rc),
+    }
 
     let mut c = Command { code, locality, handles, params: r };
     let mut resp = Response::default();

@@ -1,7 +1,8 @@
 //! A TPM 2.0 engine (TCG TPM 2.0 Library, parts 2 and 3), first stage: what the Linux TPM 2.0
 //! core and its resource manager send — startup / self-test, the capabilities they read,
 //! PCR read / extend / reset on the SHA-1 and SHA-256 banks, random numbers, the context
-//! commands (with nothing to save yet), the clock, shutdown. Pure, `no_std` + `alloc`,
+//! commands (with nothing to save yet), the clock, shutdown; and the hierarchies'
+//! authorization values (HierarchyChangeAuth, Clear). Pure, `no_std` + `alloc`,
 //! host-testable, no `unsafe`; crypto from RustCrypto.
 //!
 //! # Layout

@@ -30,8 +30,10 @@ impl Rc {
     pub const INTEGRITY: Rc = Rc(0x09F);
     pub const RESERVED_BITS: Rc = Rc(0x0A1);
     pub const BAD_AUTH: Rc = Rc(0x0A2);
+    pub const AUTH_FAIL: Rc = Rc(0x08E);
     // warnings (RC_WARN = 0x900)
     pub const LOCALITY: Rc = Rc(0x907);
+    pub const LOCKOUT: Rc = Rc(0x921);
     pub const REFERENCE_H0: Rc = Rc(0x910);
     pub const REFERENCE_S0: Rc = Rc(0x918);
 }

@@ -76,8 +76,9 @@ pub fn check(sessions: &[AuthCommand<'_>], auth_values: &[&[u8]]) -> Result<(), 
                 if s.attributes & !session_attr::CONTINUE_SESSION != 0 {
                     return Err(Rc::ATTRIBUTES.session(n));
                 }
-                if !ct_eq(s.hmac, auth_values[i]) {
-                    // The entities at this stage (PCRs) are not DA-protected: TPM_RC_BAD_AUTH.
+                // Authorization values are compared without trailing zeros (Part 1 §19.6.4).
+                if !ct_eq(crate::cmd::hierarchy::trim(s.hmac), auth_values[i]) {
+                    // TPM_RC_BAD_AUTH; the dispatcher makes it TPM_RC_AUTH_FAIL for lockoutAuth.
                     return Err(Rc::BAD_AUTH.session(n));
                 }
             }

@@ -366,3 +366,82 @@ fn linux_tpm2_core_sequence() {
     assert_eq!(rc(&tpm.execute(0, &plain(cc::SHUTDOWN, &su::CLEAR.to_be_bytes()))), 0);
     assert!(tpm.state_changed());
 }
+
+fn change_auth(tpm: &mut Tpm, hierarchy: u32, password: &[u8], new: &[u8]) -> u32 {
+    let mut w = Writer::new();
+    w.tpm2b(new);
+    rc(&tpm.execute(0, &with_password(cc::HIERARCHY_CHANGE_AUTH, &[hierarchy], password, &w.0)))
+}
+
+fn permanent(tpm: &mut Tpm) -> u32 {
+    let b = getcap(tpm, cap::TPM_PROPERTIES, pt::PERMANENT, 1);
+    u32::from_be_bytes([b[13], b[14], b[15], b[16]])
+}
+
+#[test]
+fn hierarchy_change_auth() {
+    let mut tpm = started();
+    tpm.clear_changed();
+    assert_eq!(change_auth(&mut tpm, rh::OWNER, b"", b"pw\0"), 0);
+    assert!(tpm.state_changed());
+    assert_eq!(&tpm.perm().owner_auth[..], b"pw", "stored without trailing zeros");
+    assert_eq!(permanent(&mut tpm) & 0x7, 1, "ownerAuthSet");
+    // hierarchies are DA-exempt: a wrong password is TPM_RC_BAD_AUTH, as often as asked
+    for _ in 0..5 {
+        assert_eq!(change_auth(&mut tpm, rh::OWNER, b"nope", b"x"), 0x9A2);
+    }
+    assert_eq!(change_auth(&mut tpm, rh::OWNER, b"pw\0\0", b"pw2"), 0);
+    assert_eq!(change_auth(&mut tpm, rh::ENDORSEMENT, b"", b"e"), 0);
+    assert_eq!(permanent(&mut tpm) & 0x7, 3);
+    // not a hierarchy / too long
+    assert_eq!(change_auth(&mut tpm, rh::NULL, b"", b"x"), 0x184);
+    assert_eq!(change_auth(&mut tpm, rh::OWNER, b"pw2", &[1; 33]), 0x1D5);
+    // without a session
+    let mut w = Writer::new();
+    w.u32(rh::OWNER).u16(0);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::HIERARCHY_CHANGE_AUTH, &w.0))), 0x125);
+    // the values survive the image
+    let img = tpm.save_image();
+    let back = Tpm::from_image(&img, Box::new(DetRng::new(4)), Box::new(ManualClock(0))).unwrap();
+    assert_eq!(back.perm(), tpm.perm());
+}
+
+#[test]
+fn platform_auth_is_volatile_but_resumed() {
+    let mut tpm = started();
+    assert_eq!(change_auth(&mut tpm, rh::PLATFORM, b"", b"plat"), 0);
+    assert_eq!(change_auth(&mut tpm, rh::PLATFORM, b"", b"x"), 0x9A2);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::SHUTDOWN, &su::STATE.to_be_bytes()))), 0);
+    let img = tpm.save_image();
+    let mut tpm = Tpm::from_image(&img, Box::new(DetRng::new(5)), Box::new(ManualClock(0))).unwrap();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::STATE.to_be_bytes()))), 0);
+    assert_eq!(change_auth(&mut tpm, rh::PLATFORM, b"plat", b"plat2"), 0, "kept across a Resume");
+    tpm.init();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    assert_eq!(change_auth(&mut tpm, rh::PLATFORM, b"", b"p"), 0, "emptied by a TPM Reset");
+}
+
+#[test]
+fn lockout_auth_is_protected_and_clear_resets() {
+    let mut tpm = started();
+    let clear = |tpm: &mut Tpm, h: u32, pw: &[u8]| rc(&tpm.execute(0, &with_password(cc::CLEAR, &[h], pw, &[])));
+    assert_eq!(change_auth(&mut tpm, rh::OWNER, b"", b"owner"), 0);
+    assert_eq!(change_auth(&mut tpm, rh::LOCKOUT, b"", b"L"), 0);
+    let sps = tpm.perm().sps.clone();
+    // a wrong lockoutAuth: TPM_RC_AUTH_FAIL, then even the right one is refused
+    assert_eq!(clear(&mut tpm, rh::LOCKOUT, b"wrong"), 0x98E);
+    assert_eq!(clear(&mut tpm, rh::LOCKOUT, b"L"), 0x921);
+    assert_eq!(change_auth(&mut tpm, rh::LOCKOUT, b"L", b"M"), 0x921);
+    // the lockout survives a restart (it is in the image)
+    let img = tpm.save_image();
+    let mut tpm = Tpm::from_image(&img, Box::new(DetRng::new(6)), Box::new(ManualClock(0))).unwrap();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    assert_eq!(clear(&mut tpm, rh::LOCKOUT, b"L"), 0x921);
+    // the platform may clear: new SPS, empty auths, lockout lifted
+    assert_eq!(clear(&mut tpm, rh::OWNER, b""), 0x184);
+    assert_eq!(clear(&mut tpm, rh::PLATFORM, b""), 0);
+    assert_ne!(tpm.perm().sps, sps);
+    assert!(tpm.perm().owner_auth.is_empty() && tpm.perm().lockout_auth.is_empty());
+    assert_eq!(permanent(&mut tpm) & 0x7, 0);
+    assert_eq!(clear(&mut tpm, rh::LOCKOUT, b""), 0);
+}

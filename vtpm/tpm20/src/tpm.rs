@@ -90,6 +90,7 @@ impl Tpm {
             restart_count: 0,
             clock_safe: true,
             orderly: Orderly::Clear,
+            lockout_until_ms: 0,
         };
         let mut tpm = Self::from_state(perm, None, rng, clock);
         tpm.state_changed = true;

@@ -46,6 +46,11 @@ fn algorithms() -> Vec<(u16, u32)> {
 /// Every TPM property this engine reports, ascending.
 fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
     let total = COMMANDS.len() as u32;
+    // ownerAuthSet, endorsementAuthSet, lockoutAuthSet (inLockout stays CLEAR: no DA counter)
+    let permanent = TPM_GENERATED_EPS
+        | u32::from(!tpm.perm.owner_auth.is_empty())
+        | u32::from(!tpm.perm.endorsement_auth.is_empty()) << 1
+        | u32::from(!tpm.perm.lockout_auth.is_empty()) << 2;
     let startup_clear = if tpm.vol.as_ref().is_some_and(|v| v.orderly_start) {
         HIERARCHIES_ENABLED | ORDERLY
     } else {
@@ -101,7 +106,7 @@ fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
         (pt::NV_BUFFER_MAX, 0),
         (pt::MODES, 0),
         (pt::MAX_CAP_BUFFER, MAX_CAP_BUFFER as u32),
-        (pt::PERMANENT, TPM_GENERATED_EPS),
+        (pt::PERMANENT, permanent),
         (pt::STARTUP_CLEAR, startup_clear),
         (pt::HR_NV_INDEX, 0),
         (pt::HR_LOADED, 0),

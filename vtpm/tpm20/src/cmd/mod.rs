@@ -12,13 +12,14 @@
 use alloc::vec::Vec;
 
 use crate::codec::{Reader, Writer};
-use crate::constants::cc;
+use crate::constants::{cc, rh};
 use crate::rc::Rc;
 use crate::tpm::Tpm;
 
 pub mod capability;
 pub mod clock;
 pub mod context;
+pub mod hierarchy;
 pub mod pcr;
 pub mod random;
 pub mod startup;
@@ -65,6 +66,8 @@ pub enum HandleKind {
     },
     /// `TPMI_DH_CONTEXT`: an HMAC or policy session or a transient object.
     Context,
+    /// A permanent hierarchy handle, one of the list (`TPMI_RH_HIERARCHY_AUTH`, `TPMI_RH_CLEAR`).
+    Hierarchy(&'static [u32]),
 }
 
 /// One implemented command.
@@ -100,6 +103,10 @@ impl CommandRow {
 }
 
 const PCR: HandleKind = HandleKind::Pcr { null: false };
+/// `TPMI_RH_HIERARCHY_AUTH`.
+const HIERARCHY_AUTH: HandleKind = HandleKind::Hierarchy(&[rh::LOCKOUT, rh::ENDORSEMENT, rh::OWNER, rh::PLATFORM]);
+/// `TPMI_RH_CLEAR`.
+const RH_CLEAR: HandleKind = HandleKind::Hierarchy(&[rh::LOCKOUT, rh::PLATFORM]);
 const PCR_OR_NULL: HandleKind = HandleKind::Pcr { null: true };
 
 const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: bool, handler: Handler) -> CommandRow {
@@ -110,6 +117,8 @@ const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: b
 /// are read from here, so they list exactly what the dispatcher runs; every other code is
 /// `TPM_RC_COMMAND_CODE`.
 pub static COMMANDS: &[CommandRow] = &[
+    CommandRow { extensive: true, ..row(cc::CLEAR, &[RH_CLEAR], 1, true, hierarchy::clear) },
+    row(cc::HIERARCHY_CHANGE_AUTH, &[HIERARCHY_AUTH], 1, true, hierarchy::hierarchy_change_auth),
     row(cc::PCR_RESET, &[PCR], 1, true, pcr::pcr_reset),
     row(cc::INCREMENTAL_SELF_TEST, &[], 0, true, testing::incremental_self_test),
     row(cc::SELF_TEST, &[], 0, true, testing::self_test),

@@ -20,6 +20,7 @@ pub fn startup(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Resu
     let mut pcrs = PcrBanks::startup(tpm.perm.pcr_allocation, c.locality);
     // Every PCR set to its initial value is a change (see `counted`).
     let mut pcr_update_counter = crate::pcr::counted(|_| true);
+    let mut platform_auth = zeroize::Zeroizing::new(alloc::vec::Vec::new());
     match ty {
         su::CLEAR if prev == Orderly::State => {
             tpm.perm.restart_count = tpm.perm.restart_count.wrapping_add(1);
@@ -41,11 +42,12 @@ pub fn startup(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Resu
             }
             pcr_update_counter =
                 saved.pcr_update_counter.wrapping_add(crate::pcr::counted(|i| !ATTRIBUTES[i].state_save));
+            platform_auth = saved.platform_auth.clone();
             tpm.perm.restart_count = tpm.perm.restart_count.wrapping_add(1);
         }
         _ => return Err(Rc::VALUE.param(1)),
     }
-    tpm.vol = Some(VolatileState { pcrs, pcr_update_counter, orderly_start: prev != Orderly::None });
+    tpm.vol = Some(VolatileState { pcrs, pcr_update_counter, orderly_start: prev != Orderly::None, platform_auth });
     if prev == Orderly::None {
         tpm.perm.clock_safe = false;
     }
@@ -76,7 +78,11 @@ pub fn shutdown(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Res
                     }
                 }
             }
-            tpm.saved = Some(SavedState { pcr_update_counter: vol.pcr_update_counter, pcrs });
+            tpm.saved = Some(SavedState {
+                pcr_update_counter: vol.pcr_update_counter,
+                pcrs,
+                platform_auth: vol.platform_auth.clone(),
+            });
             tpm.perm.orderly = Orderly::State;
         }
         _ => return Err(Rc::VALUE.param(1)),

@@ -6,9 +6,10 @@
 //! ownerAuth TPM2B | endorsementAuth TPM2B | lockoutAuth TPM2B
 //! pcrAllocation u8 (bit 0 SHA-1, bit 1 SHA-256)
 //! clock u64 (ms) | resetCount u32 | restartCount u32 | clockSafe u8 (0 or 1)
+//! lockoutUntil u64 (TPM clock ms; 0 = no lockout)
 //! orderly u8 (0 none, 1 Shutdown(CLEAR), 2 Shutdown(STATE))
-//! if orderly = 2: pcrUpdateCounter u32, then for each allocated bank (SHA-1, SHA-256)
-//!                 the values of PCR 0..15 (the state-saved PCRs)
+//! if orderly = 2: pcrUpdateCounter u32, platformAuth TPM2B, then for each allocated bank
+//!                 (SHA-1, SHA-256) the values of PCR 0..15 (the state-saved PCRs)
 //! ```
 //! All integers big-endian; nothing may follow. Decoding is bounds-checked and refuses any
 //! inconsistency with an [`ImageError`]; it never panics.
@@ -75,10 +76,10 @@ pub fn encode(perm: &PermanentState, saved: Option<&SavedState>) -> Zeroizing<Ve
     w.bytes(&perm.eps[..]).bytes(&perm.sps[..]).bytes(&perm.pps[..]);
     w.tpm2b(&perm.owner_auth).tpm2b(&perm.endorsement_auth).tpm2b(&perm.lockout_auth);
     w.u8(perm.pcr_allocation).u64(perm.clock_ms).u32(perm.reset_count).u32(perm.restart_count);
-    w.u8(u8::from(perm.clock_safe));
+    w.u8(u8::from(perm.clock_safe)).u64(perm.lockout_until_ms);
     match (perm.orderly, saved) {
         (Orderly::State, Some(s)) => {
-            w.u8(Orderly::State as u8).u32(s.pcr_update_counter);
+            w.u8(Orderly::State as u8).u32(s.pcr_update_counter).tpm2b(&s.platform_auth);
             for h in HASHES.into_iter().filter(|h| perm.pcr_allocation & (1 << h.index()) != 0) {
                 for i in 0..SAVED_PCRS {
                     match s.pcrs.get(h, i) {
@@ -137,6 +138,7 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         1 => true,
         _ => return Err(ImageError::Invalid("clockSafe")),
     };
+    let lockout_until_ms = r.u64().map_err(t)?;
     let orderly = match r.u8().map_err(t)? {
         0 => Orderly::None,
         1 => Orderly::Clear,
@@ -145,6 +147,7 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
     };
     let saved = if orderly == Orderly::State {
         let pcr_update_counter = r.u32().map_err(t)?;
+        let platform_auth = auth(&mut r)?;
         let mut pcrs = PcrBanks::startup(pcr_allocation, 0);
         for h in HASHES.into_iter().filter(|h| pcr_allocation & (1 << h.index()) != 0) {
             for i in 0..SAVED_PCRS {
@@ -154,7 +157,7 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
                 }
             }
         }
-        Some(SavedState { pcr_update_counter, pcrs })
+        Some(SavedState { pcr_update_counter, pcrs, platform_auth })
     } else {
         None
     };
@@ -174,6 +177,7 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         restart_count,
         clock_safe,
         orderly,
+        lockout_until_ms,
     };
     Ok((perm, saved))
 }

@@ -52,6 +52,9 @@ pub struct PermanentState {
     pub clock_safe: bool,
     /// The last shutdown.
     pub orderly: Orderly,
+    /// lockoutAuth is locked out (a wrong lockoutAuth) until the TPM clock reaches this (ms);
+    /// 0: not locked out.
+    pub lockout_until_ms: u64,
 }
 
 /// What TPM2_Shutdown(STATE) saves.
@@ -61,6 +64,8 @@ pub struct SavedState {
     pub pcr_update_counter: u32,
     /// The PCRs (only those with the `state_save` attribute are restored).
     pub pcrs: PcrBanks,
+    /// platformAuth.
+    pub platform_auth: Zeroizing<Vec<u8>>,
 }
 
 /// State that lives from TPM2_Startup to the next _TPM_Init.
@@ -72,4 +77,6 @@ pub struct VolatileState {
     pub pcr_update_counter: u32,
     /// Whether this Startup followed an orderly TPM2_Shutdown (TPMA_STARTUP_CLEAR.orderly).
     pub orderly_start: bool,
+    /// platformAuth: empty after every TPM Reset and Restart, kept across a Resume.
+    pub platform_auth: Zeroizing<Vec<u8>>,
 }
