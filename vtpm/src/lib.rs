@@ -3,7 +3,8 @@
 //! - `service`: the service loop ([`VtpmService::step`]), generic over the `drivers::hv` traits
 //!   and the engine; the host tests run it in the simulated Xen;
 //! - `engine`: the engine seam ([`Engine`]); `tpm12_engine`: `tpm12::Tpm` behind it, and its
-//!   start (manufacture, TPM_Startup, TPM_SelfTestFull);
+//!   start (manufacture, TPM_Startup, TPM_SelfTestFull); `tpm20_engine`: `tpm20::Tpm`
+//!   behind it (not selectable in the image yet);
 //! - `entropy`: the entropy pool and the refusal to manufacture from a weak one; `rng`: the
 //!   engine's CSPRNG (HKDF-SHA256 extraction, ChaCha20, periodic rekeying);
 //! - `locality`: the locality a frontend's commands run at (the guest's is not trusted);
@@ -33,7 +34,9 @@ pub mod service;
 pub mod state_disk;
 pub mod stats;
 pub mod tpm12_engine;
+pub mod tpm20_engine;
 
 pub use engine::Engine;
 pub use service::{Output, Step, VtpmService};
 pub use tpm12_engine::Tpm12Engine;
+pub use tpm20_engine::Tpm20Engine;

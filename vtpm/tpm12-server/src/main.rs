@@ -1,8 +1,9 @@
-//! `tpm12-server`: the tpm12 engine on 127.0.0.1 with swtpm's raw TCP framing.
+//! `tpm12-server`: the tpm12 engine (or, with `--tpm2`, the tpm20 engine) on 127.0.0.1
+//! with swtpm's raw TCP framing.
 //!
 //! ```text
-//! tpm12-server --port <N> --state <file> [--startup clear|state|deactivated|none]
-//!              [--no-hw-presence] [--maintcmds]
+//! tpm12-server --port <N> --state <file> [--tpm2] [--ctrl <port>]
+//!              [--startup clear|state|deactivated|none] [--no-hw-presence] [--maintcmds]
 //! tpm12-server --bench [--iterations N] [--swtpm-port P]
 //! ```
 //!
@@ -13,7 +14,9 @@
 //! State lives in `<file>`: loaded at start (a missing file manufactures a new
 //! TPM with a fresh EK), rewritten atomically (temp file + fsync + rename) after
 //! every command that changed permanent or saved state. SIGTERM/SIGINT end the
-//! server cleanly after the current command.
+//! server cleanly after the current command. With `--ctrl <port>` the server also
+//! answers swtpm's control channel there (CMD_INIT, CMD_SET_LOCALITY, CMD_SHUTDOWN,
+//! CMD_GET_TPMESTABLISHED); tpm2-tss' `swtpm:` TCTI needs it on `port + 1`.
 #![forbid(unsafe_code)]
 
 use tpm12_server::{bench, options, serve};

@@ -3,8 +3,20 @@
 use std::path::PathBuf;
 
 /// Usage text.
-pub const USAGE: &str = "usage: tpm12-server --port <N> --state <file> [--startup clear|state|deactivated|none] \
-[--no-hw-presence] [--maintcmds]\n       tpm12-server --bench [--iterations N] [--swtpm-port P]";
+pub const USAGE: &str = "usage: tpm12-server --port <N> --state <file> [--tpm2] [--ctrl <port>] \
+[--startup clear|state|deactivated|none] [--no-hw-presence] [--maintcmds]\n       \
+tpm12-server --bench [--iterations N] [--swtpm-port P]";
+
+/// The Startup type run when the server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Startup {
+    /// TPM 1.2 TPM_ST_CLEAR / TPM 2.0 TPM_SU_CLEAR.
+    Clear,
+    /// TPM 1.2 TPM_ST_STATE / TPM 2.0 TPM_SU_STATE.
+    State,
+    /// TPM 1.2 TPM_ST_DEACTIVATED (no TPM 2.0 equivalent).
+    Deactivated,
+}
 
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,8 +33,12 @@ pub struct Options {
     pub mode: Mode,
     pub port: u16,
     pub state: Option<PathBuf>,
-    /// TPM_Startup type run at start (None = leave the TPM waiting for Startup).
-    pub startup: Option<u16>,
+    /// Serve the TPM 2.0 engine (`--tpm2`) instead of the TPM 1.2 one.
+    pub tpm2: bool,
+    /// Port of swtpm's control channel (`--ctrl`; tpm2-tss' swtpm TCTI uses `port + 1`).
+    pub ctrl_port: Option<u16>,
+    /// Startup type run at start (None = leave the TPM waiting for Startup).
+    pub startup: Option<Startup>,
     pub hw_presence: bool,
     pub maintcmds: bool,
     pub iterations: u32,
@@ -40,7 +56,9 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         mode: Mode::Serve,
         port: 0,
         state: None,
-        startup: Some(1),
+        tpm2: false,
+        ctrl_port: None,
+        startup: Some(Startup::Clear),
         hw_presence: true,
         maintcmds: false,
         iterations: 200,
@@ -57,12 +75,16 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             "--state" => o.state = Some(PathBuf::from(value(args, &mut i, "--state")?)),
             "--startup" => {
                 o.startup = match value(args, &mut i, "--startup")? {
-                    "clear" => Some(1),
-                    "state" => Some(2),
-                    "deactivated" => Some(3),
+                    "clear" => Some(Startup::Clear),
+                    "state" => Some(Startup::State),
+                    "deactivated" => Some(Startup::Deactivated),
                     "none" => None,
                     other => return Err(format!("--startup: unknown type {other:?}")),
                 }
+            }
+            "--tpm2" => o.tpm2 = true,
+            "--ctrl" => {
+                o.ctrl_port = Some(value(args, &mut i, "--ctrl")?.parse().map_err(|_| "--ctrl: not a port number")?)
             }
             "--no-hw-presence" => o.hw_presence = false,
             "--maintcmds" => o.maintcmds = true,
@@ -80,6 +102,9 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
         i += 1;
     }
     if o.mode == Mode::Serve {
+        if o.tpm2 && o.startup == Some(Startup::Deactivated) {
+            return Err("--startup deactivated: TPM 2.0 has no deactivated startup".into());
+        }
         if !have_port {
             return Err("--port is required".into());
         }
@@ -107,5 +132,11 @@ mod tests {
         assert!(parse(&s(&["--state", "a"])).is_err());
         assert!(parse(&s(&["--port", "1", "--state", "a", "--bogus"])).is_err());
         assert!(parse(&s(&["--port"])).is_err());
+        let o = parse(&s(&["--port", "1", "--state", "a", "--tpm2", "--ctrl", "2", "--startup", "state"])).unwrap();
+        assert!(o.tpm2);
+        assert_eq!(o.ctrl_port, Some(2));
+        assert_eq!(o.startup, Some(Startup::State));
+        assert!(parse(&s(&["--port", "1", "--state", "a", "--tpm2", "--startup", "deactivated"])).is_err());
+        assert!(parse(&s(&["--port", "1", "--state", "a", "--ctrl", "x"])).is_err());
     }
 }

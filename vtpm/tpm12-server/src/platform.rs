@@ -1,5 +1,5 @@
 //! Host implementations of the engine's platform traits: the OS RNG
-//! (`/dev/urandom`) and a monotonic clock.
+//! (`/dev/urandom`) and a monotonic clock, for both engines.
 
 use std::convert::Infallible;
 use std::fs::File;
@@ -56,6 +56,12 @@ impl Default for HostClock {
 }
 
 impl Clock for HostClock {
+    fn now_us(&mut self) -> u64 {
+        u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+}
+
+impl tpm20::Clock for HostClock {
     fn now_us(&mut self) -> u64 {
         u64::try_from(self.0.elapsed().as_micros()).unwrap_or(u64::MAX)
     }

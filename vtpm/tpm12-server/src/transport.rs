@@ -52,7 +52,7 @@ impl Transport for Tcp {
     }
 }
 
-/// A running swtpm (TPM 1.2), killed on drop.
+/// A running swtpm (TPM 1.2 or, from [`start_swtpm2`], TPM 2.0), killed on drop.
 pub struct Swtpm {
     child: Child,
     _dir: TempDir,
@@ -92,9 +92,26 @@ fn nanos() -> u128 {
 /// Starts swtpm (TPM 1.2) on `port` (ctrl on `port + 1`), TPM_Init done and,
 /// with `startup`, TPM_Startup(ST_CLEAR) too.
 pub fn start_swtpm(port: u16, startup: bool) -> Result<Swtpm, String> {
+    start_swtpm_family(port, false, startup)
+}
+
+/// Starts `swtpm socket --tpm2` on `port` (ctrl on `port + 1`), _TPM_Init done and, with
+/// `startup`, TPM2_Startup(CLEAR) too.
+pub fn start_swtpm2(port: u16, startup: bool) -> Result<Swtpm, String> {
+    start_swtpm_family(port, true, startup)
+}
+
+/// The one place that starts swtpm for this crate's tests and benchmark: a fresh state
+/// directory, the data channel on `port`, the control channel on `port + 1`.
+fn start_swtpm_family(port: u16, tpm2: bool, startup: bool) -> Result<Swtpm, String> {
     let dir = TempDir::new("swtpm")?;
-    let child = Command::new("swtpm")
-        .args(["socket", "--tpmstate"])
+    let mut cmd = Command::new("swtpm");
+    cmd.arg("socket");
+    if tpm2 {
+        cmd.arg("--tpm2");
+    }
+    let child = cmd
+        .arg("--tpmstate")
         .arg(format!("dir={}", dir.0.display()))
         .args(["--server", &format!("type=tcp,port={port},bindaddr=127.0.0.1")])
         .args(["--ctrl", &format!("type=tcp,port={},bindaddr=127.0.0.1", port + 1)])
@@ -106,8 +123,27 @@ pub fn start_swtpm(port: u16, startup: bool) -> Result<Swtpm, String> {
     Ok(Swtpm { child, _dir: dir, ctrl_port: port + 1 })
 }
 
+/// Whether swtpm is installed.
+pub fn have_swtpm() -> bool {
+    Command::new("swtpm").arg("--version").output().is_ok()
+}
+
+/// A port `p` with `p + 1` also free (a data and a control channel).
+pub fn free_port_pair() -> u16 {
+    for _ in 0..100 {
+        let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", 0)) else { continue };
+        let Ok(p) = l.local_addr().map(|a| a.port()) else { continue };
+        drop(l);
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free port pair");
+}
+
 impl Swtpm {
-    /// TPM_Init through the control channel (CMD_INIT = 2, init flags 0): a power cycle.
+    /// TPM_Init / _TPM_Init through the control channel (CMD_INIT = 2, init flags 0): a power
+    /// cycle.
     pub fn init(&self) -> Result<(), String> {
         let mut c = TcpStream::connect(("127.0.0.1", self.ctrl_port)).map_err(|e| format!("ctrl: {e}"))?;
         c.write_all(&[0, 0, 0, 2, 0, 0, 0, 0]).map_err(|e| e.to_string())?;

@@ -7,7 +7,6 @@
 //! Differences must be listed in `DELIBERATE` with the reason; any other
 //! difference fails the test. Skips loudly if swtpm is not installed.
 
-use std::net::TcpListener;
 use std::sync::OnceLock;
 
 use tpm12::TpmOptions;
@@ -24,7 +23,7 @@ use tpm12::crypto::RsaKey;
 use tpm12::crypto::sha1;
 use tpm12::testing::client::{Client, Reply, Session, WELL_KNOWN, identity_template};
 use tpm12::testing::{DetRng, request};
-use tpm12_server::transport::{Tcp, Transport, start_swtpm};
+use tpm12_server::transport::{Tcp, Transport, free_port_pair, start_swtpm};
 
 /// Documented differences: (sequence, step label, reason).
 const DELIBERATE: &[(&str, &str, &str)] = &[
@@ -1213,20 +1212,8 @@ fn ours(seq: fn(&mut Side<'_>)) -> Vec<Obs> {
     side.obs
 }
 
-fn two_free_ports() -> u16 {
-    for _ in 0..100 {
-        let l = TcpListener::bind(("127.0.0.1", 0)).expect("bind");
-        let p = l.local_addr().expect("addr").port();
-        drop(l);
-        if p < 65535 && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-    panic!("no free port pair");
-}
-
 fn theirs(seq: fn(&mut Side<'_>)) -> Vec<Obs> {
-    let port = two_free_ports();
+    let port = free_port_pair();
     let swtpm = start_swtpm(port, false).expect("start swtpm");
     let mut conn = Tcp::connect(port).expect("connect swtpm");
     let sw = &swtpm;
@@ -1288,7 +1275,7 @@ fn same(a: &Obs, b: &Obs) -> Match {
 
 #[test]
 fn differential_against_swtpm() {
-    if std::process::Command::new("swtpm").arg("--version").output().is_err() {
+    if !tpm12_server::transport::have_swtpm() {
         eprintln!("\n!!!!!!!! SKIPPED: swtpm not installed (apt-get install swtpm) !!!!!!!!\n");
         return;
     }

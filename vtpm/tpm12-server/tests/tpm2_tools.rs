@@ -1,0 +1,171 @@
+//! tpm2-tools (tpm2-tss' `swtpm:` TCTI: data port and control channel on port + 1) against
+//! `tpm12-server --tpm2`: startup, getcap (commands, pcrs, properties-fixed), pcrread,
+//! pcrextend checked against a host SHA computation, getrandom, selftest, shutdown(STATE),
+//! a server restart and Startup(STATE) with the state-saved PCR restored.
+//!
+//! Skips (loudly) only if the Debian package tpm2-tools is missing.
+
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use tpm12_server::transport::{Tcp, TempDir, Transport, free_port_pair};
+
+/// The server, stopped with SIGTERM (it must exit cleanly) or killed on drop.
+struct Server(Option<Child>);
+
+impl Server {
+    fn start(port: u16, state: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_tpm12-server"))
+            .args(["--tpm2", "--port", &port.to_string(), "--ctrl", &(port + 1).to_string(), "--startup", "none"])
+            .arg("--state")
+            .arg(state)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn tpm12-server");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port + 1)).is_err() {
+            assert!(Instant::now() < deadline, "server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Server(Some(child))
+    }
+
+    fn stop(mut self) {
+        let Some(mut child) = self.0.take() else { return };
+        let _ = Command::new("kill").arg(child.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(status.success(), "tpm12-server exited with {status} on SIGTERM");
+                return;
+            }
+            assert!(Instant::now() < deadline, "tpm12-server did not exit on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn tool(port: u16, args: &[&str]) -> Output {
+    Command::new(args[0])
+        .args(&args[1..])
+        .env("TPM2TOOLS_TCTI", format!("swtpm:host=127.0.0.1,port={port}"))
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}", args[0]))
+}
+
+/// Runs a tool that must succeed; returns its stdout.
+fn ok(port: u16, args: &[&str]) -> String {
+    let out = tool(port, args);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{args:?} failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+    println!("  {:<40} ok", args.join(" "));
+    text
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02X}")).collect()
+}
+
+/// The value tpm2_pcrread prints for PCR `index` (the line `index: 0x…` after `bank:`).
+fn pcr_value(text: &str, bank: &str, index: u32) -> Option<String> {
+    let mut in_bank = false;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.ends_with(':') && !t.contains(' ') {
+            in_bank = t == format!("{bank}:");
+            continue;
+        }
+        if in_bank
+            && let Some((i, v)) = t.split_once(':')
+            && i.trim() == index.to_string()
+        {
+            return Some(v.trim().trim_start_matches("0x").to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn tpm2_tools_against_tpm12_server() {
+    if !Path::new("/usr/bin/tpm2_startup").exists() {
+        println!("SKIPPED: tpm2-tools not installed (apt-get install tpm2-tools)");
+        return;
+    }
+    let dir = TempDir::new("tpm2-tools").expect("tempdir");
+    let state = dir.0.join("state");
+    let port = free_port_pair();
+    let server = Server::start(port, &state);
+
+    ok(port, &["tpm2_startup", "-c"]);
+    let commands = ok(port, &["tpm2_getcap", "commands"]);
+    for name in [
+        "TPM2_CC_PCR_Reset",
+        "TPM2_CC_SelfTest",
+        "TPM2_CC_Startup",
+        "TPM2_CC_Shutdown",
+        "TPM2_CC_GetCapability",
+        "TPM2_CC_GetRandom",
+        "TPM2_CC_PCR_Read",
+        "TPM2_CC_PCR_Extend",
+        "TPM2_CC_ReadClock",
+    ] {
+        assert!(commands.contains(&format!("{name}:")), "{name} missing from getcap commands");
+    }
+    let listed = commands.lines().filter(|l| l.starts_with("TPM2_CC_")).count();
+    assert_eq!(listed, tpm20::cmd::COMMANDS.len(), "getcap commands lists exactly the implemented commands");
+    let pcrs = ok(port, &["tpm2_getcap", "pcrs"]);
+    let all = "[ 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23 ]";
+    assert!(pcrs.contains(&format!("sha1: {all}")) && pcrs.contains(&format!("sha256: {all}")), "{pcrs}");
+    let fixed = ok(port, &["tpm2_getcap", "properties-fixed"]);
+    assert!(fixed.contains("value: \"RUST\""), "{fixed}");
+    assert!(fixed.contains("value: \"2.0\""), "{fixed}");
+    assert!(fixed.contains(&format!("TPM2_PT_TOTAL_COMMANDS:\n  raw: 0x{:X}", tpm20::cmd::COMMANDS.len())), "{fixed}");
+
+    let before = ok(port, &["tpm2_pcrread", "sha256:0,23+sha1:23"]);
+    assert_eq!(pcr_value(&before, "sha256", 23).as_deref(), Some(hex(&[0; 32]).as_str()));
+    let d256 = Sha256::digest(b"tpm2-tools measurement");
+    let d1 = Sha1::digest(b"tpm2-tools measurement");
+    let spec = format!("23:sha256={},sha1={}", hex(&d256), hex(&d1));
+    ok(port, &["tpm2_pcrextend", &spec]);
+    ok(port, &["tpm2_pcrextend", &format!("0:sha256={}", hex(&d256))]);
+    let after = ok(port, &["tpm2_pcrread", "sha256:0,23+sha1:23"]);
+    let want256 = Sha256::new().chain_update([0u8; 32]).chain_update(d256).finalize();
+    let want1 = Sha1::new().chain_update([0u8; 20]).chain_update(d1).finalize();
+    assert_eq!(pcr_value(&after, "sha256", 23), Some(hex(&want256)), "{after}");
+    assert_eq!(pcr_value(&after, "sha256", 0), Some(hex(&want256)), "{after}");
+    assert_eq!(pcr_value(&after, "sha1", 23), Some(hex(&want1)), "{after}");
+
+    let random = ok(port, &["tpm2_getrandom", "--hex", "16"]);
+    assert_eq!(random.trim().len(), 32, "{random}");
+    assert!(random.trim().chars().all(|c| c.is_ascii_hexdigit()));
+    ok(port, &["tpm2_selftest", "-f"]);
+    ok(port, &["tpm2_shutdown"]);
+    server.stop();
+
+    // A new server process on the same state file: Startup(STATE) resumes.
+    let server = Server::start(port, &state);
+    ok(port, &["tpm2_startup"]);
+    let resumed = ok(port, &["tpm2_pcrread", "sha256:0,23"]);
+    assert_eq!(pcr_value(&resumed, "sha256", 0), Some(hex(&want256)), "PCR 0 is state-saved: {resumed}");
+    assert_eq!(pcr_value(&resumed, "sha256", 23), Some(hex(&[0; 32])), "PCR 23 is not: {resumed}");
+    // a second Startup is refused with TPM_RC_INITIALIZE (which tpm2_startup reports as
+    // success, so it is sent raw)
+    let mut raw = Tcp::connect(port).expect("connect");
+    let r = raw.exec(&tpm20::testing::plain(0x144, &[0, 0])).expect("Startup");
+    assert_eq!(tpm20::testing::rc(&r), 0x100);
+    drop(raw);
+    server.stop();
+}

@@ -1,0 +1,156 @@
+//! The command table and the handler vocabulary. One module per command family; each
+//! handler is `fn(&mut Tpm, &mut Command, &mut Response) -> Result<(), Rc>`.
+//!
+//! Before a handler runs, the dispatcher has checked the header, the startup and
+//! failure-mode gates, read and type-checked the handles (`Command::handles`) and checked
+//! the authorization sessions. A handler reads its parameters from `Command::params`
+//! (numbering errors with `.p(n)`), calls [`Command::finish`] before it changes anything
+//! (so trailing bytes are `TPM_RC_SIZE` and nothing happened), acts, and writes its
+//! response handles and parameters. A change to permanent or saved state calls
+//! `tpm.mark_state_changed()`.
+
+use alloc::vec::Vec;
+
+use crate::codec::{Reader, Writer};
+use crate::constants::{cc, rh};
+use crate::rc::Rc;
+use crate::tpm::Tpm;
+
+pub mod capability;
+pub mod clock;
+pub mod context;
+pub mod hierarchy;
+pub mod pcr;
+pub mod random;
+pub mod startup;
+pub mod testing;
+
+/// A parsed command as a handler sees it.
+pub struct Command<'a> {
+    /// The command code.
+    pub code: u32,
+    /// The locality it runs at.
+    pub locality: u8,
+    /// The handle area, checked against the row's [`HandleKind`]s.
+    pub handles: Vec<u32>,
+    /// The parameter area.
+    pub params: Reader<'a>,
+}
+
+impl Command<'_> {
+    /// Refuses trailing parameter bytes (`TPM_RC_SIZE`).
+    pub fn finish(&self) -> Result<(), Rc> {
+        if self.params.remaining() == 0 { Ok(()) } else { Err(Rc::SIZE) }
+    }
+}
+
+/// What a handler answers.
+#[derive(Default)]
+pub struct Response {
+    /// The response handle area.
+    pub handles: Vec<u32>,
+    /// The response parameters.
+    pub params: Writer,
+}
+
+/// A handler.
+pub type Handler = fn(&mut Tpm, &mut Command<'_>, &mut Response) -> Result<(), Rc>;
+
+/// What a handle slot accepts (its interface type in Part 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HandleKind {
+    /// `TPMI_DH_PCR` (`null`: `+` TPM_RH_NULL allowed).
+    Pcr {
+        /// TPM_RH_NULL is accepted.
+        null: bool,
+    },
+    /// `TPMI_DH_CONTEXT`: an HMAC or policy session or a transient object.
+    Context,
+    /// A permanent hierarchy handle, one of the list (`TPMI_RH_HIERARCHY_AUTH`, `TPMI_RH_CLEAR`).
+    Hierarchy(&'static [u32]),
+}
+
+/// One implemented command.
+pub struct CommandRow {
+    /// TPM_CC.
+    pub cc: u32,
+    /// The handle area (`cHandles`).
+    pub handles: &'static [HandleKind],
+    /// How many of the first handles need authorization (USER role).
+    pub auth_handles: usize,
+    /// The response has a handle (`rHandle`).
+    pub r_handle: bool,
+    /// It may write NV (`nv`).
+    pub nv: bool,
+    /// It may flush many objects (`extensive`).
+    pub extensive: bool,
+    /// It flushes transient objects it uses (`flushed`).
+    pub flushed: bool,
+    /// The handler.
+    pub handler: Handler,
+}
+
+impl CommandRow {
+    /// Its `TPMA_CC` (Part 2 §8.9): commandIndex, nv, extensive, flushed, cHandles, rHandle.
+    pub const fn attributes(&self) -> u32 {
+        (self.cc & 0xFFFF)
+            | (self.nv as u32) << 22
+            | (self.extensive as u32) << 23
+            | (self.flushed as u32) << 24
+            | (self.handles.len() as u32 & 7) << 25
+            | (self.r_handle as u32) << 28
+    }
+}
+
+const PCR: HandleKind = HandleKind::Pcr { null: false };
+/// `TPMI_RH_HIERARCHY_AUTH`.
+const HIERARCHY_AUTH: HandleKind = HandleKind::Hierarchy(&[rh::LOCKOUT, rh::ENDORSEMENT, rh::OWNER, rh::PLATFORM]);
+/// `TPMI_RH_CLEAR`.
+const RH_CLEAR: HandleKind = HandleKind::Hierarchy(&[rh::LOCKOUT, rh::PLATFORM]);
+const PCR_OR_NULL: HandleKind = HandleKind::Pcr { null: true };
+
+const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: bool, handler: Handler) -> CommandRow {
+    CommandRow { cc, handles, auth_handles, r_handle: false, nv, extensive: false, flushed: false, handler }
+}
+
+/// Every implemented command, ascending by code. TPM_CAP_COMMANDS and TPM_PT_TOTAL_COMMANDS
+/// are read from here, so they list exactly what the dispatcher runs; every other code is
+/// `TPM_RC_COMMAND_CODE`.
+pub static COMMANDS: &[CommandRow] = &[
+    CommandRow { extensive: true, ..row(cc::CLEAR, &[RH_CLEAR], 1, true, hierarchy::clear) },
+    row(cc::HIERARCHY_CHANGE_AUTH, &[HIERARCHY_AUTH], 1, true, hierarchy::hierarchy_change_auth),
+    row(cc::PCR_RESET, &[PCR], 1, true, pcr::pcr_reset),
+    row(cc::INCREMENTAL_SELF_TEST, &[], 0, true, testing::incremental_self_test),
+    row(cc::SELF_TEST, &[], 0, true, testing::self_test),
+    row(cc::STARTUP, &[], 0, true, startup::startup),
+    row(cc::SHUTDOWN, &[], 0, true, startup::shutdown),
+    row(cc::STIR_RANDOM, &[], 0, true, random::stir_random),
+    CommandRow { r_handle: true, ..row(cc::CONTEXT_LOAD, &[], 0, false, context::context_load) },
+    row(cc::CONTEXT_SAVE, &[HandleKind::Context], 0, false, context::context_save),
+    row(cc::FLUSH_CONTEXT, &[], 0, false, context::flush_context),
+    row(cc::GET_CAPABILITY, &[], 0, false, capability::get_capability),
+    row(cc::GET_RANDOM, &[], 0, false, random::get_random),
+    row(cc::GET_TEST_RESULT, &[], 0, false, testing::get_test_result),
+    row(cc::PCR_READ, &[], 0, false, pcr::pcr_read),
+    row(cc::READ_CLOCK, &[], 0, false, clock::read_clock),
+    row(cc::PCR_EXTEND, &[PCR_OR_NULL], 1, false, pcr::pcr_extend),
+];
+
+/// The row of `code`.
+pub fn find(code: u32) -> Option<&'static CommandRow> {
+    COMMANDS.binary_search_by_key(&code, |r| r.cc).ok().map(|i| &COMMANDS[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_attributes_encode() {
+        assert!(COMMANDS.windows(2).all(|w| w[0].cc < w[1].cc));
+        assert_eq!(find(cc::PCR_EXTEND).map(CommandRow::attributes), Some(0x0200_0182));
+        assert_eq!(find(cc::STARTUP).map(CommandRow::attributes), Some(0x0040_0144));
+        assert_eq!(find(cc::CONTEXT_LOAD).map(CommandRow::attributes), Some(0x1000_0161));
+        assert!(find(cc::CREATE_PRIMARY).is_none());
+    }
+}

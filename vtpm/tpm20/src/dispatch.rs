@@ -1,0 +1,125 @@
+//! One command through the engine (Part 3 §5): header checks, the command table, the
+//! startup / failure-mode gates, the handle area, the authorization area, the handler, and
+//! the response (handles, `parameterSize` and the session area when the command had
+//! sessions). Errors are 10-byte responses; a TPM 1.2 command (tag 0x00C1..0x00C3) gets
+//! `TPM_RC_BAD_TAG` with the TPM 1.2 response tag `TPM_ST_RSP_COMMAND`, which is what lets a
+//! TPM 1.2 driver see return code 0x1E.
+
+use alloc::vec::Vec;
+
+use zeroize::Zeroizing;
+
+use crate::cmd::{self, Command, HandleKind, Response, hierarchy};
+use crate::codec::{Reader, Writer};
+use crate::constants::{MAX_COMMAND_SIZE, cc, ht, rh, st};
+use crate::rc::Rc;
+use crate::session;
+use crate::tpm::Tpm;
+
+/// The 10-byte error response.
+pub fn error_response(tag: u16, rc: Rc) -> Vec<u8> {
+    let mut w = Writer::new();
+    w.u16(tag).u32(10).u32(rc.0);
+    w.0
+}
+
+/// Executes `command` at `locality`.
+pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
+    match run(tpm, locality, command) {
+        Ok(resp) => resp,
+        // A TPM 1.2 command gets its answer in a TPM 1.2 frame (Part 1, TPM 1.2 compatibility).
+        Err(Rc::BAD_TAG) if command.get(..2).is_some_and(|t| t[0] == 0 && (0xC1..=0xC3).contains(&t[1])) => {
+            error_response(st::RSP_COMMAND, Rc::BAD_TAG)
+        }
+        Err(rc) => error_response(st::NO_SESSIONS, rc),
+    }
+}
+
+/// Checks a handle against what its slot accepts; `n` is its 1-based position.
+fn check_handle(kind: HandleKind, handle: u32, n: u32) -> Result<(), Rc> {
+    let ok = match kind {
+        HandleKind::Pcr { null } => (handle as usize) < crate::constants::PCR_COUNT || (null && handle == rh::NULL),
+        HandleKind::Context => {
+            matches!((handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION | ht::TRANSIENT)
+        }
+        HandleKind::Hierarchy(allowed) => allowed.contains(&handle),
+    };
+    if ok { Ok(()) } else { Err(Rc::VALUE.handle(n)) }
+}
+
+/// The authorization value of an authorization handle: PCRs have no authValue groups here,
+/// so their authorization is the empty password; hierarchies have theirs.
+fn auth_value(tpm: &Tpm, kind: HandleKind, handle: u32) -> Zeroizing<Vec<u8>> {
+    match kind {
+        HandleKind::Pcr { .. } | HandleKind::Context => Zeroizing::new(Vec::new()),
+        HandleKind::Hierarchy(_) => hierarchy::auth_value(tpm, handle),
+    }
+}
+
+fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
+    let mut r = Reader::new(command);
+    let tag = r.u16().map_err(|_| Rc::BAD_TAG)?;
+    if tag != st::NO_SESSIONS && tag != st::SESSIONS {
+        return Err(Rc::BAD_TAG);
+    }
+    let size = r.u32().map_err(|_| Rc::COMMAND_SIZE)?;
+    let code = r.u32().map_err(|_| Rc::COMMAND_SIZE)?;
+    if size as usize != command.len() || command.len() > MAX_COMMAND_SIZE {
+        return Err(Rc::COMMAND_SIZE);
+    }
+    if tpm.failed && code != cc::GET_TEST_RESULT && code != cc::GET_CAPABILITY {
+        return Err(Rc::FAILURE);
+    }
+    let row = cmd::find(code).ok_or(Rc::COMMAND_CODE)?;
+    if tpm.started() == (code == cc::STARTUP) {
+        return Err(Rc::INITIALIZE);
+    }
+    let mut handles = Vec::with_capacity(row.handles.len());
+    for (i, &kind) in row.handles.iter().enumerate() {
+        let n = i as u32 + 1;
+        let h = r.u32().map_err(|e| e.handle(n))?;
+        check_handle(kind, h, n)?;
+        handles.push(h);
+    }
+    let sessions = if tag == st::SESSIONS {
+        session::parse(&mut r)?
+    } else if row.auth_handles > 0 {
+        return Err(Rc::AUTH_MISSING);
+    } else {
+        Vec::new()
+    };
+    let auth: Vec<Zeroizing<Vec<u8>>> =
+        row.handles.iter().zip(&handles).take(row.auth_handles).map(|(&k, &h)| auth_value(tpm, k, h)).collect();
+    let lockout = handles.iter().take(row.auth_handles).position(|&h| h == rh::LOCKOUT);
+    if lockout.is_some() && hierarchy::locked_out(tpm) {
+        return Err(Rc::LOCKOUT);
+    }
+    let auth_refs: Vec<&[u8]> = auth.iter().map(|a| a.as_slice()).collect();
+    match (session::check(&sessions, &auth_refs), lockout) {
+        (Ok(()), _) => {}
+        // lockoutAuth is DA-protected: a wrong one is TPM_RC_AUTH_FAIL and locks it out
+        (Err(rc), Some(i)) if rc == Rc::BAD_AUTH.session(i as u32 + 1) => {
+            hierarchy::lock_out(tpm);
+            return Err(Rc::AUTH_FAIL.session(i as u32 + 1));
+        }
+        (Err(rc), _) => return Err(rc),
+    }
+
+    let mut c = Command { code, locality, handles, params: r };
+    let mut resp = Response::default();
+    (row.handler)(tpm, &mut c, &mut resp)?;
+
+    let mut w = Writer::new();
+    let mut body = Writer::new();
+    resp.handles.iter().for_each(|&h| {
+        body.u32(h);
+    });
+    if tag == st::SESSIONS {
+        body.u32(resp.params.0.len() as u32).bytes(&resp.params.0);
+        session::response(&sessions, &mut body);
+    } else {
+        body.bytes(&resp.params.0);
+    }
+    w.u16(tag).u32(10 + body.0.len() as u32).u32(0).bytes(&body.0);
+    Ok(w.0)
+}

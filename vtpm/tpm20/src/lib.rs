@@ -1,0 +1,48 @@
+//! A TPM 2.0 engine (TCG TPM 2.0 Library, parts 2 and 3), first stage: what the Linux TPM 2.0
+//! core and its resource manager send — startup / self-test, the capabilities they read,
+//! PCR read / extend / reset on the SHA-1 and SHA-256 banks, random numbers, the context
+//! commands (with nothing to save yet), the clock, shutdown; and the hierarchies'
+//! authorization values (HierarchyChangeAuth, Clear). Pure, `no_std` + `alloc`,
+//! host-testable, no `unsafe`; crypto from RustCrypto.
+//!
+//! # Layout
+//!
+//! - [`constants`], [`rc`]: the spec's numbers, and response codes with the format-1
+//!   parameter / handle / session numbering.
+//! - [`codec`]: bounds-checked big-endian reader and writer.
+//! - [`platform`]: what the embedder injects: [`TpmRng`] (the only entropy) and [`Clock`].
+//! - [`crypto`]: the hash banks, their self-tests, constant-time comparison.
+//! - [`pcr`]: the banks and the PC Client PCR attributes (localities, saved PCRs).
+//! - [`state`]: permanent / saved / volatile state and the versioned image ([`state::image`]).
+//! - [`session`]: the authorization area (password sessions).
+//! - [`dispatch`]: one command through the engine; [`cmd`]: the command table and handlers.
+//! - [`tpm`]: the [`Tpm`] object and its public API.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod cmd;
+pub mod codec;
+pub mod constants;
+pub mod crypto;
+pub mod dispatch;
+pub mod pcr;
+pub mod platform;
+pub mod rc;
+pub mod session;
+pub mod state;
+pub mod tpm;
+
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use platform::{Clock, ManualClock, TpmRng};
+pub use rand_core;
+pub use rc::Rc;
+pub use state::image::ImageError;
+pub use tpm::Tpm;
+
+#[cfg(test)]
+mod tests;
