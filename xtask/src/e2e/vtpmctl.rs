@@ -15,11 +15,14 @@ use std::path::Path;
 pub const NAME: &str = "vtpmctl";
 const VTPM: &str = "vtpmctl-probe-vtpm";
 const STATE: &str = "/var/lib/vtpmctl-e2e";
-const GUEST_CFG: &str = "/tmp/vtpmctl-guest.cfg";
+/// A guest cfg for `create` to edit (configs/domu.cfg, put into dom0 by the plan).
+const GUEST_CFG: &str = "/var/lib/vtpmctl-guest.cfg";
 
 pub fn plan(plan: &mut Plan, dir: &Path, vtpmctl: &Path) -> Result<Domain> {
     let bin = std::fs::read(vtpmctl).ctx(|| format!("read {}", vtpmctl.display()))?;
     plan.file("/usr/local/bin/vtpmctl", 0o755, bin);
+    let guest = std::fs::read(dir.join("domu.cfg")).ctx(|| format!("read {}", dir.join("domu.cfg").display()))?;
+    plan.file(GUEST_CFG, 0o644, guest);
     // a volatile vtpm (no vtpm= line: no manager needed) to grant a page to
     let mut cfg = load_config(dir, "vtpm.cfg", &mut plan.notes)?;
     cfg.set("name", &format!("\"{VTPM}\""));
@@ -48,9 +51,10 @@ pub fn plan(plan: &mut Plan, dir: &Path, vtpmctl: &Path) -> Result<Domain> {
     Ok(d)
 }
 
+/// What a step printed (`@@sh|` lines only: the step's own `@@xt sh …` echo holds the text too).
 fn said<'a>(log: &'a ScenarioLog, what: &str) -> Option<&'a str> {
     let want = format!("xt-vtpmctl: {what}");
-    log.raw.iter().find_map(|l| l.find(&want).map(|at| &l[at..]))
+    printed(log).into_iter().find_map(|l| l.find(&want).map(|at| &l[at..]))
 }
 
 /// The `@@sh|` lines (what the steps printed).
