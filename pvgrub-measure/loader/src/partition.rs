@@ -202,14 +202,27 @@ fn read_gpt<D: BlockDevice + ?Sized>(disk: &mut D) -> Result<Vec<Partition>, Loa
             let last = total.saturating_sub(1);
             match read_gpt_at(disk, last, total) {
                 Ok(p) => {
-                    log::warn!("GPT: primary header damaged ({primary_err}); using the backup at sector {last}");
+                    log::warn!(
+                        "GPT: primary header damaged ({}); using the backup at sector {last}",
+                        gpt_reason(primary_err)
+                    );
                     Ok(p)
                 }
-                Err(backup_err) => {
-                    Err(LoadError::BadGpt(format!("primary header: {primary_err}; backup header: {backup_err}")))
-                }
+                Err(backup_err) => Err(LoadError::BadGpt(format!(
+                    "primary header: {}; backup header: {}",
+                    gpt_reason(primary_err),
+                    gpt_reason(backup_err)
+                ))),
             }
         }
+    }
+}
+
+/// The reason inside a GPT error, without the "bad GPT" prefix.
+fn gpt_reason(e: LoadError) -> alloc::string::String {
+    match e {
+        LoadError::BadGpt(m) => m,
+        other => alloc::string::ToString::to_string(&other),
     }
 }
 
