@@ -1,6 +1,8 @@
-//! The measuring PV boot loader image (`pvgrub-measure`). For now: the kernel runtime with
-//! its options; measuring and loading a kernel come in later issues. On the host this binary
-//! only explains how to build it.
+//! The measuring PV boot loader image (`pvgrub-measure`): finds the guest's kernel on its
+//! disk, measures it into the vTPM as pv-grub did, and (later) boots it in place. The loader
+//! logic is the pure `pvgrub-loader` crate. On the host this binary is the verifier's tool:
+//! `pvgrub-measure predict …` prints the PCR 4 and PCR 5 values to expect (see `predict.rs`);
+//! without arguments it explains how to build the image.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 #![forbid(unsafe_code)]
 
@@ -25,7 +27,14 @@ mod image {
 }
 
 #[cfg(not(target_os = "none"))]
+mod predict;
+
+#[cfg(not(target_os = "none"))]
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("predict") {
+        std::process::exit(predict::main(&args[1..]));
+    }
     eprintln!(
         "pvgrub-measure is a Xen PV image: build it with \
          `cargo build --release --target x86_64-unknown-none -p pvgrub-measure` (or `cargo xtask build`)"
