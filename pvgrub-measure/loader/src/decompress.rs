@@ -8,7 +8,6 @@
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::bzimage::ELF_MAGIC;
@@ -140,17 +139,36 @@ fn gunzip(p: &[u8]) -> Result<Vec<u8>, LoadError> {
     if tail(n) == crc || tail(n - 4) == crc { Ok(out) } else { Err(bad("CRC32 mismatch")) }
 }
 
+/// Grows `out` (zero-filled) by at least `min(len, 16 MiB)`, up to [`MAX_KERNEL_SIZE`], without
+/// aborting when memory runs out.
+fn grow(out: &mut Vec<u8>) -> Result<(), LoadError> {
+    if out.len() >= MAX_KERNEL_SIZE {
+        return Err(too_large());
+    }
+    let new_len = (out.len() + out.len().clamp(1 << 20, 16 << 20)).min(MAX_KERNEL_SIZE);
+    out.try_reserve_exact(new_len - out.len())
+        .map_err(|_| LoadError::Decompress(format!("out of memory for a {new_len}-byte kernel")))?;
+    out.resize(new_len, 0);
+    Ok(())
+}
+
+/// The first output buffer: Linux's appended size, but never more than the input could
+/// plausibly expand to (a hostile size costs nothing until the data is really there).
+fn first_buffer(p: &[u8]) -> Result<Vec<u8>, LoadError> {
+    let len = appended_size(p).unwrap_or(0).min(p.len().saturating_mul(16)).max(1 << 16);
+    let mut out = Vec::new();
+    out.try_reserve_exact(len).map_err(|_| LoadError::Decompress(format!("out of memory for {len} bytes")))?;
+    out.resize(len, 0);
+    Ok(out)
+}
+
 fn unxz(p: &[u8]) -> Result<Vec<u8>, LoadError> {
-    let mut out = vec![0u8; appended_size(p).unwrap_or(1 << 20)];
-    let mut dec = alloc::boxed::Box::new(xz4rust::XzDecoder::with_alloc_dict_size(1 << 20, 64 << 20));
+    let mut out = first_buffer(p)?;
+    let mut dec = alloc::boxed::Box::new(xz4rust::XzDecoder::with_alloc_dict_size(1 << 16, 64 << 20));
     let (mut inp, mut done) = (0usize, 0usize);
     loop {
         if done == out.len() {
-            if out.len() >= MAX_KERNEL_SIZE {
-                return Err(too_large());
-            }
-            let grow = out.len().clamp(1 << 20, 16 << 20);
-            out.resize((out.len() + grow).min(MAX_KERNEL_SIZE), 0);
+            grow(&mut out)?;
         }
         let r = dec.decode(&p[inp..], &mut out[done..]).map_err(|e| LoadError::Decompress(format!("xz: {e:?}")))?;
         inp += r.input_consumed();
@@ -171,21 +189,26 @@ fn unzstd(p: &[u8]) -> Result<Vec<u8>, LoadError> {
     let mut dec = FrameDecoder::new();
     let mut input = p;
     dec.init(&mut input).map_err(|e| err(&e))?;
-    let mut out = Vec::with_capacity(appended_size(p).unwrap_or(0));
+    let mut out: Vec<u8> = Vec::new();
     while !dec.is_finished() {
         let before = input.len();
         dec.decode_blocks(&mut input, BlockDecodingStrategy::UptoBytes(1 << 20)).map_err(|e| err(&e))?;
         if let Some(chunk) = dec.collect() {
+            if out.len() + chunk.len() > MAX_KERNEL_SIZE {
+                return Err(too_large());
+            }
+            out.try_reserve(chunk.len())
+                .map_err(|_| LoadError::Decompress(format!("out of memory for a {}-byte kernel", out.len())))?;
             out.extend_from_slice(&chunk);
-        }
-        if out.len() > MAX_KERNEL_SIZE {
-            return Err(too_large());
         }
         if input.len() == before && !dec.is_finished() {
             return Err(LoadError::Decompress("zstd: stream is truncated".into()));
         }
     }
     if let Some(chunk) = dec.collect() {
+        if out.len() + chunk.len() > MAX_KERNEL_SIZE {
+            return Err(too_large());
+        }
         out.extend_from_slice(&chunk);
     }
     Ok(out)
@@ -194,6 +217,20 @@ fn unzstd(p: &[u8]) -> Result<Vec<u8>, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
+
+    #[test]
+    fn a_hostile_appended_size_does_not_size_the_buffer() {
+        let mut p = vec![0xfd, b'7', b'z', b'X', b'Z', 0, 0, 1];
+        p.extend_from_slice(&[0x11; 40]);
+        p.extend_from_slice(&(200u32 << 20).to_le_bytes());
+        assert_eq!(appended_size(&p), Some(200 << 20));
+        assert_eq!(first_buffer(&p).unwrap().len(), 1 << 16);
+        let big = vec![0u8; 1 << 20];
+        let mut q = big.clone();
+        q.extend_from_slice(&(3u32 << 20).to_le_bytes());
+        assert_eq!(first_buffer(&q).unwrap().len(), 3 << 20);
+    }
 
     #[test]
     fn magic_detection() {
