@@ -14,6 +14,7 @@ pub mod bzimage;
 pub mod decompress;
 pub mod elf;
 pub mod error;
+pub mod fetch;
 pub mod grub_cfg;
 pub mod grub_path;
 pub mod grub_script;

@@ -426,3 +426,55 @@ fn load_kernel_rejects_a_non_elf_payload() {
     let kernel = fake_bzimage(&[0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]);
     assert!(load_kernel(&kernel).is_err());
 }
+
+#[test]
+fn loading_by_fetching_chunks_gives_what_a_direct_load_gives() {
+    let dir = TempDir::new("fetch");
+    if !have_tools() {
+        return;
+    }
+    let elf = small_pv_elf();
+    let kernel = fake_bzimage(&compress("xz", &["--check=crc32", "-c"], &elf));
+    let initrd = initrd_bytes(3 << 20);
+    let cfg = debian_grub_cfg("msdos1", ROOT_UUID, "/boot", ROOT_UUID);
+    let root = dir.path("root");
+    tree(
+        &root,
+        &[
+            ("boot/grub/grub.cfg", cfg.as_bytes()),
+            (&format!("boot/{KERNEL_NAME}"), &kernel),
+            (&format!("boot/{INITRD_NAME}"), &initrd),
+        ],
+    );
+    mke2fs(&dir.path("p.img"), &root, ROOT_UUID, 8);
+    let bytes = disk(
+        &dir.path("d.img"),
+        10 * MIB_SECTORS,
+        "label: dos\nstart=2048, size=16384, type=83\n",
+        &[(2048, &dir.path("p.img"))],
+    );
+    let mut direct = Disk::new(MemDisk::from_image(bytes.clone())).unwrap();
+    let want = load(&mut direct, &BootSource::Config(None)).unwrap();
+    let sectors = (bytes.len() / 512) as u64;
+    let mut reads = 0u64;
+    let (got, stats) = pvgrub_loader::fetch::load_by_fetching(sectors, &BootSource::Config(None), |first, buf| {
+        reads += buf.len() as u64;
+        let at = first as usize * 512;
+        buf.copy_from_slice(&bytes[at..at + buf.len()]);
+        Ok(())
+    })
+    .unwrap();
+    eprintln!("fetch: {stats:?}");
+    assert_eq!(got.entry, want.entry);
+    assert!(got.kernel_file == want.kernel_file && got.initrd == want.initrd && got.kernel.elf == want.kernel.elf);
+    assert_eq!(stats.bytes, reads);
+    assert!(stats.rounds > 1 && stats.rounds < 200, "{stats:?}");
+    assert!(reads < bytes.len() as u64, "read the whole disk");
+    // A failing disk is a disk error, not a panic or a hang.
+    let e = pvgrub_loader::fetch::load_by_fetching(sectors, &BootSource::Config(None), |_, _| {
+        Err(vtpm_store::BlockError::Io)
+    })
+    .map(|_| ())
+    .unwrap_err();
+    assert_eq!(e, LoadError::Disk(vtpm_store::BlockError::Io));
+}
