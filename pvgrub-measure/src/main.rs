@@ -7,20 +7,42 @@
 #![forbid(unsafe_code)]
 
 #[cfg(target_os = "none")]
-mod image {
-    use kernel::image::{ImageInfo, run, serve_nothing};
+extern crate alloc;
 
-    /// `kernel`/`ramdisk`/`cmdline` name what to measure and boot (fact sheet §9);
-    /// `vtpm-label` is pv-grub's `--vtpm-label=` check of the backend's label.
+#[cfg(target_os = "none")]
+mod boot;
+#[cfg(target_os = "none")]
+mod vbd;
+#[cfg(target_os = "none")]
+mod vtpm;
+
+#[cfg(target_os = "none")]
+mod image {
+    use kernel::image::{ImageInfo, run};
+
+    /// `kernel`/`ramdisk`/`cmdline` name what to measure and boot (fact sheet §9); `config`
+    /// (or a bare `(hd0,0)/…` word, pv-grub's argument) names the GRUB config; `vtpm-label`
+    /// (pv-grub's `--vtpm-label=`) and `vtpm-required` make a missing vTPM fatal. See
+    /// `pvgrub_loader::options`.
     static INFO: ImageInfo = ImageInfo {
         name: "pvgrub-measure",
         version: env!("CARGO_PKG_VERSION"),
-        known_options: &["selftest", "loglevel", "kernel", "ramdisk", "cmdline", "vtpm-label"],
+        known_options: &[
+            "selftest",
+            "loglevel",
+            "kernel",
+            "ramdisk",
+            "cmdline",
+            "vtpm-label",
+            "--vtpm-label",
+            "config",
+            "vtpm-required",
+        ],
         waiting_line: "pvgrub-measure: no kernel to boot yet, waiting",
     };
 
     fn main() -> ! {
-        run(&INFO, serve_nothing)
+        run(&INFO, crate::boot::serve)
     }
 
     kernel::image_main!(main);
