@@ -7,18 +7,15 @@
 #![forbid(unsafe_code)]
 
 #[cfg(target_os = "none")]
-extern crate alloc;
-
-#[cfg(target_os = "none")]
-mod boot;
-#[cfg(target_os = "none")]
-mod vbd;
-#[cfg(target_os = "none")]
-mod vtpm;
-
-#[cfg(target_os = "none")]
 mod image {
-    use kernel::image::{ImageInfo, run};
+    extern crate alloc;
+
+    use alloc::string::String;
+    use alloc::vec::Vec;
+
+    use kernel::image::{Env, ImageInfo, run};
+    use kernel::shutdown::{ShutdownReason, shutdown};
+    use pvgrub_measure::stage;
 
     /// `kernel`/`ramdisk`/`cmdline` name what to measure and boot (fact sheet §9); `config`
     /// (or a bare `(hd0,0)/…` word, pv-grub's argument) names the GRUB config; `vtpm-label`
@@ -42,7 +39,22 @@ mod image {
     };
 
     fn main() -> ! {
-        run(&INFO, crate::boot::serve)
+        run(&INFO, serve)
+    }
+
+    /// The stage (`pvgrub_measure::stage`), then power off (or wait, when there was nothing
+    /// to do).
+    fn serve(env: &mut Env) -> ! {
+        let options: Vec<(String, Option<String>)> =
+            env.options.iter().map(|o| (String::from(o.name()), o.value().map(String::from))).collect();
+        let nr_pages = kernel::start_info::start_info().nr_pages;
+        let outcome = stage::run(env, options.iter().map(|(n, v)| (n.as_str(), v.as_deref())), nr_pages, &mut |line| {
+            kernel::println!("{line}")
+        });
+        match outcome {
+            stage::Outcome::Idle => env.idle_until_shutdown(),
+            stage::Outcome::Stop(_) | stage::Outcome::Loaded { .. } => shutdown(ShutdownReason::Poweroff),
+        }
     }
 
     kernel::image_main!(main);

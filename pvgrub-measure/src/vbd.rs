@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::string::String;
 
 use drivers::blkfront::{BlkFront, DiskInfo};
-use kernel::image::Env;
+use drivers::hv::{Xen, XsError, XsTx};
 use vtpm_store::{BlockError, SECTOR_SIZE};
 
 /// Deadline of one disk request.
@@ -14,11 +14,10 @@ const IO_TIMEOUT_NS: u64 = 30_000_000_000;
 const MAX_IO: usize = 11 * 4096;
 
 /// The lowest-numbered `device/vbd/<n>` (`None`: the domain has no disk).
-pub fn first_vbd(env: &mut Env) -> Result<Option<String>, String> {
-    let Some(xs) = env.xs.as_mut() else { return Ok(None) };
-    let mut ids = match xs.directory("device/vbd") {
+pub fn first_vbd<X: Xen>(hv: &mut X) -> Result<Option<String>, String> {
+    let mut ids = match hv.directory(XsTx::NONE, "device/vbd") {
         Ok(ids) => ids,
-        Err(kernel::xenstore::XsError::NoEnt) => return Ok(None),
+        Err(XsError::NoEnt) => return Ok(None),
         Err(e) => return Err(format!("listing device/vbd: {e}")),
     };
     ids.retain(|id| id.parse::<u32>().is_ok());
@@ -27,18 +26,18 @@ pub fn first_vbd(env: &mut Env) -> Result<Option<String>, String> {
 }
 
 /// The connected disk.
-pub struct GuestDisk {
-    front: BlkFront<Env>,
+pub struct GuestDisk<X: Xen> {
+    front: BlkFront<X>,
     info: DiskInfo,
     node: String,
 }
 
-impl GuestDisk {
+impl<X: Xen> GuestDisk<X> {
     /// Connects to `node`. The `Err` is a sentence for the console.
-    pub fn connect(env: &mut Env, node: &str) -> Result<GuestDisk, String> {
-        let mut front = BlkFront::<Env>::new(node);
+    pub fn connect(hv: &mut X, node: &str) -> Result<GuestDisk<X>, String> {
+        let mut front = BlkFront::<X>::new(node);
         let info =
-            front.connect(env, IO_TIMEOUT_NS).map_err(|e| format!("cannot connect to the disk {node} ({e:?})"))?;
+            front.connect(hv, IO_TIMEOUT_NS).map_err(|e| format!("cannot connect to the disk {node} ({e:?})"))?;
         if info.sector_size as usize != SECTOR_SIZE {
             return Err(format!("the disk {node} has {}-byte sectors, not {SECTOR_SIZE}", info.sector_size));
         }
@@ -51,7 +50,7 @@ impl GuestDisk {
     }
 
     /// Reads whole sectors from `first` into `buf`.
-    pub fn read_into(&mut self, env: &mut Env, first: u64, buf: &mut [u8]) -> Result<(), BlockError> {
+    pub fn read_into(&mut self, hv: &mut X, first: u64, buf: &mut [u8]) -> Result<(), BlockError> {
         if !buf.len().is_multiple_of(SECTOR_SIZE) {
             return Err(BlockError::Unaligned);
         }
@@ -59,7 +58,7 @@ impl GuestDisk {
         while done < buf.len() {
             let n = (buf.len() - done).min(MAX_IO);
             let at = first.saturating_mul(SECTOR_SIZE as u64).saturating_add(done as u64);
-            let data = self.front.read(env, at, n, IO_TIMEOUT_NS).map_err(|_| BlockError::Io)?;
+            let data = self.front.read(hv, at, n, IO_TIMEOUT_NS).map_err(|_| BlockError::Io)?;
             if data.len() != n {
                 return Err(BlockError::Io);
             }
@@ -70,8 +69,8 @@ impl GuestDisk {
     }
 
     /// Disconnects (the kernel booted next opens the disk again).
-    pub fn close(mut self, env: &mut Env) {
-        if let Err(e) = self.front.close(env, IO_TIMEOUT_NS) {
+    pub fn close(mut self, hv: &mut X) {
+        if let Err(e) = self.front.close(hv, IO_TIMEOUT_NS) {
             log::warn!("closing {}: {e:?}", self.node);
         }
     }

@@ -5,8 +5,8 @@
 use alloc::format;
 use alloc::string::String;
 
+use drivers::hv::{Xen, XsTx};
 use drivers::tpmfront::{FrontStyle, TpmFront};
-use kernel::image::Env;
 use pvgrub_loader::measure::{Measurement, extend_command};
 
 /// The guest's first vTPM.
@@ -23,20 +23,17 @@ pub enum VtpmError {
 }
 
 /// Extends the plan's PCRs in order.
-pub fn measure(env: &mut Env, plan: &[Measurement]) -> Result<(), VtpmError> {
-    let Some(xs) = env.xs.as_mut() else {
-        return Err(VtpmError::Missing(String::from("no xenstore (dom0 smoke mode)")));
-    };
-    if xs.read(&format!("{VTPM_NODE}/backend")).is_err() {
+pub fn measure<X: Xen>(hv: &mut X, plan: &[Measurement]) -> Result<(), VtpmError> {
+    if hv.read(XsTx::NONE, &format!("{VTPM_NODE}/backend")).is_err() {
         return Err(VtpmError::Missing(format!("no {VTPM_NODE} (xl vtpm=)")));
     }
-    let mut front = TpmFront::<Env>::new(VTPM_NODE);
+    let mut front = TpmFront::<X>::new(VTPM_NODE);
     front
-        .connect(env, FrontStyle::MiniOs, TIMEOUT_NS)
+        .connect(hv, FrontStyle::MiniOs, TIMEOUT_NS)
         .map_err(|e| VtpmError::Missing(format!("{VTPM_NODE} does not connect ({e:?})")))?;
     let mut result = Ok(());
     for m in plan {
-        match front.transact(env, &extend_command(m), TIMEOUT_NS) {
+        match front.transact(hv, &extend_command(m), TIMEOUT_NS) {
             Ok(r) if r.len() >= 10 && r[6..10] == [0, 0, 0, 0] => {}
             Ok(r) => {
                 let code = r.get(6..10).map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
@@ -49,7 +46,7 @@ pub fn measure(env: &mut Env, plan: &[Measurement]) -> Result<(), VtpmError> {
             }
         }
     }
-    if let Err(e) = front.close(env, TIMEOUT_NS) {
+    if let Err(e) = front.close(hv, TIMEOUT_NS) {
         log::warn!("closing {VTPM_NODE}: {e:?}");
     }
     result
