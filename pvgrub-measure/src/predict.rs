@@ -13,9 +13,10 @@
 
 use std::fmt::Write as _;
 
+use pvgrub_loader::BootOptions;
+use pvgrub_loader::fetch::load_by_fetching;
 use pvgrub_loader::measure::{Prediction, hex, predict};
-use pvgrub_loader::{BootOptions, Disk, load};
-use vtpm_store::MemDisk;
+use vtpm_store::{BlockDevice, MemDisk};
 
 /// What was measured, for the report.
 struct Subject {
@@ -93,8 +94,12 @@ fn run(args: &[String]) -> Result<String, String> {
             let image = std::fs::read(&d).map_err(|e| format!("{d}: {e}"))?;
             let words = kernel::cmdline::parse(extra.unwrap_or_default().as_bytes());
             let opts = BootOptions::parse(words.iter().map(|w| (w.name(), w.value()))).map_err(|e| e.to_string())?;
-            let mut disk = Disk::new(MemDisk::from_image(image)).map_err(|e| format!("{d}: {e}"))?;
-            let loaded = load(&mut disk, &opts.source).map_err(|e| format!("{d}: {e}"))?;
+            // Read as the image reads its disk (through the sector cache), so this also shows
+            // what the image will read and hold.
+            let mut disk = MemDisk::from_image(image);
+            let sectors = disk.sectors();
+            let (loaded, _stats) = load_by_fetching(sectors, &opts.source, |first, buf| disk.read(first, buf))
+                .map_err(|e| format!("{d}: {e}"))?;
             let p = loaded.prediction();
             let subject = Subject {
                 kernel: loaded.entry.kernel.to_string(),

@@ -4,7 +4,8 @@
 //! needs and fails; [`load_by_fetching`] then fetches that chunk (and, for sequential misses,
 //! a growing read-ahead of up to 16 MiB) through the caller's `fetch` and runs the loader
 //! again, until it succeeds or fails for another reason. Everything read stays cached, so
-//! each round gets further; the rounds are counted.
+//! each round gets further; the rounds are counted. The rounds only find and read the files;
+//! the cache is freed before the kernel is decompressed.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -16,7 +17,7 @@ use core::cell::RefCell;
 use vtpm_store::{BlockDevice, BlockError, SECTOR_SIZE};
 
 use crate::error::LoadError;
-use crate::loader::{Loaded, load};
+use crate::loader::{Loaded, finish, read_boot_files};
 use crate::options::BootSource;
 use crate::volume::Disk;
 
@@ -101,14 +102,14 @@ pub fn load_by_fetching(
         if stats.rounds > MAX_ROUNDS {
             return Err(LoadError::Disk(BlockError::Io));
         }
-        let result = Disk::new(CachedDisk(cache.clone())).and_then(|mut d| load(&mut d, source));
+        let result = Disk::new(CachedDisk(cache.clone())).and_then(|mut d| read_boot_files(&mut d, source));
         let pending = cache.borrow_mut().pending.take();
-        let Some(chunk) = pending else {
-            return result.map(|l| (l, stats));
-        };
-        if result.is_ok() {
-            return result.map(|l| (l, stats));
+        if result.is_ok() || pending.is_none() {
+            // The cache goes before the kernel is decompressed: its memory is needed for that.
+            drop(cache);
+            return finish(result?).map(|l| (l, stats));
         }
+        let Some(chunk) = pending else { continue };
         ahead = if chunk == next_sequential { (ahead * 2).min(MAX_AHEAD) } else { 1 };
         let mut c = cache.borrow_mut();
         if c.chunks.contains_key(&chunk) {

@@ -128,14 +128,31 @@ pub fn find_entry<D: BlockDevice + 'static>(
     Ok((entry, Some(config)))
 }
 
-/// Finds, reads and checks everything for the boot.
-pub fn load<D: BlockDevice + 'static>(disk: &mut Disk<D>, source: &BootSource) -> Result<Loaded, LoadError> {
+/// What [`read_boot_files`] found: the entry, its config, the kernel file and the initrd.
+pub type BootFiles = (BootEntry, Option<FileRef>, Vec<u8>, Option<Vec<u8>>);
+
+/// Finds the entry and reads its files (nothing is decompressed yet).
+pub fn read_boot_files<D: BlockDevice + 'static>(
+    disk: &mut Disk<D>,
+    source: &BootSource,
+) -> Result<BootFiles, LoadError> {
     let (entry, config) = find_entry(disk, source)?;
     let kernel_file = disk.read_file(entry.kernel.device, &entry.kernel.path)?;
     let initrd = match &entry.initrd {
         Some(f) => Some(disk.read_file(f.device, &f.path)?),
         None => None,
     };
+    Ok((entry, config, kernel_file, initrd))
+}
+
+/// Decompresses and checks the kernel of [`read_boot_files`]' result.
+pub fn finish(files: BootFiles) -> Result<Loaded, LoadError> {
+    let (entry, config, kernel_file, initrd) = files;
     let kernel = load_kernel(&kernel_file).map_err(|e| e.in_file(&entry.kernel))?;
     Ok(Loaded { entry, config, kernel_file, initrd, kernel })
+}
+
+/// Finds, reads and checks everything for the boot.
+pub fn load<D: BlockDevice + 'static>(disk: &mut Disk<D>, source: &BootSource) -> Result<Loaded, LoadError> {
+    finish(read_boot_files(disk, source)?)
 }
