@@ -65,3 +65,39 @@ pub fn parse(file: &[u8]) -> Result<KernelFile<'_>, LoadError> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    fn header(setup_sects: u8, protocol: u16, offset: u32, len: u32, total: usize) -> Vec<u8> {
+        let mut f = vec![0u8; total];
+        f[0x1f1] = setup_sects;
+        f[0x202..0x206].copy_from_slice(b"HdrS");
+        f[0x206..0x208].copy_from_slice(&protocol.to_le_bytes());
+        f[0x248..0x24c].copy_from_slice(&offset.to_le_bytes());
+        f[0x24c..0x250].copy_from_slice(&len.to_le_bytes());
+        f
+    }
+
+    #[test]
+    fn payload_position() {
+        let mut f = header(0, 0x020f, 16, 4, 5 * 512 + 20);
+        f[5 * 512 + 16..5 * 512 + 20].copy_from_slice(b"PAYL");
+        // setup_sects 0 means 4.
+        assert_eq!(parse(&f), Ok(KernelFile::BzImage { protocol: 0x020f, payload: b"PAYL" }));
+        assert_eq!(parse(b"\x7fELF rest"), Ok(KernelFile::Elf(b"\x7fELF rest")));
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(matches!(parse(&header(4, 0x0207, 0, 4, 4096)), Err(LoadError::BadBzImage(m)) if m.contains("2.07")));
+        assert!(matches!(parse(&header(4, 0x020f, 0, 0, 4096)), Err(LoadError::BadBzImage(_))));
+        assert!(matches!(parse(&header(4, 0x020f, 100, 4000, 4096)), Err(LoadError::BadBzImage(_))));
+        assert!(matches!(parse(&header(4, 0x020f, u32::MAX, u32::MAX, 4096)), Err(LoadError::BadBzImage(_))));
+        assert!(matches!(parse(&[0u8; 100]), Err(LoadError::BadBzImage(_))));
+        assert!(matches!(parse(&[0u8; 4096]), Err(LoadError::BadBzImage(m)) if m.contains("HdrS")));
+    }
+}
