@@ -545,6 +545,56 @@ fn a_manager_restarted_while_the_vtpm_runs_is_reconnected_and_the_change_saved()
     assert!(b.started.as_ref().unwrap().0.0.owner_installed(), "the change made while the manager was away survived");
 }
 
+#[test]
+fn the_service_retries_a_save_every_ten_seconds_until_the_manager_is_back() {
+    let (w, mgr) = machine();
+    let disk = new_disk();
+    first_start(&w, &disk);
+    let mut b = boot(&w, 10, UUID, &disk);
+    let (engine, p) = b.started.take().expect("started");
+    let mut out = Lines::default();
+    let svc = Rc::new(RefCell::new(
+        VtpmService::new(&mut b.dom, engine, &VtpmOptions::default(), &mut out).with_persistence(Box::new(p)),
+    ));
+    let (s2, mut dom) = (svc.clone(), b.dom.clone());
+    let lines = Rc::new(RefCell::new(Vec::<String>::new()));
+    let l2 = lines.clone();
+    w.add_actor(10, move || {
+        let mut rec = Lines::default();
+        let _ = s2.borrow_mut().step(&mut dom, &mut rec);
+        l2.borrow_mut().extend(rec.0);
+    });
+    w.add_domain(20);
+    toolstack::vtpm_attach(&w, 20, 10, 0, OTHER_UUID);
+    let mut linux = LinuxTpmFront::probe(&w, 20).unwrap();
+    w.run_until(MS, S, || linux.fe_state == 4);
+    w.destroy_domain(MGR);
+    {
+        let mut client = Client::new(|cmd: &[u8]| linux.transmit(cmd).unwrap(), 3);
+        assert_eq!(client.take_ownership(OWNER, SRK).unwrap().rc, 0, "the guest is served while the manager is away");
+    }
+    let errors = |l: &[String]| l.iter().filter(|l| l.starts_with("ERROR: TPM state not saved")).count();
+    assert_eq!(errors(&lines.borrow()), 1, "{:?}", lines.borrow());
+    // 30 s without a manager: retried (debug lines only), the guest's TPM still answers
+    let t0 = w.now();
+    w.run_until(MS, 31 * S, || w.now() - t0 >= 30 * S);
+    assert_eq!(errors(&lines.borrow()), 1, "said once per outage: {:?}", lines.borrow());
+    assert!(svc.borrow().sink().unwrap().pending());
+    // the new manager, the device re-pointed; no new change from the guest
+    w.add_domain(4);
+    let mgr2 = spawn_manager_with(&w, 4, mgr.clone());
+    toolstack::detach_finish(&w, &b.dev);
+    toolstack::vtpm_attach(&w, 10, 4, 0, UUID);
+    let t1 = w.now();
+    w.run_until(MS, 15 * S, || !svc.borrow().sink().unwrap().pending());
+    assert!(!svc.borrow().sink().unwrap().pending(), "saved by the periodic retry: {:?}", lines.borrow());
+    assert!(w.now() - t1 <= 11 * S, "within one retry interval");
+    assert!(lines.borrow().iter().any(|l| l.starts_with("Info: TPM state saved again")), "{:?}", lines.borrow());
+    assert_eq!(mgr2.requests.borrow().last(), Some(&vtpmmgr_core::proto::VTPM_ORD_SAVEHASHKEY));
+    let r = linux.transmit(&extend(1)).unwrap();
+    assert_eq!(tpm_frame::return_code(&r), Some(0), "still serving");
+}
+
 fn uuid_bytes(text: &str) -> [u8; 16] {
     drivers::uuid::parse_uuid(text).unwrap()
 }

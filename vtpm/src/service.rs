@@ -201,6 +201,10 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
                 if let Some(image) = self.engine.take_image_if_changed() {
                     self.counters.state_changes += 1;
                     sink.save(hv, &image, out);
+                    if sink.pending() {
+                        // tried just now: the next try after the retry interval
+                        self.next_retry = hv.now_ns().saturating_add(SAVE_RETRY_NS);
+                    }
                     self.counters.disk_writes = sink.disk_writes();
                     self.counters.manager_round_trips = Some(sink.manager_round_trips());
                 }
