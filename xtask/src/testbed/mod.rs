@@ -25,9 +25,11 @@ use std::time::Instant;
 /// Host packages the test bed needs.
 pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "swtpm", "swtpm-tools", "cpio", "debootstrap", "zstd", "gzip"];
 
-/// Host packages the host tests' real clients need (TrouSerS `tcsd`, tpm-tools, tpm-quote-tools
-/// against `tpm12-server`; without them those tests skip with a printed reason).
-pub const CLIENT_PACKAGES: &[&str] = &["trousers", "tpm-tools", "tpm-quote-tools"];
+/// Host packages the host tests' real clients and tools need (TrouSerS `tcsd`, tpm-tools,
+/// tpm-quote-tools and tpm2-tools against `tpm12-server`; sfdisk, mke2fs, xz and zstd for the
+/// boot loader's disk images and kernels; without them those tests skip with a printed reason).
+pub const CLIENT_PACKAGES: &[&str] =
+    &["trousers", "tpm-tools", "tpm-quote-tools", "tpm2-tools", "fdisk", "e2fsprogs", "xz-utils", "zstd", "gzip"];
 
 /// The prepared test bed.
 #[derive(Debug, Clone)]
