@@ -126,12 +126,12 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
         util::mkdirs(p)?;
     }
     let (_swtpm, tpm_args) = start_swtpm(b)?;
-    let xen_cmdline = "console=com1 com1=115200 dom0_mem=1536M,max:1536M loglvl=all guest_loglvl=all";
+    let xen_cmdline = "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all";
     let dom0_cmdline = format!("console=hvc0 earlyprintk=xen panic=-1 loglevel=4 {}", b.dom0_extra).trim().to_string();
     let modules =
         format!("{} {},{}", b.testbed.vmlinuz.display(), escape_module_cmdline(&dom0_cmdline), b.initrd.display());
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57,-pcid,-invpcid", "-m", "4096", "-smp", "2"])
+    cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", "3072", "-smp", "2"])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
         .args(&tpm_args)
         .arg("-kernel")
