@@ -25,6 +25,8 @@ pub const PAIRS: usize = 4;
 /// Which pair is restarted while the others run (1-based).
 const RESTARTED: usize = 2;
 const MGR_DISK: &str = "/var/lib/xtask/multi-vtpmmgr.img";
+/// Each guest's memory (MB), below `scenarios::TEST_GUEST_MEMORY` so four fit at once.
+const MULTI_GUEST_MEMORY: &str = "416";
 
 fn uuid(k: usize) -> String {
     format!("0b5e2c4d-{k:04x}-4e6f-9a1b-3c5d7e9f1a2b")
@@ -62,12 +64,16 @@ pub fn plan(plan: &mut Plan, dir: &Path, tpm: Tpm) -> Result<Planned> {
     let mut pairs = Vec::new();
     for k in 1..=PAIRS {
         let v = vtpm_on(dir, &format!("multi-vtpm-{k}"), mgr_name, &uuid(k), &vtpm_disk(k))?;
-        let g = super::persist::guest(dir, &mut plan.notes, &format!("multi-domu-{k}"), &v.name, &guest_disk(k), 1)?;
+        let mut g =
+            super::persist::guest(dir, &mut plan.notes, &format!("multi-domu-{k}"), &v.name, &guest_disk(k), 1)?;
+        // four at once must fit the test bed's ~1.9 GB for guests
+        g.cfg.set("memory", MULTI_GUEST_MEMORY);
         pairs.push((v, g));
     }
     let k = RESTARTED;
     let v2 = vtpm_on(dir, &format!("multi-vtpm-{k}b"), mgr_name, &uuid(k), &vtpm_disk(k))?;
-    let g2 = super::persist::guest(dir, &mut plan.notes, &format!("multi-domu-{k}b"), &v2.name, &guest_disk(k), 2)?;
+    let mut g2 = super::persist::guest(dir, &mut plan.notes, &format!("multi-domu-{k}b"), &v2.name, &guest_disk(k), 2)?;
+    g2.cfg.set("memory", MULTI_GUEST_MEMORY);
 
     plan.scenario(NAME);
     let mut wipe = vec![MGR_DISK.to_string()];

@@ -73,12 +73,21 @@ impl<'a> Checks<'a> {
     }
 }
 
+/// Memory of a test-bed Linux guest (MB): it unpacks the whole 262 MB root file system into RAM
+/// (ramfs, never swapped or dropped), so `configs/domu.cfg`'s 384 MB leaves it ~80 MB; with
+/// tcsd and the tools running, guests hung now and then (no progress, one vCPU busy).
+pub const TEST_GUEST_MEMORY: u32 = 512;
+
 /// Reads a config from `configs/` and prepares it for a run: the `vtpm=` line is dropped
-/// (these scenarios run the vtpm volatile, without a manager; `persist` runs the pair).
+/// (these scenarios run the vtpm volatile, without a manager; `persist` runs the pair), and a
+/// Linux guest gets [`TEST_GUEST_MEMORY`].
 pub fn load_config(dir: &Path, file: &str, notes: &mut Vec<String>) -> Result<XlConfig> {
     let p = dir.join(file);
     let text = std::fs::read_to_string(&p).ctx(|| format!("read {}", p.display()))?;
     let mut cfg = XlConfig::new(&text);
+    if file == "domu.cfg" && cfg.string("memory").and_then(|m| m.parse::<u32>().ok()).unwrap_or(0) < TEST_GUEST_MEMORY {
+        cfg.set("memory", &TEST_GUEST_MEMORY.to_string());
+    }
     if let Some(v) = cfg.raw("vtpm") {
         cfg.drop_key("vtpm");
         let note = format!(
