@@ -131,7 +131,7 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     let modules =
         format!("{} {},{}", b.testbed.vmlinuz.display(), escape_module_cmdline(&dom0_cmdline), b.initrd.display());
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", "3072", "-smp", "2"])
+    cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", "2048", "-smp", "2"])
         .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
         .args(&tpm_args)
         .arg("-kernel")
