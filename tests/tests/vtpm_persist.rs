@@ -204,17 +204,12 @@ fn first_start_then_restart_keeps_the_owner_and_the_ek() {
     });
 }
 
-fn extend(i: u32) -> Vec<u8> {
-    let mut body = (i % 16).to_be_bytes().to_vec();
-    body.extend_from_slice(&[i as u8; 20]);
-    tpm_frame::command(tpm_frame::TPM_TAG_RQU_COMMAND, 0x14, &body)
-}
+type Service = Rc<RefCell<VtpmService<SimDomain, Tpm12Engine>>>;
 
-#[test]
-fn a_thousand_extends_cost_no_disk_write_and_no_manager_round_trip() {
-    let (w, mgr) = machine();
-    let disk = new_disk();
-    let mut b = boot(&w, 10, UUID, &disk);
+/// Runs the started vtpm `b` (domain 10) as the image does (`VtpmService::step` with its
+/// persistence) and connects a Linux guest (domain 20) to it; the service's console lines are
+/// collected.
+fn serve_guest(w: &World, b: &mut Booted) -> (Service, Rc<RefCell<Vec<String>>>, LinuxTpmFront) {
     let (engine, p) = b.started.take().expect("started");
     let mut out = Lines::default();
     let svc = Rc::new(RefCell::new(
@@ -229,8 +224,23 @@ fn a_thousand_extends_cost_no_disk_write_and_no_manager_round_trip() {
         l2.borrow_mut().extend(rec.0);
     });
     w.add_domain(20);
-    toolstack::vtpm_attach(&w, 20, 10, 0, OTHER_UUID);
-    let mut linux = LinuxTpmFront::probe(&w, 20).unwrap();
+    toolstack::vtpm_attach(w, 20, 10, 0, OTHER_UUID);
+    let linux = LinuxTpmFront::probe(w, 20).unwrap();
+    (svc, lines, linux)
+}
+
+fn extend(i: u32) -> Vec<u8> {
+    let mut body = (i % 16).to_be_bytes().to_vec();
+    body.extend_from_slice(&[i as u8; 20]);
+    tpm_frame::command(tpm_frame::TPM_TAG_RQU_COMMAND, 0x14, &body)
+}
+
+#[test]
+fn a_thousand_extends_cost_no_disk_write_and_no_manager_round_trip() {
+    let (w, mgr) = machine();
+    let disk = new_disk();
+    let mut b = boot(&w, 10, UUID, &disk);
+    let (svc, lines, mut linux) = serve_guest(&w, &mut b);
     w.run_until(MS, S, || linux.fe_state == 4);
     let (writes0, trips0) = (disk.borrow().ops(), mgr.round_trips());
     let c0 = svc.borrow().counters();
@@ -551,22 +561,7 @@ fn the_service_retries_a_save_every_ten_seconds_until_the_manager_is_back() {
     let disk = new_disk();
     first_start(&w, &disk);
     let mut b = boot(&w, 10, UUID, &disk);
-    let (engine, p) = b.started.take().expect("started");
-    let mut out = Lines::default();
-    let svc = Rc::new(RefCell::new(
-        VtpmService::new(&mut b.dom, engine, &VtpmOptions::default(), &mut out).with_persistence(Box::new(p)),
-    ));
-    let (s2, mut dom) = (svc.clone(), b.dom.clone());
-    let lines = Rc::new(RefCell::new(Vec::<String>::new()));
-    let l2 = lines.clone();
-    w.add_actor(10, move || {
-        let mut rec = Lines::default();
-        let _ = s2.borrow_mut().step(&mut dom, &mut rec);
-        l2.borrow_mut().extend(rec.0);
-    });
-    w.add_domain(20);
-    toolstack::vtpm_attach(&w, 20, 10, 0, OTHER_UUID);
-    let mut linux = LinuxTpmFront::probe(&w, 20).unwrap();
+    let (svc, lines, mut linux) = serve_guest(&w, &mut b);
     w.run_until(MS, S, || linux.fe_state == 4);
     w.destroy_domain(MGR);
     {
