@@ -56,6 +56,20 @@ pub struct Outcome {
     pub secs: f64,
 }
 
+/// How long the serial line may stay silent (after dom0 came up, before the plan is done)
+/// before [`SILENCE_DUMP`] is sent: dom0's plan prints at least every few seconds, except while
+/// a `wait` step runs (up to 900 s for a Linux guest), so this only fires on a long wait or a
+/// hung test bed, and once per boot.
+const SILENCE: Duration = Duration::from_secs(300);
+
+/// What a silent test bed is sent on the serial line (`mon:stdio`: Ctrl-A Ctrl-A is a literal
+/// Ctrl-A for the guest, Ctrl-A c switches between serial and QEMU's monitor): QEMU's view of
+/// its vCPUs, then, through Xen's console (three Ctrl-A switch its input between dom0 and Xen),
+/// Xen's debug keys — `d` pCPU registers and stacks, `0` dom0's vCPUs, `q` every domain's vCPUs
+/// and event state, `r` the run queues — then the input goes back to dom0.
+const SILENCE_DUMP: &[u8] =
+    b"\x01cinfo cpus\ninfo registers -a\n\x01c\x01\x01\x01\x01\x01\x01d0qr\x01\x01\x01\x01\x01\x01";
+
 struct KillOnDrop(Option<Child>);
 
 impl Drop for KillOnDrop {
@@ -132,7 +146,9 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
         format!("{} {},{}", b.testbed.vmlinuz.display(), escape_module_cmdline(&dom0_cmdline), b.initrd.display());
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", "2048", "-smp", "2"])
-        .args(["-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot"])
+        // `mon:stdio`: the serial line and, behind Ctrl-A c, QEMU's monitor, so that a silent
+        // test bed can be asked where its CPUs are ([`SILENCE_DUMP`]).
+        .args(["-display", "none", "-monitor", "none", "-serial", "mon:stdio", "-no-reboot"])
         .args(&tpm_args)
         .arg("-kernel")
         .arg(&b.testbed.xen)
@@ -140,7 +156,7 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
         .arg(xen_cmdline)
         .arg("-initrd")
         .arg(&modules)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     eprintln!("+ {}", util::show(&cmd));
@@ -148,6 +164,7 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     let mut child = cmd.spawn().ctx(|| "start qemu-system-x86_64".to_string())?;
     let stdout = child.stdout.take().ok_or("no qemu stdout")?;
     let stderr = child.stderr.take().ok_or("no qemu stderr")?;
+    let mut stdin = child.stdin.take();
     let mut guard = KillOnDrop(Some(child));
 
     let (tx, rx) = mpsc::channel::<String>();
@@ -173,10 +190,13 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     let mut ready_seen = false;
     let mut stalled = false;
     let mut timed_out = false;
+    let mut last_line = Instant::now();
+    let mut dumped = false;
     let exit;
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
+                last_line = Instant::now();
                 writeln!(log, "[+{:7.2}] {line}", util::secs(t0))?;
                 log.flush()?;
                 if !ready_seen && line.contains(b.ready_marker) {
@@ -214,6 +234,18 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
             exit = None;
             break;
         }
+        if ready_seen && done_at.is_none() && !dumped && last_line.elapsed() > SILENCE {
+            dumped = true;
+            writeln!(
+                log,
+                "[+{:7.2}] [xtask] the serial line has been silent for {} s: asking QEMU and Xen where the CPUs are",
+                util::secs(t0),
+                SILENCE.as_secs()
+            )?;
+            if let Some(w) = stdin.as_mut() {
+                let _ = w.write_all(SILENCE_DUMP).and_then(|_| w.flush());
+            }
+        }
         if t0.elapsed() > b.timeout {
             timed_out = true;
             writeln!(
@@ -236,6 +268,7 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
             break;
         }
     }
+    drop(stdin);
     drop(guard);
     log.flush()?;
     Ok(Outcome { exit, timed_out, done_seen: done_at.is_some(), stalled, secs: util::secs(t0) })

@@ -153,7 +153,7 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
             find(vcon, SERVING).is_some() && find(vcon, "TPM state is volatile").is_none(),
             || tail(vcon, 3),
         );
-        check_guest(&mut c, gcon, &g.name, 1);
+        check_guest(&mut c, log, gcon, &g.name, 1);
         eks.push((g.name.clone(), ek(gcon)));
         let gone = log.events.iter().any(|e| matches!(e, Event::Gone { dom, gone: true, .. } if dom == &v.name));
         c.pass_if(format!("{}: powered itself off after its guest", v.name), gone, || tail(vcon, 3));
@@ -176,7 +176,7 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
     c.pass_if(format!("{}: restores its state ('{RESTORED}')", v2.name), find(vcon, RESTORED).is_some(), || {
         tail(vcon, 3)
     });
-    check_guest(&mut c, gcon, &g2.name, 2);
+    check_guest(&mut c, log, gcon, &g2.name, 2);
     check_no_panic(&mut c, vcon, &v2.name);
     check_no_panic(&mut c, gcon, &g2.name);
     check_no_panic(&mut c, mcon, m);

@@ -287,7 +287,7 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
             find(vcon, "TPM state is volatile").is_none() && !vcon.is_empty(),
             || find(vcon, "volatile").cloned().unwrap_or_else(|| tail(vcon, 3)),
         );
-        check_guest(&mut c, gcon, g, i as u32 + 1);
+        check_guest(&mut c, log, gcon, g, i as u32 + 1);
         let gone = log.events.iter().any(|e| matches!(e, Event::Gone { dom, gone: true, .. } if dom == v));
         c.pass_if(format!("{v}: powered itself off after its guest"), gone, || tail(vcon, 3));
         for (d, dc) in [(m, mcon), (v, vcon), (g, gcon)] {
@@ -300,9 +300,16 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
 
 /// What `xt-guest-persist PHASE` said in guest `g`: phase 1 took ownership, sealed, wrote NV and
 /// kept its files; phase 2 found the TPM owned, the same EK, the blob unsealing and the NV data.
-pub(super) fn check_guest(c: &mut Checks, gcon: &[String], g: &str, phase: u32) {
+pub(super) fn check_guest(c: &mut Checks, log: &ScenarioLog, gcon: &[String], g: &str, phase: u32) {
     let done = said(gcon, &format!("phase {phase} done"));
-    c.pass_if(format!("{g}: guest test ran to its end"), done.is_some(), || tail(gcon, 4));
+    c.pass_if(format!("{g}: guest test ran to its end"), done.is_some(), || {
+        // how dom0's wait for it ended (found / gone / timeout, and after how long)
+        let wait = log.events.iter().rev().find_map(|e| match e {
+            Event::Wait { dom, result, secs } if dom == g => Some(format!("dom0's wait: {result} after {secs} s; ")),
+            _ => None,
+        });
+        format!("{}{}", wait.unwrap_or_default(), tail(gcon, 4))
+    });
     if phase == 1 {
         let own = said(gcon, "takeownership rc=");
         c.pass_if(format!("{g}: tpm_takeownership -y -z"), own.is_some_and(|l| l.contains("rc=0")), || {
