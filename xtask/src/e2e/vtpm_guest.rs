@@ -191,7 +191,7 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
     let ver = find(gcon, "xt-vtpm: tpm_version rc=");
     c.pass_if(
         format!("{g}: tpm_version (tcsd) prints 'TPM 1.2 Version Info'"),
-        ver.is_some_and(|l| l.ends_with("rc=0")) && find(gcon, "TPM 1.2 Version Info").is_some(),
+        ver.is_some_and(|l| l.contains("tpm_version rc=0 ")) && find(gcon, "TPM 1.2 Version Info").is_some(),
         || ver.cloned().unwrap_or_else(|| tail(gcon, 3)),
     );
     let own = find(gcon, "xt-vtpm: tpm_takeownership rc=");
@@ -317,7 +317,7 @@ mod tests {
     const GUEST_OK: &[&str] = &[
         "xt-vtpm: modprobe xen-tpmfront rc=0 ms=120",
         "xt-vtpm: tpm0 dev=yes dev_ms=130 pcrs=24 ready_ms=400 pcrs_path=/sys/class/tpm/tpm0/device/pcrs",
-        "xt-vtpm: tpm_version rc=0",
+        "xt-vtpm: tpm_version rc=0 (tcsd rc=0 pid=123 waited_ms=500)",
         "xt-vtpm: |   TPM 1.2 Version Info:",
         "xt-vtpm: tpm_takeownership rc=0 ms=3000",
         "xt-vtpm: seal/unseal round trip ok (tpm_sealdata rc=0, tpm_unsealdata rc=0, ms=4000)",
