@@ -35,5 +35,5 @@ pub use error::LoadError;
 pub use layout::ImageLayout;
 pub use loader::{Kernel, Loaded, load, load_kernel};
 pub use measure::{Prediction, predict};
-pub use options::{BootOptions, BootSource};
+pub use options::{BootMode, BootOptions, BootSource};
 pub use volume::Disk;
