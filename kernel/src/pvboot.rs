@@ -10,11 +10,14 @@
 //! the M2P is updated for every frame whose pfn changes (from here on our own page-table
 //! walks are wrong, so nothing but hypercalls by VA follows); the trap table is cleared; the
 //! trampoline page is mapped at the boot stack's VA in our tables (the new tables map the same
-//! frame there); then the trampoline issues one `mmuext_op` batch — NEW_BASEPTR(new L4),
-//! NEW_USER_BASEPTR(0), UNPIN_TABLE(old L4) — with an inline `syscall` (our hypercall page is
-//! not mapped in the new tables), sets `rsp` to the end of the boot stack page and `rsi` to
-//! the start_info VA, and jumps to the kernel's entry. A failed batch ends in `ud2` with no
-//! trap table: Xen crashes the domain (never a half-booted kernel).
+//! frame there); then the trampoline issues `mmuext_op` NEW_BASEPTR(new L4) with an inline
+//! `syscall` (our hypercall page is not mapped in the new tables; the argument registers are
+//! reloaded after each call, as debug hypervisors clobber them), then NEW_USER_BASEPTR(0) and
+//! UNPIN_TABLE(old L4) (so our old tables' frames become ordinary memory of the new kernel;
+//! their result is not checked: the switch has happened), sets `rsp` to the end of the boot
+//! stack page and `rsi` to the start_info VA, and jumps to the kernel's entry. A failed
+//! NEW_BASEPTR ends in `ud2` with no trap table: Xen crashes the domain (never a half-booted
+//! kernel).
 
 use alloc::format;
 use alloc::string::String;
@@ -80,6 +83,13 @@ pvboot_trampoline_start:
     syscall
     test rax, rax
     jnz 2f
+    mov rdi, r15
+    add rdi, {op_size}
+    mov esi, 2
+    xor edx, edx
+    mov r10d, {domid_self}
+    mov eax, {mmuext}
+    syscall
     mov rsp, r13
     mov rsi, r14
     xor ebp, ebp
@@ -88,6 +98,8 @@ pvboot_trampoline_start:
 pvboot_trampoline_end:
     "#,
     mmuext = const HYPERVISOR_MMUEXT_OP,
+    op_size = const core::mem::size_of::<MmuextOp>(),
+    domid_self = const DomId::SELF.0,
 );
 
 unsafe extern "C" {
@@ -205,20 +217,22 @@ pub fn jump(h: &Handover) -> Result<Infallible, JumpError> {
     let ops_va = tva + OPS_OFFSET as u64;
     // SAFETY: the trampoline page is mapped at `trampoline_va` in both our tables (just
     // above) and the new ones (the boot stack page, the same frame), and holds the code and
-    // the mmuext_op batch (`write_trampoline`); the registers are the batch's hypercall
-    // arguments (rdi ops, rsi count, rdx no done-count, r10 DOMID_SELF) and, for after the
-    // switch, r12 entry, r13 stack, r14 start_info. Nothing of ours runs afterwards.
+    // the three mmuext_ops (`write_trampoline`); the registers are the first call's hypercall
+    // arguments (rdi the NEW_BASEPTR op, rsi 1, rdx no done-count, r10 DOMID_SELF) and, for
+    // the code after it, r15 the ops, r12 entry, r13 stack, r14 start_info. Nothing of ours
+    // runs afterwards.
     unsafe {
         asm!(
             "jmp {t}",
             t = in(reg) tva,
             in("rdi") ops_va,
-            in("rsi") 3u64,
+            in("rsi") 1u64,
             in("rdx") 0u64,
             in("r10") DomId::SELF.0 as u64,
             in("r12") entry,
             in("r13") stack_top,
             in("r14") si_va,
+            in("r15") ops_va,
             options(noreturn)
         )
     }
