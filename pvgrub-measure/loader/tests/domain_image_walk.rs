@@ -152,6 +152,13 @@ fn check(img: &DomainImage, d: &Domain, elf_bytes: &[u8], initrd: &[u8]) {
     assert_eq!(w.tables, table_mfns);
     let from_sources: BTreeSet<u64> = img.table_sources.iter().map(|&s| d.p2m[s as usize]).collect();
     assert_eq!(from_sources, table_mfns);
+    // The toolstack's order, which Linux's xen_setup_kernel_pagetable expects when it gives
+    // the first pages back: [L4] [L3] [L2] [L1] [L1] …, all in the page_tables region.
+    let levels: Vec<(u64, u32)> = img.tables.iter().take(4).map(|t| (t.pfn, t.level)).collect();
+    let pt = l.page_tables.pfn;
+    assert_eq!(levels, [(pt, 4), (pt + 1, 3), (pt + 2, 2), (pt + 3, 1)]);
+    let initial: Vec<u64> = img.tables.iter().take(l.page_tables.pages as usize).map(|t| t.pfn).collect();
+    assert_eq!(initial, (pt..pt + l.page_tables.pages).collect::<Vec<_>>());
     let nr_tables = l.page_tables.pages + l.p2m_page_tables.map_or(0, |t| t.pages);
     assert_eq!(img.tables.len() as u64, nr_tables, "every counted table is used");
 
