@@ -106,6 +106,16 @@ impl Env {
         shutdown(reason)
     }
 
+    /// Before the domain is handed to another kernel (`pvboot`): drops the runtime's
+    /// `control/shutdown` watch, so xenstored sends the next kernel no events for our token.
+    pub fn end_shutdown_watch(&mut self) {
+        if let Some(xs) = self.xs.as_mut()
+            && let Err(e) = xs.unwatch(SHUTDOWN_PATH, SHUTDOWN_TOKEN)
+        {
+            log::warn!("unwatching {SHUTDOWN_PATH}: {e}");
+        }
+    }
+
     /// Serves nothing: waits for `xl shutdown`/`xl reboot` (or `xl destroy`); the shutdown
     /// watch is handled inside `Clock::wait_until`.
     pub fn idle_until_shutdown(&mut self) -> ! {

@@ -1,5 +1,6 @@
 //! The measuring PV boot loader image (`pvgrub-measure`): finds the guest's kernel on its
-//! disk, measures it into the vTPM as pv-grub did, and (later) boots it in place. The loader
+//! disk, measures it into the vTPM as pv-grub did, and with `boot=inplace` boots it in place
+//! (`inplace.rs`). The loader
 //! logic is the pure `pvgrub-loader` crate. On the host this binary is the verifier's tool:
 //! `pvgrub-measure predict …` prints the PCR 4 and PCR 5 values to expect (see `predict.rs`);
 //! without arguments it explains how to build the image.
@@ -15,6 +16,7 @@ mod image {
 
     use kernel::image::{Env, ImageInfo, run};
     use kernel::shutdown::{ShutdownReason, shutdown};
+    use pvgrub_loader::BootMode;
     use pvgrub_measure::stage;
 
     /// `kernel`/`ramdisk`/`cmdline` name what to measure and boot (fact sheet §9); `config`
@@ -34,6 +36,7 @@ mod image {
             "--vtpm-label",
             "config",
             "vtpm-required",
+            "boot",
         ],
         waiting_line: "pvgrub-measure: no kernel to boot yet, waiting",
     };
@@ -53,12 +56,16 @@ mod image {
         });
         match outcome {
             stage::Outcome::Idle => env.idle_until_shutdown(),
+            stage::Outcome::Loaded { loaded, boot: BootMode::InPlace, .. } => crate::inplace::boot(env, &loaded),
             stage::Outcome::Stop(_) | stage::Outcome::Loaded { .. } => shutdown(ShutdownReason::Poweroff),
         }
     }
 
     kernel::image_main!(main);
 }
+
+#[cfg(target_os = "none")]
+mod inplace;
 
 #[cfg(not(target_os = "none"))]
 mod predict;

@@ -1,8 +1,9 @@
 //! The image's work up to the jump, generic over the driver interface (`xen-hv`) so the host
 //! tests run it on the simulated Xen: `extra=` options → the guest's disk → the boot entry,
 //! kernel and initrd (`pvgrub_loader`) → pv-grub's measurements into the vTPM → the report
-//! line. The in-place PV boot (page tables, P2M, the jump) is not implemented yet, and the
-//! report says so. Every failure is one line and [`Outcome::Stop`]; console lines go to `out`
+//! line. By default the report says the in-place PV boot is not done; with `boot=inplace`
+//! the line says "booting" and the image then boots the kernel in place (`main.rs`, over
+//! `pvgrub_loader::domain_image` and `kernel::pvboot`). Every failure is one line and [`Outcome::Stop`]; console lines go to `out`
 //! as they happen.
 //!
 //! With no disk and no kernel or config option, there is nothing to do: [`Outcome::Idle`] (the
@@ -15,7 +16,7 @@ use alloc::string::String;
 use drivers::hv::Xen;
 use pvgrub_loader::fetch::load_by_fetching;
 use pvgrub_loader::measure::{Prediction, hex};
-use pvgrub_loader::{BootOptions, BootSource, Loaded, layout};
+use pvgrub_loader::{BootMode, BootOptions, BootSource, Loaded, layout};
 
 use crate::vbd::{GuestDisk, first_vbd};
 use crate::vtpm::{VtpmError, measure};
@@ -28,7 +29,7 @@ pub enum Outcome {
     /// Failed; the line (already printed) says why.
     Stop(String),
     /// Loaded (and measured, if there was a vTPM).
-    Loaded { loaded: Box<Loaded>, prediction: Prediction, measured: bool },
+    Loaded { loaded: Box<Loaded>, prediction: Prediction, measured: bool, boot: BootMode },
 }
 
 fn stop(out: &mut dyn FnMut(&str), why: &str) -> Outcome {
@@ -116,8 +117,23 @@ pub fn run<'a, X: Xen>(
         }
         Err(VtpmError::Failed(why)) => return stop(out, &why),
     };
-    out(&report_line(&loaded, &prediction));
-    Outcome::Loaded { loaded: Box::new(loaded), prediction, measured }
+    match opts.boot {
+        BootMode::None => out(&report_line(&loaded, &prediction)),
+        BootMode::InPlace => out(&booting_line(&loaded, &prediction)),
+    }
+    Outcome::Loaded { loaded: Box::new(loaded), prediction, measured, boot: opts.boot }
+}
+
+/// The line printed before the in-place boot (`boot=inplace`), instead of [`report_line`].
+pub fn booting_line(loaded: &Loaded, p: &Prediction) -> String {
+    format!(
+        "pvgrub-measure: booting {} ({} bytes), initrd {} bytes; PCR4={} PCR5={}",
+        loaded.entry.kernel,
+        loaded.kernel_file.len(),
+        loaded.initrd.as_ref().map_or(0, |i| i.len()),
+        hex(&p.pcr4),
+        hex(&p.pcr5)
+    )
 }
 
 /// The stage's last line.

@@ -5,7 +5,8 @@ use alloc::format;
 use alloc::string::String;
 
 use drivers::blkfront::{BlkFront, DiskInfo};
-use drivers::hv::{Xen, XsError, XsTx};
+use drivers::hv::{Xen, XenbusState, XsError, XsTx};
+use drivers::xenbus::switch_state;
 use vtpm_store::{BlockError, SECTOR_SIZE};
 
 /// Deadline of one disk request.
@@ -68,10 +69,15 @@ impl<X: Xen> GuestDisk<X> {
         Ok(())
     }
 
-    /// Disconnects (the kernel booted next opens the disk again).
+    /// Disconnects (the kernel booted next opens the disk again): Closing, Closed, and then
+    /// Initialising, the state a Linux frontend probes a device in (it skips a device in any
+    /// other state); the backend, Closed, answers Initialising with InitWait.
     pub fn close(mut self, hv: &mut X) {
         if let Err(e) = self.front.close(hv, IO_TIMEOUT_NS) {
             log::warn!("closing {}: {e:?}", self.node);
+        }
+        if let Err(e) = switch_state(hv, &self.node, XenbusState::Initialising) {
+            log::warn!("{}: state Initialising: {e}", self.node);
         }
     }
 }

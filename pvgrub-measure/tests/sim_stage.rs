@@ -132,7 +132,7 @@ fn loads_from_the_disk_and_measures_into_the_real_engine() {
     let Some(img) = fs_image("full", &files) else { return };
     let (w, mut g) = world(Some(img), true);
     let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info"))]);
-    let Outcome::Loaded { loaded, prediction, measured } = outcome else { panic!("{outcome:?}") };
+    let Outcome::Loaded { loaded, prediction, measured, .. } = outcome else { panic!("{outcome:?}") };
     assert!(measured);
     assert!(loaded.kernel_file == kernel && loaded.initrd.as_deref() == Some(&initrd[..]));
     assert_eq!(loaded.entry.cmdline, "root=/dev/xvda ro quiet");
@@ -194,4 +194,33 @@ fn no_disk_bad_options_and_a_non_pv_kernel_stop_or_wait() {
     let (outcome, lines) = run_stage(&mut g, &[]);
     assert!(matches!(outcome, Outcome::Stop(ref m) if m.contains("not a Xen PV kernel")), "{outcome:?}");
     assert!(lines.last().unwrap().ends_with("; stopping the domain"));
+}
+
+#[test]
+fn boot_inplace_says_booting_and_hands_the_disk_back_initialising() {
+    let kernel = gzip_bzimage(&pv_elf(true));
+    let files: [(&str, &[u8]); 3] =
+        [("boot/grub/grub.cfg", GRUB_CFG.as_bytes()), ("boot/vmlinuz", &kernel), ("boot/initrd.img", b"initrd")];
+    let Some(img) = fs_image("inplace", &files) else { return };
+    let (w, mut g) = world(Some(img), true);
+    let (outcome, lines) = run_stage(&mut g, &[("boot", Some("inplace"))]);
+    let Outcome::Loaded { prediction, boot, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(boot, pvgrub_loader::BootMode::InPlace);
+    let last = lines.last().unwrap();
+    assert_eq!(
+        last,
+        &format!(
+            "pvgrub-measure: booting (hd0)/boot/vmlinuz ({} bytes), initrd 6 bytes; PCR4={} PCR5={}",
+            kernel.len(),
+            pvgrub_loader::measure::hex(&prediction.pcr4),
+            pvgrub_loader::measure::hex(&prediction.pcr5)
+        )
+    );
+    assert!(!lines.iter().any(|l| l.contains("not implemented")), "{lines:?}");
+    // The disk is back in Initialising, where a Linux frontend probes it.
+    let vbd = format!("/local/domain/{GUEST}/device/vbd/51712");
+    assert_eq!(toolstack::state(&w, &vbd), Some(1), "{vbd}");
+    let (_w, mut g) = world(None, true);
+    let (outcome, _) = run_stage(&mut g, &[("boot", Some("kexec"))]);
+    assert!(matches!(outcome, Outcome::Stop(ref m) if m.contains("boot=kexec")), "{outcome:?}");
 }

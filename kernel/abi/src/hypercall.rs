@@ -82,6 +82,7 @@ pub const MMUEXT_TLB_FLUSH_LOCAL: u32 = 6;
 pub const MMUEXT_INVLPG_LOCAL: u32 = 7;
 pub const MMUEXT_TLB_FLUSH_ALL: u32 = 10;
 pub const MMUEXT_INVLPG_ALL: u32 = 11;
+pub const MMUEXT_NEW_USER_BASEPTR: u32 = 15;
 
 /// `update_va_mapping` flags (public/xen.h).
 pub const UVMF_NONE: u64 = 0;

@@ -44,6 +44,8 @@ pub enum LoadError {
     NotPv(String),
     /// The kernel, initrd and boot structures do not fit the domain.
     Layout(String),
+    /// The new domain image (frames, page tables, start_info) cannot be built for the in-place boot.
+    Boot(String),
     /// One of the above, about this file (`(hd0,msdos1)/boot/vmlinuz-…`).
     InFile { file: String, error: Box<LoadError> },
 }
@@ -88,6 +90,7 @@ impl fmt::Display for LoadError {
             LoadError::BadElf(m) => write!(f, "bad kernel ELF: {m}"),
             LoadError::NotPv(m) => write!(f, "not a Xen PV kernel: {m}"),
             LoadError::Layout(m) => write!(f, "kernel does not fit: {m}"),
+            LoadError::Boot(m) => write!(f, "cannot build the boot image: {m}"),
             LoadError::InFile { file, error } => write!(f, "{file}: {error}"),
         }
     }

@@ -5,7 +5,9 @@
 //!   (`"(hd0,0)/boot/grub/menu.lst"`); `config=PATH` says the same;
 //! - `kernel=PATH` [`ramdisk=PATH`] [`cmdline=STRING`]: boot that kernel directly (no config);
 //! - `--vtpm-label=LABEL` (pv-grub's spelling, also `vtpm-label=`): a vTPM is required (no
-//!   vTPM stops the domain); `vtpm-required` requires one without naming a label.
+//!   vTPM stops the domain); `vtpm-required` requires one without naming a label;
+//! - `boot=inplace` boots the loaded kernel in place (the PV "kexec"); `boot=none`, the
+//!   default for now, measures, reports and powers off (see the image's README).
 //!
 //! Paths here follow pv-grub: GRUB legacy numbering, `(hd0,0)` is the first partition; a
 //! name with a table (`(hd0,msdos1)`, `(hd0,gpt2)`) is GRUB 2 numbering. A plain `/path` is
@@ -20,7 +22,7 @@ use crate::grub_path::{Dialect, GrubPath, parse_path};
 
 /// Option names (for the image's list of known options).
 pub const OPTION_NAMES: &[&str] =
-    &["kernel", "ramdisk", "cmdline", "config", "vtpm-label", "--vtpm-label", "vtpm-required"];
+    &["kernel", "ramdisk", "cmdline", "config", "vtpm-label", "--vtpm-label", "vtpm-required", "boot"];
 
 /// The configs looked for, in order, on each partition.
 pub const DEFAULT_CONFIGS: &[&str] =
@@ -43,6 +45,18 @@ pub struct BootOptions {
     pub vtpm_required: bool,
     /// pv-grub's `--vtpm-label` (its XSM label check is not done here; see the README).
     pub vtpm_label: Option<String>,
+    /// What happens after the measurement (`boot=`).
+    pub boot: BootMode,
+}
+
+/// `boot=`: what the loader does once the kernel is loaded and measured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BootMode {
+    /// Report and power off (`boot=none`, the default until the in-place boot has run on Xen).
+    #[default]
+    None,
+    /// Boot the kernel in place (`boot=inplace`).
+    InPlace,
 }
 
 impl BootOptions {
@@ -54,6 +68,7 @@ impl BootOptions {
         let mut cmdline = None;
         let mut vtpm_required = false;
         let mut vtpm_label = None;
+        let mut boot = BootMode::None;
         let path = |name: &str, v: &str| {
             parse_path(v, Dialect::Legacy).map_err(|e| LoadError::BadOption(format!("{name}={v}: {e}")))
         };
@@ -69,7 +84,12 @@ impl BootOptions {
                     vtpm_label = Some(v.to_string());
                 }
                 ("vtpm-required", None) => vtpm_required = true,
-                (n @ ("config" | "kernel" | "ramdisk" | "cmdline" | "vtpm-label" | "--vtpm-label"), None) => {
+                ("boot", Some("inplace")) => boot = BootMode::InPlace,
+                ("boot", Some("none")) => boot = BootMode::None,
+                ("boot", Some(v)) => {
+                    return Err(LoadError::BadOption(format!("boot={v}: give boot=inplace or boot=none")));
+                }
+                (n @ ("config" | "kernel" | "ramdisk" | "cmdline" | "vtpm-label" | "--vtpm-label" | "boot"), None) => {
                     return Err(LoadError::BadOption(format!("'{n}' needs a value ({n}=...)")));
                 }
                 _ => {}
@@ -87,7 +107,7 @@ impl BootOptions {
                 BootSource::Config(config)
             }
         };
-        Ok(BootOptions { source, vtpm_required, vtpm_label })
+        Ok(BootOptions { source, vtpm_required, vtpm_label, boot })
     }
 }
 
@@ -124,6 +144,12 @@ mod tests {
         assert_eq!(cmdline, "root=/dev/xvda2 ro");
         assert_eq!(BootOptions::parse([]).unwrap().source, BootSource::Config(None));
         assert!(BootOptions::parse([("vtpm-required", None)]).unwrap().vtpm_required);
+        assert_eq!(BootOptions::parse([]).unwrap().boot, BootMode::None);
+        assert_eq!(BootOptions::parse([("boot", Some("inplace"))]).unwrap().boot, BootMode::InPlace);
+        assert_eq!(
+            BootOptions::parse([("boot", Some("inplace")), ("boot", Some("none"))]).unwrap().boot,
+            BootMode::None
+        );
     }
 
     #[test]
@@ -134,6 +160,8 @@ mod tests {
             &[("kernel", Some("vmlinuz"))],
             &[("kernel", None)],
             &[("ramdisk", Some("(hd0,0"))],
+            &[("boot", Some("kexec"))],
+            &[("boot", None)],
         ] {
             assert!(matches!(BootOptions::parse(bad.iter().copied()), Err(LoadError::BadOption(_))), "{bad:?}");
         }

@@ -12,6 +12,7 @@ pub mod log;
 pub mod multi;
 pub mod persist;
 pub mod plan;
+pub mod pvboot;
 pub mod scenarios;
 pub mod tis;
 pub mod vtpm_guest;
@@ -97,6 +98,7 @@ enum Planned {
     Persist(Box<persist::Planned>),
     Multi(Box<multi::Planned>),
     Vtpmctl(Domain),
+    Pvboot(Box<pvboot::Planned>),
     Dom0Tpm,
 }
 
@@ -158,6 +160,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
                 let bin = build::dom0_tools()?;
                 planned.push(Planned::Vtpmctl(vtpmctl::plan(&mut plan, &cfgdir, &bin)?))
             }
+            pvboot::NAME => planned.push(Planned::Pvboot(Box::new(pvboot::plan(&mut plan, &cfgdir, &tb)?))),
             dom0_tpm::NAME => {
                 dom0_tpm::plan(&mut plan);
                 planned.push(Planned::Dom0Tpm);
@@ -200,6 +203,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Persist(p) => p.domains(),
             Planned::Multi(p) => p.domains(),
             Planned::Vtpmctl(d) => vec![d],
+            Planned::Pvboot(p) => p.domains(),
             Planned::Dom0Tpm => Vec::new(),
         })
         .collect();
@@ -314,6 +318,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             }
             Planned::Multi(p) => checks.extend(multi::check(parsed.scenarios.get(multi::NAME).unwrap_or(&empty), p)),
             Planned::Vtpmctl(_) => checks.extend(vtpmctl::check(parsed.scenarios.get(vtpmctl::NAME).unwrap_or(&empty))),
+            Planned::Pvboot(p) => checks.extend(pvboot::check(parsed.scenarios.get(pvboot::NAME).unwrap_or(&empty), p)),
             Planned::Dom0Tpm => checks.extend(dom0_tpm::check(parsed.scenarios.get(dom0_tpm::NAME).unwrap_or(&empty))),
         }
     }

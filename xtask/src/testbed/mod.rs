@@ -40,8 +40,12 @@ pub struct Testbed {
     pub vmlinuz: PathBuf,
     /// `uname -r` of that kernel.
     pub kernel_release: String,
+    /// `dpkg -x` root of the kernel package (`lib/modules/<release>/…`).
+    pub kernel_root: PathBuf,
     /// zstd newc cpio of the root file system (second part of dom0's initrd, a domU's ramdisk).
     pub rootfs_cpio: PathBuf,
+    /// The root file system's directory (the pvboot scenario takes busybox from it).
+    pub rootfs_dir: PathBuf,
     /// Pristine swtpm state directories.
     pub swtpm12: PathBuf,
     pub swtpm2: PathBuf,
@@ -70,7 +74,9 @@ pub fn prepare() -> Result<Testbed> {
         xen: inp.xen,
         vmlinuz: inp.vmlinuz,
         kernel_release: inp.kernel_release,
+        kernel_root: inp.kernel_root,
         rootfs_cpio: initrd,
+        rootfs_dir: root.dir.clone(),
         swtpm12: tpm.tpm12,
         swtpm2: tpm.tpm2,
         versions,
