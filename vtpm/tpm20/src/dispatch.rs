@@ -36,8 +36,22 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
 }
 
 /// Checks a handle against what its slot accepts; `n` is its 1-based position.
-fn check_handle(kind: HandleKind, handle: u32, n: u32) -> Result<(), Rc> {
+fn check_handle(tpm: &Tpm, kind: HandleKind, handle: u32, n: u32) -> Result<(), Rc> {
     let ok = match kind {
+        HandleKind::Object => {
+            if !matches!((handle >> 24) as u8, ht::TRANSIENT | ht::PERSISTENT) {
+                return Err(Rc::VALUE.handle(n));
+            }
+            if tpm.object(handle).is_none() {
+                // a transient handle not loaded is a reference error; a persistent one a handle error
+                return Err(if (handle >> 24) as u8 == ht::TRANSIENT {
+                    Rc(Rc::REFERENCE_H0.0 + n - 1)
+                } else {
+                    Rc::HANDLE.handle(n)
+                });
+            }
+            true
+        }
         HandleKind::Pcr { null } => (handle as usize) < crate::constants::PCR_COUNT || (null && handle == rh::NULL),
         HandleKind::Context => {
             matches!((handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION | ht::TRANSIENT)
@@ -53,6 +67,7 @@ fn auth_value(tpm: &Tpm, kind: HandleKind, handle: u32) -> Zeroizing<Vec<u8>> {
     match kind {
         HandleKind::Pcr { .. } | HandleKind::Context => Zeroizing::new(Vec::new()),
         HandleKind::Hierarchy(_) => hierarchy::auth_value(tpm, handle),
+        HandleKind::Object => Zeroizing::new(tpm.object(handle).map(|o| o.sensitive.auth.to_vec()).unwrap_or_default()),
     }
 }
 
@@ -78,7 +93,7 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
     for (i, &kind) in row.handles.iter().enumerate() {
         let n = i as u32 + 1;
         let h = r.u32().map_err(|e| e.handle(n))?;
-        check_handle(kind, h, n)?;
+        check_handle(tpm, kind, h, n)?;
         handles.push(h);
     }
     let sessions = if tag == st::SESSIONS {
@@ -93,6 +108,14 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
     let lockout = handles.iter().take(row.auth_handles).position(|&h| h == rh::LOCKOUT);
     if lockout.is_some() && hierarchy::locked_out(tpm) {
         return Err(Rc::LOCKOUT);
+    }
+    // An object's USER role through its authValue needs userWithAuth (Part 1 §19.7).
+    for (i, (&kind, &h)) in row.handles.iter().zip(&handles).take(row.auth_handles).enumerate() {
+        let needs_policy = kind == HandleKind::Object
+            && tpm.object(h).is_some_and(|o| !o.public.has(crate::object::public::attr::USER_WITH_AUTH));
+        if needs_policy && sessions.get(i).is_some_and(|s| s.handle == rh::PW) {
+            return Err(Rc::AUTH_UNAVAILABLE);
+        }
     }
     let auth_refs: Vec<&[u8]> = auth.iter().map(|a| a.as_slice()).collect();
     match (session::check(&sessions, &auth_refs), lockout) {

@@ -28,6 +28,7 @@ pub mod codec;
 pub mod constants;
 pub mod crypto;
 pub mod dispatch;
+pub mod object;
 pub mod pcr;
 pub mod platform;
 pub mod rc;
@@ -46,3 +47,5 @@ pub use tpm::Tpm;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_objects;

@@ -5,10 +5,17 @@
 
 use alloc::vec::Vec;
 
+use crate::cmd::Response;
+use crate::tpm::Tpm;
+
 use crate::codec::{Reader, Writer};
 use crate::constants::{MAX_DIGEST, MAX_SESSIONS, ht, rh, session_attr};
 use crate::crypto::ct_eq;
 use crate::rc::{At, Rc};
+
+/// An HMAC or policy session (Part 1 §19): filled in by TPM2_StartAuthSession.
+#[derive(Clone, Debug)]
+pub struct Session {}
 
 /// One session of the command's authorization area (`TPMS_AUTH_COMMAND`).
 #[derive(Clone, Debug)]
@@ -96,4 +103,21 @@ pub fn response(sessions: &[AuthCommand<'_>], w: &mut Writer) {
     for _ in sessions {
         w.u16(0).u8(session_attr::CONTINUE_SESSION).u16(0);
     }
+}
+
+/// TPM2_ContextSave of a session: no HMAC or policy session exists at this stage.
+pub fn context_save(_tpm: &mut Tpm, _handle: u32, _resp: &mut Response) -> Result<(), Rc> {
+    Err(Rc::REFERENCE_H0)
+}
+
+/// TPM2_ContextLoad of a session context: none was ever saved.
+pub fn context_load(
+    _tpm: &mut Tpm,
+    _sequence: u64,
+    _handle: u32,
+    _hierarchy: u32,
+    _blob: &[u8],
+    _resp: &mut Response,
+) -> Result<(), Rc> {
+    Err(Rc::INTEGRITY.param(1))
 }

@@ -20,6 +20,7 @@ pub mod capability;
 pub mod clock;
 pub mod context;
 pub mod hierarchy;
+pub mod object;
 pub mod pcr;
 pub mod random;
 pub mod startup;
@@ -66,6 +67,8 @@ pub enum HandleKind {
     },
     /// `TPMI_DH_CONTEXT`: an HMAC or policy session or a transient object.
     Context,
+    /// `TPMI_DH_OBJECT`: a loaded transient or persistent object.
+    Object,
     /// A permanent hierarchy handle, one of the list (`TPMI_RH_HIERARCHY_AUTH`, `TPMI_RH_CLEAR`).
     Hierarchy(&'static [u32]),
 }
@@ -108,6 +111,9 @@ const HIERARCHY_AUTH: HandleKind = HandleKind::Hierarchy(&[rh::LOCKOUT, rh::ENDO
 /// `TPMI_RH_CLEAR`.
 const RH_CLEAR: HandleKind = HandleKind::Hierarchy(&[rh::LOCKOUT, rh::PLATFORM]);
 const PCR_OR_NULL: HandleKind = HandleKind::Pcr { null: true };
+/// `TPMI_RH_HIERARCHY+`.
+const HIERARCHY_PLUS: HandleKind = HandleKind::Hierarchy(&[rh::OWNER, rh::ENDORSEMENT, rh::PLATFORM, rh::NULL]);
+const OBJECT: HandleKind = HandleKind::Object;
 
 const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: bool, handler: Handler) -> CommandRow {
     CommandRow { cc, handles, auth_handles, r_handle: false, nv, extensive: false, flushed: false, handler }
@@ -119,15 +125,20 @@ const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: b
 pub static COMMANDS: &[CommandRow] = &[
     CommandRow { extensive: true, ..row(cc::CLEAR, &[RH_CLEAR], 1, true, hierarchy::clear) },
     row(cc::HIERARCHY_CHANGE_AUTH, &[HIERARCHY_AUTH], 1, true, hierarchy::hierarchy_change_auth),
+    CommandRow { r_handle: true, ..row(cc::CREATE_PRIMARY, &[HIERARCHY_PLUS], 1, false, object::create_primary) },
     row(cc::PCR_RESET, &[PCR], 1, true, pcr::pcr_reset),
     row(cc::INCREMENTAL_SELF_TEST, &[], 0, true, testing::incremental_self_test),
     row(cc::SELF_TEST, &[], 0, true, testing::self_test),
     row(cc::STARTUP, &[], 0, true, startup::startup),
     row(cc::SHUTDOWN, &[], 0, true, startup::shutdown),
     row(cc::STIR_RANDOM, &[], 0, true, random::stir_random),
+    row(cc::CREATE, &[OBJECT], 1, false, object::create),
+    CommandRow { r_handle: true, ..row(cc::LOAD, &[OBJECT], 1, false, object::load) },
+    row(cc::UNSEAL, &[OBJECT], 1, false, object::unseal),
     CommandRow { r_handle: true, ..row(cc::CONTEXT_LOAD, &[], 0, false, context::context_load) },
     row(cc::CONTEXT_SAVE, &[HandleKind::Context], 0, false, context::context_save),
     row(cc::FLUSH_CONTEXT, &[], 0, false, context::flush_context),
+    row(cc::READ_PUBLIC, &[OBJECT], 0, false, object::read_public),
     row(cc::GET_CAPABILITY, &[], 0, false, capability::get_capability),
     row(cc::GET_RANDOM, &[], 0, false, random::get_random),
     row(cc::GET_TEST_RESULT, &[], 0, false, testing::get_test_result),
@@ -151,6 +162,7 @@ mod tests {
         assert_eq!(find(cc::PCR_EXTEND).map(CommandRow::attributes), Some(0x0200_0182));
         assert_eq!(find(cc::STARTUP).map(CommandRow::attributes), Some(0x0040_0144));
         assert_eq!(find(cc::CONTEXT_LOAD).map(CommandRow::attributes), Some(0x1000_0161));
-        assert!(find(cc::CREATE_PRIMARY).is_none());
+        assert!(find(cc::CREATE_PRIMARY).is_some_and(|r| r.attributes() == 0x1200_0131));
+        assert!(find(cc::HASH).is_none());
     }
 }

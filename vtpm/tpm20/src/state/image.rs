@@ -178,6 +178,8 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         clock_safe,
         orderly,
         lockout_until_ms,
+        null_seed: None,
+        persistent: alloc::collections::BTreeMap::new(),
     };
     Ok((perm, saved))
 }
