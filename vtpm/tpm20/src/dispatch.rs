@@ -53,6 +53,30 @@ fn check_handle(tpm: &Tpm, kind: HandleKind, handle: u32, n: u32) -> Result<(), 
             true
         }
         HandleKind::Pcr { null } => (handle as usize) < crate::constants::PCR_COUNT || (null && handle == rh::NULL),
+        HandleKind::ObjectOrNull => {
+            return if handle == rh::NULL { Ok(()) } else { check_handle(tpm, HandleKind::Object, handle, n) };
+        }
+        HandleKind::Entity => {
+            return match (handle >> 24) as u8 {
+                ht::TRANSIENT | ht::PERSISTENT => check_handle(tpm, HandleKind::Object, handle, n),
+                ht::PCR if (handle as usize) < crate::constants::PCR_COUNT => Ok(()),
+                ht::PERMANENT
+                    if matches!(handle, rh::OWNER | rh::ENDORSEMENT | rh::PLATFORM | rh::LOCKOUT | rh::NULL) =>
+                {
+                    Ok(())
+                }
+                _ => Err(Rc::VALUE.handle(n)),
+            };
+        }
+        HandleKind::PolicySession => {
+            if (handle >> 24) as u8 != ht::POLICY_SESSION {
+                return Err(Rc::VALUE.handle(n));
+            }
+            if !tpm.sessions.contains_key(&handle) {
+                return Err(Rc(Rc::REFERENCE_H0.0 + n - 1));
+            }
+            true
+        }
         HandleKind::Context => {
             matches!((handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION | ht::TRANSIENT)
         }
@@ -65,9 +89,21 @@ fn check_handle(tpm: &Tpm, kind: HandleKind, handle: u32, n: u32) -> Result<(), 
 /// so their authorization is the empty password; hierarchies have theirs.
 fn auth_value(tpm: &Tpm, kind: HandleKind, handle: u32) -> Zeroizing<Vec<u8>> {
     match kind {
-        HandleKind::Pcr { .. } | HandleKind::Context => Zeroizing::new(Vec::new()),
+        HandleKind::Pcr { .. }
+        | HandleKind::Context
+        | HandleKind::ObjectOrNull
+        | HandleKind::Entity
+        | HandleKind::PolicySession => Zeroizing::new(Vec::new()),
         HandleKind::Hierarchy(_) => hierarchy::auth_value(tpm, handle),
         HandleKind::Object => Zeroizing::new(tpm.object(handle).map(|o| o.sensitive.auth.to_vec()).unwrap_or_default()),
+    }
+}
+
+/// The Name of an entity: an object's Name, else its handle.
+pub fn entity_name(tpm: &Tpm, handle: u32) -> Vec<u8> {
+    match tpm.object(handle) {
+        Some(o) => o.name.clone(),
+        None => handle.to_be_bytes().to_vec(),
     }
 }
 
@@ -103,30 +139,39 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
     } else {
         Vec::new()
     };
-    let auth: Vec<Zeroizing<Vec<u8>>> =
-        row.handles.iter().zip(&handles).take(row.auth_handles).map(|(&k, &h)| auth_value(tpm, k, h)).collect();
-    let lockout = handles.iter().take(row.auth_handles).position(|&h| h == rh::LOCKOUT);
+    let entities: Vec<session::AuthEntity> = row
+        .handles
+        .iter()
+        .zip(&handles)
+        .take(row.auth_handles)
+        .map(|(&k, &h)| {
+            let object = (k == HandleKind::Object).then(|| tpm.object(h)).flatten();
+            session::AuthEntity {
+                handle: h,
+                auth: auth_value(tpm, k, h),
+                name: entity_name(tpm, h),
+                policy: object.map(|o| o.public.auth_policy.clone()).unwrap_or_default(),
+                // An object's USER role through its authValue needs userWithAuth (Part 1 §19.7).
+                user_with_auth: object.is_none_or(|o| o.public.has(crate::object::public::attr::USER_WITH_AUTH)),
+            }
+        })
+        .collect();
+    let lockout = entities.iter().position(|e| e.handle == rh::LOCKOUT);
     if lockout.is_some() && hierarchy::locked_out(tpm) {
         return Err(Rc::LOCKOUT);
     }
-    // An object's USER role through its authValue needs userWithAuth (Part 1 §19.7).
-    for (i, (&kind, &h)) in row.handles.iter().zip(&handles).take(row.auth_handles).enumerate() {
-        let needs_policy = kind == HandleKind::Object
-            && tpm.object(h).is_some_and(|o| !o.public.has(crate::object::public::attr::USER_WITH_AUTH));
-        if needs_policy && sessions.get(i).is_some_and(|s| s.handle == rh::PW) {
-            return Err(Rc::AUTH_UNAVAILABLE);
-        }
-    }
-    let auth_refs: Vec<&[u8]> = auth.iter().map(|a| a.as_slice()).collect();
-    match (session::check(&sessions, &auth_refs), lockout) {
-        (Ok(()), _) => {}
+    let cp =
+        session::CommandHash { code, names: handles.iter().map(|&h| entity_name(tpm, h)).collect(), params: r.rest() };
+    let pending = match (session::check(tpm, &sessions, &entities, &cp), lockout) {
+        (Ok(p), _) => p,
         // lockoutAuth is DA-protected: a wrong one is TPM_RC_AUTH_FAIL and locks it out
         (Err(rc), Some(i)) if rc == Rc::BAD_AUTH.session(i as u32 + 1) => {
             hierarchy::lock_out(tpm);
             return Err(Rc::AUTH_FAIL.session(i as u32 + 1));
         }
         (Err(rc), _) => return Err(rc),
-    }
+    };
+    drop(entities);
 
     let mut c = Command { code, locality, handles, params: r };
     let mut resp = Response::default();
@@ -139,7 +184,7 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
     });
     if tag == st::SESSIONS {
         body.u32(resp.params.0.len() as u32).bytes(&resp.params.0);
-        session::response(&sessions, &mut body);
+        session::response(tpm, &sessions, &pending, code, &resp.params.0, &mut body);
     } else {
         body.bytes(&resp.params.0);
     }

@@ -49,11 +49,13 @@ impl Rc {
     pub const POLICY_CC: Rc = Rc(0x0A4);
     pub const BINDING: Rc = Rc(0x0A5);
     pub const CURVE: Rc = Rc(0x0A6);
+    pub const ECC_POINT: Rc = Rc(0x0A7);
     pub const AUTH_FAIL: Rc = Rc(0x08E);
     // warnings (RC_WARN = 0x900)
     pub const CONTEXT_GAP: Rc = Rc(0x901);
     pub const OBJECT_MEMORY: Rc = Rc(0x902);
     pub const SESSION_MEMORY: Rc = Rc(0x903);
+    pub const SESSION_HANDLES: Rc = Rc(0x905);
     pub const LOCALITY: Rc = Rc(0x907);
     pub const LOCKOUT: Rc = Rc(0x921);
     pub const REFERENCE_H0: Rc = Rc(0x910);

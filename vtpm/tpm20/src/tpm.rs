@@ -274,8 +274,8 @@ impl Tpm {
     }
 
     /// Ends the session at `handle`; whether one was loaded.
-    pub(crate) fn flush_session(&mut self, _handle: u32) -> bool {
-        false
+    pub(crate) fn flush_session(&mut self, handle: u32) -> bool {
+        self.sessions.remove(&handle).is_some() || self.saved_sessions.remove(&handle).is_some()
     }
 
     /// Random bytes: the injected RNG, XORed with the StirRandom stream if any.

@@ -1,5 +1,5 @@
 //! TPM2_ContextSave, TPM2_ContextLoad and TPM2_FlushContext (Part 3 §28) for transient
-//! objects (sessions: see [`crate::session`]). A saved context (Part 1 §30) is
+//! objects and sessions (see [`crate::cmd::session`]). A saved context (Part 1 §30) is
 //! `TPMS_CONTEXT { sequence, savedHandle, hierarchy, contextBlob }` with
 //! `contextBlob = TPM2B(integrity) ‖ encrypted`, where
 //! - `encrypted` is AES-128-CFB under the key and IV of
@@ -97,7 +97,7 @@ pub fn context_save(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> 
     c.finish()?;
     let handle = c.handles[0];
     if matches!((handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION) {
-        return crate::session::context_save(tpm, handle, resp);
+        return crate::cmd::session::context_save(tpm, handle, resp);
     }
     let obj = tpm.objects.get(&handle).cloned().ok_or(Rc::REFERENCE_H0)?;
     let sequence = tpm.next_object_context();
@@ -128,7 +128,7 @@ pub fn context_load(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> 
     // The blob starts with its integrity digest (a TPM2B_DIGEST).
     Reader::new(blob).tpm2b(MAX_DIGEST).map_err(|_| Rc::SIZE)?;
     if matches!((saved_handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION) {
-        return crate::session::context_load(tpm, sequence, saved_handle, hierarchy, blob, resp);
+        return crate::cmd::session::context_load(tpm, sequence, saved_handle, hierarchy, blob, resp);
     }
     if saved_handle != SAVED_OBJECT {
         // sequence objects and stClear objects are never saved by this engine

@@ -22,7 +22,9 @@ pub mod context;
 pub mod hierarchy;
 pub mod object;
 pub mod pcr;
+pub mod policy;
 pub mod random;
+pub mod session;
 pub mod startup;
 pub mod testing;
 
@@ -69,6 +71,12 @@ pub enum HandleKind {
     Context,
     /// `TPMI_DH_OBJECT`: a loaded transient or persistent object.
     Object,
+    /// `TPMI_DH_OBJECT+`: a loaded object or TPM_RH_NULL (StartAuthSession's tpmKey).
+    ObjectOrNull,
+    /// `TPMI_DH_ENTITY+`: a hierarchy, a PCR, a loaded object or TPM_RH_NULL (bind).
+    Entity,
+    /// `TPMI_SH_POLICY`: a loaded policy session.
+    PolicySession,
     /// A permanent hierarchy handle, one of the list (`TPMI_RH_HIERARCHY_AUTH`, `TPMI_RH_CLEAR`).
     Hierarchy(&'static [u32]),
 }
@@ -114,6 +122,7 @@ const PCR_OR_NULL: HandleKind = HandleKind::Pcr { null: true };
 /// `TPMI_RH_HIERARCHY+`.
 const HIERARCHY_PLUS: HandleKind = HandleKind::Hierarchy(&[rh::OWNER, rh::ENDORSEMENT, rh::PLATFORM, rh::NULL]);
 const OBJECT: HandleKind = HandleKind::Object;
+const POLICY: HandleKind = HandleKind::PolicySession;
 
 const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: bool, handler: Handler) -> CommandRow {
     CommandRow { cc, handles, auth_handles, r_handle: false, nv, extensive: false, flushed: false, handler }
@@ -138,13 +147,29 @@ pub static COMMANDS: &[CommandRow] = &[
     CommandRow { r_handle: true, ..row(cc::CONTEXT_LOAD, &[], 0, false, context::context_load) },
     row(cc::CONTEXT_SAVE, &[HandleKind::Context], 0, false, context::context_save),
     row(cc::FLUSH_CONTEXT, &[], 0, false, context::flush_context),
+    row(cc::POLICY_AUTH_VALUE, &[POLICY], 0, false, policy::policy_auth_value),
+    row(cc::POLICY_COMMAND_CODE, &[POLICY], 0, false, policy::policy_command_code),
     row(cc::READ_PUBLIC, &[OBJECT], 0, false, object::read_public),
+    CommandRow {
+        r_handle: true,
+        ..row(
+            cc::START_AUTH_SESSION,
+            &[HandleKind::ObjectOrNull, HandleKind::Entity],
+            0,
+            false,
+            session::start_auth_session,
+        )
+    },
     row(cc::GET_CAPABILITY, &[], 0, false, capability::get_capability),
     row(cc::GET_RANDOM, &[], 0, false, random::get_random),
     row(cc::GET_TEST_RESULT, &[], 0, false, testing::get_test_result),
     row(cc::PCR_READ, &[], 0, false, pcr::pcr_read),
+    row(cc::POLICY_PCR, &[POLICY], 0, false, policy::policy_pcr),
+    row(cc::POLICY_RESTART, &[POLICY], 0, false, policy::policy_restart),
     row(cc::READ_CLOCK, &[], 0, false, clock::read_clock),
     row(cc::PCR_EXTEND, &[PCR_OR_NULL], 1, false, pcr::pcr_extend),
+    row(cc::POLICY_GET_DIGEST, &[POLICY], 0, false, policy::policy_get_digest),
+    row(cc::POLICY_PASSWORD, &[POLICY], 0, false, policy::policy_password),
 ];
 
 /// The row of `code`.
