@@ -49,3 +49,5 @@ pub use tpm::Tpm;
 mod tests;
 #[cfg(test)]
 mod tests_objects;
+#[cfg(test)]
+mod tests_sessions;
