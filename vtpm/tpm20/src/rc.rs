@@ -35,6 +35,7 @@ impl Rc {
     pub const MODE: Rc = Rc(0x089);
     pub const TYPE: Rc = Rc(0x08A);
     pub const HANDLE: Rc = Rc(0x08B);
+    pub const RANGE: Rc = Rc(0x08D);
     pub const KDF: Rc = Rc(0x08C);
     pub const SCHEME: Rc = Rc(0x092);
     pub const NONCE: Rc = Rc(0x08F);

@@ -304,3 +304,85 @@ fn object_contexts_save_load_and_refusals() {
     // saving a persistent or missing handle
     assert_eq!(rc(&tpm.execute(0, &plain(cc::CONTEXT_SAVE, &0x8000_0002u32.to_be_bytes()))), 0x910);
 }
+
+fn evict(tpm: &mut Tpm, auth: u32, object: u32, persistent: u32) -> u32 {
+    rc(&tpm.execute(0, &with_password(cc::EVICT_CONTROL, &[auth, object], b"", &persistent.to_be_bytes())))
+}
+
+#[test]
+fn evict_control_persists_across_images_and_evicts() {
+    let mut tpm = started(8);
+    let (parent, ppub) = primary(&mut tpm, rh::OWNER);
+    let (private, public) = seal(&mut tpm, parent, b"", b"persisted", &[]);
+    let item = load(&mut tpm, parent, &private, &public).unwrap();
+    tpm.clear_changed();
+    assert_eq!(evict(&mut tpm, rh::OWNER, parent, 0x8100_0001), 0);
+    assert!(tpm.state_changed(), "EvictControl changes the image");
+    assert_eq!(evict(&mut tpm, rh::OWNER, item, 0x8100_0002), 0);
+    assert_eq!(evict(&mut tpm, rh::OWNER, item, 0x8100_0002), 0x14C, "TPM_RC_NV_DEFINED");
+    assert_eq!(evict(&mut tpm, rh::OWNER, item, 0x8180_0000), 0x1CD, "platform range: TPM_RC_RANGE + P1");
+    assert_eq!(evict(&mut tpm, rh::OWNER, item, 0x8000_0000), 0x1C4);
+    assert_eq!(evict(&mut tpm, rh::LOCKOUT, item, 0x8100_0003), 0x184);
+    let (np, _) = primary(&mut tpm, rh::NULL);
+    assert_eq!(evict(&mut tpm, rh::OWNER, np, 0x8100_0003), 0x285, "null hierarchy: TPM_RC_HIERARCHY + H2");
+    // the image keeps them: a restarted TPM unseals from the persistent handle
+    let img = tpm.save_image();
+    assert_eq!(img[4..6], [0, 2], "format 2");
+    let mut back = Tpm::from_image(
+        &img,
+        alloc::boxed::Box::new(crate::testing::DetRng::new(5)),
+        alloc::boxed::Box::new(crate::ManualClock(0)),
+    )
+    .unwrap();
+    assert_eq!(back.perm(), tpm.perm());
+    assert_eq!(rc(&back.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    assert_eq!(unseal(&mut back, 0x8100_0002, b"").as_deref(), Ok(&b"persisted"[..]));
+    assert_eq!(read_public(&mut back, 0x8100_0001)[2..2 + ppub.len()], ppub[..]);
+    // the persistent primary is a parent
+    let item2 = load(&mut back, 0x8100_0001, &private, &public).unwrap();
+    assert_eq!(unseal(&mut back, item2, b"").as_deref(), Ok(&b"persisted"[..]));
+    let mut w = Writer::new();
+    w.u32(crate::constants::cap::HANDLES).u32(0x8100_0000).u32(8);
+    let r = back.execute(0, &plain(cc::GET_CAPABILITY, &w.0));
+    assert_eq!(r[15..27], [0, 0, 0, 2, 0x81, 0, 0, 1, 0x81, 0, 0, 2]);
+    // evict: the handles must agree; then it is gone
+    assert_eq!(evict(&mut back, rh::OWNER, 0x8100_0002, 0x8100_0003), 0x1CB);
+    assert_eq!(evict(&mut back, rh::OWNER, 0x8100_0002, 0x8100_0002), 0);
+    assert_eq!(unseal(&mut back, 0x8100_0002, b""), Err(0x18B));
+    // TPM2_Clear flushes owner persistent objects
+    assert_eq!(rc(&back.execute(0, &with_password(cc::CLEAR, &[rh::LOCKOUT], b"", &[]))), 0);
+    assert_eq!(rc(&back.execute(0, &plain(cc::READ_PUBLIC, &0x8100_0001u32.to_be_bytes()))), 0x18B);
+    // a corrupted persistent object in an image is refused
+    let mut bad = img.to_vec();
+    let n = bad.len();
+    bad[n - 40] ^= 1;
+    assert!(crate::state::image::decode(&bad).is_err());
+}
+
+#[test]
+fn format_1_image_still_loads() {
+    // a version-1 image as stage 1 wrote it: fields up to orderly = Shutdown(CLEAR)
+    let mut w = Writer::new();
+    w.bytes(b"TPM2").u16(1).bytes(&[1; 32]).bytes(&[2; 32]).bytes(&[3; 32]);
+    w.u16(0).u16(0).u16(0).u8(3).u64(1234).u32(5).u32(0).u8(1).u64(0).u8(1);
+    let (perm, saved) = crate::state::image::decode(&w.0).expect("format 1 loads");
+    assert!(saved.is_none() && perm.persistent.is_empty() && perm.null_seed.is_none());
+    assert_eq!(perm.reset_count, 5);
+    let mut tpm = Tpm::from_image(
+        &w.0,
+        alloc::boxed::Box::new(crate::testing::DetRng::new(5)),
+        alloc::boxed::Box::new(crate::ManualClock(0)),
+    )
+    .unwrap();
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
+    let (h, _) = primary(&mut tpm, rh::OWNER);
+    assert_eq!(evict(&mut tpm, rh::OWNER, h, 0x8100_0001), 0);
+    // it is written back as format 2
+    let img = tpm.save_image();
+    assert_eq!(img[4..6], [0, 2]);
+    assert_eq!(crate::state::image::decode(&img).unwrap().0.persistent.len(), 1);
+    // a version-1 image with trailing bytes is still refused
+    let mut t = w.0.clone();
+    t.push(0);
+    assert!(crate::state::image::decode(&t).is_err());
+}

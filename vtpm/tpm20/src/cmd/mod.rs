@@ -19,6 +19,7 @@ use crate::tpm::Tpm;
 pub mod capability;
 pub mod clock;
 pub mod context;
+pub mod evict;
 pub mod hierarchy;
 pub mod object;
 pub mod pcr;
@@ -128,10 +129,14 @@ const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: b
     CommandRow { cc, handles, auth_handles, r_handle: false, nv, extensive: false, flushed: false, handler }
 }
 
+/// `TPMI_RH_PROVISION`.
+const PROVISION: HandleKind = HandleKind::Hierarchy(&[rh::OWNER, rh::PLATFORM]);
+
 /// Every implemented command, ascending by code. TPM_CAP_COMMANDS and TPM_PT_TOTAL_COMMANDS
 /// are read from here, so they list exactly what the dispatcher runs; every other code is
 /// `TPM_RC_COMMAND_CODE`.
 pub static COMMANDS: &[CommandRow] = &[
+    row(cc::EVICT_CONTROL, &[PROVISION, OBJECT], 1, true, evict::evict_control),
     CommandRow { extensive: true, ..row(cc::CLEAR, &[RH_CLEAR], 1, true, hierarchy::clear) },
     row(cc::HIERARCHY_CHANGE_AUTH, &[HIERARCHY_AUTH], 1, true, hierarchy::hierarchy_change_auth),
     CommandRow { r_handle: true, ..row(cc::CREATE_PRIMARY, &[HIERARCHY_PLUS], 1, false, object::create_primary) },
