@@ -253,8 +253,8 @@ pub const MAX_SESSIONS: usize = 3;
 pub const MAX_LOADED_OBJECTS: usize = 3;
 /// The first transient handle.
 pub const TRANSIENT_FIRST: u32 = 0x8000_0000;
-/// Persistent object slots (TPM2_EvictControl).
-pub const MAX_PERSISTENT: usize = 8;
+/// Persistent object slots (TPM2_EvictControl; libtpms' TPM_PT_HR_PERSISTENT_MIN).
+pub const MAX_PERSISTENT: usize = 7;
 /// Loaded session slots.
 pub const MAX_LOADED_SESSIONS: usize = 3;
 /// Active (loaded or saved) sessions.

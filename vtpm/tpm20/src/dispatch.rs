@@ -169,6 +169,15 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
             hierarchy::lock_out(tpm);
             return Err(Rc::AUTH_FAIL.session(i as u32 + 1));
         }
+        // a DA-protected object (noDA CLEAR): TPM_RC_AUTH_FAIL (there is no failure counter yet)
+        (Err(rc), _)
+            if entities.iter().enumerate().any(|(i, e)| {
+                rc == Rc::BAD_AUTH.session(i as u32 + 1)
+                    && tpm.object(e.handle).is_some_and(|o| !o.public.has(crate::object::public::attr::NO_DA))
+            }) =>
+        {
+            return Err(Rc(rc.0 - Rc::BAD_AUTH.0 + Rc::AUTH_FAIL.0));
+        }
         (Err(rc), _) => return Err(rc),
     };
     drop(entities);

@@ -304,11 +304,11 @@ pub fn response(
             w.u16(0).u8(session_attr::CONTINUE_SESSION).u16(0);
             continue;
         }
-        let Some(hash) = tpm.sessions.get(&s.handle).map(|x| x.hash) else {
+        let Some((hash, size)) = tpm.sessions.get(&s.handle).map(|x| (x.hash, x.nonce_tpm.len())) else {
             w.u16(0).u8(0).u16(0);
             continue;
         };
-        let mut nonce = alloc::vec![0u8; hash.size()];
+        let mut nonce = alloc::vec![0u8; size];
         tpm.random(&mut nonce);
         let continued = s.attributes & session_attr::CONTINUE_SESSION != 0;
         let rp = hash.digest(&[&0u32.to_be_bytes(), &code.to_be_bytes(), rp_params]);

@@ -167,7 +167,7 @@ fn seal_load_unseal_and_refusals() {
     assert_eq!(unseal(&mut tpm, item, b"pw").as_deref(), Ok(&b"the secret"[..]));
     // trailing zeros of an authValue do not count (Part 1 §19.6.4)
     assert_eq!(unseal(&mut tpm, item, b"pw\0").as_deref(), Ok(&b"the secret"[..]));
-    assert_eq!(unseal(&mut tpm, item, b"px"), Err(0x9A2), "wrong auth: TPM_RC_BAD_AUTH + S1");
+    assert_eq!(unseal(&mut tpm, item, b"px"), Err(0x98E), "wrong auth of a DA-protected object: TPM_RC_AUTH_FAIL + S1");
     // not a sealed data object: the primary (TPM_RC_TYPE + H1); a missing handle
     assert_eq!(unseal(&mut tpm, parent, b""), Err(0x18A));
     assert_eq!(unseal(&mut tpm, 0x8000_0002, b""), Err(0x910), "not loaded: TPM_RC_REFERENCE_H0");
@@ -346,7 +346,7 @@ fn evict_control_persists_across_images_and_evicts() {
     let r = back.execute(0, &plain(cc::GET_CAPABILITY, &w.0));
     assert_eq!(r[15..27], [0, 0, 0, 2, 0x81, 0, 0, 1, 0x81, 0, 0, 2]);
     // evict: the handles must agree; then it is gone
-    assert_eq!(evict(&mut back, rh::OWNER, 0x8100_0002, 0x8100_0003), 0x1CB);
+    assert_eq!(evict(&mut back, rh::OWNER, 0x8100_0002, 0x8100_0003), 0x28B, "TPM_RC_HANDLE + H2");
     assert_eq!(evict(&mut back, rh::OWNER, 0x8100_0002, 0x8100_0002), 0);
     assert_eq!(unseal(&mut back, 0x8100_0002, b""), Err(0x18B));
     // TPM2_Clear flushes owner persistent objects

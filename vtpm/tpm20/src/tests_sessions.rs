@@ -112,19 +112,19 @@ fn hmac_session_authorizes_unseal_and_rolls_nonces() {
     assert_eq!(s.handle, 0x0200_0000);
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"pw", None, CONTINUE, &[]);
     assert_eq!(unseal_out(&r), b"hmac-secret");
-    // the wrong authValue: TPM_RC_BAD_AUTH + S1
+    // the wrong authValue of a DA-protected object (noDA CLEAR): TPM_RC_AUTH_FAIL + S1
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"pX", None, CONTINUE, &[]);
-    assert_eq!(rc(&r), 0x9A2);
+    assert_eq!(rc(&r), 0x98E);
     // an old nonceTPM (a replay) fails
     let old = s.nonce_tpm.clone();
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"pw", None, CONTINUE, &[]);
     assert_eq!(rc(&r), 0);
     let mut replay = Caller { handle: s.handle, nonce_tpm: old, key: Vec::new() };
     let r = run(&mut tpm, &mut replay, cc::UNSEAL, &[(item, name.clone())], b"pw", None, CONTINUE, &[]);
-    assert_eq!(rc(&r), 0x9A2);
+    assert_eq!(rc(&r), 0x98E);
     // a wrong Name in cpHash fails
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, alloc::vec![0, 0x0b, 1])], b"pw", None, CONTINUE, &[]);
-    assert_eq!(rc(&r), 0x9A2);
+    assert_eq!(rc(&r), 0x98E);
     // reserved and unimplemented attributes
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"pw", None, 0x08, &[]);
     assert_eq!(rc(&r), 0x9A1, "TPM_RC_RESERVED_BITS + S1");
@@ -290,7 +290,7 @@ fn policy_password_auth_value_and_command_code() {
     assert_eq!(unseal_out(&r), b"pw-policy");
     assert_eq!(policy(&mut tpm, s.handle, cc::POLICY_PASSWORD, &[]), 0);
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"", Some(b"wrong"), CONTINUE, &[]);
-    assert_eq!(rc(&r), 0x9A2);
+    assert_eq!(rc(&r), 0x98E);
     // PolicyAuthValue: the authValue in the HMAC key
     assert_eq!(policy(&mut tpm, s.handle, cc::POLICY_RESTART, &[]), 0);
     assert_eq!(policy(&mut tpm, s.handle, cc::POLICY_AUTH_VALUE, &[]), 0);

@@ -259,12 +259,18 @@ impl Tpm {
     /// Loads a transient object in the first free slot; `TPM_RC_OBJECT_MEMORY` when all
     /// [`crate::constants::MAX_LOADED_OBJECTS`] are taken.
     pub(crate) fn load_transient(&mut self, obj: Object) -> Result<u32, Rc> {
-        let handle = (0..crate::constants::MAX_LOADED_OBJECTS as u32)
-            .map(|i| crate::constants::TRANSIENT_FIRST + i)
-            .find(|h| !self.objects.contains_key(h))
-            .ok_or(Rc::OBJECT_MEMORY)?;
+        let handle = self.free_transient_slot()?;
         self.objects.insert(handle, obj);
         Ok(handle)
+    }
+
+    /// The first free transient handle; `TPM_RC_OBJECT_MEMORY` when every slot is taken
+    /// (checked before the work, as the reference implementation).
+    pub(crate) fn free_transient_slot(&self) -> Result<u32, Rc> {
+        (0..crate::constants::MAX_LOADED_OBJECTS as u32)
+            .map(|i| crate::constants::TRANSIENT_FIRST + i)
+            .find(|h| !self.objects.contains_key(h))
+            .ok_or(Rc::OBJECT_MEMORY)
     }
 
     /// The next object context sequence number.

@@ -134,6 +134,7 @@ pub fn context_load(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> 
         // sequence objects and stClear objects are never saved by this engine
         return Err(Rc::INTEGRITY.param(1));
     }
+    tpm.free_transient_slot()?;
     let keys = ContextKeys::new(tpm, hierarchy, sequence, saved_handle);
     let plain = keys.open(0, sequence, saved_handle, hierarchy, blob).p(1)?;
     let mut r = Reader::new(&plain);

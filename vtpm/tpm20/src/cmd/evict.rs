@@ -29,7 +29,7 @@ pub fn evict_control(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -
         if auth == rh::PLATFORM { persistent >= PLATFORM_PERSISTENT } else { persistent < PLATFORM_PERSISTENT };
     if (object >> 24) as u8 == ht::PERSISTENT {
         if persistent != object {
-            return Err(Rc::HANDLE.param(1));
+            return Err(Rc::HANDLE.handle(2));
         }
         if !in_range {
             return Err(Rc::RANGE.param(1));

@@ -49,7 +49,9 @@ fn creation(
         w.u32(rh::NULL).u16(0);
     } else {
         let proof = tpm.proof(obj.hierarchy);
-        let ticket = h.hmac(&proof, &[&ST_CREATION.to_be_bytes(), &obj.name, &creation_hash]);
+        // tickets are HMACs with the context hash (TPM_PT_CONTEXT_HASH: SHA-256)
+        let ticket =
+            crate::crypto::HashAlg::Sha256.hmac(&proof, &[&ST_CREATION.to_be_bytes(), &obj.name, &creation_hash]);
         w.u32(obj.hierarchy).tpm2b(&ticket);
     }
 }
@@ -94,6 +96,7 @@ fn create_params<'a>(tpm: &mut Tpm, c: &mut Command<'a>) -> Result<CreateParams<
 pub fn create_primary(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
     let hierarchy = c.handles[0];
     let p = create_params(tpm, c)?;
+    tpm.free_transient_slot()?;
     let seed = tpm.hierarchy_seed(hierarchy);
     let (public, sensitive) =
         object::create(p.public, &p.sensitive, KeySource::Primary(&seed[..]), true).map_err(|b| b.rc())?;
@@ -157,6 +160,7 @@ pub fn load(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> Result<(
     if public.has(attr::FIXED_TPM) && (!public.has(attr::FIXED_PARENT) || !parent.public.has(attr::FIXED_TPM)) {
         return Err(Rc::ATTRIBUTES.param(2));
     }
+    tpm.free_transient_slot()?;
     let Some((palg, pseed, bits)) = parent.storage() else { return Err(Rc::TYPE.handle(1)) };
     let name = public.name();
     let sensitive = protect::unwrap(palg, pseed, bits, &name, private).p(1)?;

@@ -121,7 +121,8 @@ pub fn start_auth_session(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Respons
         ecc_salt(tpm, tpm_key, secret)?
     };
     let index = free_index(tpm)?;
-    let mut nonce_tpm = alloc::vec![0u8; hash.size()];
+    // nonceTPM has the size of nonceCaller (as the reference implementation)
+    let mut nonce_tpm = alloc::vec![0u8; nonce_caller.len()];
     tpm.random(&mut nonce_tpm);
     let bound = bind != rh::NULL;
     let key = if bound || !salt.is_empty() {
