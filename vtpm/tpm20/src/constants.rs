@@ -91,7 +91,13 @@ pub mod ecc_curve {
 
 /// `TPMA_ALGORITHM` bits.
 pub mod tpma_alg {
+    pub const ASYMMETRIC: u32 = 1 << 0;
+    pub const SYMMETRIC: u32 = 1 << 1;
     pub const HASH: u32 = 1 << 2;
+    pub const OBJECT: u32 = 1 << 3;
+    pub const SIGNING: u32 = 1 << 8;
+    pub const ENCRYPTING: u32 = 1 << 9;
+    pub const METHOD: u32 = 1 << 10;
 }
 
 /// `TPM_CAP`: capability selectors.

@@ -386,3 +386,16 @@ fn format_1_image_still_loads() {
     t.push(0);
     assert!(crate::state::image::decode(&t).is_err());
 }
+
+#[test]
+fn algorithms_and_curves_are_listed() {
+    let mut tpm = started(9);
+    let mut w = Writer::new();
+    w.u32(crate::constants::cap::ECC_CURVES).u32(0).u32(8);
+    let r = tpm.execute(0, &plain(cc::GET_CAPABILITY, &w.0));
+    assert_eq!(r[10..], [0, 0, 0, 0, 8, 0, 0, 0, 1, 0, 3]);
+    let mut w = Writer::new();
+    w.u32(crate::constants::cap::ALGS).u32(u32::from(crate::constants::alg::ECC)).u32(1);
+    let r = tpm.execute(0, &plain(cc::GET_CAPABILITY, &w.0));
+    assert_eq!(r[15..], [0, 0, 0, 1, 0, 0x23, 0, 0, 0, 9]);
+}

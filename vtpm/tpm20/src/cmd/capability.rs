@@ -2,8 +2,7 @@
 //! PCR allocation, TPM properties (fixed and variable) and PCR properties. Each list starts
 //! at the requested property, holds at most `propertyCount` entries and what fits
 //! `MAX_CAP_DATA`, and `moreData` says whether entries were left out. Capabilities this
-//! engine has nothing for (PP and audit commands, ECC curves, auth policies) answer an
-//! empty list.
+//! engine has nothing for (PP and audit commands, auth policies) answer an empty list.
 
 use alloc::vec::Vec;
 
@@ -40,9 +39,24 @@ const ORDERLY: u32 = 1 << 31;
 /// TPM_PS_PC_CLIENT.
 const PS_PC_CLIENT: u32 = 1;
 
-/// The algorithms implemented, ascending, with their TPMA_ALGORITHM.
+/// The algorithms implemented, ascending, with their TPMA_ALGORITHM: the hashes, HMAC,
+/// AES (in CFB), keyedHash and symcipher objects, ECC (NIST P-256) objects, the KDFs.
 fn algorithms() -> Vec<(u16, u32)> {
-    HASHES.iter().map(|h| (h.alg(), tpma_alg::HASH)).collect()
+    use tpma_alg::{ASYMMETRIC, ENCRYPTING, HASH, METHOD, OBJECT, SIGNING, SYMMETRIC};
+    let mut v: Vec<(u16, u32)> = HASHES.iter().map(|h| (h.alg(), HASH)).collect();
+    v.extend([
+        (alg::HMAC, HASH | SIGNING),
+        (alg::AES, SYMMETRIC),
+        (alg::KEYEDHASH, HASH | OBJECT),
+        (alg::NULL, 0),
+        (alg::KDF1_SP800_56A, HASH | METHOD),
+        (alg::KDF1_SP800_108, HASH | METHOD),
+        (alg::ECC, ASYMMETRIC | OBJECT),
+        (alg::SYMCIPHER, OBJECT),
+        (alg::CFB, SYMMETRIC | ENCRYPTING),
+    ]);
+    v.sort_unstable();
+    v
 }
 
 /// Every TPM property this engine reports, ascending.
@@ -229,7 +243,16 @@ pub fn get_capability(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -
             });
             more
         }
-        // PP_COMMANDS, AUDIT_COMMANDS, ECC_CURVES, AUTH_POLICIES, VENDOR_PROPERTY: nothing.
+        cap::ECC_CURVES => {
+            let curves = [u32::from(crate::constants::ecc_curve::NIST_P256)];
+            let (list, more) = window(&curves, |&c| c, property, count, MAX_CAP_DATA / 2);
+            w.u32(list.len() as u32);
+            list.iter().for_each(|&c| {
+                w.u16(c as u16);
+            });
+            more
+        }
+        // PP_COMMANDS, AUDIT_COMMANDS, AUTH_POLICIES, VENDOR_PROPERTY: nothing.
         _ => {
             w.u32(0);
             false
