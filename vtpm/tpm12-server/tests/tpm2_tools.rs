@@ -5,7 +5,8 @@
 //! sessions: createprimary (ECC) → create -i secret → load → unseal (the same secret),
 //! readpublic, a PolicyPCR seal (trial session) and unseal through a policy session, the
 //! refused unseal after pcrextend, evictcontrol, and a server restart on its state file
-//! with unseal from the persistent handles. tpm2-tools starts an HMAC session for the
+//! with unseal from the persistent handles; an unseal through an ECC-salted session with
+//! parameter encryption. tpm2-tools starts an HMAC session for the
 //! hierarchy and object authorizations, so the session HMACs are checked by tpm2-tss too.
 //! Without a resource manager the tools leave their transient objects loaded, so each
 //! step ends with `tpm2_flushcontext -t` (as with swtpm, whose TPM also has three slots).
@@ -212,6 +213,17 @@ fn tpm2_tools_seal_unseal_policy_pcr_and_persist() {
     let out = tool(port, &["tpm2_unseal", "-c", &key_ctx]);
     assert!(out.status.success(), "unseal: {}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(out.stdout, secret, "unseal gives the sealed secret");
+    flush();
+    // a session salted with the ECC primary, with parameter encryption (decrypt|encrypt):
+    // the secret leaves the TPM encrypted under the session key
+    let hmac = f("hmac.ctx");
+    ok(port, &["tpm2_startauthsession", "--hmac-session", "-S", &hmac, "-c", &prim]);
+    let config = ok(port, &["tpm2_sessionconfig", &hmac]);
+    assert!(config.contains("decrypt|encrypt"), "{config}");
+    let out = tool(port, &["tpm2_unseal", "-c", &key_ctx, "-p", &format!("session:{hmac}")]);
+    assert!(out.status.success(), "salted, encrypted unseal: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, secret, "salted, encrypted unseal gives the sealed secret");
+    ok(port, &["tpm2_flushcontext", &hmac]);
     flush();
     let public = ok(port, &["tpm2_readpublic", "-c", &prim]);
     assert!(

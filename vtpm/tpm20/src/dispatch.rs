@@ -182,7 +182,10 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
     };
     drop(entities);
 
-    let mut c = Command { code, locality, handles, params: r };
+    // a decrypt session: the first parameter arrives encrypted
+    let mut plain_params = Zeroizing::new(r.rest().to_vec());
+    session::decrypt_params(&sessions, &pending, &mut plain_params).map_err(|rc| rc.param(1))?;
+    let mut c = Command { code, locality, handles, params: Reader::new(&plain_params) };
     let mut resp = Response::default();
     (row.handler)(tpm, &mut c, &mut resp)?;
 
@@ -192,8 +195,8 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
         body.u32(h);
     });
     if tag == st::SESSIONS {
-        body.u32(resp.params.0.len() as u32).bytes(&resp.params.0);
-        session::response(tpm, &sessions, &pending, code, &resp.params.0, &mut body);
+        let area = session::response(tpm, &sessions, &pending, code, &mut resp.params.0);
+        body.u32(resp.params.0.len() as u32).bytes(&resp.params.0).bytes(&area.0);
     } else {
         body.bytes(&resp.params.0);
     }

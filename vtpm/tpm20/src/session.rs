@@ -9,8 +9,14 @@
 //! nonceTPM' ‖ nonceCaller ‖ sessionAttributes)` with `rpHash = H(TPM_RC_SUCCESS ‖
 //! commandCode ‖ parameters)`. The authValue is left out of the key for the entity a
 //! session is bound to, and for a policy session unless TPM2_PolicyAuthValue was run.
-//! Parameter encryption (decrypt / encrypt) and audit sessions are not implemented:
-//! those attributes are `TPM_RC_ATTRIBUTES`.
+//!
+//! Parameter encryption (Part 1 §21.3, CFB mode): a session started with AES-CFB may carry
+//! decrypt (the command's first parameter, a sized buffer, arrives encrypted) and encrypt
+//! (the response's first parameter leaves encrypted), also when it authorizes nothing. The
+//! key and IV are `KDFa(authHash, sessionKey ‖ authValue-if-in-the-HMAC, "CFB", nonceNewer,
+//! nonceOlder, keyBits + 128)`, nonceNewer being nonceCaller for the command and the new
+//! nonceTPM for the response; cpHash and rpHash cover the encrypted bytes. Audit sessions
+//! and XOR obfuscation are not implemented (`TPM_RC_ATTRIBUTES`, `TPM_RC_SYMMETRIC`).
 
 use alloc::vec::Vec;
 
@@ -47,6 +53,8 @@ pub struct Session {
     pub command_code: Option<u32>,
     /// pcrUpdateCounter when TPM2_PolicyPCR ran.
     pub pcr_counter: Option<u32>,
+    /// Parameter encryption: AES-CFB with these key bits, or none.
+    pub sym: Option<u16>,
 }
 
 impl Session {
@@ -71,7 +79,7 @@ impl Session {
             | u8::from(self.pcr_counter.is_some()) << 6;
         w.u8(flags).u16(self.hash.alg()).tpm2b(&self.key).tpm2b(&self.nonce_tpm);
         w.tpm2b(self.bind.as_deref().unwrap_or(&[])).tpm2b(&self.policy_digest);
-        w.u32(self.command_code.unwrap_or(0)).u32(self.pcr_counter.unwrap_or(0));
+        w.u32(self.command_code.unwrap_or(0)).u32(self.pcr_counter.unwrap_or(0)).u16(self.sym.unwrap_or(0));
         Zeroizing::new(w.0)
     }
 
@@ -86,7 +94,8 @@ impl Session {
         let policy_digest = r.tpm2b(MAX_DIGEST)?.to_vec();
         let cc = r.u32()?;
         let pcr = r.u32()?;
-        if r.remaining() != 0 {
+        let sym = r.u16()?;
+        if r.remaining() != 0 || !matches!(sym, 0 | 128 | 256) {
             return Err(Rc::SIZE);
         }
         Ok(Self {
@@ -101,6 +110,7 @@ impl Session {
             password_needed: flags & 8 != 0,
             command_code: (flags & 0x20 != 0).then_some(cc),
             pcr_counter: (flags & 0x40 != 0).then_some(pcr),
+            sym: (sym != 0).then_some(sym),
         })
     }
 }
@@ -163,10 +173,62 @@ pub fn parse<'a>(params: &mut Reader<'a>) -> Result<Vec<AuthCommand<'a>>, Rc> {
 }
 
 /// What the response of one session needs: its HMAC key (`None`: no HMAC, a password
-/// session or PolicyPassword) and whether it is an HMAC/policy session.
+/// session or PolicyPassword), whether it is an HMAC/policy session, and its parameter
+/// encryption (key material, AES key bits, the nonces of the command).
 pub struct Pending {
     key: Option<Zeroizing<Vec<u8>>>,
     loaded: bool,
+    enc_key: Zeroizing<Vec<u8>>,
+    sym: Option<u16>,
+    hash: HashAlg,
+    nonce_tpm: Vec<u8>,
+}
+
+impl Pending {
+    fn password() -> Self {
+        Self {
+            key: None,
+            loaded: false,
+            enc_key: Zeroizing::new(Vec::new()),
+            sym: None,
+            hash: HashAlg::Sha256,
+            nonce_tpm: Vec::new(),
+        }
+    }
+}
+
+/// AES-CFB over `data` with the key and IV of `KDFa(hash, key, "CFB", newer, older)`.
+fn crypt(hash: HashAlg, key: &[u8], bits: u16, newer: &[u8], older: &[u8], data: &mut [u8], encrypt: bool) {
+    let k = crate::crypto::kdf::kdfa(hash, key, b"CFB", newer, older, u32::from(bits) + 128);
+    let n = usize::from(bits / 8);
+    let mut iv = [0u8; 16];
+    iv.copy_from_slice(&k[n..n + 16]);
+    // the key size comes from a checked session (128 or 256 bits)
+    let _ = if encrypt {
+        crate::crypto::cfb::encrypt(&k[..n], &iv, data)
+    } else {
+        crate::crypto::cfb::decrypt(&k[..n], &iv, data)
+    };
+}
+
+/// The data bytes of the first sized buffer of `params`, if it holds one.
+fn first_buffer(params: &mut [u8]) -> Option<&mut [u8]> {
+    let n = usize::from(u16::from_be_bytes([*params.first()?, *params.get(1)?]));
+    params.get_mut(2..2 + n)
+}
+
+/// Decrypts the command's first parameter for the session with decrypt SET, if any;
+/// `TPM_RC_SIZE` if the parameter area does not start with a whole sized buffer.
+pub fn decrypt_params(sessions: &[AuthCommand<'_>], pending: &[Pending], params: &mut [u8]) -> Result<(), Rc> {
+    for (s, p) in sessions.iter().zip(pending) {
+        if s.attributes & session_attr::DECRYPT != 0
+            && let Some(bits) = p.sym
+        {
+            let data = first_buffer(params).ok_or(Rc::SIZE)?;
+            crypt(p.hash, &p.enc_key, bits, s.nonce, &p.nonce_tpm, data, false);
+        }
+    }
+    Ok(())
 }
 
 /// The command's bytes an HMAC covers.
@@ -227,7 +289,7 @@ pub fn check(
                 return Err(Rc::AUTH_UNAVAILABLE);
             }
             check_password(s, n, &e.auth)?;
-            out.push(Pending { key: None, loaded: false });
+            out.push(Pending::password());
             continue;
         }
         if !matches!((s.handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION) {
@@ -237,16 +299,45 @@ pub fn check(
         if s.attributes & 0x18 != 0 {
             return Err(Rc::RESERVED_BITS.session(n));
         }
-        if s.attributes & !session_attr::CONTINUE_SESSION != 0 {
-            // decrypt, encrypt, audit, auditExclusive, auditReset: not implemented
+        let crypt_bits = session_attr::DECRYPT | session_attr::ENCRYPT;
+        if s.attributes & !(session_attr::CONTINUE_SESSION | crypt_bits) != 0 {
+            // audit, auditExclusive, auditReset: not implemented
+            return Err(Rc::ATTRIBUTES.session(n));
+        }
+        if s.attributes & crypt_bits != 0 && sess.sym.is_none() {
+            return Err(Rc::SYMMETRIC.session(n));
+        }
+        let decrypting = s.attributes & session_attr::DECRYPT != 0;
+        let encrypting = s.attributes & session_attr::ENCRYPT != 0;
+        let others = |bit: u8| sessions.iter().filter(|x| x.attributes & bit != 0).count() > 1;
+        if decrypting && (!crate::cmd::first_param_encryptable(cmd.code) || others(session_attr::DECRYPT)) {
+            return Err(Rc::ATTRIBUTES.session(n));
+        }
+        if encrypting && (!crate::cmd::first_response_encryptable(cmd.code) || others(session_attr::ENCRYPT)) {
             return Err(Rc::ATTRIBUTES.session(n));
         }
         if s.nonce.len() < 16 || s.nonce.len() > sess.hash.size() {
             return Err(Rc::NONCE.session(n));
         }
         let Some(e) = entity else {
-            // not an authorization: nothing else is implemented (audit, encryption)
-            return Err(Rc::ATTRIBUTES.session(n));
+            // not an authorization: an HMAC session for parameter encryption only
+            if sess.policy || !(decrypting || encrypting) {
+                return Err(Rc::ATTRIBUTES.session(n));
+            }
+            let key = Zeroizing::new(sess.key.to_vec());
+            let want = sess.hash.hmac(&key, &[&cp_hash(sess.hash, cmd), s.nonce, &sess.nonce_tpm, &[s.attributes]]);
+            if !ct_eq(&want, s.hmac) {
+                return Err(Rc::BAD_AUTH.session(n));
+            }
+            out.push(Pending {
+                enc_key: key.clone(),
+                key: Some(key),
+                loaded: true,
+                sym: sess.sym,
+                hash: sess.hash,
+                nonce_tpm: sess.nonce_tpm.clone(),
+            });
+            continue;
         };
         let include_auth = if sess.policy {
             if sess.trial {
@@ -264,7 +355,14 @@ pub fn check(
             }
             if sess.password_needed {
                 check_password(&AuthCommand { nonce: &[], attributes: 0, ..s.clone() }, n, &e.auth)?;
-                out.push(Pending { key: None, loaded: true });
+                out.push(Pending {
+                    key: None,
+                    loaded: true,
+                    enc_key: sess.key.clone(),
+                    sym: sess.sym,
+                    hash: sess.hash,
+                    nonce_tpm: sess.nonce_tpm.clone(),
+                });
                 continue;
             }
             sess.auth_value_needed
@@ -282,36 +380,55 @@ pub fn check(
         if !ct_eq(&want, s.hmac) {
             return Err(Rc::BAD_AUTH.session(n));
         }
-        out.push(Pending { key: Some(key), loaded: true });
+        out.push(Pending {
+            enc_key: key.clone(),
+            key: Some(key),
+            loaded: true,
+            sym: sess.sym,
+            hash: sess.hash,
+            nonce_tpm: sess.nonce_tpm.clone(),
+        });
     }
     Ok(out)
 }
 
 /// The response's session area: for a password session an empty nonce, continueSession
 /// SET, an empty hmac; for an HMAC or policy session a new nonceTPM and the response HMAC
-/// over `rp_params`. A session without continueSession ends; a policy session that
-/// authorized the command starts its policy anew.
+/// over `params` — whose first sized buffer is first encrypted for a session with encrypt
+/// SET. A session without continueSession ends; a policy session that authorized the
+/// command starts its policy anew.
 pub fn response(
     tpm: &mut Tpm,
     sessions: &[AuthCommand<'_>],
     pending: &[Pending],
     code: u32,
-    rp_params: &[u8],
-    w: &mut Writer,
-) {
-    for (s, p) in sessions.iter().zip(pending) {
+    params: &mut [u8],
+) -> Writer {
+    // the new nonces first: the response encryption uses them
+    let nonces: Vec<Vec<u8>> = pending
+        .iter()
+        .map(|p| {
+            let mut nonce = alloc::vec![0u8; if p.loaded { p.nonce_tpm.len() } else { 0 }];
+            tpm.random(&mut nonce);
+            nonce
+        })
+        .collect();
+    for ((s, p), nonce) in sessions.iter().zip(pending).zip(&nonces) {
+        if s.attributes & session_attr::ENCRYPT != 0
+            && let (Some(bits), Some(data)) = (p.sym, first_buffer(params))
+        {
+            crypt(p.hash, &p.enc_key, bits, nonce, s.nonce, data, true);
+        }
+    }
+    let mut w = Writer::new();
+    for ((s, p), nonce) in sessions.iter().zip(pending).zip(nonces) {
         if !p.loaded {
             w.u16(0).u8(session_attr::CONTINUE_SESSION).u16(0);
             continue;
         }
-        let Some((hash, size)) = tpm.sessions.get(&s.handle).map(|x| (x.hash, x.nonce_tpm.len())) else {
-            w.u16(0).u8(0).u16(0);
-            continue;
-        };
-        let mut nonce = alloc::vec![0u8; size];
-        tpm.random(&mut nonce);
+        let hash = p.hash;
         let continued = s.attributes & session_attr::CONTINUE_SESSION != 0;
-        let rp = hash.digest(&[&0u32.to_be_bytes(), &code.to_be_bytes(), rp_params]);
+        let rp = hash.digest(&[&0u32.to_be_bytes(), &code.to_be_bytes(), params]);
         let mac = p.key.as_ref().map(|k| hash.hmac(k, &[&rp, &nonce, s.nonce, &[s.attributes]])).unwrap_or_default();
         w.tpm2b(&nonce).u8(s.attributes).tpm2b(&mac);
         if continued {
@@ -325,4 +442,5 @@ pub fn response(
             tpm.sessions.remove(&s.handle);
         }
     }
+    w
 }

@@ -129,7 +129,9 @@ fn hmac_session_authorizes_unseal_and_rolls_nonces() {
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"pw", None, 0x08, &[]);
     assert_eq!(rc(&r), 0x9A1, "TPM_RC_RESERVED_BITS + S1");
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"pw", None, 0x40 | CONTINUE, &[]);
-    assert_eq!(rc(&r), 0x982, "encrypt: TPM_RC_ATTRIBUTES + S1");
+    assert_eq!(rc(&r), 0x996, "encrypt without a session cipher: TPM_RC_SYMMETRIC + S1");
+    let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"pw", None, 0x80 | CONTINUE, &[]);
+    assert_eq!(rc(&r), 0x982, "audit: TPM_RC_ATTRIBUTES + S1");
     // without continueSession the session ends with the command
     let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(item, name.clone())], b"pw", None, 0, &[]);
     assert_eq!(rc(&r), 0);
@@ -185,8 +187,8 @@ fn hmac_session_on_a_hierarchy_bound_and_salted() {
     w.u32(rh::NULL).u32(rh::NULL).tpm2b(&[1; 8]).u16(0).u8(0).u16(alg::NULL).u16(alg::SHA256);
     assert_eq!(rc(&tpm.execute(0, &plain(cc::START_AUTH_SESSION, &w.0))), 0x1D5);
     let mut w = Writer::new();
-    w.u32(rh::NULL).u32(rh::NULL).tpm2b(&[1; 16]).u16(0).u8(0).u16(alg::AES).u16(128).u16(alg::CFB).u16(alg::SHA256);
-    assert_eq!(rc(&tpm.execute(0, &plain(cc::START_AUTH_SESSION, &w.0))), 0x4D6);
+    w.u32(rh::NULL).u32(rh::NULL).tpm2b(&[1; 16]).u16(0).u8(0).u16(alg::XOR).u16(alg::SHA256).u16(alg::SHA256);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::START_AUTH_SESSION, &w.0))), 0x4D6, "XOR: TPM_RC_SYMMETRIC + P4");
     // three loaded sessions at most: TPM_RC_SESSION_MEMORY
     start(&mut tpm, rh::NULL, rh::NULL, &[], 0).unwrap();
     assert_eq!(start(&mut tpm, rh::NULL, rh::NULL, &[], 0).err(), Some(0x903));
@@ -353,4 +355,82 @@ fn session_contexts_save_load_replay_and_reset() {
     tpm.init();
     assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &[0, 0]))), 0);
     assert_eq!(rc(&tpm.execute(0, &plain(cc::CONTEXT_LOAD, &ctx2))), 0x1DF);
+}
+
+/// KDFa(…, "CFB", newer, older) → AES-128 key and IV, then CFB.
+fn cfb(key: &[u8], newer: &[u8], older: &[u8], data: &mut [u8], encrypt: bool) {
+    let k = crate::crypto::kdf::kdfa(HashAlg::Sha256, key, b"CFB", newer, older, 256);
+    let iv: [u8; 16] = k[16..32].try_into().unwrap();
+    if encrypt {
+        crate::crypto::cfb::encrypt(&k[..16], &iv, data).unwrap();
+    } else {
+        crate::crypto::cfb::decrypt(&k[..16], &iv, data).unwrap();
+    }
+}
+
+#[test]
+fn parameter_encryption_with_a_bound_aes_cfb_session() {
+    let mut tpm = started(16);
+    let (parent, _) = primary(&mut tpm, rh::OWNER);
+    // an HMAC session bound to the parent (empty auth) with AES-128-CFB: sessionKey non-empty
+    let mut w = Writer::new();
+    w.u32(rh::NULL).u32(parent).tpm2b(&[0xA5; 16]).u16(0).u8(0).u16(alg::AES).u16(128).u16(alg::CFB).u16(alg::SHA256);
+    let r = tpm.execute(0, &plain(cc::START_AUTH_SESSION, &w.0));
+    assert_eq!(rc(&r), 0);
+    let handle = u32::from_be_bytes([r[10], r[11], r[12], r[13]]);
+    let mut nonce_tpm = Reader::new(&r[14..]).tpm2b(32).unwrap().to_vec();
+    let key = crate::crypto::kdf::kdfa(HashAlg::Sha256, b"", b"ATH", &nonce_tpm, &[0xA5; 16], 256).to_vec();
+    let parent_name = name_of(&mut tpm, parent);
+    // Create with decrypt: inSensitive's bytes encrypted (the HMAC covers the ciphertext)
+    let nonce_caller = [0x33u8; 16];
+    let mut params =
+        crate::testing::objects::create_params(b"", b"encrypted in transit", &crate::testing::objects::sealed(&[]));
+    let n = usize::from(u16::from_be_bytes([params[0], params[1]]));
+    cfb(&key, &nonce_caller, &nonce_tpm, &mut params[2..2 + n], true);
+    let attrs = 0x20 | 0x40 | CONTINUE; // decrypt, encrypt, continueSession
+    let cp = HashAlg::Sha256.digest(&[&cc::CREATE.to_be_bytes(), &parent_name, &params]);
+    // bound to the parent: its (empty) authValue is left out either way
+    let mac = HashAlg::Sha256.hmac(&key, &[&cp, &nonce_caller, &nonce_tpm, &[attrs]]);
+    let mut body = Writer::new();
+    let mut a = Writer::new();
+    a.u32(handle).tpm2b(&nonce_caller).u8(attrs).tpm2b(&mac);
+    body.u32(parent).u32(a.0.len() as u32).bytes(&a.0).bytes(&params);
+    let r = tpm.execute(0, &command(st::SESSIONS, cc::CREATE, &body.0));
+    assert_eq!(rc(&r), 0, "Create with decrypt and encrypt");
+    let mut p = params_of(&r, 0);
+    let new_nonce = Reader::new(&r[14 + p.len()..]).tpm2b(32).unwrap().to_vec();
+    // outPrivate comes back encrypted under the new nonceTPM
+    let n = usize::from(u16::from_be_bytes([p[0], p[1]]));
+    cfb(&key, &new_nonce, &nonce_caller, &mut p[2..2 + n], false);
+    nonce_tpm = new_nonce;
+    let mut rd = Reader::new(&p);
+    let private = rd.tpm2b(1024).unwrap().to_vec();
+    let public = rd.tpm2b(1024).unwrap().to_vec();
+    let item = load(&mut tpm, parent, &private, &public).expect("the decrypted outPrivate loads");
+    // Unseal through a password session plus the AES session for encrypt only
+    let item_name = name_of(&mut tpm, item);
+    let cp = HashAlg::Sha256.digest(&[&cc::UNSEAL.to_be_bytes(), &item_name]);
+    let enc_attrs = 0x40 | CONTINUE;
+    let mac = HashAlg::Sha256.hmac(&key, &[&cp, &nonce_caller, &nonce_tpm, &[enc_attrs]]);
+    let mut a = Writer::new();
+    a.u32(rh::PW).u16(0).u8(0).u16(0);
+    a.u32(handle).tpm2b(&nonce_caller).u8(enc_attrs).tpm2b(&mac);
+    let mut body = Writer::new();
+    body.u32(item).u32(a.0.len() as u32).bytes(&a.0);
+    let r = tpm.execute(0, &command(st::SESSIONS, cc::UNSEAL, &body.0));
+    assert_eq!(rc(&r), 0, "Unseal with an encrypt session");
+    let mut p = params_of(&r, 0);
+    assert_ne!(&p[2..], b"encrypted in transit", "outData is encrypted");
+    // the password session's 5 bytes, then the AES session's nonce
+    let new_nonce = Reader::new(&r[14 + p.len() + 5..]).tpm2b(32).unwrap().to_vec();
+    cfb(&key, &new_nonce, &nonce_caller, &mut p[2..], false);
+    assert_eq!(&p[2..], b"encrypted in transit");
+    // decrypt on a command whose first parameter is not a sized buffer: TPM_RC_ATTRIBUTES + S2
+    let mac = HashAlg::Sha256.hmac(&key, &[&cp, &nonce_caller, &new_nonce, &[0x20 | CONTINUE]]);
+    let mut a = Writer::new();
+    a.u32(rh::PW).u16(0).u8(0).u16(0);
+    a.u32(handle).tpm2b(&nonce_caller).u8(0x20 | CONTINUE).tpm2b(&mac);
+    let mut body = Writer::new();
+    body.u32(item).u32(a.0.len() as u32).bytes(&a.0);
+    assert_eq!(rc(&tpm.execute(0, &command(st::SESSIONS, cc::UNSEAL, &body.0))), 0xA82);
 }

@@ -177,6 +177,36 @@ pub static COMMANDS: &[CommandRow] = &[
     row(cc::POLICY_PASSWORD, &[POLICY], 0, false, policy::policy_password),
 ];
 
+/// Whether the command's first parameter is a sized buffer a decrypt session may encrypt
+/// (Part 1 §21).
+pub const fn first_param_encryptable(code: u32) -> bool {
+    matches!(
+        code,
+        cc::CREATE_PRIMARY
+            | cc::CREATE
+            | cc::LOAD
+            | cc::HIERARCHY_CHANGE_AUTH
+            | cc::STIR_RANDOM
+            | cc::POLICY_PCR
+            | cc::START_AUTH_SESSION
+    )
+}
+
+/// Whether the response's first parameter is a sized buffer an encrypt session encrypts.
+pub const fn first_response_encryptable(code: u32) -> bool {
+    matches!(
+        code,
+        cc::CREATE_PRIMARY
+            | cc::CREATE
+            | cc::LOAD
+            | cc::UNSEAL
+            | cc::READ_PUBLIC
+            | cc::GET_RANDOM
+            | cc::POLICY_GET_DIGEST
+            | cc::START_AUTH_SESSION
+    )
+}
+
 /// The row of `code`.
 pub fn find(code: u32) -> Option<&'static CommandRow> {
     COMMANDS.binary_search_by_key(&code, |r| r.cc).ok().map(|i| &COMMANDS[i])

@@ -5,8 +5,8 @@
 //! encryptedSalt, Part 1 §C.6.1), unbound or bound to an entity (its authValue joins the
 //! salt in the key: `sessionKey = KDFa(authHash, bindAuth ‖ salt, "ATH", nonceTPM,
 //! nonceCaller, digest bits)`). RSA-OAEP salts are not implemented (no RSA keys exist).
-//! Only TPM_ALG_NULL is accepted as the session's symmetric algorithm (parameter
-//! encryption is not implemented). A saved session keeps its handle: it stays active
+//! The session's symmetric algorithm is TPM_ALG_NULL or AES-128/256-CFB (parameter
+//! encryption, see [`crate::session`]); XOR is not implemented. A saved session keeps its handle: it stays active
 //! (TPM_CAP_HANDLES lists it) and only its latest context loads, once. Sessions are
 //! volatile here: _TPM_Init ends them all, saved or not, and a context saved before a TPM
 //! Reset fails its integrity check (resetCount in the context HMAC).
@@ -102,11 +102,21 @@ pub fn start_auth_session(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Respons
     if !matches!(ty, se::HMAC | se::POLICY | se::TRIAL) {
         return Err(Rc::VALUE.param(3));
     }
-    let sym = c.params.u16().p(4)?;
-    if sym != alg::NULL {
-        // parameter encryption is not implemented
-        return Err(Rc::SYMMETRIC.param(4));
-    }
+    // parameter encryption: AES-128/256 in CFB, or none (XOR is not implemented)
+    let sym = match c.params.u16().p(4)? {
+        alg::NULL => None,
+        alg::AES => {
+            let bits = c.params.u16().p(4)?;
+            if bits != 128 && bits != 256 {
+                return Err(Rc::KEY_SIZE.param(4));
+            }
+            if c.params.u16().p(4)? != alg::CFB {
+                return Err(Rc::MODE.param(4));
+            }
+            Some(bits)
+        }
+        _ => return Err(Rc::SYMMETRIC.param(4)),
+    };
     let hash = HashAlg::from_alg(c.params.u16().p(5)?).ok_or(Rc::HASH.param(5))?;
     c.finish()?;
     if nonce_caller.len() < 16 || nonce_caller.len() > hash.size() {
@@ -143,6 +153,7 @@ pub fn start_auth_session(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Respons
         nonce_tpm: nonce_tpm.clone(),
         bind: bound.then(|| crate::dispatch::entity_name(tpm, bind)),
         policy_digest: Vec::new(),
+        sym,
         auth_value_needed: false,
         password_needed: false,
         command_code: None,
