@@ -38,6 +38,7 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
 /// Checks a handle against what its slot accepts; `n` is its 1-based position.
 fn check_handle(tpm: &Tpm, kind: HandleKind, handle: u32, n: u32) -> Result<(), Rc> {
     let ok = match kind {
+        HandleKind::ObjectAdmin => return check_handle(tpm, HandleKind::Object, handle, n),
         HandleKind::Object => {
             if !matches!((handle >> 24) as u8, ht::TRANSIENT | ht::PERSISTENT) {
                 return Err(Rc::VALUE.handle(n));
@@ -95,7 +96,9 @@ fn auth_value(tpm: &Tpm, kind: HandleKind, handle: u32) -> Zeroizing<Vec<u8>> {
         | HandleKind::Entity
         | HandleKind::PolicySession => Zeroizing::new(Vec::new()),
         HandleKind::Hierarchy(_) => hierarchy::auth_value(tpm, handle),
-        HandleKind::Object => Zeroizing::new(tpm.object(handle).map(|o| o.sensitive.auth.to_vec()).unwrap_or_default()),
+        HandleKind::Object | HandleKind::ObjectAdmin => {
+            Zeroizing::new(tpm.object(handle).map(|o| o.sensitive.auth.to_vec()).unwrap_or_default())
+        }
     }
 }
 
@@ -145,14 +148,23 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
         .zip(&handles)
         .take(row.auth_handles)
         .map(|(&k, &h)| {
-            let object = (k == HandleKind::Object).then(|| tpm.object(h)).flatten();
+            let admin = k == HandleKind::ObjectAdmin;
+            let object = (k == HandleKind::Object || admin).then(|| tpm.object(h)).flatten();
+            // the USER role needs userWithAuth for the authValue; the ADMIN role a policy
+            // when adminWithPolicy is SET (Part 1 §19.7)
+            let attr = if admin {
+                crate::object::public::attr::ADMIN_WITH_POLICY
+            } else {
+                crate::object::public::attr::USER_WITH_AUTH
+            };
+            let with_auth = object.is_none_or(|o| o.public.has(attr) != admin);
             session::AuthEntity {
                 handle: h,
                 auth: auth_value(tpm, k, h),
                 name: entity_name(tpm, h),
                 policy: object.map(|o| o.public.auth_policy.clone()).unwrap_or_default(),
-                // An object's USER role through its authValue needs userWithAuth (Part 1 §19.7).
-                user_with_auth: object.is_none_or(|o| o.public.has(crate::object::public::attr::USER_WITH_AUTH)),
+                user_with_auth: with_auth,
+                admin,
             }
         })
         .collect();

@@ -138,8 +138,11 @@ pub struct AuthEntity {
     pub name: Vec<u8>,
     /// Its authPolicy (empty: none).
     pub policy: Vec<u8>,
-    /// The USER role may use the authValue (objects: userWithAuth; others: always).
+    /// The role may use the authValue (objects, USER: userWithAuth; ADMIN: not
+    /// adminWithPolicy; others: always).
     pub user_with_auth: bool,
+    /// The ADMIN role: a policy session must name the command (PolicyCommandCode).
+    pub admin: bool,
 }
 
 /// The smallest session: handle, empty nonce, attributes, empty hmac.
@@ -346,7 +349,7 @@ pub fn check(
             if e.policy.is_empty() || !ct_eq(&sess.policy_digest, &e.policy) {
                 return Err(Rc::POLICY_FAIL.session(n));
             }
-            if sess.command_code.is_some_and(|c| c != cmd.code) {
+            if sess.command_code.is_some_and(|c| c != cmd.code) || (e.admin && sess.command_code.is_none()) {
                 return Err(Rc::POLICY_CC.session(n));
             }
             let counter = tpm.vol.as_ref().map(|v| v.pcr_update_counter);

@@ -399,3 +399,30 @@ fn algorithms_and_curves_are_listed() {
     let r = tpm.execute(0, &plain(cc::GET_CAPABILITY, &w.0));
     assert_eq!(r[15..], [0, 0, 0, 1, 0, 0x23, 0, 0, 0, 9]);
 }
+
+#[test]
+fn object_change_auth_rewraps_with_the_new_auth() {
+    let mut tpm = started(10);
+    let (parent, _) = primary(&mut tpm, rh::OWNER);
+    let (private, public) = seal(&mut tpm, parent, b"old", b"changed", &[]);
+    let item = load(&mut tpm, parent, &private, &public).unwrap();
+    let change = |tpm: &mut Tpm, auth: &[u8], parent: u32, new: &[u8]| {
+        let mut w = Writer::new();
+        w.tpm2b(new);
+        tpm.execute(0, &with_password(cc::OBJECT_CHANGE_AUTH, &[item, parent], auth, &w.0))
+    };
+    assert_eq!(rc(&change(&mut tpm, b"bad", parent, b"new")), 0x98E, "the old authValue is needed");
+    assert_eq!(rc(&change(&mut tpm, b"old", 0x8000_0002, b"new")), 0x911, "handle 2 not loaded: TPM_RC_REFERENCE_H1");
+    assert_eq!(rc(&change(&mut tpm, b"old", parent, &[7; 33])), 0x1D5, "TPM_RC_SIZE + P1 (TPM2B_AUTH)");
+    let (other, _) = primary(&mut tpm, rh::ENDORSEMENT);
+    assert_eq!(rc(&change(&mut tpm, b"old", other, b"new")), 0x28A, "not its parent: TPM_RC_TYPE + H2");
+    let r = change(&mut tpm, b"old", parent, b"new");
+    let new_private = Reader::new(&params(&r, 0)).tpm2b(1024).unwrap().to_vec();
+    // the loaded object keeps its old authValue; the new private area has the new one
+    assert_eq!(unseal(&mut tpm, item, b"old").as_deref(), Ok(&b"changed"[..]));
+    assert_eq!(flush(&mut tpm, item), 0);
+    assert_eq!(flush(&mut tpm, other), 0);
+    let again = load(&mut tpm, parent, &new_private, &public).expect("the new private loads");
+    assert_eq!(unseal(&mut tpm, again, b"old"), Err(0x98E));
+    assert_eq!(unseal(&mut tpm, again, b"new").as_deref(), Ok(&b"changed"[..]));
+}

@@ -72,6 +72,8 @@ pub enum HandleKind {
     Context,
     /// `TPMI_DH_OBJECT`: a loaded transient or persistent object.
     Object,
+    /// `TPMI_DH_OBJECT` authorized in the ADMIN role (adminWithPolicy decides).
+    ObjectAdmin,
     /// `TPMI_DH_OBJECT+`: a loaded object or TPM_RH_NULL (StartAuthSession's tpmKey).
     ObjectOrNull,
     /// `TPMI_DH_ENTITY+`: a hierarchy, a PCR, a loaded object or TPM_RH_NULL (bind).
@@ -124,6 +126,7 @@ const PCR_OR_NULL: HandleKind = HandleKind::Pcr { null: true };
 const HIERARCHY_PLUS: HandleKind = HandleKind::Hierarchy(&[rh::OWNER, rh::ENDORSEMENT, rh::PLATFORM, rh::NULL]);
 const OBJECT: HandleKind = HandleKind::Object;
 const POLICY: HandleKind = HandleKind::PolicySession;
+const OBJECT_ADMIN: HandleKind = HandleKind::ObjectAdmin;
 
 const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: bool, handler: Handler) -> CommandRow {
     CommandRow { cc, handles, auth_handles, r_handle: false, nv, extensive: false, flushed: false, handler }
@@ -146,6 +149,7 @@ pub static COMMANDS: &[CommandRow] = &[
     row(cc::STARTUP, &[], 0, true, startup::startup),
     row(cc::SHUTDOWN, &[], 0, true, startup::shutdown),
     row(cc::STIR_RANDOM, &[], 0, true, random::stir_random),
+    row(cc::OBJECT_CHANGE_AUTH, &[OBJECT_ADMIN, OBJECT], 1, false, object::object_change_auth),
     row(cc::CREATE, &[OBJECT], 1, false, object::create),
     CommandRow { r_handle: true, ..row(cc::LOAD, &[OBJECT], 1, false, object::load) },
     row(cc::UNSEAL, &[OBJECT], 1, false, object::unseal),
@@ -186,6 +190,7 @@ pub const fn first_param_encryptable(code: u32) -> bool {
             | cc::CREATE
             | cc::LOAD
             | cc::HIERARCHY_CHANGE_AUTH
+            | cc::OBJECT_CHANGE_AUTH
             | cc::STIR_RANDOM
             | cc::POLICY_PCR
             | cc::START_AUTH_SESSION
@@ -199,6 +204,7 @@ pub const fn first_response_encryptable(code: u32) -> bool {
         cc::CREATE_PRIMARY
             | cc::CREATE
             | cc::LOAD
+            | cc::OBJECT_CHANGE_AUTH
             | cc::UNSEAL
             | cc::READ_PUBLIC
             | cc::GET_RANDOM

@@ -1,5 +1,5 @@
 //! The object commands (Part 3 §12, §24.1): TPM2_CreatePrimary, TPM2_Create, TPM2_Load,
-//! TPM2_ReadPublic, TPM2_Unseal. Creation data and tickets follow Part 3 §12.1 and §24.1
+//! TPM2_ReadPublic, TPM2_Unseal, TPM2_ObjectChangeAuth. Creation data and tickets follow Part 3 §12.1 and §24.1
 //! (`TPMS_CREATION_DATA`, `creationHash`, `TPMT_TK_CREATION`).
 
 use alloc::vec::Vec;
@@ -193,5 +193,27 @@ pub fn unseal(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> Result
         return Err(Rc::ATTRIBUTES.handle(1));
     }
     resp.params.tpm2b(&obj.sensitive.value);
+    Ok(())
+}
+
+/// TPM2_ObjectChangeAuth(objectHandle (ADMIN), parentHandle, newAuth) → outPrivate: the
+/// object's private area with the new authValue, under its parent (the loaded object keeps
+/// its old authValue). The parent must be the object's (`TPM_RC_TYPE` + handle 2).
+pub fn object_change_auth(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> Result<(), Rc> {
+    let new_auth = c.params.tpm2b(crate::constants::MAX_DIGEST).p(1)?;
+    c.finish()?;
+    let obj = tpm.object(c.handles[0]).ok_or(Rc::HANDLE.handle(1))?.clone();
+    let parent = tpm.object(c.handles[1]).ok_or(Rc::HANDLE.handle(2))?.clone();
+    let new_auth = crate::cmd::hierarchy::trim(new_auth);
+    if new_auth.len() > obj.public.name_alg.size() {
+        return Err(Rc::SIZE.param(1));
+    }
+    let Some((palg, pseed, bits)) = parent.storage() else { return Err(Rc::TYPE.handle(2)) };
+    if object::qualified(obj.public.name_alg, &parent.qualified_name, &obj.name) != obj.qualified_name {
+        return Err(Rc::TYPE.handle(2));
+    }
+    let mut sensitive = obj.sensitive.clone();
+    sensitive.auth = zeroize::Zeroizing::new(new_auth.to_vec());
+    resp.params.tpm2b(&protect::wrap(palg, pseed, bits, &obj.name, &sensitive));
     Ok(())
 }
