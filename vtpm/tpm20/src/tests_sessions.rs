@@ -35,6 +35,7 @@ fn session_key(c: &mut Caller, auth_and_salt: &[u8]) {
 
 /// A command authorized by the session `c` (HMAC over cpHash with `auth` in the key unless
 /// `password` is given, which then goes in the hmac field); checks and rolls the nonces.
+#[allow(clippy::too_many_arguments)]
 fn run(
     tpm: &mut Tpm,
     c: &mut Caller,

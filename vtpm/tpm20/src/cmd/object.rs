@@ -33,14 +33,12 @@ fn creation(
     c: &Command<'_>,
     obj: &Object,
     parent: (u16, &[u8], &[u8]),
-    outside: &[u8],
-    pcr_select: &[u8],
-    pcr_digest: &[u8],
+    p: &CreateParams<'_>,
     w: &mut Writer,
 ) {
     let mut cd = Writer::new();
-    cd.bytes(pcr_select).tpm2b(pcr_digest).u8(1u8.checked_shl(u32::from(c.locality)).unwrap_or(0));
-    cd.u16(parent.0).tpm2b(parent.1).tpm2b(parent.2).tpm2b(outside);
+    cd.bytes(&p.pcr_select).tpm2b(&p.pcr_digest).u8(1u8.checked_shl(u32::from(c.locality)).unwrap_or(0));
+    cd.u16(parent.0).tpm2b(parent.1).tpm2b(parent.2).tpm2b(p.outside);
     let h = obj.public.name_alg;
     let creation_hash = h.digest(&[&cd.0]);
     w.tpm2b(&cd.0).tpm2b(&creation_hash);
@@ -99,12 +97,12 @@ pub fn create_primary(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -
     tpm.free_transient_slot()?;
     let seed = tpm.hierarchy_seed(hierarchy);
     let (public, sensitive) =
-        object::create(p.public, &p.sensitive, KeySource::Primary(&seed[..]), true).map_err(|b| b.rc())?;
+        object::create(p.public.clone(), &p.sensitive, KeySource::Primary(&seed[..]), true).map_err(|b| b.rc())?;
     let obj = Object::new(public, sensitive, &hierarchy.to_be_bytes(), hierarchy);
     let mut w = Writer::new();
     write_public(&mut w, &obj.public);
     let handle_name = hierarchy.to_be_bytes();
-    creation(tpm, c, &obj, (alg::NULL, &handle_name, &handle_name), p.outside, &p.pcr_select, &p.pcr_digest, &mut w);
+    creation(tpm, c, &obj, (alg::NULL, &handle_name, &handle_name), &p, &mut w);
     w.tpm2b(&obj.name);
     let handle = tpm.load_transient(obj)?;
     resp.handles.push(handle);
@@ -128,7 +126,7 @@ pub fn create(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> Result
     let p = create_params(tpm, c)?;
     let mut rng = |b: &mut [u8]| tpm.random(b);
     let (public, sensitive) =
-        object::create(p.public, &p.sensitive, KeySource::Random(&mut rng), parent.public.has(attr::FIXED_TPM))
+        object::create(p.public.clone(), &p.sensitive, KeySource::Random(&mut rng), parent.public.has(attr::FIXED_TPM))
             .map_err(|b| b.rc())?;
     let obj = Object::new(public, sensitive, &parent.qualified_name, parent.hierarchy);
     let Some((palg, pseed, bits)) = parent.storage() else { return Err(Rc::TYPE.handle(1)) };
@@ -137,16 +135,7 @@ pub fn create(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> Result
     w.tpm2b(&private);
     write_public(&mut w, &obj.public);
     let parent_name = parent.name.clone();
-    creation(
-        tpm,
-        c,
-        &obj,
-        (parent.public.name_alg.alg(), &parent_name, &parent.qualified_name),
-        p.outside,
-        &p.pcr_select,
-        &p.pcr_digest,
-        &mut w,
-    );
+    creation(tpm, c, &obj, (parent.public.name_alg.alg(), &parent_name, &parent.qualified_name), &p, &mut w);
     resp.params = w;
     Ok(())
 }
