@@ -2,7 +2,10 @@
 //! starting states, and its state image parser.
 //!
 //! Input: byte 0 picks the starting state (0 fresh, not started; 1 started; 2 started, PCRs
-//! extended, Shutdown(STATE) and _TPM_Init done, so Startup(STATE) resumes); the rest is a
+//! extended, Shutdown(STATE) and _TPM_Init done, so Startup(STATE) resumes; 3 started with
+//! objects and sessions: an ECC storage primary at 0x80000000, a sealed data object with
+//! the empty authValue at 0x80000001, the primary's persistent copy at 0x81000001, an HMAC
+//! session 0x02000000 and a policy session 0x03000001); the rest is a
 //! sequence of steps `kind u8, len u16 BE, bytes[len]`. kind 0..=4: a raw command at that
 //! locality; 0xFF: _TPM_Init; 0xFE: `bytes` = command code u32 ‖ one handle ‖ parameters,
 //! sent with a password session (the empty password), so mutations get past authorization
@@ -19,6 +22,7 @@
 use libfuzzer_sys::fuzz_target;
 use tpm20::constants::cc;
 use tpm20::state::image;
+use tpm20::testing::objects::{create_params, ecc_storage, sealed};
 use tpm20::testing::{DetRng, manufactured, plain, with_password};
 use tpm20::{ManualClock, Tpm};
 
@@ -51,13 +55,39 @@ fn restore(tpm: &mut Tpm, seed: u64) {
     *tpm = Tpm::from_image(&img, Box::new(DetRng::new(seed)), Box::new(ManualClock(0))).expect("own image");
 }
 
+/// Starting state 3: objects and sessions loaded.
+fn with_objects(tpm: &mut Tpm) {
+    run(tpm, 0, &with_password(cc::CREATE_PRIMARY, &[0x4000_0001], b"", &create_params(b"", b"", &ecc_storage())));
+    let r = tpm.execute(0, &with_password(cc::CREATE, &[0x8000_0000], b"", &create_params(b"", b"fuzz", &sealed(&[]))));
+    check(&[0x80, 0x02], &r);
+    // outPrivate and outPublic, then Load
+    let params = r.get(14..).unwrap_or(&[]);
+    let n = params.get(..2).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let private = params.get(..2 + n).unwrap_or(&[]);
+    let rest = params.get(2 + n..).unwrap_or(&[]);
+    let m = rest.get(..2).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    let mut body = private.to_vec();
+    body.extend_from_slice(rest.get(..2 + m).unwrap_or(&[]));
+    run(tpm, 0, &with_password(cc::LOAD, &[0x8000_0000], b"", &body));
+    run(tpm, 0, &with_password(cc::EVICT_CONTROL, &[0x4000_0001, 0x8000_0000], b"", &0x8100_0001u32.to_be_bytes()));
+    for ty in [0u8, 1] {
+        let mut w = vec![0x40, 0, 0, 7, 0x40, 0, 0, 7, 0, 16];
+        w.extend_from_slice(&[0xA5; 16]);
+        w.extend_from_slice(&[0, 0, ty, 0, 0x10, 0, 0x0B]);
+        run(tpm, 0, &plain(cc::START_AUTH_SESSION, &w));
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     let Some((&start, mut rest)) = data.split_first() else { return };
     let mut tpm = manufactured(1);
-    if start % 3 >= 1 {
+    if start % 4 >= 1 {
         run(&mut tpm, 0, &plain(cc::STARTUP, &[0, 0]));
     }
-    if start % 3 == 2 {
+    if start % 4 == 3 {
+        with_objects(&mut tpm);
+    }
+    if start % 4 == 2 {
         let mut body = vec![0, 0, 0, 1, 0, 0x0B];
         body.extend_from_slice(&[0x11; 32]);
         run(&mut tpm, 0, &with_password(cc::PCR_EXTEND, &[3], b"", &body));

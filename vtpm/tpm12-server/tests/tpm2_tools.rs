@@ -1,7 +1,15 @@
 //! tpm2-tools (tpm2-tss' `swtpm:` TCTI: data port and control channel on port + 1) against
 //! `tpm12-server --tpm2`: startup, getcap (commands, pcrs, properties-fixed), pcrread,
 //! pcrextend checked against a host SHA computation, getrandom, selftest, shutdown(STATE),
-//! a server restart and Startup(STATE) with the state-saved PCR restored.
+//! a server restart and Startup(STATE) with the state-saved PCR restored. Then objects and
+//! sessions: createprimary (ECC) → create -i secret → load → unseal (the same secret),
+//! readpublic, a PolicyPCR seal (trial session) and unseal through a policy session, the
+//! refused unseal after pcrextend, evictcontrol, and a server restart on its state file
+//! with unseal from the persistent handles; an unseal through an ECC-salted session with
+//! parameter encryption. tpm2-tools starts an HMAC session for the
+//! hierarchy and object authorizations, so the session HMACs are checked by tpm2-tss too.
+//! Without a resource manager the tools leave their transient objects loaded, so each
+//! step ends with `tpm2_flushcontext -t` (as with swtpm, whose TPM also has three slots).
 //!
 //! Skips (loudly) only if the Debian package tpm2-tools is missing.
 
@@ -167,5 +175,126 @@ fn tpm2_tools_against_tpm12_server() {
     let r = raw.exec(&tpm20::testing::plain(0x144, &[0, 0])).expect("Startup");
     assert_eq!(tpm20::testing::rc(&r), 0x100);
     drop(raw);
+    server.stop();
+}
+
+/// Runs a tool that must fail; returns its stderr.
+fn fails(port: u16, args: &[&str]) -> String {
+    let out = tool(port, args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    println!("  {:<40} refused (as it must)", args.join(" "));
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn tpm2_tools_seal_unseal_policy_pcr_and_persist() {
+    if !Path::new("/usr/bin/tpm2_createprimary").exists() {
+        println!("SKIPPED: tpm2-tools not installed (apt-get install tpm2-tools)");
+        return;
+    }
+    let dir = TempDir::new("tpm2-tools-objects").expect("tempdir");
+    let f = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
+    let state = dir.0.join("state");
+    let port = free_port_pair();
+    let server = Server::start(port, &state);
+    let flush = || ok(port, &["tpm2_flushcontext", "-t"]);
+    let secret = b"a secret for systemd-cryptenroll\n";
+    std::fs::write(f("secret"), secret).expect("write secret");
+    let (prim, secret_path) = (f("prim.ctx"), f("secret"));
+
+    ok(port, &["tpm2_startup", "-c"]);
+    ok(port, &["tpm2_createprimary", "-C", "o", "-G", "ecc", "-c", &prim]);
+    flush();
+    let (key_pub, key_priv, key_ctx) = (f("key.pub"), f("key.priv"), f("key.ctx"));
+    ok(port, &["tpm2_create", "-C", &prim, "-i", &secret_path, "-u", &key_pub, "-r", &key_priv]);
+    flush();
+    ok(port, &["tpm2_load", "-C", &prim, "-u", &key_pub, "-r", &key_priv, "-c", &key_ctx]);
+    flush();
+    let out = tool(port, &["tpm2_unseal", "-c", &key_ctx]);
+    assert!(out.status.success(), "unseal: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, secret, "unseal gives the sealed secret");
+    flush();
+    // a session salted with the ECC primary, with parameter encryption (decrypt|encrypt):
+    // the secret leaves the TPM encrypted under the session key
+    let hmac = f("hmac.ctx");
+    ok(port, &["tpm2_startauthsession", "--hmac-session", "-S", &hmac, "-c", &prim]);
+    let config = ok(port, &["tpm2_sessionconfig", &hmac]);
+    assert!(config.contains("decrypt|encrypt"), "{config}");
+    let out = tool(port, &["tpm2_unseal", "-c", &key_ctx, "-p", &format!("session:{hmac}")]);
+    assert!(out.status.success(), "salted, encrypted unseal: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, secret, "salted, encrypted unseal gives the sealed secret");
+    ok(port, &["tpm2_flushcontext", &hmac]);
+    flush();
+    let public = ok(port, &["tpm2_readpublic", "-c", &prim]);
+    assert!(
+        public.contains("name: 000b") && public.contains("curve-id:") && public.contains("sym-keybits: 128"),
+        "{public}"
+    );
+    flush();
+    // the same template under the same seed gives the same primary (and Name)
+    let prim2 = f("prim2.ctx");
+    ok(port, &["tpm2_createprimary", "-C", "o", "-G", "ecc", "-c", &prim2]);
+    flush();
+    let public2 = ok(port, &["tpm2_readpublic", "-c", &prim2]);
+    flush();
+    assert_eq!(public.lines().next(), public2.lines().next(), "a primary is derived from the seed and template");
+
+    // PolicyPCR: a trial session computes the policy, the object is sealed to it
+    let (session, pcr_policy) = (f("session.ctx"), f("pcr.policy"));
+    ok(port, &["tpm2_startauthsession", "-S", &session]);
+    ok(port, &["tpm2_policypcr", "-S", &session, "-l", "sha256:7", "-L", &pcr_policy]);
+    ok(port, &["tpm2_flushcontext", &session]);
+    let (p_pub, p_priv, p_ctx) = (f("p.pub"), f("p.priv"), f("p.ctx"));
+    ok(port, &["tpm2_create", "-C", &prim, "-L", &pcr_policy, "-i", &secret_path, "-u", &p_pub, "-r", &p_priv]);
+    flush();
+    ok(port, &["tpm2_load", "-C", &prim, "-u", &p_pub, "-r", &p_priv, "-c", &p_ctx]);
+    flush();
+    let policy_unseal = |expect_ok: bool| {
+        ok(port, &["tpm2_startauthsession", "--policy-session", "-S", &session]);
+        ok(port, &["tpm2_policypcr", "-S", &session, "-l", "sha256:7"]);
+        let auth = format!("session:{session}");
+        if expect_ok {
+            let out = tool(port, &["tpm2_unseal", "-p", &auth, "-c", &p_ctx]);
+            assert!(out.status.success(), "policy unseal: {}", String::from_utf8_lossy(&out.stderr));
+            assert_eq!(out.stdout, secret);
+        } else {
+            let err = fails(port, &["tpm2_unseal", "-p", &auth, "-c", &p_ctx]);
+            assert!(err.contains("0x99D"), "TPM_RC_POLICY_FAIL + session 1: {err}");
+        }
+        ok(port, &["tpm2_flushcontext", &session]);
+        flush();
+    };
+    policy_unseal(true);
+    // a password cannot replace the policy (userWithAuth is CLEAR)
+    fails(port, &["tpm2_unseal", "-c", &p_ctx]);
+    flush();
+    ok(port, &["tpm2_pcrextend", &format!("7:sha256={}", hex(&Sha256::digest(b"boot loader changed")))]);
+    policy_unseal(false);
+
+    // persist both sealed objects; a server restart on the state file keeps them
+    ok(port, &["tpm2_evictcontrol", "-C", "o", "-c", &key_ctx, "0x81000002"]);
+    flush();
+    ok(port, &["tpm2_evictcontrol", "-C", "o", "-c", &p_ctx, "0x81000003"]);
+    flush();
+    let handles = ok(port, &["tpm2_getcap", "handles-persistent"]);
+    assert!(handles.contains("0x81000002") && handles.contains("0x81000003"), "{handles}");
+    ok(port, &["tpm2_shutdown", "-c"]);
+    server.stop();
+
+    let server = Server::start(port, &state);
+    ok(port, &["tpm2_startup", "-c"]);
+    let out = tool(port, &["tpm2_unseal", "-c", "0x81000002"]);
+    assert!(out.status.success(), "unseal from the persistent handle: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, secret);
+    // PCR 7 is back at zero after the TPM Reset: the PolicyPCR object unseals again
+    ok(port, &["tpm2_startauthsession", "--policy-session", "-S", &session]);
+    ok(port, &["tpm2_policypcr", "-S", &session, "-l", "sha256:7"]);
+    let out = tool(port, &["tpm2_unseal", "-p", &format!("session:{session}"), "-c", "0x81000003"]);
+    assert!(out.status.success(), "policy unseal after restart: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, secret);
+    ok(port, &["tpm2_flushcontext", &session]);
+    ok(port, &["tpm2_evictcontrol", "-C", "o", "-c", "0x81000002"]);
+    let handles = ok(port, &["tpm2_getcap", "handles-persistent"]);
+    assert!(!handles.contains("0x81000002") && handles.contains("0x81000003"), "{handles}");
     server.stop();
 }

@@ -24,6 +24,11 @@ impl<'a> Reader<'a> {
         self.buf.len().saturating_sub(self.pos)
     }
 
+    /// The bytes not yet consumed (without consuming them).
+    pub fn rest(&self) -> &'a [u8] {
+        self.buf.get(self.pos..).unwrap_or(&[])
+    }
+
     /// Consumes exactly `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], Rc> {
         let end = self.pos.checked_add(n).ok_or(Rc::INSUFFICIENT)?;

@@ -21,10 +21,15 @@ pub mod su {
 /// `TPM_CC`: command codes (only those named by this crate).
 pub mod cc {
     pub const FIRST: u32 = 0x0000_011F;
+    pub const EVICT_CONTROL: u32 = 0x0000_0120;
     pub const HIERARCHY_CHANGE_AUTH: u32 = 0x0000_0129;
     pub const CLEAR: u32 = 0x0000_0126;
     pub const CREATE_PRIMARY: u32 = 0x0000_0131;
     pub const PCR_EVENT: u32 = 0x0000_013C;
+    pub const OBJECT_CHANGE_AUTH: u32 = 0x0000_0150;
+    pub const CREATE: u32 = 0x0000_0153;
+    pub const LOAD: u32 = 0x0000_0157;
+    pub const UNSEAL: u32 = 0x0000_015E;
     pub const PCR_RESET: u32 = 0x0000_013D;
     pub const INCREMENTAL_SELF_TEST: u32 = 0x0000_0142;
     pub const SELF_TEST: u32 = 0x0000_0143;
@@ -34,6 +39,8 @@ pub mod cc {
     pub const CONTEXT_LOAD: u32 = 0x0000_0161;
     pub const CONTEXT_SAVE: u32 = 0x0000_0162;
     pub const FLUSH_CONTEXT: u32 = 0x0000_0165;
+    pub const POLICY_AUTH_VALUE: u32 = 0x0000_016B;
+    pub const POLICY_COMMAND_CODE: u32 = 0x0000_016C;
     pub const READ_PUBLIC: u32 = 0x0000_0173;
     pub const START_AUTH_SESSION: u32 = 0x0000_0176;
     pub const GET_CAPABILITY: u32 = 0x0000_017A;
@@ -41,8 +48,12 @@ pub mod cc {
     pub const GET_TEST_RESULT: u32 = 0x0000_017C;
     pub const HASH: u32 = 0x0000_017D;
     pub const PCR_READ: u32 = 0x0000_017E;
+    pub const POLICY_PCR: u32 = 0x0000_017F;
+    pub const POLICY_RESTART: u32 = 0x0000_0180;
     pub const READ_CLOCK: u32 = 0x0000_0181;
     pub const PCR_EXTEND: u32 = 0x0000_0182;
+    pub const POLICY_GET_DIGEST: u32 = 0x0000_0189;
+    pub const POLICY_PASSWORD: u32 = 0x0000_018C;
 }
 
 /// `TPM_ALG`: algorithm identifiers.
@@ -52,15 +63,41 @@ pub mod alg {
     pub const SHA1: u16 = 0x0004;
     pub const HMAC: u16 = 0x0005;
     pub const AES: u16 = 0x0006;
+    pub const MGF1: u16 = 0x0007;
+    pub const KEYEDHASH: u16 = 0x0008;
+    pub const XOR: u16 = 0x000A;
     pub const SHA256: u16 = 0x000B;
     pub const SHA384: u16 = 0x000C;
     pub const SHA512: u16 = 0x000D;
     pub const NULL: u16 = 0x0010;
+    pub const RSASSA: u16 = 0x0014;
+    pub const RSAES: u16 = 0x0015;
+    pub const RSAPSS: u16 = 0x0016;
+    pub const OAEP: u16 = 0x0017;
+    pub const ECDSA: u16 = 0x0018;
+    pub const ECDH: u16 = 0x0019;
+    pub const ECSCHNORR: u16 = 0x001C;
+    pub const KDF1_SP800_56A: u16 = 0x0020;
+    pub const KDF1_SP800_108: u16 = 0x0022;
+    pub const ECC: u16 = 0x0023;
+    pub const SYMCIPHER: u16 = 0x0025;
+    pub const CFB: u16 = 0x0043;
+}
+
+/// `TPM_ECC_CURVE`.
+pub mod ecc_curve {
+    pub const NIST_P256: u16 = 0x0003;
 }
 
 /// `TPMA_ALGORITHM` bits.
 pub mod tpma_alg {
+    pub const ASYMMETRIC: u32 = 1 << 0;
+    pub const SYMMETRIC: u32 = 1 << 1;
     pub const HASH: u32 = 1 << 2;
+    pub const OBJECT: u32 = 1 << 3;
+    pub const SIGNING: u32 = 1 << 8;
+    pub const ENCRYPTING: u32 = 1 << 9;
+    pub const METHOD: u32 = 1 << 10;
 }
 
 /// `TPM_CAP`: capability selectors.
@@ -217,3 +254,14 @@ pub const MAX_DIGEST: usize = 32;
 pub const MAX_SENSITIVE_DATA: usize = 128;
 /// Most sessions a command may carry.
 pub const MAX_SESSIONS: usize = 3;
+
+/// Transient object slots (`MAX_LOADED_OBJECTS`, as libtpms).
+pub const MAX_LOADED_OBJECTS: usize = 3;
+/// The first transient handle.
+pub const TRANSIENT_FIRST: u32 = 0x8000_0000;
+/// Persistent object slots (TPM2_EvictControl; libtpms' TPM_PT_HR_PERSISTENT_MIN).
+pub const MAX_PERSISTENT: usize = 7;
+/// Loaded session slots.
+pub const MAX_LOADED_SESSIONS: usize = 3;
+/// Active (loaded or saved) sessions.
+pub const MAX_ACTIVE_SESSIONS: usize = 64;

@@ -36,9 +36,48 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
 }
 
 /// Checks a handle against what its slot accepts; `n` is its 1-based position.
-fn check_handle(kind: HandleKind, handle: u32, n: u32) -> Result<(), Rc> {
+fn check_handle(tpm: &Tpm, kind: HandleKind, handle: u32, n: u32) -> Result<(), Rc> {
     let ok = match kind {
+        HandleKind::ObjectAdmin => return check_handle(tpm, HandleKind::Object, handle, n),
+        HandleKind::Object => {
+            if !matches!((handle >> 24) as u8, ht::TRANSIENT | ht::PERSISTENT) {
+                return Err(Rc::VALUE.handle(n));
+            }
+            if tpm.object(handle).is_none() {
+                // a transient handle not loaded is a reference error; a persistent one a handle error
+                return Err(if (handle >> 24) as u8 == ht::TRANSIENT {
+                    Rc(Rc::REFERENCE_H0.0 + n - 1)
+                } else {
+                    Rc::HANDLE.handle(n)
+                });
+            }
+            true
+        }
         HandleKind::Pcr { null } => (handle as usize) < crate::constants::PCR_COUNT || (null && handle == rh::NULL),
+        HandleKind::ObjectOrNull => {
+            return if handle == rh::NULL { Ok(()) } else { check_handle(tpm, HandleKind::Object, handle, n) };
+        }
+        HandleKind::Entity => {
+            return match (handle >> 24) as u8 {
+                ht::TRANSIENT | ht::PERSISTENT => check_handle(tpm, HandleKind::Object, handle, n),
+                ht::PCR if (handle as usize) < crate::constants::PCR_COUNT => Ok(()),
+                ht::PERMANENT
+                    if matches!(handle, rh::OWNER | rh::ENDORSEMENT | rh::PLATFORM | rh::LOCKOUT | rh::NULL) =>
+                {
+                    Ok(())
+                }
+                _ => Err(Rc::VALUE.handle(n)),
+            };
+        }
+        HandleKind::PolicySession => {
+            if (handle >> 24) as u8 != ht::POLICY_SESSION {
+                return Err(Rc::VALUE.handle(n));
+            }
+            if !tpm.sessions.contains_key(&handle) {
+                return Err(Rc(Rc::REFERENCE_H0.0 + n - 1));
+            }
+            true
+        }
         HandleKind::Context => {
             matches!((handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION | ht::TRANSIENT)
         }
@@ -51,8 +90,23 @@ fn check_handle(kind: HandleKind, handle: u32, n: u32) -> Result<(), Rc> {
 /// so their authorization is the empty password; hierarchies have theirs.
 fn auth_value(tpm: &Tpm, kind: HandleKind, handle: u32) -> Zeroizing<Vec<u8>> {
     match kind {
-        HandleKind::Pcr { .. } | HandleKind::Context => Zeroizing::new(Vec::new()),
+        HandleKind::Pcr { .. }
+        | HandleKind::Context
+        | HandleKind::ObjectOrNull
+        | HandleKind::Entity
+        | HandleKind::PolicySession => Zeroizing::new(Vec::new()),
         HandleKind::Hierarchy(_) => hierarchy::auth_value(tpm, handle),
+        HandleKind::Object | HandleKind::ObjectAdmin => {
+            Zeroizing::new(tpm.object(handle).map(|o| o.sensitive.auth.to_vec()).unwrap_or_default())
+        }
+    }
+}
+
+/// The Name of an entity: an object's Name, else its handle.
+pub fn entity_name(tpm: &Tpm, handle: u32) -> Vec<u8> {
+    match tpm.object(handle) {
+        Some(o) => o.name.clone(),
+        None => handle.to_be_bytes().to_vec(),
     }
 }
 
@@ -78,7 +132,7 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
     for (i, &kind) in row.handles.iter().enumerate() {
         let n = i as u32 + 1;
         let h = r.u32().map_err(|e| e.handle(n))?;
-        check_handle(kind, h, n)?;
+        check_handle(tpm, kind, h, n)?;
         handles.push(h);
     }
     let sessions = if tag == st::SESSIONS {
@@ -88,24 +142,62 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
     } else {
         Vec::new()
     };
-    let auth: Vec<Zeroizing<Vec<u8>>> =
-        row.handles.iter().zip(&handles).take(row.auth_handles).map(|(&k, &h)| auth_value(tpm, k, h)).collect();
-    let lockout = handles.iter().take(row.auth_handles).position(|&h| h == rh::LOCKOUT);
+    let entities: Vec<session::AuthEntity> = row
+        .handles
+        .iter()
+        .zip(&handles)
+        .take(row.auth_handles)
+        .map(|(&k, &h)| {
+            let admin = k == HandleKind::ObjectAdmin;
+            let object = (k == HandleKind::Object || admin).then(|| tpm.object(h)).flatten();
+            // the USER role needs userWithAuth for the authValue; the ADMIN role a policy
+            // when adminWithPolicy is SET (Part 1 §19.7)
+            let attr = if admin {
+                crate::object::public::attr::ADMIN_WITH_POLICY
+            } else {
+                crate::object::public::attr::USER_WITH_AUTH
+            };
+            let with_auth = object.is_none_or(|o| o.public.has(attr) != admin);
+            session::AuthEntity {
+                handle: h,
+                auth: auth_value(tpm, k, h),
+                name: entity_name(tpm, h),
+                policy: object.map(|o| o.public.auth_policy.clone()).unwrap_or_default(),
+                user_with_auth: with_auth,
+                admin,
+            }
+        })
+        .collect();
+    let lockout = entities.iter().position(|e| e.handle == rh::LOCKOUT);
     if lockout.is_some() && hierarchy::locked_out(tpm) {
         return Err(Rc::LOCKOUT);
     }
-    let auth_refs: Vec<&[u8]> = auth.iter().map(|a| a.as_slice()).collect();
-    match (session::check(&sessions, &auth_refs), lockout) {
-        (Ok(()), _) => {}
+    let cp =
+        session::CommandHash { code, names: handles.iter().map(|&h| entity_name(tpm, h)).collect(), params: r.rest() };
+    let pending = match (session::check(tpm, &sessions, &entities, &cp), lockout) {
+        (Ok(p), _) => p,
         // lockoutAuth is DA-protected: a wrong one is TPM_RC_AUTH_FAIL and locks it out
         (Err(rc), Some(i)) if rc == Rc::BAD_AUTH.session(i as u32 + 1) => {
             hierarchy::lock_out(tpm);
             return Err(Rc::AUTH_FAIL.session(i as u32 + 1));
         }
+        // a DA-protected object (noDA CLEAR): TPM_RC_AUTH_FAIL (there is no failure counter yet)
+        (Err(rc), _)
+            if entities.iter().enumerate().any(|(i, e)| {
+                rc == Rc::BAD_AUTH.session(i as u32 + 1)
+                    && tpm.object(e.handle).is_some_and(|o| !o.public.has(crate::object::public::attr::NO_DA))
+            }) =>
+        {
+            return Err(Rc(rc.0 - Rc::BAD_AUTH.0 + Rc::AUTH_FAIL.0));
+        }
         (Err(rc), _) => return Err(rc),
-    }
+    };
+    drop(entities);
 
-    let mut c = Command { code, locality, handles, params: r };
+    // a decrypt session: the first parameter arrives encrypted
+    let mut plain_params = Zeroizing::new(r.rest().to_vec());
+    session::decrypt_params(&sessions, &pending, &mut plain_params).map_err(|rc| rc.param(1))?;
+    let mut c = Command { code, locality, handles, params: Reader::new(&plain_params) };
     let mut resp = Response::default();
     (row.handler)(tpm, &mut c, &mut resp)?;
 
@@ -115,8 +207,8 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
         body.u32(h);
     });
     if tag == st::SESSIONS {
-        body.u32(resp.params.0.len() as u32).bytes(&resp.params.0);
-        session::response(&sessions, &mut body);
+        let area = session::response(tpm, &sessions, &pending, code, &mut resp.params.0);
+        body.u32(resp.params.0.len() as u32).bytes(&resp.params.0).bytes(&area.0);
     } else {
         body.bytes(&resp.params.0);
     }

@@ -84,3 +84,41 @@ pub fn with_password(code: u32, handles: &[u32], password: &[u8], params: &[u8])
 pub fn rc(resp: &[u8]) -> u32 {
     resp.get(6..10).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]])).unwrap_or(u32::MAX)
 }
+
+/// Templates and parameter builders for the object commands.
+pub mod objects {
+    use alloc::vec::Vec;
+
+    use crate::codec::Writer;
+    use crate::constants::{alg, ecc_curve};
+
+    /// tpm2-tools' `tpm2_createprimary -G ecc` template: ECC NIST P-256 storage key,
+    /// AES-128-CFB, fixedTPM fixedParent sensitiveDataOrigin userWithAuth restricted decrypt.
+    pub fn ecc_storage() -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u16(alg::ECC).u16(alg::SHA256).u32(0x0003_0072).u16(0);
+        w.u16(alg::AES).u16(128).u16(alg::CFB).u16(alg::NULL).u16(ecc_curve::NIST_P256).u16(alg::NULL);
+        w.u16(0).u16(0);
+        w.0
+    }
+
+    /// A sealed data object template (`tpm2_create -i`): keyedHash, scheme NULL,
+    /// fixedTPM fixedParent, userWithAuth unless `policy` is given (then adminWithPolicy and
+    /// that authPolicy).
+    pub fn sealed(policy: &[u8]) -> Vec<u8> {
+        let attrs: u32 = if policy.is_empty() { 0x0000_0052 } else { 0x0000_0012 };
+        let mut w = Writer::new();
+        w.u16(alg::KEYEDHASH).u16(alg::SHA256).u32(attrs).tpm2b(policy).u16(alg::NULL).u16(0);
+        w.0
+    }
+
+    /// The parameters of CreatePrimary / Create: inSensitive(userAuth, data), inPublic,
+    /// empty outsideInfo and creationPCR.
+    pub fn create_params(user_auth: &[u8], data: &[u8], public: &[u8]) -> Vec<u8> {
+        let mut s = Writer::new();
+        s.tpm2b(user_auth).tpm2b(data);
+        let mut w = Writer::new();
+        w.tpm2b(&s.0).tpm2b(public).u16(0).u32(0);
+        w.0
+    }
+}

@@ -67,7 +67,7 @@ fn header_errors_and_gates() {
     assert_eq!(r, [0x80, 0x01, 0, 0, 0, 10, 0, 0, 0, 0x1E]);
     assert_eq!(rc(&tpm.execute(0, &[0x80])), 0x1E);
     assert_eq!(rc(&tpm.execute(0, &[0x80, 0x01, 0, 0, 0, 12, 0, 0, 1, 0x44])), 0x142);
-    assert_eq!(rc(&tpm.execute(0, &plain(cc::CREATE_PRIMARY, &[]))), 0x143);
+    assert_eq!(rc(&tpm.execute(0, &plain(cc::HASH, &[]))), 0x143);
     // before Startup
     assert_eq!(rc(&tpm.execute(0, &plain(cc::GET_RANDOM, &[0, 8]))), 0x100);
     assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &[0, 5]))), 0x1C4);

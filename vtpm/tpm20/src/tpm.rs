@@ -2,13 +2,16 @@
 //! (manufacture / restore, _TPM_Init, execute, the state image and its change flag).
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
 
-use crate::constants::PRIMARY_SEED_SIZE;
+use crate::constants::{PRIMARY_SEED_SIZE, ht, rh};
 use crate::crypto::{HASHES, HashAlg};
+use crate::object::Object;
 use crate::platform::{Clock, TpmRng};
+use crate::rc::Rc;
 use crate::state::image::{self, ImageError};
 use crate::state::{Orderly, PermanentState, SavedState, VolatileState};
 
@@ -18,6 +21,14 @@ pub struct Tpm {
     pub(crate) saved: Option<SavedState>,
     /// `None` until TPM2_Startup succeeds (after _TPM_Init).
     pub(crate) vol: Option<VolatileState>,
+    /// The loaded transient objects by handle (lost on _TPM_Init).
+    pub(crate) objects: BTreeMap<u32, Object>,
+    /// The loaded HMAC and policy sessions by handle (lost on _TPM_Init).
+    pub(crate) sessions: BTreeMap<u32, crate::session::Session>,
+    /// The saved (context-saved, not loaded) sessions: handle → context sequence.
+    pub(crate) saved_sessions: BTreeMap<u32, u64>,
+    /// The sequence number of the last saved object context.
+    pub(crate) object_context_id: u64,
     /// Algorithms whose self-test passed since _TPM_Init (index [`HashAlg::index`]).
     pub(crate) tested: [bool; 2],
     /// Failure mode (a self-test failed): only GetTestResult and GetCapability answer.
@@ -57,6 +68,10 @@ impl Tpm {
             perm,
             saved,
             vol: None,
+            objects: BTreeMap::new(),
+            object_context_id: 0,
+            sessions: BTreeMap::new(),
+            saved_sessions: BTreeMap::new(),
             tested: [false; 2],
             failed: false,
             rng,
@@ -91,6 +106,8 @@ impl Tpm {
             clock_safe: true,
             orderly: Orderly::Clear,
             lockout_until_ms: 0,
+            null_seed: None,
+            persistent: BTreeMap::new(),
         };
         let mut tpm = Self::from_state(perm, None, rng, clock);
         tpm.state_changed = true;
@@ -106,6 +123,9 @@ impl Tpm {
     /// _TPM_Init: a power cycle. Volatile state is lost; the TPM waits for TPM2_Startup.
     pub fn init(&mut self) {
         self.vol = None;
+        self.objects.clear();
+        self.sessions.clear();
+        self.saved_sessions.clear();
         self.tested = [false; 2];
         self.failed = false;
         self.stir = None;
@@ -192,6 +212,76 @@ impl Tpm {
     /// Runs every self-test not yet passed.
     pub(crate) fn test_all(&mut self) -> Result<(), crate::rc::Rc> {
         HASHES.into_iter().try_for_each(|h| self.test_alg(h))
+    }
+
+    /// The primary seed of `hierarchy` (TPM_RH_OWNER: SPS, ENDORSEMENT: EPS, PLATFORM: PPS,
+    /// NULL: the null seed, new at every TPM Reset).
+    pub(crate) fn hierarchy_seed(&mut self, hierarchy: u32) -> Zeroizing<[u8; PRIMARY_SEED_SIZE]> {
+        match hierarchy {
+            rh::OWNER => self.perm.sps.clone(),
+            rh::ENDORSEMENT => self.perm.eps.clone(),
+            rh::PLATFORM => self.perm.pps.clone(),
+            _ => self.null_seed(),
+        }
+    }
+
+    /// The null seed (made when missing).
+    pub(crate) fn null_seed(&mut self) -> Zeroizing<[u8; PRIMARY_SEED_SIZE]> {
+        if let Some(s) = &self.perm.null_seed {
+            return s.clone();
+        }
+        let mut s = Zeroizing::new([0u8; PRIMARY_SEED_SIZE]);
+        self.random(&mut s[..]);
+        self.perm.null_seed = Some(s.clone());
+        self.state_changed = true;
+        s
+    }
+
+    /// The proof value of `hierarchy` (ticket and context HMAC keys): derived from its seed,
+    /// so it changes with the seed (the SPS on TPM2_Clear, the null seed on TPM Reset); the
+    /// endorsement proof also from the SPS, as ehProof changes on TPM2_Clear.
+    pub(crate) fn proof(&mut self, hierarchy: u32) -> Zeroizing<Vec<u8>> {
+        let seed = self.hierarchy_seed(hierarchy);
+        let sps = self.perm.sps.clone();
+        let context: &[u8] = if hierarchy == rh::ENDORSEMENT { &sps[..] } else { &[] };
+        crate::crypto::kdf::kdfa(HashAlg::Sha256, &seed[..], b"PROOF", context, &[], 256)
+    }
+
+    /// The loaded object at `handle` (transient or persistent).
+    pub(crate) fn object(&self, handle: u32) -> Option<&Object> {
+        match (handle >> 24) as u8 {
+            ht::TRANSIENT => self.objects.get(&handle),
+            ht::PERSISTENT => self.perm.persistent.get(&handle),
+            _ => None,
+        }
+    }
+
+    /// Loads a transient object in the first free slot; `TPM_RC_OBJECT_MEMORY` when all
+    /// [`crate::constants::MAX_LOADED_OBJECTS`] are taken.
+    pub(crate) fn load_transient(&mut self, obj: Object) -> Result<u32, Rc> {
+        let handle = self.free_transient_slot()?;
+        self.objects.insert(handle, obj);
+        Ok(handle)
+    }
+
+    /// The first free transient handle; `TPM_RC_OBJECT_MEMORY` when every slot is taken
+    /// (checked before the work, as the reference implementation).
+    pub(crate) fn free_transient_slot(&self) -> Result<u32, Rc> {
+        (0..crate::constants::MAX_LOADED_OBJECTS as u32)
+            .map(|i| crate::constants::TRANSIENT_FIRST + i)
+            .find(|h| !self.objects.contains_key(h))
+            .ok_or(Rc::OBJECT_MEMORY)
+    }
+
+    /// The next object context sequence number.
+    pub(crate) fn next_object_context(&mut self) -> u64 {
+        self.object_context_id = self.object_context_id.wrapping_add(1);
+        self.object_context_id
+    }
+
+    /// Ends the session at `handle`; whether one was loaded.
+    pub(crate) fn flush_session(&mut self, handle: u32) -> bool {
+        self.sessions.remove(&handle).is_some() || self.saved_sessions.remove(&handle).is_some()
     }
 
     /// Random bytes: the injected RNG, XORed with the StirRandom stream if any.

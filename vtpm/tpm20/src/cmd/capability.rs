@@ -2,15 +2,16 @@
 //! PCR allocation, TPM properties (fixed and variable) and PCR properties. Each list starts
 //! at the requested property, holds at most `propertyCount` entries and what fits
 //! `MAX_CAP_DATA`, and `moreData` says whether entries were left out. Capabilities this
-//! engine has nothing for (PP and audit commands, ECC curves, auth policies) answer an
-//! empty list.
+//! engine has nothing for (PP and audit commands, auth policies) answer an empty list.
 
 use alloc::vec::Vec;
 
+use crate::cmd::context::MAX_CONTEXT_SIZE;
 use crate::cmd::{COMMANDS, Command, Response};
 use crate::constants::{
-    INPUT_BUFFER, MAX_CAP_BUFFER, MAX_CAP_DATA, MAX_COMMAND_SIZE, MAX_DIGEST, MAX_RESPONSE_SIZE, PCR_COUNT,
-    PCR_SELECT_SIZE, PERMANENT_HANDLES, alg, cap, ht, pt, pt_pcr, tpma_alg,
+    INPUT_BUFFER, MAX_ACTIVE_SESSIONS, MAX_CAP_BUFFER, MAX_CAP_DATA, MAX_COMMAND_SIZE, MAX_DIGEST, MAX_LOADED_OBJECTS,
+    MAX_LOADED_SESSIONS, MAX_PERSISTENT, MAX_RESPONSE_SIZE, PCR_COUNT, PCR_SELECT_SIZE, PERMANENT_HANDLES, alg, cap,
+    ht, pt, pt_pcr, tpma_alg,
 };
 use crate::crypto::HASHES;
 use crate::pcr::{ATTRIBUTES, NO_INCREMENT, bitmap, locality_in};
@@ -38,14 +39,31 @@ const ORDERLY: u32 = 1 << 31;
 /// TPM_PS_PC_CLIENT.
 const PS_PC_CLIENT: u32 = 1;
 
-/// The algorithms implemented, ascending, with their TPMA_ALGORITHM.
+/// The algorithms implemented, ascending, with their TPMA_ALGORITHM: the hashes, HMAC,
+/// AES (in CFB), keyedHash and symcipher objects, ECC (NIST P-256) objects, the KDFs.
 fn algorithms() -> Vec<(u16, u32)> {
-    HASHES.iter().map(|h| (h.alg(), tpma_alg::HASH)).collect()
+    use tpma_alg::{ASYMMETRIC, ENCRYPTING, HASH, METHOD, OBJECT, SIGNING, SYMMETRIC};
+    let mut v: Vec<(u16, u32)> = HASHES.iter().map(|h| (h.alg(), HASH)).collect();
+    v.extend([
+        (alg::HMAC, HASH | SIGNING),
+        (alg::AES, SYMMETRIC),
+        (alg::KEYEDHASH, HASH | OBJECT),
+        (alg::NULL, 0),
+        (alg::KDF1_SP800_56A, HASH | METHOD),
+        (alg::KDF1_SP800_108, HASH | METHOD),
+        (alg::ECC, ASYMMETRIC | OBJECT),
+        (alg::SYMCIPHER, OBJECT),
+        (alg::CFB, SYMMETRIC | ENCRYPTING),
+    ]);
+    v.sort_unstable();
+    v
 }
 
 /// Every TPM property this engine reports, ascending.
 fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
     let total = COMMANDS.len() as u32;
+    let loaded_sessions = tpm.sessions.len() as u32;
+    let active_sessions = loaded_sessions + tpm.saved_sessions.len() as u32;
     // ownerAuthSet, endorsementAuthSet, lockoutAuthSet (inLockout stays CLEAR: no DA counter)
     let permanent = TPM_GENERATED_EPS
         | u32::from(!tpm.perm.owner_auth.is_empty())
@@ -73,11 +91,10 @@ fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
         (pt::FIRMWARE_VERSION_1, version),
         (pt::FIRMWARE_VERSION_2, 0),
         (pt::INPUT_BUFFER, INPUT_BUFFER as u32),
-        // No transient or persistent objects and no sessions at this stage.
-        (pt::HR_TRANSIENT_MIN, 0),
-        (pt::HR_PERSISTENT_MIN, 0),
-        (pt::HR_LOADED_MIN, 0),
-        (pt::ACTIVE_SESSIONS_MAX, 0),
+        (pt::HR_TRANSIENT_MIN, MAX_LOADED_OBJECTS as u32),
+        (pt::HR_PERSISTENT_MIN, MAX_PERSISTENT as u32),
+        (pt::HR_LOADED_MIN, MAX_LOADED_SESSIONS as u32),
+        (pt::ACTIVE_SESSIONS_MAX, MAX_ACTIVE_SESSIONS as u32),
         (pt::PCR_COUNT, PCR_COUNT as u32),
         (pt::PCR_SELECT_MIN, PCR_SELECT_SIZE as u32),
         (pt::CONTEXT_GAP_MAX, u32::from(u16::MAX)),
@@ -86,14 +103,14 @@ fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
         (pt::MEMORY, 0),
         (pt::CLOCK_UPDATE, 0),
         (pt::CONTEXT_HASH, u32::from(alg::SHA256)),
-        (pt::CONTEXT_SYM, u32::from(alg::NULL)),
-        (pt::CONTEXT_SYM_SIZE, 0),
+        (pt::CONTEXT_SYM, u32::from(alg::AES)),
+        (pt::CONTEXT_SYM_SIZE, 128),
         (pt::ORDERLY_COUNT, 0),
         (pt::MAX_COMMAND_SIZE, MAX_COMMAND_SIZE as u32),
         (pt::MAX_RESPONSE_SIZE, MAX_RESPONSE_SIZE as u32),
         (pt::MAX_DIGEST, MAX_DIGEST as u32),
-        (pt::MAX_OBJECT_CONTEXT, 0),
-        (pt::MAX_SESSION_CONTEXT, 0),
+        (pt::MAX_OBJECT_CONTEXT, MAX_CONTEXT_SIZE as u32),
+        (pt::MAX_SESSION_CONTEXT, MAX_CONTEXT_SIZE as u32),
         (pt::PS_FAMILY_INDICATOR, PS_PC_CLIENT),
         (pt::PS_LEVEL, 0),
         (pt::PS_REVISION, 0),
@@ -109,13 +126,13 @@ fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
         (pt::PERMANENT, permanent),
         (pt::STARTUP_CLEAR, startup_clear),
         (pt::HR_NV_INDEX, 0),
-        (pt::HR_LOADED, 0),
-        (pt::HR_LOADED_AVAIL, 0),
-        (pt::HR_ACTIVE, 0),
-        (pt::HR_ACTIVE_AVAIL, 0),
-        (pt::HR_TRANSIENT_AVAIL, 0),
-        (pt::HR_PERSISTENT, 0),
-        (pt::HR_PERSISTENT_AVAIL, 0),
+        (pt::HR_LOADED, loaded_sessions),
+        (pt::HR_LOADED_AVAIL, MAX_LOADED_SESSIONS as u32 - loaded_sessions),
+        (pt::HR_ACTIVE, active_sessions),
+        (pt::HR_ACTIVE_AVAIL, MAX_ACTIVE_SESSIONS as u32 - active_sessions),
+        (pt::HR_TRANSIENT_AVAIL, (MAX_LOADED_OBJECTS - tpm.objects.len()) as u32),
+        (pt::HR_PERSISTENT, tpm.perm.persistent.len() as u32),
+        (pt::HR_PERSISTENT_AVAIL, (MAX_PERSISTENT - tpm.perm.persistent.len()) as u32),
         (pt::NV_COUNTERS, 0),
         (pt::NV_COUNTERS_AVAIL, 0),
         (pt::ALGORITHM_SET, 0),
@@ -168,7 +185,20 @@ pub fn get_capability(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -
             let all: Vec<u32> = match (property >> 24) as u8 {
                 ht::PCR => (0..PCR_COUNT as u32).collect(),
                 ht::PERMANENT => PERMANENT_HANDLES.to_vec(),
-                ht::NV_INDEX | ht::HMAC_SESSION | ht::POLICY_SESSION | ht::TRANSIENT | ht::PERSISTENT => Vec::new(),
+                ht::TRANSIENT => tpm.objects.keys().copied().collect(),
+                ht::PERSISTENT => tpm.perm.persistent.keys().copied().collect(),
+                ht::HMAC_SESSION | ht::POLICY_SESSION => {
+                    let ty = (property >> 24) as u8;
+                    tpm.sessions
+                        .keys()
+                        .chain(tpm.saved_sessions.keys())
+                        .copied()
+                        .filter(|h| (h >> 24) as u8 == ty)
+                        .collect::<alloc::collections::BTreeSet<u32>>()
+                        .into_iter()
+                        .collect()
+                }
+                ht::NV_INDEX => Vec::new(),
                 _ => return Err(Rc::HANDLE.param(2)),
             };
             let (list, more) = window(&all, |&h| h, property, count, MAX_CAP_DATA / 4);
@@ -213,7 +243,16 @@ pub fn get_capability(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -
             });
             more
         }
-        // PP_COMMANDS, AUDIT_COMMANDS, ECC_CURVES, AUTH_POLICIES, VENDOR_PROPERTY: nothing.
+        cap::ECC_CURVES => {
+            let curves = [u32::from(crate::constants::ecc_curve::NIST_P256)];
+            let (list, more) = window(&curves, |&c| c, property, count, MAX_CAP_DATA / 2);
+            w.u32(list.len() as u32);
+            list.iter().for_each(|&c| {
+                w.u16(c as u16);
+            });
+            more
+        }
+        // PP_COMMANDS, AUDIT_COMMANDS, AUTH_POLICIES, VENDOR_PROPERTY: nothing.
         _ => {
             w.u32(0);
             false

@@ -77,12 +77,16 @@ pub fn hierarchy_change_auth(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Res
 }
 
 /// TPM2_Clear(authHandle): a new storage primary seed; ownerAuth, endorsementAuth and
-/// lockoutAuth emptied; the lockout lifted. (No objects, NV indices or policies exist yet.)
+/// lockoutAuth emptied; the lockout lifted; the objects of the storage and endorsement
+/// hierarchies (transient and persistent) flushed. (No NV indices exist yet.)
 pub fn clear(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
     c.finish()?;
     let mut sps = Zeroizing::new([0u8; PRIMARY_SEED_SIZE]);
     tpm.random(&mut sps[..]);
     tpm.perm.sps = sps;
+    let cleared = |o: &crate::object::Object| matches!(o.hierarchy, rh::OWNER | rh::ENDORSEMENT);
+    tpm.objects.retain(|_, o| !cleared(o));
+    tpm.perm.persistent.retain(|_, o| !cleared(o));
     tpm.perm.owner_auth = Zeroizing::new(Vec::new());
     tpm.perm.endorsement_auth = Zeroizing::new(Vec::new());
     tpm.perm.lockout_auth = Zeroizing::new(Vec::new());

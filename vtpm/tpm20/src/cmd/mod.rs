@@ -19,9 +19,13 @@ use crate::tpm::Tpm;
 pub mod capability;
 pub mod clock;
 pub mod context;
+pub mod evict;
 pub mod hierarchy;
+pub mod object;
 pub mod pcr;
+pub mod policy;
 pub mod random;
+pub mod session;
 pub mod startup;
 pub mod testing;
 
@@ -66,6 +70,16 @@ pub enum HandleKind {
     },
     /// `TPMI_DH_CONTEXT`: an HMAC or policy session or a transient object.
     Context,
+    /// `TPMI_DH_OBJECT`: a loaded transient or persistent object.
+    Object,
+    /// `TPMI_DH_OBJECT` authorized in the ADMIN role (adminWithPolicy decides).
+    ObjectAdmin,
+    /// `TPMI_DH_OBJECT+`: a loaded object or TPM_RH_NULL (StartAuthSession's tpmKey).
+    ObjectOrNull,
+    /// `TPMI_DH_ENTITY+`: a hierarchy, a PCR, a loaded object or TPM_RH_NULL (bind).
+    Entity,
+    /// `TPMI_SH_POLICY`: a loaded policy session.
+    PolicySession,
     /// A permanent hierarchy handle, one of the list (`TPMI_RH_HIERARCHY_AUTH`, `TPMI_RH_CLEAR`).
     Hierarchy(&'static [u32]),
 }
@@ -108,33 +122,96 @@ const HIERARCHY_AUTH: HandleKind = HandleKind::Hierarchy(&[rh::LOCKOUT, rh::ENDO
 /// `TPMI_RH_CLEAR`.
 const RH_CLEAR: HandleKind = HandleKind::Hierarchy(&[rh::LOCKOUT, rh::PLATFORM]);
 const PCR_OR_NULL: HandleKind = HandleKind::Pcr { null: true };
+/// `TPMI_RH_HIERARCHY+`.
+const HIERARCHY_PLUS: HandleKind = HandleKind::Hierarchy(&[rh::OWNER, rh::ENDORSEMENT, rh::PLATFORM, rh::NULL]);
+const OBJECT: HandleKind = HandleKind::Object;
+const POLICY: HandleKind = HandleKind::PolicySession;
+const OBJECT_ADMIN: HandleKind = HandleKind::ObjectAdmin;
 
 const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: bool, handler: Handler) -> CommandRow {
     CommandRow { cc, handles, auth_handles, r_handle: false, nv, extensive: false, flushed: false, handler }
 }
 
+/// `TPMI_RH_PROVISION`.
+const PROVISION: HandleKind = HandleKind::Hierarchy(&[rh::OWNER, rh::PLATFORM]);
+
 /// Every implemented command, ascending by code. TPM_CAP_COMMANDS and TPM_PT_TOTAL_COMMANDS
 /// are read from here, so they list exactly what the dispatcher runs; every other code is
 /// `TPM_RC_COMMAND_CODE`.
 pub static COMMANDS: &[CommandRow] = &[
+    row(cc::EVICT_CONTROL, &[PROVISION, OBJECT], 1, true, evict::evict_control),
     CommandRow { extensive: true, ..row(cc::CLEAR, &[RH_CLEAR], 1, true, hierarchy::clear) },
     row(cc::HIERARCHY_CHANGE_AUTH, &[HIERARCHY_AUTH], 1, true, hierarchy::hierarchy_change_auth),
+    CommandRow { r_handle: true, ..row(cc::CREATE_PRIMARY, &[HIERARCHY_PLUS], 1, false, object::create_primary) },
     row(cc::PCR_RESET, &[PCR], 1, true, pcr::pcr_reset),
     row(cc::INCREMENTAL_SELF_TEST, &[], 0, true, testing::incremental_self_test),
     row(cc::SELF_TEST, &[], 0, true, testing::self_test),
     row(cc::STARTUP, &[], 0, true, startup::startup),
     row(cc::SHUTDOWN, &[], 0, true, startup::shutdown),
     row(cc::STIR_RANDOM, &[], 0, true, random::stir_random),
+    row(cc::OBJECT_CHANGE_AUTH, &[OBJECT_ADMIN, OBJECT], 1, false, object::object_change_auth),
+    row(cc::CREATE, &[OBJECT], 1, false, object::create),
+    CommandRow { r_handle: true, ..row(cc::LOAD, &[OBJECT], 1, false, object::load) },
+    row(cc::UNSEAL, &[OBJECT], 1, false, object::unseal),
     CommandRow { r_handle: true, ..row(cc::CONTEXT_LOAD, &[], 0, false, context::context_load) },
     row(cc::CONTEXT_SAVE, &[HandleKind::Context], 0, false, context::context_save),
     row(cc::FLUSH_CONTEXT, &[], 0, false, context::flush_context),
+    row(cc::POLICY_AUTH_VALUE, &[POLICY], 0, false, policy::policy_auth_value),
+    row(cc::POLICY_COMMAND_CODE, &[POLICY], 0, false, policy::policy_command_code),
+    row(cc::READ_PUBLIC, &[OBJECT], 0, false, object::read_public),
+    CommandRow {
+        r_handle: true,
+        ..row(
+            cc::START_AUTH_SESSION,
+            &[HandleKind::ObjectOrNull, HandleKind::Entity],
+            0,
+            false,
+            session::start_auth_session,
+        )
+    },
     row(cc::GET_CAPABILITY, &[], 0, false, capability::get_capability),
     row(cc::GET_RANDOM, &[], 0, false, random::get_random),
     row(cc::GET_TEST_RESULT, &[], 0, false, testing::get_test_result),
     row(cc::PCR_READ, &[], 0, false, pcr::pcr_read),
+    row(cc::POLICY_PCR, &[POLICY], 0, false, policy::policy_pcr),
+    row(cc::POLICY_RESTART, &[POLICY], 0, false, policy::policy_restart),
     row(cc::READ_CLOCK, &[], 0, false, clock::read_clock),
     row(cc::PCR_EXTEND, &[PCR_OR_NULL], 1, false, pcr::pcr_extend),
+    row(cc::POLICY_GET_DIGEST, &[POLICY], 0, false, policy::policy_get_digest),
+    row(cc::POLICY_PASSWORD, &[POLICY], 0, false, policy::policy_password),
 ];
+
+/// Whether the command's first parameter is a sized buffer a decrypt session may encrypt
+/// (Part 1 §21).
+pub const fn first_param_encryptable(code: u32) -> bool {
+    matches!(
+        code,
+        cc::CREATE_PRIMARY
+            | cc::CREATE
+            | cc::LOAD
+            | cc::HIERARCHY_CHANGE_AUTH
+            | cc::OBJECT_CHANGE_AUTH
+            | cc::STIR_RANDOM
+            | cc::POLICY_PCR
+            | cc::START_AUTH_SESSION
+    )
+}
+
+/// Whether the response's first parameter is a sized buffer an encrypt session encrypts.
+pub const fn first_response_encryptable(code: u32) -> bool {
+    matches!(
+        code,
+        cc::CREATE_PRIMARY
+            | cc::CREATE
+            | cc::LOAD
+            | cc::OBJECT_CHANGE_AUTH
+            | cc::UNSEAL
+            | cc::READ_PUBLIC
+            | cc::GET_RANDOM
+            | cc::POLICY_GET_DIGEST
+            | cc::START_AUTH_SESSION
+    )
+}
 
 /// The row of `code`.
 pub fn find(code: u32) -> Option<&'static CommandRow> {
@@ -151,6 +228,7 @@ mod tests {
         assert_eq!(find(cc::PCR_EXTEND).map(CommandRow::attributes), Some(0x0200_0182));
         assert_eq!(find(cc::STARTUP).map(CommandRow::attributes), Some(0x0040_0144));
         assert_eq!(find(cc::CONTEXT_LOAD).map(CommandRow::attributes), Some(0x1000_0161));
-        assert!(find(cc::CREATE_PRIMARY).is_none());
+        assert!(find(cc::CREATE_PRIMARY).is_some_and(|r| r.attributes() == 0x1200_0131));
+        assert!(find(cc::HASH).is_none());
     }
 }

@@ -28,6 +28,8 @@ pub fn startup(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Resu
         su::CLEAR => {
             tpm.perm.reset_count = tpm.perm.reset_count.wrapping_add(1);
             tpm.perm.restart_count = 0;
+            // TPM Reset: a new null seed (null-hierarchy objects and their contexts die).
+            tpm.perm.null_seed = None;
         }
         su::STATE => {
             let Some(saved) = tpm.saved.as_ref().filter(|_| prev == Orderly::State) else {

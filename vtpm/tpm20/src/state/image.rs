@@ -1,7 +1,7 @@
 //! The versioned state image: what an embedder stores so the TPM survives a restart.
 //!
 //! ```text
-//! magic "TPM2" | version u16 (= 1)
+//! magic "TPM2" | version u16 (= 2; 1 is still read)
 //! eps[32] | sps[32] | pps[32]
 //! ownerAuth TPM2B | endorsementAuth TPM2B | lockoutAuth TPM2B
 //! pcrAllocation u8 (bit 0 SHA-1, bit 1 SHA-256)
@@ -10,7 +10,12 @@
 //! orderly u8 (0 none, 1 Shutdown(CLEAR), 2 Shutdown(STATE))
 //! if orderly = 2: pcrUpdateCounter u32, platformAuth TPM2B, then for each allocated bank
 //!                 (SHA-1, SHA-256) the values of PCR 0..15 (the state-saved PCRs)
+//! version 2 only:
+//! nullSeed present u8 (0/1) [nullSeed[32]]
+//! persistent count u8, then per persistent object (ascending handles):
+//!   handle u32 | hierarchy u32 | TPM2B(TPMT_PUBLIC) | TPM2B(TPMT_SENSITIVE) | TPM2B(qualifiedName)
 //! ```
+//! A version-1 image (no null seed, no persistent objects) loads as such.
 //! All integers big-endian; nothing may follow. Decoding is bounds-checked and refuses any
 //! inconsistency with an [`ImageError`]; it never panics.
 
@@ -27,7 +32,11 @@ use crate::state::{Orderly, PermanentState, SavedState};
 /// The image magic.
 pub const MAGIC: [u8; 4] = *b"TPM2";
 /// The image format version this engine writes and reads.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
+/// The first format, still read.
+pub const VERSION_1: u16 = 1;
+/// Largest marshaled public or sensitive area kept.
+const MAX_AREA: usize = 1024;
 /// Largest authorization value kept (a SHA-256 digest).
 const MAX_AUTH: usize = 32;
 /// PCRs 0..SAVED_PCRS are kept by Shutdown(STATE).
@@ -52,7 +61,9 @@ impl core::fmt::Display for ImageError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::BadMagic => write!(f, "not a TPM 2.0 state image (bad magic)"),
-            Self::UnsupportedVersion(v) => write!(f, "state image version {v} (this engine reads {VERSION})"),
+            Self::UnsupportedVersion(v) => {
+                write!(f, "state image version {v} (this engine reads {VERSION_1} and {VERSION})")
+            }
             Self::Truncated => write!(f, "state image truncated"),
             Self::Invalid(what) => write!(f, "state image: invalid {what}"),
             Self::TrailingBytes => write!(f, "state image: trailing bytes"),
@@ -97,6 +108,14 @@ pub fn encode(perm: &PermanentState, saved: Option<&SavedState>) -> Zeroizing<Ve
             w.u8(Orderly::Clear as u8);
         }
     }
+    match &perm.null_seed {
+        Some(s) => w.u8(1).bytes(&s[..]),
+        None => w.u8(0),
+    };
+    w.u8(perm.persistent.len().min(usize::from(u8::MAX)) as u8);
+    for (&h, o) in perm.persistent.iter().take(usize::from(u8::MAX)) {
+        w.u32(h).u32(o.hierarchy).tpm2b(&o.public.marshal()).tpm2b(&o.sensitive.marshal()).tpm2b(&o.qualified_name);
+    }
     Zeroizing::new(w.0)
 }
 
@@ -113,6 +132,36 @@ fn auth(r: &mut Reader<'_>) -> Result<Zeroizing<Vec<u8>>, ImageError> {
     Ok(Zeroizing::new(b.to_vec()))
 }
 
+/// One persistent object of a version-2 image.
+fn persistent_object(r: &mut Reader<'_>) -> Result<(u32, crate::object::Object), ImageError> {
+    use crate::object::public::Public;
+    use crate::object::sensitive::Sensitive;
+    let t = |_| ImageError::Truncated;
+    let handle = r.u32().map_err(t)?;
+    if (handle >> 24) as u8 != crate::constants::ht::PERSISTENT {
+        return Err(ImageError::Invalid("persistent handle"));
+    }
+    let hierarchy = r.u32().map_err(t)?;
+    if !matches!(
+        hierarchy,
+        crate::constants::rh::OWNER | crate::constants::rh::ENDORSEMENT | crate::constants::rh::PLATFORM
+    ) {
+        return Err(ImageError::Invalid("persistent object hierarchy"));
+    }
+    let public = r.tpm2b(MAX_AREA).map_err(t)?;
+    let mut pr = Reader::new(public);
+    let public = Public::read(&mut pr).map_err(|_| ImageError::Invalid("persistent public area"))?;
+    if pr.remaining() != 0 {
+        return Err(ImageError::Invalid("persistent public area"));
+    }
+    let sensitive =
+        Sensitive::read(r.tpm2b(MAX_AREA).map_err(t)?).map_err(|_| ImageError::Invalid("persistent sensitive area"))?;
+    crate::object::check_binding(&public, &sensitive).map_err(|_| ImageError::Invalid("persistent object binding"))?;
+    let qualified_name = r.tpm2b(2 + crate::constants::MAX_DIGEST).map_err(t)?.to_vec();
+    let name = public.name();
+    Ok((handle, crate::object::Object { public, sensitive, name, qualified_name, hierarchy }))
+}
+
 /// Decodes an image.
 pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), ImageError> {
     let mut r = Reader::new(bytes);
@@ -121,7 +170,7 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         return Err(ImageError::BadMagic);
     }
     let version = r.u16().map_err(t)?;
-    if version != VERSION {
+    if version != VERSION && version != VERSION_1 {
         return Err(ImageError::UnsupportedVersion(version));
     }
     let (eps, sps, pps) = (seed(&mut r)?, seed(&mut r)?, seed(&mut r)?);
@@ -161,6 +210,25 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
     } else {
         None
     };
+    let mut null_seed = None;
+    let mut persistent = alloc::collections::BTreeMap::new();
+    if version == VERSION {
+        null_seed = match r.u8().map_err(t)? {
+            0 => None,
+            1 => Some(seed(&mut r)?),
+            _ => return Err(ImageError::Invalid("null seed flag")),
+        };
+        let count = r.u8().map_err(t)?;
+        if usize::from(count) > crate::constants::MAX_PERSISTENT {
+            return Err(ImageError::Invalid("persistent object count"));
+        }
+        for _ in 0..count {
+            let (h, o) = persistent_object(&mut r)?;
+            if persistent.insert(h, o).is_some() {
+                return Err(ImageError::Invalid("duplicate persistent handle"));
+            }
+        }
+    }
     if r.remaining() != 0 {
         return Err(ImageError::TrailingBytes);
     }
@@ -178,6 +246,8 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         clock_safe,
         orderly,
         lockout_until_ms,
+        null_seed,
+        persistent,
     };
     Ok((perm, saved))
 }

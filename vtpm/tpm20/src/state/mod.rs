@@ -4,11 +4,13 @@
 //! TPM2_Startup(STATE)) and [`VolatileState`] (lost on _TPM_Init). [`image`] is their
 //! versioned encoding.
 
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
 
 use crate::constants::PRIMARY_SEED_SIZE;
+use crate::object::Object;
 use crate::pcr::PcrBanks;
 
 pub mod image;
@@ -55,6 +57,10 @@ pub struct PermanentState {
     /// lockoutAuth is locked out (a wrong lockoutAuth) until the TPM clock reaches this (ms);
     /// 0: not locked out.
     pub lockout_until_ms: u64,
+    /// The null hierarchy's seed: new at every TPM Reset (`None` until first needed).
+    pub null_seed: Option<Zeroizing<[u8; PRIMARY_SEED_SIZE]>>,
+    /// The persistent objects (TPM2_EvictControl) by handle.
+    pub persistent: BTreeMap<u32, Object>,
 }
 
 /// What TPM2_Shutdown(STATE) saves.

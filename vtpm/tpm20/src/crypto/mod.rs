@@ -1,8 +1,14 @@
 //! The hash banks (SHA-1, SHA-256, RustCrypto underneath), PCR extension, their known-answer
-//! self-tests, and the constant-time comparison used for authorization values.
+//! self-tests, HMAC, and the constant-time comparison used for authorization values and HMACs.
+//! [`kdf`] is KDFa, [`cfb`] AES-CFB, [`ecc`] the NIST P-256 keys.
+
+pub mod cfb;
+pub mod ecc;
+pub mod kdf;
 
 use alloc::vec::Vec;
 
+use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq;
@@ -71,6 +77,22 @@ impl HashAlg {
         }
     }
 
+    /// HMAC (RFC 2104) keyed with `key` over the concatenation of `parts`.
+    pub fn hmac(self, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        match self {
+            Self::Sha1 => {
+                let Ok(mut m) = <Hmac<Sha1> as KeyInit>::new_from_slice(key) else { return Vec::new() };
+                parts.iter().for_each(|p| m.update(p));
+                m.finalize().into_bytes().to_vec()
+            }
+            Self::Sha256 => {
+                let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(key) else { return Vec::new() };
+                parts.iter().for_each(|p| m.update(p));
+                m.finalize().into_bytes().to_vec()
+            }
+        }
+    }
+
     /// Known-answer test: the digest of "abc" (FIPS 180-4 examples).
     pub fn self_test(self) -> bool {
         let want: &[u8] = match self {
@@ -104,5 +126,8 @@ mod tests {
         assert!(!ct_eq(b"ab", b"aa"));
         assert_eq!(HashAlg::from_alg(alg::SHA256), Some(HashAlg::Sha256));
         assert_eq!(HashAlg::from_alg(alg::SHA384), None);
+        // RFC 4231 test case 2
+        let mac = HashAlg::Sha256.hmac(b"Jefe", &[b"what do ya want ", b"for nothing?"]);
+        assert_eq!(mac[..4], [0x5b, 0xdc, 0xc1, 0x46]);
     }
 }
