@@ -386,6 +386,35 @@ impl<D: BlockDevice> KeyStore<D> {
         r
     }
 
+    /// The whole table (management: lists, retired records, the migration key).
+    pub fn root(&self) -> &RootRecord {
+        &self.root
+    }
+
+    /// Changes the table with `f` and saves it, through the same write path as [`KeyStore::put`]
+    /// (written and flushed before this returns `Ok`). On error the table is as before, as on
+    /// the disk.
+    pub fn update<R, F>(&mut self, rng: &mut R, f: F) -> Result<(), StoreError>
+    where
+        R: CryptoRng + ?Sized,
+        F: FnOnce(&mut RootRecord),
+    {
+        let before = self.root.clone();
+        f(&mut self.root);
+        let r = self.persist(rng);
+        if r.is_err() {
+            self.root = before;
+        }
+        r
+    }
+
+    /// Removes `uuid`'s record and saves the table. On error the table is as before.
+    pub fn remove<R: CryptoRng + ?Sized>(&mut self, uuid: &[u8; 16], rng: &mut R) -> Result<(), StoreError> {
+        self.update(rng, |root| {
+            root.vtpms.remove(uuid);
+        })
+    }
+
     /// Sets many records and saves once (bulk provisioning, benchmarks). On error the table
     /// is as before.
     pub fn put_many<R: CryptoRng + ?Sized>(
