@@ -7,7 +7,8 @@
 //! - 3: the administrator-key wrapped root (`admin_key::WrappedRoot::decode`), which
 //!   re-encodes to its bytes;
 //! - 4: a management request (`mgmt::decode`: a 4-byte ordinal, then the parameters), which
-//!   re-encodes to its frame, and the management reply decoders.
+//!   re-encodes to its frame, the management reply decoders, and the backup and export blob
+//!   decoders (`migration::open_backup`, `open_export`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -56,6 +57,9 @@ fuzz_target!(|data: &[u8]| {
             let _ = mgmt::decode_manager_key(rest);
             let _ = mgmt::decode_blob(rest);
             let _ = mgmt::decode_uuid(rest);
+            // the migration blobs: any bytes are refused or open, never a panic
+            let _ = vtpmmgr_core::migration::open_backup(&[7; 32], [1; 16], rest);
+            let _ = vtpmmgr_core::migration::open_export(&[9; 32], rest);
         }
         _ => {
             match proto::decode_request(rest) {

@@ -31,7 +31,8 @@
 //!   refused; without a hardware TPM, GetRandom from the manager's RNG and no PCRs.
 //!
 //! - `mgmt`: the management messages (tag `0x01C2`): the C manager's GROUP_LIST, VTPM_LIST,
-//!   VTPM_NEW, VTPM_DEL and our own ordinals; `management` (private): the service's answers.
+//!   VTPM_NEW, VTPM_DEL and our own ordinals; `management` (private): the service's answers;
+//!   `migration`: the backup and export blobs (ChaCha20-Poly1305; ECIES over X25519).
 //!
 //! Formats: `docs/formats.md` §"Manager disk". Not here yet: groups besides group 0,
 //! GET_QUOTE, GET_BOOT_HASH (no XSM label).
@@ -48,6 +49,7 @@ pub mod hwtpm;
 pub mod key_store;
 mod management;
 pub mod mgmt;
+pub mod migration;
 pub mod proto;
 pub mod root_record;
 pub mod service;

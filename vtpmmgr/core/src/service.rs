@@ -26,6 +26,8 @@
 //!   ordinal. Without a peer set nobody manages: `TPM_AUTHFAIL` for non-admins and
 //!   `TPM_BAD_ORDINAL` for admins (as before management existed).
 //! - A record made by VTPM_NEW has no blob yet: LOADHASHKEY answers [`RC_NO_RECORD`].
+//! - A record retired by an export: LOADHASHKEY and SAVEHASHKEY answer `mgmt::RC_RETIRED`
+//!   (the vtpm then refuses to serve: it is served by the target manager now).
 //! - Everything else is refused: other passthroughs `TPM_DISABLED_CMD`; `GET_BOOT_HASH`,
 //!   `GET_QUOTE` and unknown ordinals `TPM_BAD_ORDINAL`; malformed frames the codec's error
 //!   replies. Nothing here panics on a request.
@@ -213,6 +215,15 @@ impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
                 hex(&uuid)
             ));
             return proto::error_reply(tag, TPM_DISABLED).to_vec();
+        }
+        if matches!(request, Request::SaveHashKey(_) | Request::LoadHashKey)
+            && self.store.root().retired.contains_key(&uuid)
+        {
+            self.notes.push(format!(
+                "ERROR[VTPM]: vTPM {} was exported from this manager (retired); refusing its state",
+                hex(&uuid)
+            ));
+            return proto::error_reply(tag, crate::mgmt::RC_RETIRED).to_vec();
         }
         let admin = self.store.get(&uuid).is_some_and(VtpmRecord::is_admin);
         match request {

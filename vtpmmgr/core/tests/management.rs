@@ -251,3 +251,184 @@ fn a_failed_write_changes_nothing() {
     assert_eq!(rc(&mgmt_call(&mut s, &MgmtRequest::VtpmDel { uuid: A })), TPM_FAIL);
     assert!(s.store().get(&A).is_some(), "a failed delete keeps the record");
 }
+
+fn passphrase(s: &str) -> AdminKey {
+    AdminKey::parse_passphrase(s).expect("passphrase")
+}
+
+/// A second manager: another disk, another root secret.
+fn other_service<D: BlockDevice>(disk: D) -> Service<D, u32> {
+    let (store, _) = KeyStore::boot_with_admin_key(
+        disk,
+        &passphrase("text:the other manager"),
+        KdfParams::MINIMAL,
+        &mut TestRng::new(),
+    )
+    .expect("boot");
+    let mut s = Service::new(store);
+    s.set_management_peer(|c: &u32| *c == DOM0);
+    s
+}
+
+fn manager_key<D: BlockDevice>(s: &mut Service<D, u32>) -> [u8; 32] {
+    let (alg, k) = mgmt::decode_manager_key(&mgmt_call(s, &MgmtRequest::ManagerKey)).expect("manager key");
+    assert_eq!(alg, mgmt::ALG_X25519);
+    k
+}
+
+fn export<D: BlockDevice>(s: &mut Service<D, u32>, uuid: [u8; 16], target: [u8; 32]) -> Result<Vec<u8>, u32> {
+    let r = mgmt_call(s, &MgmtRequest::Export { uuid, alg: mgmt::ALG_X25519, target });
+    mgmt::decode_blob(&r).map_err(|_| rc(&r))
+}
+
+#[test]
+fn the_manager_key_is_made_once_and_kept() {
+    let mut s = service(MemDisk::new(4096));
+    let k = manager_key(&mut s);
+    assert_eq!(manager_key(&mut s), k, "the same key on every call");
+    let disk = s.into_store().into_device();
+    let mut s = service(disk);
+    assert!(s.store().root().manager_key.is_some());
+    assert_eq!(manager_key(&mut s), k, "and after a restart");
+    let mut o = other_service(MemDisk::new(4096));
+    assert_ne!(manager_key(&mut o), k, "another manager, another key");
+}
+
+#[test]
+fn backup_and_restore() {
+    let mut s = service(MemDisk::new(4096));
+    let blob: Vec<u8> = (0..64).collect();
+    assert_eq!(rc(&call(&mut s, 5, A, &proto::save_hash_key(&blob))), 0);
+    assert_eq!(rc(&mgmt_call(&mut s, &MgmtRequest::Backup { uuid: A })), mgmt::RC_OPEN, "connected");
+    s.disconnect(5);
+    assert_eq!(rc(&mgmt_call(&mut s, &MgmtRequest::Backup { uuid: B })), TPM_BADINDEX);
+    let backup = mgmt::decode_blob(&mgmt_call(&mut s, &MgmtRequest::Backup { uuid: A })).expect("backup");
+    assert!(
+        !backup.windows(16).any(|w| w == &blob[..16]) && !backup.windows(16).any(|w| w == &blob[32..48]),
+        "the key is not in clear"
+    );
+    assert_eq!(rc(&mgmt_call(&mut s, &MgmtRequest::Restore { blob: backup.clone() })), RC_EXISTS);
+    // the record is lost (deleted); the backup brings it back, byte for byte, with its flags
+    assert_eq!(rc(&mgmt_call(&mut s, &MgmtRequest::VtpmDel { uuid: A })), 0);
+    let mut tampered = backup.clone();
+    let last = tampered.len() - 20;
+    tampered[last] ^= 1;
+    assert_eq!(rc(&mgmt_call(&mut s, &MgmtRequest::Restore { blob: tampered })), TPM_AUTHFAIL);
+    // cut: shorter than any backup is malformed; a byte less fails the tag
+    assert_eq!(rc(&mgmt_call(&mut s, &MgmtRequest::Restore { blob: backup[..40].to_vec() })), 3);
+    assert_eq!(
+        rc(&mgmt_call(&mut s, &MgmtRequest::Restore { blob: backup[..backup.len() - 1].to_vec() })),
+        TPM_AUTHFAIL
+    );
+    assert!(s.store().get(&A).is_none(), "refusals change nothing");
+    assert_eq!(mgmt::decode_uuid(&mgmt_call(&mut s, &MgmtRequest::Restore { blob: backup.clone() })), Ok(A));
+    let l = call(&mut s, 6, A, &proto::load_hash_key());
+    assert_eq!(*proto::decode_load_hash_key_reply(&l).unwrap(), blob[..]);
+    assert!(s.store().get(&A).unwrap().is_admin());
+    // another manager cannot open it
+    let mut o = other_service(MemDisk::new(4096));
+    assert_eq!(rc(&mgmt_call(&mut o, &MgmtRequest::Restore { blob: backup.clone() })), mgmt::RC_OTHER_MANAGER);
+    assert!(o.take_notes().iter().any(|n| n.contains("the blob was made for another manager")));
+    // and after a restart the same manager still can
+    s.disconnect(6);
+    assert_eq!(rc(&mgmt_call(&mut s, &MgmtRequest::VtpmDel { uuid: A })), 0);
+    let mut s = service(s.into_store().into_device());
+    assert_eq!(mgmt::decode_uuid(&mgmt_call(&mut s, &MgmtRequest::Restore { blob: backup })), Ok(A));
+}
+
+#[test]
+fn export_retires_and_import_accepts_once() {
+    let mut a = service(MemDisk::new(4096));
+    let mut b = other_service(MemDisk::new(4096));
+    let blob: Vec<u8> = (100..164).collect();
+    assert_eq!(rc(&call(&mut a, 5, A, &proto::save_hash_key(&blob))), 0);
+    let kb = manager_key(&mut b);
+    assert_eq!(export(&mut a, A, kb), Err(mgmt::RC_OPEN), "connected");
+    a.disconnect(5);
+    assert_eq!(export(&mut a, B, kb), Err(TPM_BADINDEX));
+    assert_eq!(export(&mut a, A, [0; 32]), Err(3), "a low-order key");
+    let bad_alg = mgmt_call(&mut a, &MgmtRequest::Export { uuid: A, alg: 2, target: kb });
+    assert_eq!(rc(&bad_alg), 3);
+    assert!(a.store().get(&A).is_some(), "refusals change nothing");
+    let blob_x = export(&mut a, A, kb).expect("export");
+    // A's record is retired: its vtpm is refused, it stays listed, and it goes nowhere else
+    assert_eq!(rc(&call(&mut a, 6, A, &proto::load_hash_key())), mgmt::RC_RETIRED);
+    assert_eq!(rc(&call(&mut a, 6, A, &proto::save_hash_key(&[1; 64]))), mgmt::RC_RETIRED);
+    assert!(a.take_notes().iter().any(|n| n.contains("was exported from this manager (retired)")));
+    a.disconnect(6);
+    let (total, page) =
+        mgmt::decode_vtpm_list(&mgmt_call(&mut a, &MgmtRequest::VtpmList { group: 0, offset: 0 })).unwrap();
+    assert_eq!((total, page), (1, vec![A]));
+    assert_eq!(rc(&mgmt_call(&mut a, &MgmtRequest::Backup { uuid: A })), mgmt::RC_RETIRED);
+    let mut c = other_service(MemDisk::new(4096));
+    let kc = {
+        let (store, _) = KeyStore::boot_with_admin_key(
+            MemDisk::new(4096),
+            &passphrase("text:a third manager"),
+            KdfParams::MINIMAL,
+            &mut TestRng::new(),
+        )
+        .unwrap();
+        let mut s3 = Service::new(store);
+        s3.set_management_peer(|c: &u32| *c == DOM0);
+        manager_key(&mut s3)
+    };
+    assert_eq!(export(&mut a, A, kc), Err(mgmt::RC_RETIRED), "not to a second target");
+    // the same export again (a lost reply): same export id, so B takes one of them only
+    let blob_y = export(&mut a, A, kb).expect("export again");
+    assert_ne!(blob_x, blob_y);
+    // import: not into a manager without a key, nor another one with a key
+    assert_eq!(rc(&mgmt_call(&mut c, &MgmtRequest::Import { blob: blob_x.clone() })), mgmt::RC_OTHER_MANAGER);
+    let _ = manager_key(&mut c);
+    assert_eq!(rc(&mgmt_call(&mut c, &MgmtRequest::Import { blob: blob_x.clone() })), mgmt::RC_OTHER_MANAGER);
+    let mut tampered = blob_x.clone();
+    let at = tampered.len() - 30;
+    tampered[at] ^= 0x80;
+    assert_eq!(rc(&mgmt_call(&mut b, &MgmtRequest::Import { blob: tampered })), TPM_AUTHFAIL);
+    assert!(b.store().get(&A).is_none());
+    assert_eq!(mgmt::decode_uuid(&mgmt_call(&mut b, &MgmtRequest::Import { blob: blob_x.clone() })), Ok(A));
+    let l = call(&mut b, 7, A, &proto::load_hash_key());
+    assert_eq!(*proto::decode_load_hash_key_reply(&l).unwrap(), blob[..], "the same key material on B");
+    assert!(!b.store().get(&A).unwrap().is_admin(), "A's admin flag stays on A");
+    b.disconnect(7);
+    // replays: the same blob, and the re-made one with the same export id; also after a restart
+    assert_eq!(rc(&mgmt_call(&mut b, &MgmtRequest::Import { blob: blob_x.clone() })), mgmt::RC_REPLAYED);
+    assert!(b.take_notes().iter().any(|n| n.contains("replay refused")));
+    let mut b = other_service(b.into_store().into_device());
+    assert_eq!(rc(&mgmt_call(&mut b, &MgmtRequest::Import { blob: blob_y.clone() })), mgmt::RC_REPLAYED);
+    assert_eq!(
+        mgmt::decode_vtpm_list(&mgmt_call(&mut b, &MgmtRequest::VtpmList { group: 0, offset: 0 })).unwrap(),
+        (1, vec![A])
+    );
+    // A restarted still refuses the vtpm
+    let mut a = service(a.into_store().into_device());
+    assert_eq!(rc(&call(&mut a, 8, A, &proto::load_hash_key())), mgmt::RC_RETIRED);
+    a.disconnect(8);
+    // and the vtpm can come back: B exports to A, A's retired record is replaced
+    let ka = manager_key(&mut a);
+    let back = export(&mut b, A, ka).expect("export back");
+    assert_eq!(mgmt::decode_uuid(&mgmt_call(&mut a, &MgmtRequest::Import { blob: back })), Ok(A));
+    let l = call(&mut a, 9, A, &proto::load_hash_key());
+    assert_eq!(*proto::decode_load_hash_key_reply(&l).unwrap(), blob[..]);
+    assert!(a.store().root().retired.is_empty());
+}
+
+#[test]
+fn an_export_whose_save_fails_gives_no_blob_and_keeps_the_record() {
+    let mut a = service(FaultyDisk::new(4096));
+    let mut b = other_service(MemDisk::new(4096));
+    assert_eq!(rc(&call(&mut a, 5, A, &proto::save_hash_key(&[4; 64]))), 0);
+    a.disconnect(5);
+    let kb = manager_key(&mut b);
+    store_mut(&mut a).device_mut().arm(Fault::Fail { op: 0 });
+    assert_eq!(export(&mut a, A, kb), Err(TPM_FAIL));
+    assert!(a.store().get(&A).is_some() && a.store().root().retired.is_empty());
+    let mut a = service(a.into_store().into_device());
+    assert!(a.store().get(&A).is_some(), "nor on the disk");
+    let x = export(&mut a, A, kb).expect("export");
+    let mut b2 = other_service(FaultyDisk::from_media(b.into_store().into_device().image().to_vec()));
+    store_mut(&mut b2).device_mut().arm(Fault::Fail { op: 0 });
+    assert_eq!(rc(&mgmt_call(&mut b2, &MgmtRequest::Import { blob: x.clone() })), TPM_FAIL);
+    assert!(b2.store().get(&A).is_none() && b2.store().root().imported.is_empty());
+    assert_eq!(mgmt::decode_uuid(&mgmt_call(&mut b2, &MgmtRequest::Import { blob: x })), Ok(A), "then it works");
+}
