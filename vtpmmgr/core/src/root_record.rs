@@ -117,7 +117,7 @@ fn put_entry(out: &mut Vec<u8>, r: &VtpmRecord) {
 }
 
 /// Reads `flags ‖ len ‖ blob` from the front of `rest`.
-fn take_entry<'a>(rest: &mut &'a [u8]) -> Result<VtpmRecord, RootDecodeError> {
+fn take_entry(rest: &mut &[u8]) -> Result<VtpmRecord, RootDecodeError> {
     let e = rest.get(..2).ok_or(RootDecodeError::Truncated)?;
     let (flags, len) = (e[0], e[1] as usize);
     if flags & !KNOWN_FLAGS != 0 {
@@ -132,7 +132,7 @@ fn take_entry<'a>(rest: &mut &'a [u8]) -> Result<VtpmRecord, RootDecodeError> {
     Ok(r)
 }
 
-fn take<'a, const N: usize>(rest: &mut &'a [u8]) -> Result<[u8; N], RootDecodeError> {
+fn take<const N: usize>(rest: &mut &[u8]) -> Result<[u8; N], RootDecodeError> {
     let b = rest.get(..N).ok_or(RootDecodeError::Truncated)?;
     let mut a = [0u8; N];
     a.copy_from_slice(b);
