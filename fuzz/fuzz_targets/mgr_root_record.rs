@@ -5,18 +5,22 @@
 //!   version 1 area re-encodes as version 2 with the same protection and blob);
 //! - 2: a vtpm request (`proto::decode_request`) and the vtpm's reply decoders;
 //! - 3: the administrator-key wrapped root (`admin_key::WrappedRoot::decode`), which
-//!   re-encodes to its bytes.
+//!   re-encodes to its bytes;
+//! - 4: a management request (`mgmt::decode`: a 4-byte ordinal, then the parameters), which
+//!   re-encodes to its frame, the management reply decoders, and the backup and export blob
+//!   decoders (`migration::open_backup`, `open_export`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use vtpmmgr_core::admin_key::WrappedRoot;
 use vtpmmgr_core::hw_blob_area;
+use vtpmmgr_core::mgmt;
 use vtpmmgr_core::proto;
 use vtpmmgr_core::root_record::RootRecord;
 
 fuzz_target!(|data: &[u8]| {
     let Some((&which, rest)) = data.split_first() else { return };
-    match which % 4 {
+    match which % 5 {
         0 => {
             if let Ok(r) = RootRecord::decode(rest) {
                 assert_eq!(&r.encode()[..], rest, "a decoded root re-encodes to its bytes");
@@ -39,6 +43,23 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(w) = WrappedRoot::decode(rest) {
                 assert_eq!(w.encode(), rest, "a decoded wrapped root re-encodes");
             }
+        }
+        4 => {
+            if rest.len() >= 4 {
+                let ordinal = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]);
+                match mgmt::decode(ordinal, &rest[4..]) {
+                    Ok(mgmt::MgmtRequest::Unknown(_)) => {}
+                    Ok(r) => assert_eq!(&mgmt::encode(&r)[6..], rest, "a decoded request re-encodes"),
+                    Err(rc) => assert_ne!(rc, 0),
+                }
+            }
+            let _ = mgmt::decode_vtpm_list(rest);
+            let _ = mgmt::decode_manager_key(rest);
+            let _ = mgmt::decode_blob(rest);
+            let _ = mgmt::decode_uuid(rest);
+            // the migration blobs: any bytes are refused or open, never a panic
+            let _ = vtpmmgr_core::migration::open_backup(&[7; 32], [1; 16], rest);
+            let _ = vtpmmgr_core::migration::open_export(&[9; 32], rest);
         }
         _ => {
             match proto::decode_request(rest) {

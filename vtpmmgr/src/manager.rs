@@ -304,6 +304,13 @@ impl<L: TpmLink<X>, X> HardwareTpm for LinkTpm<'_, '_, '_, L, X> {
     }
 }
 
+/// Who may send management requests: a frontend in dom0 (the toolstack's domain, where
+/// `vtpmctl` runs). Never a vtpm: a guest's raw bytes forwarded by its vtpm come from the
+/// vtpm's domain, not dom0.
+pub fn is_management_frontend(id: &FrontendId) -> bool {
+    id.domid.0 == 0
+}
+
 /// How one request is answered (with or without the hardware TPM).
 type Answer<'a, D> = dyn FnMut(&mut Service<D, FrontendId>, &Request) -> Vec<u8> + 'a;
 
@@ -316,7 +323,10 @@ pub struct Manager<X: Xen, D: BlockDevice> {
 impl<X: Xen, D: BlockDevice> Manager<X, D> {
     /// Starts tpmback (watching `backend/vtpm`, every domain) in front of `service` and
     /// prints [`WAITING`].
-    pub fn start(hv: &SharedHv<'_, X>, service: Service<D, FrontendId>, line: &mut dyn FnMut(&str)) -> Self {
+    /// Management requests (tag `0x01C2`) are accepted from the frontend in dom0 only
+    /// ([`is_management_frontend`]).
+    pub fn start(hv: &SharedHv<'_, X>, mut service: Service<D, FrontendId>, line: &mut dyn FnMut(&str)) -> Self {
+        service.set_management_peer(is_management_frontend);
         let mut back = TpmBack::<X>::new();
         back.set_binding(FrontendBinding::AnyDomain);
         match hv.try_borrow_mut() {

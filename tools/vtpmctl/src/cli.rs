@@ -129,6 +129,12 @@ commands:
   delete NAME --yes         remove a stopped vtpm's disk, cfg and record
   start NAME                start the vtpm, wait until it serves, then start its guest
   probe                     check that /dev/xen and xenstore work for vtpmctl
+  backup NAME FILE          the vtpm's key (from its manager) and disk in a file only that
+                            manager can restore
+  restore FILE              a backup back into the manager and the disk
+  manager-key               the manager's migration public key (give it to the source)
+  export NAME --to KEY FILE the vtpm for another manager; retired at this one
+  import FILE               an export into this manager (once), and the disk
 
 options:
   --state-dir DIR   where vtpmctl keeps its records (default /var/lib/vtpmctl;
@@ -154,10 +160,13 @@ name or already with a vtpm line, the disk or cfg file already there, no space f
 ";
 
 pub const LIST_HELP: &str = "\
-usage: vtpmctl list [--json]
+usage: vtpmctl list [--manager NAME] [--json]
 
 Every vtpm vtpmctl made: name, uuid, whether it runs (from xenstore: its domid, its guest's
-domid, the state of its backend for the guest), and its disk. --json prints one JSON array.
+domid, the state of its backend for the guest), and its disk. Then the manager's view: for each
+manager the records name (and --manager NAME), whether it holds each vtpm's uuid and the uuids
+it holds that vtpmctl does not know (or why it cannot be reached). --json prints one JSON
+array (with \"at_manager\": true, false or null per vtpm).
 ";
 
 pub const SHOW_HELP: &str = "\
@@ -170,9 +179,56 @@ its running state from xenstore (domids, backend and frontend state, the link to
 pub const DELETE_HELP: &str = "\
 usage: vtpmctl delete NAME --yes
 
-Removes vtpm NAME's disk image (its TPM state, for good), its xl cfg and vtpmctl's record.
-Refuses while NAME runs, and without --yes. The manager's record of the vtpm's uuid is not
-removed yet (a later stage), nor the vtpm line in the guest's cfg (it is named).
+Removes vtpm NAME's disk image (its TPM state, for good), its xl cfg and vtpmctl's record,
+and the manager's record of its uuid (VTPM_DEL; if the manager cannot be reached, that is said
+and the record stays there). Refuses while NAME runs, and without --yes. The vtpm line in the
+guest's cfg stays (it is named).
+";
+
+pub const BACKUP_HELP: &str = "\
+usage: vtpmctl backup NAME FILE
+
+Writes FILE: vtpm NAME's record at its manager (its state's key, sealed by the manager so that
+only that manager opens it: RS_BACKUP) and NAME's disk image (its TPM state, encrypted under
+that key), with a checksum. NAME must be stopped; FILE must not exist. Restore with
+`vtpmctl restore FILE` on the same manager.
+";
+
+pub const RESTORE_HELP: &str = "\
+usage: vtpmctl restore FILE [--disk PATH] [--manager NAME]
+
+Gives FILE's record back to the manager (RS_RESTORE: refused for another manager's backup, a
+changed file, or while the manager has the uuid: delete it there first), then writes the disk
+image: to PATH, else to the disk of the vtpm with that uuid in vtpmctl's registry (which must
+be stopped). A PATH that exists and is not that disk is refused. MANAGER defaults to the
+registry vtpm's manager, else vtpmmgr.
+";
+
+pub const MANAGER_KEY_HELP: &str = "\
+usage: vtpmctl manager-key [--manager NAME] [--json]
+
+Prints manager NAME's (default vtpmmgr) migration public key (X25519, 64 hex digits; made on
+the first request and kept on the manager's disk). Give it to the source host's
+`vtpmctl export NAME --to KEY FILE`.
+";
+
+pub const EXPORT_HELP: &str = "\
+usage: vtpmctl export NAME --to KEY FILE
+
+Writes FILE: vtpm NAME's record sealed by its manager to the target manager's KEY (64 hex
+digits, or a file holding `vtpmctl manager-key` output, plain or --json; RS_EXPORT) and NAME's
+disk image. The manager retires the record at once: NAME does not start at this manager again.
+NAME must be stopped; FILE must not exist. On the target: `vtpmctl import FILE`.
+";
+
+pub const IMPORT_HELP: &str = "\
+usage: vtpmctl import FILE [--disk PATH] [--manager NAME]
+
+Gives FILE's exported record to the manager (RS_IMPORT: refused if it is for another manager's
+key, changed, imported before, or the uuid is live there), then writes the disk image: to PATH,
+else to the disk of the vtpm with that uuid in vtpmctl's registry (which must be stopped). A
+PATH that exists and is not that disk is refused. MANAGER defaults to the registry vtpm's
+manager, else vtpmmgr.
 ";
 
 pub const START_HELP: &str = "\

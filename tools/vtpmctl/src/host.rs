@@ -1,6 +1,6 @@
 //! What vtpmctl needs from the machine, as one trait so every command is host-testable with a
-//! fake: running `xl`, a xenstore client, time, randomness, a domain's console log and the
-//! device probe. [`RealHost`] is dom0: `std::process::Command`, `xen-dom0`'s xenstore client
+//! fake: running `xl`, a xenstore client, time, randomness, a domain's console log, the
+//! device probe and a management link to a manager. [`RealHost`] is dom0: `std::process::Command`, `xen-dom0`'s xenstore client
 //! (connected on first use), `/dev/urandom`, xenconsoled's log files.
 
 use std::fs;
@@ -10,6 +10,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use xen_hv::XenStore;
+
+use crate::mgmt_link::{self, FrontLink, ManagerLink};
 
 /// A finished command.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -50,6 +52,11 @@ pub trait Host {
     fn set_console_dir(&mut self, dir: PathBuf);
     /// `xen_dom0::probe::run`, the test grant offered to `peer` (dom0 if `None`).
     fn probe(&mut self, peer: Option<u16>) -> Vec<xen_dom0::probe::Check>;
+    /// A management link to the manager domain `name` (dom0's tpmfront to it); the error says
+    /// why there is none.
+    fn manager(&mut self, name: &str) -> Result<Box<dyn ManagerLink + '_>, String> {
+        Err(format!("no management link to {name} on this host"))
+    }
     /// Writes the new disk image's `size_mib` MiB of zeros (the file system's errors, such as
     /// ENOSPC, come back as they are).
     fn fill_disk(&mut self, file: &mut fs::File, size_mib: u64) -> std::io::Result<()> {
@@ -127,6 +134,12 @@ impl Host for RealHost {
 
     fn probe(&mut self, peer: Option<u16>) -> Vec<xen_dom0::probe::Check> {
         xen_dom0::probe::run(peer.map(xen_hv::DomId))
+    }
+
+    fn manager(&mut self, name: &str) -> Result<Box<dyn ManagerLink + '_>, String> {
+        let mut dom0 = xen_dom0::Dom0::open().map_err(|e| e.to_string())?;
+        let node = mgmt_link::find_device(&mut dom0.xs, name)?;
+        Ok(Box::new(FrontLink::connect(dom0, &node)?))
     }
 }
 

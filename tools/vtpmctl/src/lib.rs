@@ -1,18 +1,23 @@
-//! `vtpmctl`, the dom0 tool for vTPM stub domains (issue 9, first stage): `create`, `list`,
-//! `show`, `delete`, `start` and `probe`, in the manner of xl and swtpm_setup (subcommands,
+//! `vtpmctl`, the dom0 tool for vTPM stub domains (issue 9): `create`, `list`, `show`,
+//! `delete`, `start`, `probe`, and through the manager's management ordinals `backup`,
+//! `restore`, `manager-key`, `export`, `import` (and the manager's view in `list`, its record
+//! removed by `delete`), in the manner of xl and swtpm_setup (subcommands,
 //! `--help`, exit codes 0/1/2, one plain error line, `--json` where a script parses the output).
 //!
 //! The logic is here and host-tested; `main.rs` only hands it the real machine
 //! ([`host::RealHost`]: `xl` through `std::process`, xenstore through `xen-dom0`). The registry
 //! of the vtpms vtpmctl made is `--state-dir` (default `/var/lib/vtpmctl`, see [`registry`]).
-//! Not yet: the manager's view of each vtpm and removing the manager's record (both need the
-//! management ordinals over a dom0 tpmfront).
+//! The manager is reached over [`mgmt_link::ManagerLink`]: dom0's tpmfront to it
+//! ([`mgmt_link::FrontLink`]) on the real machine.
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod cli;
 pub mod cmd;
 pub mod host;
 pub mod json;
+pub mod mgmt_link;
+pub mod mgr_client;
 pub mod registry;
 pub mod status;
 pub mod uuid;
@@ -93,11 +98,16 @@ fn dispatch(args: &[String], state_dir: Option<PathBuf>, host: &mut dyn Host, ou
             &["--print"],
             cmd::create::run,
         ),
-        "list" => (cli::LIST_HELP, &[], &["--json"], cmd::list::list),
+        "list" => (cli::LIST_HELP, &["--manager"], &["--json"], cmd::list::list),
         "show" => (cli::SHOW_HELP, &[], &["--json"], cmd::list::show),
         "delete" => (cli::DELETE_HELP, &[], &["--yes"], cmd::delete::run),
         "start" => (cli::START_HELP, &["--timeout", "--console-dir"], &[], cmd::start::run),
         "probe" => (cli::PROBE_HELP, &["--domid"], &["--json"], cmd::probe),
+        "backup" => (cli::BACKUP_HELP, &[], &[], cmd::migrate::backup),
+        "restore" => (cli::RESTORE_HELP, &["--disk", "--manager"], &[], cmd::migrate::restore),
+        "manager-key" => (cli::MANAGER_KEY_HELP, &["--manager"], &["--json"], cmd::migrate::manager_key),
+        "export" => (cli::EXPORT_HELP, &["--to"], &[], cmd::migrate::export),
+        "import" => (cli::IMPORT_HELP, &["--disk", "--manager"], &[], cmd::migrate::import),
         other => return Err(usage(format!("unknown command {other:?} (see vtpmctl --help)"))),
     };
     let a = Args::parse(cmd, rest, values, flags)?;

@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::testutil::{FakeHost, OnCreate, TempDir};
+use crate::testutil::{FakeHost, InProcessManager, OnCreate, TempDir};
 
 struct T {
     dir: TempDir,
@@ -444,4 +444,177 @@ fn help_usage_and_probe() {
     let o = t.run(&["start", "v1", "--console-dir", "/x"]);
     assert_eq!(t.host.console_dir.as_deref(), Some(Path::new("/x")));
     assert_eq!(o.code, 1);
+}
+
+const U1: &str = "11111111-1111-4111-9111-111111111111";
+const U2: &str = "22222222-2222-4222-a222-222222222222";
+
+/// v1 (uuid U1) and v2 (uuid U2) made at manager vtpmmgr, each with a saved record there and a
+/// disk with some bytes in it; a second manager `mgrb`.
+fn two_managers() -> (T, InProcessManager, InProcessManager) {
+    let mut t = T::new();
+    let a = InProcessManager::new("manager a passphrase");
+    let b = InProcessManager::new("manager b passphrase");
+    t.host.managers.insert("vtpmmgr".into(), a.clone());
+    t.host.managers.insert("mgrb".into(), b.clone());
+    assert_eq!(t.create("v1", &[]).code, 0);
+    fs::write(t.p("etc/domu.cfg"), GUEST).unwrap();
+    assert_eq!(t.create("v2", &[]).code, 0);
+    for (conn, u, name) in [(5, U1, "v1"), (6, U2, "v2")] {
+        let r = a.vtpm(conn, u, &vtpmmgr_core::proto::save_hash_key(&[conn as u8; 64]));
+        assert_eq!(tpm_rc(&r), 0);
+        a.0.borrow_mut().disconnect(conn);
+        fs::write(t.p(&format!("state/disks/{name}.img")), vec![conn as u8; 4096]).unwrap();
+    }
+    (t, a, b)
+}
+
+fn tpm_rc(r: &[u8]) -> u32 {
+    u32::from_be_bytes([r[6], r[7], r[8], r[9]])
+}
+
+fn load(m: &InProcessManager, conn: u32, u: &str) -> Vec<u8> {
+    let r = m.vtpm(conn, u, &vtpmmgr_core::proto::load_hash_key());
+    m.0.borrow_mut().disconnect(conn);
+    r
+}
+
+#[test]
+fn list_shows_the_managers_view() {
+    let (mut t, a, _) = two_managers();
+    // a record the manager has but vtpmctl did not make, and one unreachable manager
+    let other = "33333333-3333-4333-8333-333333333333";
+    assert_eq!(tpm_rc(&a.vtpm(9, other, &vtpmmgr_core::proto::save_hash_key(&[9; 64]))), 0);
+    let o = t.run(&["list", "--manager", "nowhere"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("manager vtpmmgr: 3 vTPM record(s)\n"), "{}", o.out);
+    assert!(o.out.contains(&format!("  not made by vtpmctl: {other}\n")), "{}", o.out);
+    assert!(o.out.contains("manager nowhere: not reachable (cannot reach the manager nowhere: "), "{}", o.out);
+    let o = t.run(&["list", "--json"]);
+    assert!(o.out.contains("\"at_manager\":true"), "{}", o.out);
+    // deleted at the manager behind vtpmctl's back
+    let del =
+        vtpmmgr_core::mgmt::encode(&vtpmmgr_core::mgmt::MgmtRequest::VtpmDel { uuid: crate::uuid::parse(U2).unwrap() });
+    let mut link = a.clone();
+    assert_eq!(tpm_rc(&crate::mgmt_link::ManagerLink::transact(&mut link, &del).unwrap()), 0);
+    let o = t.run(&["list"]);
+    assert!(o.out.contains("  no record there (deleted, or never saved): v2\n"), "{}", o.out);
+    let o = t.run(&["list", "--json"]);
+    assert!(o.out.contains("\"at_manager\":false"), "{}", o.out);
+}
+
+#[test]
+fn backup_delete_restore() {
+    let (mut t, a, b) = two_managers();
+    let file = t.ps("v1.backup");
+    let o = t.run(&["backup", "v1", &file]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.starts_with(&format!("backup of vtpm v1 (uuid {U1}) written to {file} (")), "{}", o.out);
+    assert_eq!(t.run(&["backup", "v1", &file]).code, 1, "FILE exists");
+    // the manager still has the record: refused, nothing changed
+    let before = t.snapshot();
+    let o = t.run(&["restore", &file]);
+    assert_eq!(o.code, 1);
+    assert!(
+        o.err.contains("RESTORE refused: a vTPM with this uuid exists at the manager (rc 0x401); nothing changed"),
+        "{}",
+        o.err
+    );
+    assert_eq!(t.snapshot(), before);
+    // lost: delete removes the manager's record too
+    let o = t.run(&["delete", "v1", "--yes"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains(&format!("  the manager vtpmmgr's record for uuid {U1} removed")), "{}", o.out);
+    assert_eq!(tpm_rc(&load(&a, 7, U1)), vtpmmgr_core::proto::RC_NO_RECORD);
+    // restore needs a disk path now (vtpmctl forgot v1)
+    let o = t.run(&["restore", &file]);
+    assert_eq!(o.code, 2, "{}", o.err);
+    assert!(o.err.contains("give --disk PATH"), "{}", o.err);
+    let disk = t.ps("restored.img");
+    let o = t.run(&["restore", &file, "--disk", &disk]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains(&format!("restored vtpm v1 (uuid {U1}) at the manager vtpmmgr; disk {disk}")), "{}", o.out);
+    assert_eq!(fs::read(&disk).unwrap(), vec![5u8; 4096], "the disk image back");
+    let l = load(&a, 8, U1);
+    assert_eq!(&l[10..], &[5u8; 64][..], "the key back");
+    // another manager cannot restore it; a damaged file is refused before anything is sent
+    a.0.borrow_mut().disconnect(8);
+    let o = t.run(&["restore", &file, "--disk", &t.ps("b.img"), "--manager", "mgrb"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("the blob was made for another manager"), "{}", o.err);
+    assert!(b.0.borrow().store().is_empty());
+    let mut bytes = fs::read(&file).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 1;
+    fs::write(t.p("bad.backup"), &bytes).unwrap();
+    let o = t.run(&["restore", &t.ps("bad.backup"), "--disk", &t.ps("c.img")]);
+    assert!(o.code == 1 && o.err.contains("checksum mismatch"), "{}", o.err);
+    fs::write(t.p("short.backup"), &bytes[..n - 100]).unwrap();
+    let o = t.run(&["restore", &t.ps("short.backup"), "--disk", &t.ps("c.img")]);
+    assert!(o.code == 1 && o.err.contains("damaged or truncated"), "{}", o.err);
+    assert!(!t.p("c.img").exists());
+}
+
+#[test]
+fn export_to_another_manager_and_import_once() {
+    let (mut t, a, b) = two_managers();
+    let o = t.run(&["manager-key", "--manager", "mgrb"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    let key = o.out.trim().to_string();
+    assert_eq!(key.len(), 64);
+    let o = t.run(&["manager-key", "--manager", "mgrb", "--json"]);
+    assert_eq!(o.out, format!("{{\"manager\":\"mgrb\",\"algorithm\":\"x25519\",\"public_key\":\"{key}\"}}\n"));
+    fs::write(t.p("mgrb.key"), &o.out).unwrap();
+    // a running vtpm is not exported
+    t.host.xs.add_domain(4, "v2");
+    let file = t.ps("v2.export");
+    let o = t.run(&["export", "v2", "--to", &key, &file]);
+    assert!(o.code == 1 && o.err.contains("vtpm v2 is running (domid 4)"), "{}", o.err);
+    t.host.xs.remove_domain(4);
+    assert_eq!(t.run(&["export", "v2", "--to", "abcd", &file]).code, 2, "not a key");
+    let o = t.run(&["export", "v2", "--to", &t.ps("mgrb.key"), &file]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("its record at the manager vtpmmgr is retired"), "{}", o.out);
+    assert_eq!(tpm_rc(&load(&a, 7, U2)), vtpmmgr_core::mgmt::RC_RETIRED, "A refuses the vtpm now");
+    // the file is an export, not a backup
+    let o = t.run(&["restore", &file]);
+    assert!(o.code == 1 && o.err.contains("use vtpmctl import"), "{}", o.err);
+    // import on B (vtpmctl still knows v2 here: its disk is replaced in place)
+    fs::write(t.p("state/disks/v2.img"), b"old").unwrap();
+    let o = t.run(&["import", &file, "--manager", "mgrb"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains(&format!("imported vtpm v2 (uuid {U2}) at the manager mgrb")), "{}", o.out);
+    assert_eq!(fs::read(t.p("state/disks/v2.img")).unwrap(), vec![6u8; 4096]);
+    assert_eq!(&load(&b, 7, U2)[10..], &[6u8; 64][..], "B serves the same key");
+    // a replay is refused and changes nothing
+    let before = t.snapshot();
+    let o = t.run(&["import", &file, "--manager", "mgrb"]);
+    assert_eq!(o.code, 1);
+    assert!(o.err.contains("replay refused"), "{}", o.err);
+    assert_eq!(t.snapshot(), before);
+    // into a third manager with a key of its own: not for it
+    let c = InProcessManager::new("manager c");
+    t.host.managers.insert("mgrc".into(), c.clone());
+    assert_eq!(t.run(&["manager-key", "--manager", "mgrc"]).code, 0);
+    let o = t.run(&["import", &file, "--manager", "mgrc", "--disk", &t.ps("c.img")]);
+    assert!(o.code == 1 && o.err.contains("the blob was made for another manager"), "{}", o.err);
+    assert!(!t.p("c.img").exists());
+}
+
+#[test]
+fn the_new_commands_have_help_and_usage_errors() {
+    let mut t = T::new();
+    for cmd in ["backup", "restore", "manager-key", "export", "import"] {
+        let o = t.run(&[cmd, "--help"]);
+        assert_eq!(o.code, 0, "{cmd}");
+        assert!(o.out.starts_with(&format!("usage: vtpmctl {cmd}")), "{cmd}: {}", o.out);
+    }
+    assert_eq!(t.run(&["backup", "v1"]).code, 2);
+    assert_eq!(t.run(&["export", "v1", "f"]).code, 2, "no --to");
+    assert_eq!(t.run(&["restore"]).code, 2);
+    let o = t.run(&["backup", "nope", "f"]);
+    assert!(o.code == 1 && o.err.contains("no vtpm nope"), "{}", o.err);
+    let o = t.run(&["manager-key"]);
+    assert!(o.code == 1 && o.err.contains("cannot reach the manager vtpmmgr"), "{}", o.err);
+    assert!(t.run(&["--help"]).out.contains("export NAME --to KEY FILE"));
 }

@@ -1,12 +1,20 @@
 //! Test doubles: a temporary directory, an in-memory xenstore and a fake dom0 ([`FakeHost`])
-//! whose `xl` is a script over that xenstore and whose clock is virtual.
+//! whose `xl` is a script over that xenstore and whose clock is virtual, and in-process
+//! managers ([`InProcessManager`]: the real manager service) as its management links.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use rand_core::{TryCryptoRng, TryRng};
+use vtpmmgr_core::admin_key::{AdminKey, KdfParams};
+use vtpmmgr_core::{KeyStore, MemDisk, Service};
 
 use xen_hv::{XenStore, XsError, XsTx};
 
 use crate::host::{CmdOutput, Host};
+use crate::mgmt_link::ManagerLink;
 
 /// A directory removed when dropped.
 pub struct TempDir(PathBuf);
@@ -146,6 +154,74 @@ pub struct FakeHost {
     /// MiB left on the file system the disk goes to (`None`: plenty).
     pub disk_space_mib: Option<u64>,
     pub probed_peer: Option<u16>,
+    /// In-process managers by domain name (the real service over an in-memory disk).
+    pub managers: BTreeMap<String, InProcessManager>,
+}
+
+/// A manager in the test's process: `vtpmmgr_core::Service` over an in-memory disk, its root
+/// wrapped by a passphrase; management from connection 0 (as dom0's frontend), vtpms on others.
+#[derive(Clone)]
+pub struct InProcessManager(pub Rc<RefCell<Service<MemDisk, u32>>>, Rc<std::cell::Cell<u64>>);
+
+/// The conversation's RNG (a SHA-256 counter).
+pub struct TestRng(pub u64);
+
+impl TryRng for TestRng {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        let mut b = [0; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        let mut b = [0; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        use sha2::Digest;
+        for chunk in dst.chunks_mut(32) {
+            self.0 += 1;
+            let out: [u8; 32] = sha2::Sha256::digest(self.0.to_be_bytes()).into();
+            chunk.copy_from_slice(&out[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+impl TryCryptoRng for TestRng {}
+
+impl InProcessManager {
+    /// A fresh manager whose root is wrapped by `passphrase`.
+    pub fn new(passphrase: &str) -> Self {
+        let key = AdminKey::parse_passphrase(&format!("text:{passphrase}")).unwrap();
+        // each manager its own root secret
+        let seed = passphrase.bytes().fold(17u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b))) << 16;
+        let (store, _) =
+            KeyStore::boot_with_admin_key(MemDisk::new(4096), &key, KdfParams::MINIMAL, &mut TestRng(seed)).unwrap();
+        let mut s = Service::new(store);
+        s.set_management_peer(|c: &u32| *c == 0);
+        InProcessManager(Rc::new(RefCell::new(s)), Rc::new(std::cell::Cell::new(seed + (1 << 40))))
+    }
+
+    /// A vtpm's request on connection `conn` with `uuid`.
+    pub fn vtpm(&self, conn: u32, uuid: &str, frame: &[u8]) -> Vec<u8> {
+        let u = crate::uuid::parse(uuid).unwrap();
+        let mut rng = self.rng();
+        self.0.borrow_mut().handle_without_tpm(conn, u, frame, &mut rng)
+    }
+
+    /// A fresh RNG for one request (this manager's own sequence).
+    fn rng(&self) -> TestRng {
+        self.1.set(self.1.get() + (1 << 20));
+        TestRng(self.1.get())
+    }
+}
+
+impl ManagerLink for InProcessManager {
+    fn transact(&mut self, request: &[u8]) -> Result<Vec<u8>, String> {
+        let mut rng = self.rng();
+        Ok(self.0.borrow_mut().handle_without_tpm(0, [0x0D; 16], request, &mut rng))
+    }
 }
 
 impl Default for FakeHost {
@@ -166,6 +242,7 @@ impl Default for FakeHost {
             console_dir: None,
             disk_space_mib: None,
             probed_peer: None,
+            managers: BTreeMap::new(),
         }
     }
 }
@@ -268,6 +345,13 @@ impl Host for FakeHost {
                 Err(std::io::Error::from_raw_os_error(28))
             }
             _ => crate::cmd::create::fill_zeros(file, size_mib),
+        }
+    }
+
+    fn manager(&mut self, name: &str) -> Result<Box<dyn ManagerLink + '_>, String> {
+        match self.managers.get(name) {
+            Some(m) => Ok(Box::new(m.clone())),
+            None => Err(format!("dom0 has no vTPM device served by the manager {name}")),
         }
     }
 

@@ -39,3 +39,36 @@ mod tests {
         assert!(!is_valid("ac0a5b9e-7b92-4dab-9c3f-2d0c4e1a9fé"));
     }
 }
+
+/// The 16 bytes of a UUID in text order (as the manager keys its records), if `s` is one.
+pub fn parse(s: &str) -> Option<[u8; 16]> {
+    if !is_valid(s) {
+        return None;
+    }
+    let hex: Vec<u8> = s.bytes().filter(|b| *b != b'-').collect();
+    let mut out = [0u8; 16];
+    for (i, pair) in hex.chunks_exact(2).enumerate() {
+        out[i] = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
+}
+
+/// The text form of 16 bytes (lower case, dashes).
+pub fn format(b: &[u8; 16]) -> String {
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+#[cfg(test)]
+mod text_tests {
+    #[test]
+    fn parse_and_format_are_inverse() {
+        let s = "01234567-89ab-4def-8123-456789abcdef";
+        let b = super::parse(s).unwrap();
+        assert_eq!(b[0], 0x01);
+        assert_eq!(b[15], 0xef);
+        assert_eq!(super::format(&b), s);
+        assert_eq!(super::parse("01234567-89AB-4DEF-8123-456789ABCDEF"), Some(b));
+        assert_eq!(super::parse("01234567-89ab-4def-8123-456789abcde"), None);
+    }
+}

@@ -30,6 +30,7 @@ use rand_core::CryptoRng;
 use sha2::Sha256;
 use vtpm_store::layout::{Geometry, Slot};
 use vtpm_store::{BlockDevice, OwnerUuid, RecordKey, RecordKind, SECTOR_SIZE, SlotStore, StoreError};
+use zeroize::Zeroizing;
 
 use crate::admin_key::{AdminKey, AdminKeyError, KdfParams, WrappedRoot};
 use crate::hardware::HardwareTpm;
@@ -118,6 +119,7 @@ pub enum BootKind {
 
 const KEY_LABEL: &[u8] = b"xen-vtpm-rs vtpmmgr root record key v1";
 const OWNER_LABEL: &[u8] = b"xen-vtpm-rs vtpmmgr root record owner v1";
+const BACKUP_LABEL: &[u8] = b"xen-vtpm-rs vtpmmgr backup key v1";
 
 fn derive(secret: &RootSecret, label: &[u8]) -> [u8; 32] {
     let Ok(mut m) = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()) else {
@@ -127,14 +129,15 @@ fn derive(secret: &RootSecret, label: &[u8]) -> [u8; 32] {
     m.finalize().into_bytes().into()
 }
 
-/// The root record's key and owner uuid, both derived from the hardware-sealed secret
-/// (HMAC-SHA256 with fixed labels): a disk of another manager names a foreign owner.
-fn root_key(secret: &RootSecret) -> (RecordKey, OwnerUuid) {
-    let k = zeroize::Zeroizing::new(derive(secret, KEY_LABEL));
+/// The root record's key and owner uuid, and the backup key, all derived from the
+/// hardware-sealed secret (HMAC-SHA256 with fixed labels): a disk of another manager names a
+/// foreign owner.
+fn root_key(secret: &RootSecret) -> (RecordKey, OwnerUuid, Zeroizing<[u8; 32]>) {
+    let k = Zeroizing::new(derive(secret, KEY_LABEL));
     let o = derive(secret, OWNER_LABEL);
     let mut owner = [0u8; 16];
     owner.copy_from_slice(&o[..16]);
-    (RecordKey::from_bytes(*k), OwnerUuid(owner))
+    (RecordKey::from_bytes(*k), OwnerUuid(owner), Zeroizing::new(derive(secret, BACKUP_LABEL)))
 }
 
 fn slot_is_blank<D: BlockDevice>(dev: &mut D, g: &Geometry, slot: Slot) -> Result<bool, StoreError> {
@@ -213,6 +216,7 @@ pub struct KeyStore<D: BlockDevice> {
     slots: SlotStore<D>,
     key: RecordKey,
     owner: OwnerUuid,
+    backup_key: Zeroizing<[u8; 32]>,
     root: RootRecord,
     sequence: u64,
 }
@@ -285,7 +289,7 @@ impl<D: BlockDevice> KeyStore<D> {
             Ok(s) => s,
             Err(e) => return fail(e, Some(dev)),
         };
-        let (key, owner) = root_key(&secret);
+        let (key, owner, backup_key) = root_key(&secret);
         let mut slots = match SlotStore::open(dev) {
             Ok(s) => s,
             Err(e) => return fail(BootError::Disk(e), None),
@@ -299,7 +303,7 @@ impl<D: BlockDevice> KeyStore<D> {
             Err(e) => return fail(BootError::RootEncoding(e), Some(slots.into_device())),
         };
         let sequence = loaded.sequence;
-        Ok((KeyStore { slots, key, owner, root, sequence }, BootKind::Restored { sequence }))
+        Ok((KeyStore { slots, key, owner, backup_key, root, sequence }, BootKind::Restored { sequence }))
     }
 
     fn provision<G, R>(mut dev: D, guard: &mut G, rng: &mut R) -> Result<(KeyStore<D>, BootKind), BootFailure<D>>
@@ -319,7 +323,7 @@ impl<D: BlockDevice> KeyStore<D> {
             };
             return fail(BootError::Provisioning(why), Some(dev));
         }
-        let (key, owner) = root_key(&secret);
+        let (key, owner, backup_key) = root_key(&secret);
         let mut slots = match SlotStore::open(dev) {
             Ok(s) => s,
             Err(e) => return fail(BootError::Disk(e), None),
@@ -329,7 +333,7 @@ impl<D: BlockDevice> KeyStore<D> {
             Err(StoreError::Blank) => {}
             _ => return fail(BootError::Provisioning("the root slots are not blank"), Some(slots.into_device())),
         }
-        let mut store = KeyStore { slots, key, owner, root: RootRecord::default(), sequence: 0 };
+        let mut store = KeyStore { slots, key, owner, backup_key, root: RootRecord::default(), sequence: 0 };
         if store.persist(rng).is_err() {
             return fail(
                 BootError::Provisioning("writing the first root record failed"),
@@ -384,6 +388,45 @@ impl<D: BlockDevice> KeyStore<D> {
             };
         }
         r
+    }
+
+    /// This manager's id: the root record's owner uuid (derived from the root secret).
+    pub fn manager_id(&self) -> [u8; 16] {
+        self.owner.0
+    }
+
+    /// The key of this manager's backups (derived from the root secret; see `crate::migration`).
+    pub(crate) fn backup_key(&self) -> &[u8; 32] {
+        &self.backup_key
+    }
+
+    /// The whole table (management: lists, retired records, the migration key).
+    pub fn root(&self) -> &RootRecord {
+        &self.root
+    }
+
+    /// Changes the table with `f` and saves it, through the same write path as [`KeyStore::put`]
+    /// (written and flushed before this returns `Ok`). On error the table is as before, as on
+    /// the disk.
+    pub fn update<R, F>(&mut self, rng: &mut R, f: F) -> Result<(), StoreError>
+    where
+        R: CryptoRng + ?Sized,
+        F: FnOnce(&mut RootRecord),
+    {
+        let before = self.root.clone();
+        f(&mut self.root);
+        let r = self.persist(rng);
+        if r.is_err() {
+            self.root = before;
+        }
+        r
+    }
+
+    /// Removes `uuid`'s record and saves the table. On error the table is as before.
+    pub fn remove<R: CryptoRng + ?Sized>(&mut self, uuid: &[u8; 16], rng: &mut R) -> Result<(), StoreError> {
+        self.update(rng, |root| {
+            root.vtpms.remove(uuid);
+        })
     }
 
     /// Sets many records and saves once (bulk provisioning, benchmarks). On error the table

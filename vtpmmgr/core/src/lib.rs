@@ -30,8 +30,12 @@
 //!   connection per uuid, GetRandom/PCRRead passthrough, Extend for the admin vtpm, all else
 //!   refused; without a hardware TPM, GetRandom from the manager's RNG and no PCRs.
 //!
-//! Formats: `docs/formats.md` §"Manager disk". Not here yet: groups and the management
-//! ordinals (`0x01C2`), GET_QUOTE, GET_BOOT_HASH (no XSM label).
+//! - `mgmt`: the management messages (tag `0x01C2`): the C manager's GROUP_LIST, VTPM_LIST,
+//!   VTPM_NEW, VTPM_DEL and our own ordinals; `management` (private): the service's answers;
+//!   `migration`: the backup and export blobs (ChaCha20-Poly1305; ECIES over X25519).
+//!
+//! Formats: `docs/formats.md` §"Manager disk". Not here yet: groups besides group 0,
+//! GET_QUOTE, GET_BOOT_HASH (no XSM label).
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -43,6 +47,9 @@ pub mod hardware;
 pub mod hw_blob_area;
 pub mod hwtpm;
 pub mod key_store;
+mod management;
+pub mod mgmt;
+pub mod migration;
 pub mod proto;
 pub mod root_record;
 pub mod service;

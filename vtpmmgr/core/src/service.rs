@@ -18,10 +18,19 @@
 //! - `TPM_GetRandom` and `TPM_PCRRead` (tag `0x00C1`) for every vtpm, answered in TPM 1.2
 //!   format whatever the hardware family; `TPM_Extend` only for a vtpm whose record has
 //!   [`FLAG_ADMIN`] (else `TPM_AUTHFAIL`).
-//! - Everything else is refused: other passthroughs `TPM_DISABLED_CMD`; management (tag
-//!   `0x01C2`) `TPM_AUTHFAIL` for non-admins and `TPM_BAD_ORDINAL` for admins (groups are
-//!   not implemented); `GET_BOOT_HASH`, `GET_QUOTE` and unknown ordinals `TPM_BAD_ORDINAL`;
-//!   malformed frames the codec's error replies. Nothing here panics on a request.
+//! - Management (tag `0x01C2`, [`crate::mgmt`], handled in `management.rs`): only from the
+//!   connections [`Service::set_management_peer`] names (the image: the tpmback connection
+//!   whose frontend is in dom0), which need no uuid of their own; every other connection gets
+//!   `TPM_AUTHFAIL` with tag `0x01C5`, as the C manager answers a non-admin — the admin vtpm
+//!   too: a guest's raw `0x01C2` bytes, forwarded by its vtpm, never reach a management
+//!   ordinal. Without a peer set nobody manages: `TPM_AUTHFAIL` for non-admins and
+//!   `TPM_BAD_ORDINAL` for admins (as before management existed).
+//! - A record made by VTPM_NEW has no blob yet: LOADHASHKEY answers [`RC_NO_RECORD`].
+//! - A record retired by an export: LOADHASHKEY and SAVEHASHKEY answer `mgmt::RC_RETIRED`
+//!   (the vtpm then refuses to serve: it is served by the target manager now).
+//! - Everything else is refused: other passthroughs `TPM_DISABLED_CMD`; `GET_BOOT_HASH`,
+//!   `GET_QUOTE` and unknown ordinals `TPM_BAD_ORDINAL`; malformed frames the codec's error
+//!   replies. Nothing here panics on a request.
 //! - Without a hardware TPM (`tpmdriver=none`, [`Service::handle_without_tpm`]): GetRandom is
 //!   answered from the manager's own RNG (seeded from the CPU, see the image), PCRRead and
 //!   Extend with `TPM_DISABLED_CMD` (there are no hardware PCRs: a vtpm's `hwinitpcr=` then
@@ -62,9 +71,11 @@ pub const GET_RANDOM_MAX: u32 = 1024;
 
 /// The manager's service over its key store.
 pub struct Service<D: BlockDevice, C: Ord + Copy> {
-    store: KeyStore<D>,
-    open: BTreeMap<[u8; 16], C>,
-    notes: Vec<String>,
+    pub(crate) store: KeyStore<D>,
+    pub(crate) open: BTreeMap<[u8; 16], C>,
+    pub(crate) notes: Vec<String>,
+    /// Which connections may send management requests (`None`: nobody; see the module docs).
+    pub(crate) manager_peer: Option<fn(&C) -> bool>,
 }
 
 fn rc_of(e: &HwError) -> u32 {
@@ -81,12 +92,24 @@ fn hex(uuid: &[u8; 16]) -> String {
 impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
     /// A service over an opened key store; no connection holds a uuid yet.
     pub fn new(store: KeyStore<D>) -> Self {
-        Service { store, open: BTreeMap::new(), notes: Vec::new() }
+        Service { store, open: BTreeMap::new(), notes: Vec::new(), manager_peer: None }
+    }
+
+    /// Allows management requests (tag `0x01C2`, `crate::mgmt`) from the connections for which
+    /// `is_peer` is true — the image: the frontend in dom0 — and refuses them with
+    /// `TPM_AUTHFAIL` (tag `0x01C5`) from every other connection, whatever its record's flags.
+    pub fn set_management_peer(&mut self, is_peer: fn(&C) -> bool) {
+        self.manager_peer = Some(is_peer);
     }
 
     /// The key store.
     pub fn store(&self) -> &KeyStore<D> {
         &self.store
+    }
+
+    /// The key store, to change directly (bulk provisioning, tests arming disk faults).
+    pub fn store_mut(&mut self) -> &mut KeyStore<D> {
+        &mut self.store
     }
 
     /// The key store back (tests: restart from its disk).
@@ -172,6 +195,15 @@ impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
             Err(reply) => return reply.to_vec(),
         };
         let tag = tpm_frame::tag(frame).unwrap_or(0);
+        if let (Request::Other { tag: VTPM_TAG_REQ2, ordinal }, Some(is_peer)) = (&request, self.manager_peer) {
+            if is_peer(&conn) {
+                return self.management(*ordinal, &frame[tpm_frame::HEADER_LEN..], rng);
+            }
+            self.notes.push(format!(
+                "ERROR[VTPM]: management request {ordinal:#010x} from {conn:?} refused: only the management frontend (dom0) may send them"
+            ));
+            return proto::error_reply(tag, TPM_AUTHFAIL).to_vec();
+        }
         if uuid == [0; 16] {
             // the nil uuid names no vTPM: every vtpm configured without one would share it
             self.notes.push(format!("ERROR[VTPM]: refusing {conn:?}: its backend dir has the nil uuid"));
@@ -184,12 +216,22 @@ impl<D: BlockDevice, C: Ord + Copy + fmt::Debug> Service<D, C> {
             ));
             return proto::error_reply(tag, TPM_DISABLED).to_vec();
         }
+        if matches!(request, Request::SaveHashKey(_) | Request::LoadHashKey)
+            && self.store.root().retired.contains_key(&uuid)
+        {
+            self.notes.push(format!(
+                "ERROR[VTPM]: vTPM {} was exported from this manager (retired); refusing its state",
+                hex(&uuid)
+            ));
+            return proto::error_reply(tag, crate::mgmt::RC_RETIRED).to_vec();
+        }
         let admin = self.store.get(&uuid).is_some_and(VtpmRecord::is_admin);
         match request {
             Request::SaveHashKey(blob) => self.save(uuid, blob, rng),
             Request::LoadHashKey => match self.store.get(&uuid) {
-                Some(r) => proto::reply(tag, TPM_SUCCESS, &r.blob),
-                None => proto::error_reply(tag, RC_NO_RECORD).to_vec(),
+                // a record made by VTPM_NEW has no state yet: the vtpm starts fresh
+                Some(r) if !r.blob.is_empty() => proto::reply(tag, TPM_SUCCESS, &r.blob),
+                _ => proto::error_reply(tag, RC_NO_RECORD).to_vec(),
             },
             Request::GetRandom { bytes } => match hw {
                 Some((tpm, config)) => self.get_random(bytes, tpm, rng, config),

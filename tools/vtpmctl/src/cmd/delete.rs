@@ -1,6 +1,6 @@
-//! `vtpmctl delete NAME --yes`: removes a stopped vtpm's disk image, its xl cfg and its record.
-//! The manager's record of the vtpm's uuid stays (removing it needs the management ordinals over
-//! dom0's tpmfront: a later stage), and so does the guest cfg's `vtpm=` line (it is named).
+//! `vtpmctl delete NAME --yes`: removes a stopped vtpm's disk image, its xl cfg, its record, and
+//! the manager's record of its uuid (VTPM_DEL; when the manager cannot be reached or refuses,
+//! that is said and the rest is still removed). The guest cfg's `vtpm=` line stays (it is named).
 
 use std::fs;
 use std::io::{self, Write};
@@ -42,11 +42,19 @@ pub fn run(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
     let _ = writeln!(o, "deleted vtpm {name} (uuid {})", rec.uuid);
     let _ = writeln!(o, "  disk  {} {disk}", rec.disk.display());
     let _ = writeln!(o, "  cfg   {} {cfg}", rec.cfg.display());
-    let _ = writeln!(
-        o,
-        "  the manager {} still holds a record for uuid {} (removing it is not implemented yet)",
-        rec.manager, rec.uuid
-    );
+    let gone = match crate::uuid::parse(&rec.uuid) {
+        Some(u) => crate::cmd::migrate::with_manager(ctx, &rec.manager, |c| c.delete(u)),
+        None => Err(format!("bad uuid {:?}", rec.uuid)),
+    };
+    let o = &mut ctx.out;
+    match gone {
+        Ok(()) => {
+            let _ = writeln!(o, "  the manager {}'s record for uuid {} removed", rec.manager, rec.uuid);
+        }
+        Err(e) => {
+            let _ = writeln!(o, "  the manager {} still holds a record for uuid {} ({e})", rec.manager, rec.uuid);
+        }
+    }
     if rec.guest_line_added {
         let _ =
             writeln!(o, "  guest cfg {} still has vtpm = [ \"backend={name}\" ]: remove it", rec.guest_cfg.display());

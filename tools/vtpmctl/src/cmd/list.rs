@@ -1,6 +1,7 @@
 //! `vtpmctl list` and `vtpmctl show NAME`: the registry's records joined with what xenstore says
 //! (running or not, domids, device states). Without xenstore the records are still shown, with
-//! the running state unknown and the reason.
+//! the running state unknown and the reason. `list` adds the manager's view: the uuids each
+//! manager holds (VTPM_LIST), or why it cannot be reached.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -18,6 +19,24 @@ struct View {
     rec: Record,
     status: Result<Status, String>,
     disk_bytes: Option<u64>,
+    /// Whether its manager holds its uuid (`None`: not asked or not reachable).
+    at_manager: Option<bool>,
+}
+
+/// What each manager holds: name → its uuids, or why it cannot be reached.
+type ManagerViews = BTreeMap<String, Result<Vec<String>, String>>;
+
+fn manager_views(ctx: &mut Ctx<'_>, names: impl IntoIterator<Item = String>) -> ManagerViews {
+    let mut out = BTreeMap::new();
+    for name in names {
+        if out.contains_key(&name) {
+            continue;
+        }
+        let v = crate::cmd::migrate::with_manager(ctx, &name, |c| c.list_all())
+            .map(|us| us.iter().map(crate::uuid::format).collect());
+        out.insert(name, v);
+    }
+    out
 }
 
 fn st(s: Option<XenbusState>) -> &'static str {
@@ -33,7 +52,7 @@ fn views(ctx: &mut Ctx<'_>, recs: Vec<Record>) -> Vec<View> {
                 Err(e) => Err(e.clone()),
             };
             let disk_bytes = std::fs::metadata(&rec.disk).ok().map(|m| m.len());
-            View { rec, status, disk_bytes }
+            View { rec, status, disk_bytes, at_manager: None }
         })
         .collect()
 }
@@ -78,6 +97,7 @@ fn to_json(v: &View) -> Json {
         ("frontend_state", fe),
         ("manager_link_state", ml),
         ("xenstore_error", err),
+        ("at_manager", v.at_manager.map_or(Json::Null, Json::Bool)),
     ])
 }
 
@@ -92,7 +112,15 @@ pub fn list(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
             Err(e) => bad.push(e),
         }
     }
-    let vs = views(ctx, recs);
+    let mut vs = views(ctx, recs);
+    let names = vs.iter().map(|v| v.rec.manager.clone()).chain(a.value("--manager").map(str::to_string));
+    let names: Vec<String> = names.collect();
+    let mgrs = manager_views(ctx, names);
+    for v in &mut vs {
+        if let Some(Ok(us)) = mgrs.get(&v.rec.manager) {
+            v.at_manager = Some(us.iter().any(|u| u.eq_ignore_ascii_case(&v.rec.uuid)));
+        }
+    }
     if a.flag("--json") {
         let _ = writeln!(ctx.out, "{}", Json::Arr(vs.iter().map(to_json).collect()));
     } else {
@@ -126,6 +154,29 @@ pub fn list(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
         }
         if let Some(Err(e)) = vs.first().map(|v| &v.status) {
             let _ = writeln!(ctx.out, "(running state unknown: {e})");
+        }
+        for (name, view) in &mgrs {
+            match view {
+                Ok(us) => {
+                    let missing: Vec<&str> = vs
+                        .iter()
+                        .filter(|v| &v.rec.manager == name && v.at_manager == Some(false))
+                        .map(|v| v.rec.name.as_str())
+                        .collect();
+                    let unknown: Vec<&String> =
+                        us.iter().filter(|u| !vs.iter().any(|v| v.rec.uuid.eq_ignore_ascii_case(u))).collect();
+                    let _ = writeln!(ctx.out, "manager {name}: {} vTPM record(s)", us.len());
+                    if !missing.is_empty() {
+                        let _ = writeln!(ctx.out, "  no record there (deleted, or never saved): {}", missing.join(" "));
+                    }
+                    for u in unknown {
+                        let _ = writeln!(ctx.out, "  not made by vtpmctl: {u}");
+                    }
+                }
+                Err(e) => {
+                    let _ = writeln!(ctx.out, "manager {name}: not reachable ({e})");
+                }
+            }
         }
     }
     if let Some(first) = bad.first() {

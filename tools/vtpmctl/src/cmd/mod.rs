@@ -1,8 +1,10 @@
-//! The subcommands, one per file (`list` also holds `show`), and `probe`.
+//! The subcommands, one per file (`list` also holds `show`; `migrate` holds backup, restore,
+//! manager-key, export and import), and `probe`.
 
 pub mod create;
 pub mod delete;
 pub mod list;
+pub mod migrate;
 pub mod start;
 
 use crate::Ctx;
