@@ -1,10 +1,10 @@
 //! The image's work up to the jump, generic over the driver interface (`xen-hv`) so the host
 //! tests run it on the simulated Xen: `extra=` options → the guest's disk → the boot entry,
 //! kernel and initrd (`pvgrub_loader`) → pv-grub's measurements into the vTPM → the report
-//! line. By default the report says the in-place PV boot is not done; with `boot=inplace`
-//! the line says "booting" and the image then boots the kernel in place (`main.rs`, over
-//! `pvgrub_loader::domain_image` and `kernel::pvboot`). Every failure is one line and [`Outcome::Stop`]; console lines go to `out`
-//! as they happen.
+//! line. By default (`boot=inplace`) the line says "booting" and the image then boots the
+//! kernel in place (`main.rs`, over `pvgrub_loader::domain_image` and `kernel::pvboot`); with
+//! `boot=none` it says "loaded … not booting it" and the image powers off. Every failure is one
+//! line and [`Outcome::Stop`]; console lines go to `out` as they happen.
 //!
 //! With no disk and no kernel or config option, there is nothing to do: [`Outcome::Idle`] (the
 //! image then waits for `xl shutdown`, as it did before it could load anything).
@@ -124,7 +124,7 @@ pub fn run<'a, X: Xen>(
     Outcome::Loaded { loaded: Box::new(loaded), prediction, measured, boot: opts.boot }
 }
 
-/// The line printed before the in-place boot (`boot=inplace`), instead of [`report_line`].
+/// The line printed before the in-place boot (`boot=inplace`, the default), instead of [`report_line`].
 pub fn booting_line(loaded: &Loaded, p: &Prediction) -> String {
     format!(
         "pvgrub-measure: booting {} ({} bytes), initrd {} bytes; PCR4={} PCR5={}",
@@ -136,10 +136,10 @@ pub fn booting_line(loaded: &Loaded, p: &Prediction) -> String {
     )
 }
 
-/// The stage's last line.
+/// The stage's last line with `boot=none` (measure, report, power off).
 pub fn report_line(loaded: &Loaded, p: &Prediction) -> String {
     format!(
-        "pvgrub-measure: loaded {} ({} bytes), initrd {} bytes; PCR4={} PCR5={}; the in-place PV boot is not implemented yet",
+        "pvgrub-measure: loaded {} ({} bytes), initrd {} bytes; PCR4={} PCR5={}; not booting it (boot=none)",
         loaded.entry.kernel,
         loaded.kernel_file.len(),
         loaded.initrd.as_ref().map_or(0, |i| i.len()),

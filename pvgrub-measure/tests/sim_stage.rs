@@ -131,14 +131,15 @@ fn loads_from_the_disk_and_measures_into_the_real_engine() {
         [("boot/grub/grub.cfg", GRUB_CFG.as_bytes()), ("boot/vmlinuz", &kernel), ("boot/initrd.img", &initrd)];
     let Some(img) = fs_image("full", &files) else { return };
     let (w, mut g) = world(Some(img), true);
-    let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info"))]);
-    let Outcome::Loaded { loaded, prediction, measured, .. } = outcome else { panic!("{outcome:?}") };
+    let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info")), ("boot", Some("none"))]);
+    let Outcome::Loaded { loaded, prediction, measured, boot } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(boot, pvgrub_loader::BootMode::None);
     assert!(measured);
     assert!(loaded.kernel_file == kernel && loaded.initrd.as_deref() == Some(&initrd[..]));
     assert_eq!(loaded.entry.cmdline, "root=/dev/xvda ro quiet");
     let last = lines.last().unwrap();
     assert!(last.starts_with("pvgrub-measure: loaded (hd0)/boot/vmlinuz ("), "{last}");
-    assert!(last.ends_with("the in-place PV boot is not implemented yet"), "{last}");
+    assert!(last.ends_with("; not booting it (boot=none)"), "{last}");
     assert!(last.contains(&format!("PCR4={}", pvgrub_loader::measure::hex(&prediction.pcr4))));
     assert!(lines.iter().any(|l| l.contains("measured into the vTPM")));
     // The device was handed back (Initialising), as for the kernel booted next.
@@ -223,4 +224,19 @@ fn boot_inplace_says_booting_and_hands_the_disk_back_initialising() {
     let (_w, mut g) = world(None, true);
     let (outcome, _) = run_stage(&mut g, &[("boot", Some("kexec"))]);
     assert!(matches!(outcome, Outcome::Stop(ref m) if m.contains("boot=kexec")), "{outcome:?}");
+}
+
+#[test]
+fn the_default_is_the_in_place_boot() {
+    let kernel = gzip_bzimage(&pv_elf(true));
+    let files: [(&str, &[u8]); 3] =
+        [("boot/grub/grub.cfg", GRUB_CFG.as_bytes()), ("boot/vmlinuz", &kernel), ("boot/initrd.img", b"initrd")];
+    let Some(img) = fs_image("default", &files) else { return };
+    let (_w, mut g) = world(Some(img), true);
+    let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info"))]);
+    let Outcome::Loaded { boot, measured, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(boot, pvgrub_loader::BootMode::InPlace);
+    assert!(measured);
+    assert!(lines.last().unwrap().starts_with("pvgrub-measure: booting (hd0)/boot/vmlinuz ("), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("not booting")), "{lines:?}");
 }

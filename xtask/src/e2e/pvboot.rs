@@ -4,7 +4,7 @@
 //! (a Debian-style menuentry), `boot/vmlinuz-<release>` and a small initrd whose `/init`
 //! (busybox from the test bed's root file system) loads xen-tpmfront, prints
 //! `/sys/class/tpm/tpm0/pcrs` and powers off. A vtpm stub domain (configs/vtpm.cfg less its
-//! manager line) serves the guest's vTPM; pvgrub-measure runs with `boot=inplace`.
+//! manager line) serves the guest's vTPM; pvgrub-measure runs with its defaults (the in-place boot).
 //!
 //! Checks: the loader's "booting" line names the kernel and carries the PCR values computed
 //! here with `sha1sum` (pv-grub's measurement, fact sheet §9); the booted Linux prints its init
@@ -95,14 +95,15 @@ poweroff -f\n"
     )
 }
 
-/// The guest's config: configs/pvgrub-measure.cfg with the disk, the vtpm, `boot=inplace`.
+/// The guest's config: configs/pvgrub-measure.cfg with the disk and the vtpm (the in-place boot is
+/// the loader's default, so `extra=` names no `boot=`).
 pub fn guest_config(base: &XlConfig) -> XlConfig {
     let mut cfg = base.clone();
     cfg.set("name", &format!("\"{GUEST}\""));
     cfg.set("memory", &GUEST_MEMORY.to_string());
     cfg.set("disk", &format!("[ \"format=raw, vdev=xvda, access=ro, target={DISK}\" ]"));
     cfg.set("vtpm", &format!("[ \"backend={VTPM}\" ]"));
-    cfg.set("extra", "\"loglevel=info boot=inplace\"");
+    cfg.set("extra", "\"loglevel=info\"");
     cfg
 }
 
@@ -381,7 +382,7 @@ mod tests {
         let base = load_config(&crate::paths::configs(), "pvgrub-measure.cfg", &mut notes).unwrap();
         let g = guest_config(&base);
         assert_eq!(g.string("name").as_deref(), Some(GUEST));
-        assert_eq!(g.string("extra").as_deref(), Some("loglevel=info boot=inplace"));
+        assert_eq!(g.string("extra").as_deref(), Some("loglevel=info"));
         assert_eq!(g.file_disks(), [(DISK.to_string(), "xvda".to_string())]);
         assert!(g.raw("vtpm").is_some_and(|v| v.contains(&format!("backend={VTPM}"))));
         let vtpm = Domain { name: VTPM.into(), cfg: XlConfig::new(""), image: Some("vtpm-stubdom".into()) };
