@@ -240,3 +240,16 @@ fn the_default_is_the_in_place_boot() {
     assert!(lines.last().unwrap().starts_with("pvgrub-measure: booting (hd0)/boot/vmlinuz ("), "{lines:?}");
     assert!(!lines.iter().any(|l| l.contains("not booting")), "{lines:?}");
 }
+
+/// The e2e `pvboot` scenario's broken guest: a disk of zeros (no partition table, no file
+/// system) is one line ending "stopping the domain", and nothing is booted.
+#[test]
+fn a_zeroed_disk_is_one_stop_line() {
+    let (_w, mut g) = world(Some(vec![0u8; 4 << 20]), false);
+    let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info"))]);
+    assert!(matches!(outcome, Outcome::Stop(_)), "{outcome:?}");
+    let stops: Vec<&String> = lines.iter().filter(|l| l.contains("stopping the domain")).collect();
+    assert_eq!(stops.len(), 1, "{lines:?}");
+    assert!(lines.last().unwrap().ends_with("; stopping the domain"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("booting")), "{lines:?}");
+}

@@ -8,6 +8,7 @@ mod bench;
 mod build;
 mod cpio;
 mod e2e;
+mod elf_needed;
 mod hash;
 mod paths;
 mod qemu;
