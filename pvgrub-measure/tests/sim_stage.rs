@@ -142,6 +142,12 @@ fn loads_from_the_disk_and_measures_into_the_real_engine() {
     assert!(last.ends_with("; not booting it (boot=none)"), "{last}");
     assert!(last.contains(&format!("PCR4={}", pvgrub_loader::measure::hex(&prediction.pcr4))));
     assert!(lines.iter().any(|l| l.contains("measured into the vTPM")));
+    assert!(
+        lines.iter().any(|l| l.starts_with("pvgrub-measure: of which disk I/O ")
+            && l.ends_with(" ms")
+            && l.contains(" ms, finding, decompressing and checking ")),
+        "{lines:?}"
+    );
     // The device was handed back (Initialising), as for the kernel booted next.
     assert_eq!(toolstack::state(&w, &format!("/local/domain/{GUEST}/device/vtpm/0")), Some(1));
     // The engine's PCRs are the prediction.

@@ -295,6 +295,15 @@ fn build_disk(tb: &Testbed, kernel: &[u8], initrd: &[u8], work: &Path) -> Result
     Ok(bytes)
 }
 
+/// The scenario's disk (and the kernel and initrd on it), built in the scratch directory `work`:
+/// also what `cargo xtask bench pvgrub` loads.
+pub fn disk_image(tb: &Testbed, work: &Path) -> Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
+    let kernel = std::fs::read(&tb.vmlinuz)?;
+    let initrd = build_initrd(tb)?;
+    let disk = build_disk(tb, &kernel, &initrd, work)?;
+    Ok((kernel, initrd, disk))
+}
+
 /// The plan steps (no files): vtpm up, the guest boots through pvgrub-measure and powers off.
 pub fn plan_steps(plan: &mut Plan, vtpm: &Domain, guest: &Domain) {
     plan.scenario(NAME);
@@ -337,9 +346,7 @@ pub fn plan(plan: &mut Plan, dir: &Path, tb: &Testbed) -> Result<Planned> {
     let guest = Domain { name: GUEST.into(), cfg: guest_config(&base), image: Some("pvgrub-measure".into()) };
     let no_vtpm = Domain { name: NO_VTPM.into(), cfg: no_vtpm_config(&base), image: Some("pvgrub-measure".into()) };
     let broken = Domain { name: BROKEN.into(), cfg: broken_config(&base), image: Some("pvgrub-measure".into()) };
-    let kernel = std::fs::read(&tb.vmlinuz)?;
-    let initrd = build_initrd(tb)?;
-    let disk = build_disk(tb, &kernel, &initrd, &crate::paths::out().join("pvboot-disk"))?;
+    let (kernel, initrd, disk) = disk_image(tb, &crate::paths::out().join("pvboot-disk"))?;
     let (pcr4, pcr5) = expected_pcrs(&kernel, CMDLINE.as_bytes(), &initrd)?;
     plan.file(DISK, 0o644, disk);
     plan_steps(plan, &vtpm, &guest);
