@@ -1,4 +1,4 @@
-//! The in-place PV boot on real Xen (`boot=inplace`): the loaded kernel's domain image is
+//! The in-place PV boot on real Xen (`boot=inplace`, the default): the loaded kernel's domain image is
 //! built as data by `pvgrub_loader::domain_image` over frames allocated here (one fresh frame
 //! per pfn of the image; see the README for why), the pages are written, and
 //! `kernel::pvboot::jump` switches the domain to the kernel. Every failure before the switch

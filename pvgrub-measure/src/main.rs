@@ -1,6 +1,6 @@
 //! The measuring PV boot loader image (`pvgrub-measure`): finds the guest's kernel on its
-//! disk, measures it into the vTPM as pv-grub did, and with `boot=inplace` boots it in place
-//! (`inplace.rs`). The loader
+//! disk, measures it into the vTPM as pv-grub did, and boots it in place (`inplace.rs`;
+//! `boot=none` measures and powers off). The loader
 //! logic is the pure `pvgrub-loader` crate. On the host this binary is the verifier's tool:
 //! `pvgrub-measure predict …` prints the PCR 4 and PCR 5 values to expect (see `predict.rs`);
 //! without arguments it explains how to build the image.

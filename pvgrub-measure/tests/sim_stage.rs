@@ -131,16 +131,23 @@ fn loads_from_the_disk_and_measures_into_the_real_engine() {
         [("boot/grub/grub.cfg", GRUB_CFG.as_bytes()), ("boot/vmlinuz", &kernel), ("boot/initrd.img", &initrd)];
     let Some(img) = fs_image("full", &files) else { return };
     let (w, mut g) = world(Some(img), true);
-    let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info"))]);
-    let Outcome::Loaded { loaded, prediction, measured, .. } = outcome else { panic!("{outcome:?}") };
+    let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info")), ("boot", Some("none"))]);
+    let Outcome::Loaded { loaded, prediction, measured, boot } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(boot, pvgrub_loader::BootMode::None);
     assert!(measured);
     assert!(loaded.kernel_file == kernel && loaded.initrd.as_deref() == Some(&initrd[..]));
     assert_eq!(loaded.entry.cmdline, "root=/dev/xvda ro quiet");
     let last = lines.last().unwrap();
     assert!(last.starts_with("pvgrub-measure: loaded (hd0)/boot/vmlinuz ("), "{last}");
-    assert!(last.ends_with("the in-place PV boot is not implemented yet"), "{last}");
+    assert!(last.ends_with("; not booting it (boot=none)"), "{last}");
     assert!(last.contains(&format!("PCR4={}", pvgrub_loader::measure::hex(&prediction.pcr4))));
     assert!(lines.iter().any(|l| l.contains("measured into the vTPM")));
+    assert!(
+        lines.iter().any(|l| l.starts_with("pvgrub-measure: of which disk I/O ")
+            && l.ends_with(" ms")
+            && l.contains(" ms, finding, decompressing and checking ")),
+        "{lines:?}"
+    );
     // The device was handed back (Initialising), as for the kernel booted next.
     assert_eq!(toolstack::state(&w, &format!("/local/domain/{GUEST}/device/vtpm/0")), Some(1));
     // The engine's PCRs are the prediction.
@@ -223,4 +230,32 @@ fn boot_inplace_says_booting_and_hands_the_disk_back_initialising() {
     let (_w, mut g) = world(None, true);
     let (outcome, _) = run_stage(&mut g, &[("boot", Some("kexec"))]);
     assert!(matches!(outcome, Outcome::Stop(ref m) if m.contains("boot=kexec")), "{outcome:?}");
+}
+
+#[test]
+fn the_default_is_the_in_place_boot() {
+    let kernel = gzip_bzimage(&pv_elf(true));
+    let files: [(&str, &[u8]); 3] =
+        [("boot/grub/grub.cfg", GRUB_CFG.as_bytes()), ("boot/vmlinuz", &kernel), ("boot/initrd.img", b"initrd")];
+    let Some(img) = fs_image("default", &files) else { return };
+    let (_w, mut g) = world(Some(img), true);
+    let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info"))]);
+    let Outcome::Loaded { boot, measured, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(boot, pvgrub_loader::BootMode::InPlace);
+    assert!(measured);
+    assert!(lines.last().unwrap().starts_with("pvgrub-measure: booting (hd0)/boot/vmlinuz ("), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("not booting")), "{lines:?}");
+}
+
+/// The e2e `pvboot` scenario's broken guest: a disk of zeros (no partition table, no file
+/// system) is one line ending "stopping the domain", and nothing is booted.
+#[test]
+fn a_zeroed_disk_is_one_stop_line() {
+    let (_w, mut g) = world(Some(vec![0u8; 4 << 20]), false);
+    let (outcome, lines) = run_stage(&mut g, &[("loglevel", Some("info"))]);
+    assert!(matches!(outcome, Outcome::Stop(_)), "{outcome:?}");
+    let stops: Vec<&String> = lines.iter().filter(|l| l.contains("stopping the domain")).collect();
+    assert_eq!(stops.len(), 1, "{lines:?}");
+    assert!(lines.last().unwrap().ends_with("; stopping the domain"), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("booting")), "{lines:?}");
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 const TRAILER: &str = "TRAILER!!!";
 
-/// An in-memory newc archive, owned by root.
+/// An in-memory newc archive; entries are owned by root unless added with an owner.
 #[derive(Default)]
 pub struct Archive {
     buf: Vec<u8>,
@@ -29,13 +29,17 @@ impl Archive {
     }
 
     fn entry(&mut self, name: &str, mode: u32, data: &[u8]) {
+        self.entry_owned(name, mode, (0, 0), data);
+    }
+
+    fn entry_owned(&mut self, name: &str, mode: u32, (uid, gid): (u32, u32), data: &[u8]) {
         self.ino += 1;
         let namesize = name.len() + 1;
         let fields = [
             self.ino,
             mode,
-            0, // uid
-            0, // gid
+            uid,
+            gid,
             if mode & 0o170000 == 0o040000 { 2 } else { 1 },
             0, // mtime: reproducible
             data.len() as u32,
@@ -77,6 +81,28 @@ impl Archive {
             self.dir(parent);
         }
         self.entry(path, 0o100000 | (perm & 0o7777), data);
+    }
+
+    /// Adds a regular file owned by `(uid, gid)` (numeric, as in the archive's `/etc/passwd`).
+    pub fn file_owned(&mut self, path: &str, perm: u32, owner: (u32, u32), data: &[u8]) {
+        let path = path.trim_matches('/');
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent);
+        }
+        self.entry_owned(path, 0o100000 | (perm & 0o7777), owner, data);
+    }
+
+    /// Adds a directory owned by `(uid, gid)` with permission bits `perm` (its parents: root, 0755).
+    pub fn dir_owned(&mut self, path: &str, perm: u32, owner: (u32, u32)) {
+        let path = path.trim_matches('/');
+        if path.is_empty() || self.dirs.contains(path) {
+            return;
+        }
+        if let Some((parent, _)) = path.rsplit_once('/') {
+            self.dir(parent);
+        }
+        self.dirs.insert(path.to_string());
+        self.entry_owned(path, 0o040000 | (perm & 0o7777), owner, &[]);
     }
 
     /// Appends the trailer and returns the archive bytes.
@@ -147,5 +173,36 @@ mod tests {
         assert_eq!(e[4].2, b"abcde");
         assert_eq!(e[0].1, 0o040755);
         assert_eq!(e[7].1, 0o100755);
+    }
+}
+
+#[cfg(test)]
+mod owner_tests {
+    use super::*;
+
+    #[test]
+    fn owned_entries_carry_uid_and_gid() {
+        let mut a = Archive::new();
+        a.file_owned("etc/tcsd.conf", 0o640, (0, 105), b"x");
+        a.dir_owned("var/lib/tpm", 0o700, (100, 105));
+        let b = a.finish();
+        // Entries: etc, etc/tcsd.conf, var, var/lib, var/lib/tpm; fields 2 and 3 are uid and gid.
+        let mut off = 0;
+        let mut seen = Vec::new();
+        while &b[off..off + 6] == b"070701" {
+            let f = |i: usize| {
+                u32::from_str_radix(std::str::from_utf8(&b[off + 6 + 8 * i..off + 14 + 8 * i]).unwrap(), 16).unwrap()
+            };
+            let (mode, uid, gid, size, namesize) = (f(1), f(2), f(3), f(6) as usize, f(11) as usize);
+            let name = std::str::from_utf8(&b[off + 110..off + 110 + namesize - 1]).unwrap().to_string();
+            seen.push((name.clone(), mode, uid, gid));
+            if name == TRAILER {
+                break;
+            }
+            off = ((off + 110 + namesize).next_multiple_of(4) + size).next_multiple_of(4);
+        }
+        assert_eq!(seen[0], ("etc".to_string(), 0o040755, 0, 0));
+        assert_eq!(seen[1], ("etc/tcsd.conf".to_string(), 0o100640, 0, 105));
+        assert_eq!(seen[4], ("var/lib/tpm".to_string(), 0o040700, 100, 105));
     }
 }

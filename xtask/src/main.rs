@@ -5,9 +5,11 @@
 
 mod apt;
 mod bench;
+mod bench_pvgrub;
 mod build;
 mod cpio;
 mod e2e;
+mod elf_needed;
 mod hash;
 mod paths;
 mod qemu;
@@ -28,6 +30,7 @@ fn usage() -> &'static str {
      \x20 demo                  the test bed booting vtpmmgr then vtpm, consoles shown live\n\
      \x20 test [scenario…]      cargo test --workspace, build, e2e; summary at the end\n\
      \x20 bench [--iterations N]  tpm12 engine latency per command beside libtpms (swtpm), as a table\n\
+     \x20 bench pvgrub            pvgrub-measure's loader work on the host (predict --disk on the pvboot disk)\n\
      \n\
      Logs of e2e/demo: out/e2e/serial.log, out/e2e/<scenario>.log, out/e2e/console/<domain>.log\n"
 }

@@ -6,8 +6,8 @@
 //! - `kernel=PATH` [`ramdisk=PATH`] [`cmdline=STRING`]: boot that kernel directly (no config);
 //! - `--vtpm-label=LABEL` (pv-grub's spelling, also `vtpm-label=`): a vTPM is required (no
 //!   vTPM stops the domain); `vtpm-required` requires one without naming a label;
-//! - `boot=inplace` boots the loaded kernel in place (the PV "kexec"); `boot=none`, the
-//!   default for now, measures, reports and powers off (see the image's README).
+//! - `boot=inplace`, the default, boots the loaded kernel in place (the PV "kexec");
+//!   `boot=none` measures, reports and powers off (a verifier's dry run; see the image's README).
 //!
 //! Paths here follow pv-grub: GRUB legacy numbering, `(hd0,0)` is the first partition; a
 //! name with a table (`(hd0,msdos1)`, `(hd0,gpt2)`) is GRUB 2 numbering. A plain `/path` is
@@ -52,10 +52,10 @@ pub struct BootOptions {
 /// `boot=`: what the loader does once the kernel is loaded and measured.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum BootMode {
-    /// Report and power off (`boot=none`, the default until the in-place boot has run on Xen).
-    #[default]
+    /// Report and power off (`boot=none`: measure only).
     None,
-    /// Boot the kernel in place (`boot=inplace`).
+    /// Boot the kernel in place (`boot=inplace`, the default).
+    #[default]
     InPlace,
 }
 
@@ -68,7 +68,7 @@ impl BootOptions {
         let mut cmdline = None;
         let mut vtpm_required = false;
         let mut vtpm_label = None;
-        let mut boot = BootMode::None;
+        let mut boot = BootMode::default();
         let path = |name: &str, v: &str| {
             parse_path(v, Dialect::Legacy).map_err(|e| LoadError::BadOption(format!("{name}={v}: {e}")))
         };
@@ -144,7 +144,8 @@ mod tests {
         assert_eq!(cmdline, "root=/dev/xvda2 ro");
         assert_eq!(BootOptions::parse([]).unwrap().source, BootSource::Config(None));
         assert!(BootOptions::parse([("vtpm-required", None)]).unwrap().vtpm_required);
-        assert_eq!(BootOptions::parse([]).unwrap().boot, BootMode::None);
+        assert_eq!(BootOptions::parse([]).unwrap().boot, BootMode::InPlace);
+        assert_eq!(BootOptions::parse([("boot", Some("none"))]).unwrap().boot, BootMode::None);
         assert_eq!(BootOptions::parse([("boot", Some("inplace"))]).unwrap().boot, BootMode::InPlace);
         assert_eq!(
             BootOptions::parse([("boot", Some("inplace")), ("boot", Some("none"))]).unwrap().boot,

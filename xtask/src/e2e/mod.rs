@@ -318,7 +318,9 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             }
             Planned::Multi(p) => checks.extend(multi::check(parsed.scenarios.get(multi::NAME).unwrap_or(&empty), p)),
             Planned::Vtpmctl(_) => checks.extend(vtpmctl::check(parsed.scenarios.get(vtpmctl::NAME).unwrap_or(&empty))),
-            Planned::Pvboot(p) => checks.extend(pvboot::check(parsed.scenarios.get(pvboot::NAME).unwrap_or(&empty), p)),
+            Planned::Pvboot(p) => {
+                checks.extend(pvboot::check_all(parsed.scenarios.get(pvboot::NAME).unwrap_or(&empty), p))
+            }
             Planned::Dom0Tpm => checks.extend(dom0_tpm::check(parsed.scenarios.get(dom0_tpm::NAME).unwrap_or(&empty))),
         }
     }
