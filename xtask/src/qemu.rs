@@ -53,6 +53,9 @@ pub struct Outcome {
     pub done_seen: bool,
     /// `ready_marker` was not seen within `ready_within`.
     pub stalled: bool,
+    /// dom0's plan stopped making progress: no `@@` line for [`FROZEN`] after dom0 came up (the
+    /// CPU dump was sent at [`SILENCE`]); QEMU was stopped.
+    pub frozen: bool,
     pub secs: f64,
 }
 
@@ -61,6 +64,14 @@ pub struct Outcome {
 /// a `wait` step runs (up to 900 s for a Linux guest), so this only fires on a long wait or a
 /// hung test bed, and once per boot.
 const SILENCE: Duration = Duration::from_secs(300);
+
+/// How long dom0's plan may print no `@@` line before the test bed counts as frozen. Every plan
+/// step reports within this: a `wait` prints the domain's console tail every 240 s, `shutdown`
+/// and `gone` end within their own limits (at most 150 s), `xl create` within a few minutes
+/// even on a loaded host. Seen under TCG (both Xen CPUs idle in `default_idle`, dom0 and the
+/// domains blocked, QEMU idle) at `xl create` of a qdisk domain: a test-bed freeze, not a
+/// result.
+const FROZEN: Duration = Duration::from_secs(360);
 
 /// What a silent test bed is sent on the serial line (`mon:stdio`: Ctrl-A Ctrl-A is a literal
 /// Ctrl-A for the guest, Ctrl-A c switches between serial and QEMU's monitor): QEMU's view of
@@ -191,12 +202,17 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     let mut stalled = false;
     let mut timed_out = false;
     let mut last_line = Instant::now();
+    let mut last_plan_line = Instant::now();
     let mut dumped = false;
+    let mut frozen = false;
     let exit;
     loop {
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
                 last_line = Instant::now();
+                if line.contains("@@") {
+                    last_plan_line = last_line;
+                }
                 writeln!(log, "[+{:7.2}] {line}", util::secs(t0))?;
                 log.flush()?;
                 if !ready_seen && line.contains(b.ready_marker) {
@@ -246,6 +262,17 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
                 let _ = w.write_all(SILENCE_DUMP).and_then(|_| w.flush());
             }
         }
+        if ready_seen && done_at.is_none() && last_plan_line.elapsed() > FROZEN {
+            frozen = true;
+            writeln!(
+                log,
+                "[+{:7.2}] [xtask] dom0's plan printed nothing for {} s: the test bed froze; killing QEMU",
+                util::secs(t0),
+                FROZEN.as_secs()
+            )?;
+            exit = None;
+            break;
+        }
         if t0.elapsed() > b.timeout {
             timed_out = true;
             writeln!(
@@ -271,7 +298,7 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     drop(stdin);
     drop(guard);
     log.flush()?;
-    Ok(Outcome { exit, timed_out, done_seen: done_at.is_some(), stalled, secs: util::secs(t0) })
+    Ok(Outcome { exit, timed_out, done_seen: done_at.is_some(), stalled, frozen, secs: util::secs(t0) })
 }
 
 /// Concatenates the per-run archive and the cached root file system into dom0's initrd.

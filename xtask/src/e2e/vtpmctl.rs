@@ -41,7 +41,7 @@ pub fn plan(plan: &mut Plan, dir: &Path, vtpmctl: &Path) -> Result<Domain> {
         "sh vtpmctl {s} create vc1 --guest {GUEST_CFG} --manager vtpmmgr --cfg-dir /tmp/vtpmctl-cfg; echo xt-vtpmctl: create rc=$?"
     ));
     plan.step(format!("sh grep -c 'backend=vc1' {GUEST_CFG} | sed 's/^/xt-vtpmctl: guest-line /'"));
-    plan.step(format!("sh grep -E '^(name|disk|vtpm)' /tmp/vtpmctl-cfg/vc1.cfg | sed 's/^/xt-vtpmctl: cfg /'"));
+    plan.step("sh grep -E '^(name|disk|vtpm)' /tmp/vtpmctl-cfg/vc1.cfg | sed 's/^/xt-vtpmctl: cfg /'");
     plan.step(format!("sh vtpmctl {s} create vc1 --guest {GUEST_CFG} --print; echo xt-vtpmctl: create-again rc=$?"));
     plan.step(format!("sh vtpmctl {s} list --json; echo; echo xt-vtpmctl: list rc=$?"));
     plan.step(format!("sh vtpmctl {s} show vc1; echo xt-vtpmctl: show rc=$?"));
