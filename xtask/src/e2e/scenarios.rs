@@ -12,7 +12,7 @@ use crate::util::{Context, Result};
 use std::path::Path;
 
 /// Scenarios run when none are named.
-pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "blkfront", "vtpm", "vtpmctl", "pvboot"];
+pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "blkfront", "vtpm", "vtpmctl"];
 /// Every scenario.
 pub const ALL: &[&str] =
     &["domu", "disk", "boot", "selftest", "tis", "blkfront", "vtpm", "persist", "multi", "vtpmctl", "pvboot"];
