@@ -5,6 +5,9 @@
 //! disks are refused with nothing written; a manager that comes late is waited for; a save
 //! torn or failed at any write leaves exactly the old or the new state after a restart.
 
+#[path = "support/vtpm_client.rs"]
+mod vtpm_client;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -128,23 +131,7 @@ fn said(lines: &[String], text: &str) -> bool {
 /// Runs `f` with a TPM client over the engine, saving as the service does after each command.
 fn with_client<R>(b: &mut Booted, seed: u64, f: impl FnOnce(&mut Client) -> R) -> R {
     let (engine, p) = b.started.as_mut().expect("started");
-    let dom = &mut b.dom;
-    let mut out = Lines::default();
-    let r = {
-        let mut client = Client::new(
-            |cmd: &[u8]| {
-                let resp = engine.execute(0, cmd);
-                if let Some(image) = engine.take_image_if_changed() {
-                    StateSink::save(p, dom, &image, &mut out as &mut dyn Output);
-                }
-                resp
-            },
-            seed,
-        );
-        f(&mut client)
-    };
-    b.lines.extend(out.0);
-    r
+    vtpm_client::with_saving_client(engine, p, &mut b.dom, &mut b.lines, seed, f)
 }
 
 /// What a restart would load: the slot the manager's record names, decrypted.

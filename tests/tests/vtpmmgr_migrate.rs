@@ -8,6 +8,9 @@
 //! A brings a vtpm back; a vtpm's own management frames are refused (`TPM_AUTHFAIL`, tag
 //! `0x01C5`), dom0's are answered.
 
+#[path = "support/vtpm_client.rs"]
+mod vtpm_client;
+
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -19,9 +22,8 @@ use integration_tests::simxen::{SimDomain, World, toolstack};
 use tpm12::testing::DetRng;
 use tpm12::testing::client::Client;
 use vtpm::Tpm12Engine;
-use vtpm::engine::Engine;
 use vtpm::persist::Persistence;
-use vtpm::service::{Lines, Output, StateSink};
+use vtpm::service::Lines;
 use vtpm::state_disk::HostDisk;
 use vtpm_store::{BlockDevice, BlockError, MemDisk};
 use vtpmctl::host::{CmdOutput, Host};
@@ -216,23 +218,7 @@ fn vtpm_stop(w: &World, v: Vtpm) {
 /// Runs `f` with a TPM client over the vtpm's engine, saving as its service does.
 fn with_client<R>(v: &mut Vtpm, seed: u64, f: impl FnOnce(&mut Client) -> R) -> R {
     let (engine, p) = v.started.as_mut().expect("started");
-    let dom = &mut v.dom;
-    let mut out = Lines::default();
-    let r = {
-        let mut client = Client::new(
-            |cmd: &[u8]| {
-                let resp = engine.execute(0, cmd);
-                if let Some(image) = engine.take_image_if_changed() {
-                    StateSink::save(p, dom, &image, &mut out as &mut dyn Output);
-                }
-                resp
-            },
-            seed,
-        );
-        f(&mut client)
-    };
-    v.lines.extend(out.0);
-    r
+    vtpm_client::with_saving_client(engine, p, &mut v.dom, &mut v.lines, seed, f)
 }
 
 fn has(lines: &[String], text: &str) -> bool {
