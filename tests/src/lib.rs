@@ -6,6 +6,7 @@ pub mod fake_tpm;
 pub mod linux_tpmfront;
 pub mod log_capture;
 pub mod raw_front;
+pub mod shared_disk;
 pub mod sim_manager;
 pub mod simxen;
 pub mod vtpm_sim;

@@ -8,6 +8,7 @@
 #[path = "support/vtpm_client.rs"]
 mod vtpm_client;
 
+use integration_tests::shared_disk::SharedDisk;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -27,8 +28,7 @@ use vtpm::persist::{self, Persistence};
 use vtpm::service::{Lines, Output, StateSink, Step, VtpmService};
 use vtpm::state_disk::{BlkDisk, HostDisk};
 use vtpm_store::{
-    BlockDevice, BlockError, CacheFate, Fault, FaultyDisk, Landing, MemDisk, OwnerUuid, RecordDigest, RecordKey,
-    RecordKind, SlotStore,
+    CacheFate, Fault, FaultyDisk, Landing, MemDisk, OwnerUuid, RecordDigest, RecordKey, RecordKind, SlotStore,
 };
 
 const MS: u64 = 1_000_000;
@@ -43,26 +43,7 @@ const SECTORS: u64 = 16384;
 const OWNER: [u8; 20] = [0x11; 20];
 const SRK: [u8; 20] = [0x22; 20];
 
-/// The state disk, shared with the test (it outlives the vtpm domains).
-#[derive(Clone)]
-struct SharedDisk(Rc<RefCell<FaultyDisk>>);
-
-impl BlockDevice for SharedDisk {
-    fn sectors(&self) -> u64 {
-        self.0.borrow().sectors()
-    }
-    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.0.borrow_mut().read(sector, buf)
-    }
-    fn write(&mut self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.0.borrow_mut().write(sector, data)
-    }
-    fn flush(&mut self) -> Result<(), BlockError> {
-        self.0.borrow_mut().flush()
-    }
-}
-
-type P = Persistence<SimDomain, HostDisk<SharedDisk>>;
+type P = Persistence<SimDomain, HostDisk<SharedDisk<FaultyDisk>>>;
 type BlkPersistence = Persistence<SimDomain, BlkDisk<SimDomain>>;
 
 fn new_disk() -> Rc<RefCell<FaultyDisk>> {

@@ -11,6 +11,7 @@
 #[path = "support/vtpm_client.rs"]
 mod vtpm_client;
 
+use integration_tests::shared_disk::SharedDisk;
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -25,7 +26,7 @@ use vtpm::Tpm12Engine;
 use vtpm::persist::Persistence;
 use vtpm::service::Lines;
 use vtpm::state_disk::HostDisk;
-use vtpm_store::{BlockDevice, BlockError, MemDisk};
+use vtpm_store::MemDisk;
 use vtpmctl::host::{CmdOutput, Host};
 use vtpmctl::mgmt_link::{self, FrontLink, ManagerLink};
 use vtpmmgr::manager::{self, BlkDisk, Manager, SharedHv};
@@ -44,26 +45,7 @@ const SRK: [u8; 20] = [0x22; 20];
 
 type Lines2 = Rc<RefCell<Vec<String>>>;
 type SimManager = Manager<SimDomain, BlkDisk<'static, 'static, SimDomain>>;
-type P = Persistence<SimDomain, HostDisk<SharedDisk>>;
-
-/// A disk shared with the test (it outlives the domains).
-#[derive(Clone)]
-struct SharedDisk(Rc<RefCell<MemDisk>>);
-
-impl BlockDevice for SharedDisk {
-    fn sectors(&self) -> u64 {
-        self.0.borrow().sectors()
-    }
-    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.0.borrow_mut().read(sector, buf)
-    }
-    fn write(&mut self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.0.borrow_mut().write(sector, data)
-    }
-    fn flush(&mut self) -> Result<(), BlockError> {
-        self.0.borrow_mut().flush()
-    }
-}
+type P = Persistence<SimDomain, HostDisk<SharedDisk<MemDisk>>>;
 
 fn leak(dom: SimDomain) -> &'static SharedHv<'static, SimDomain> {
     Box::leak(Box::new(RefCell::new(Box::leak(Box::new(dom)))))

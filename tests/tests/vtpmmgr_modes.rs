@@ -15,6 +15,7 @@
 #[path = "../../vtpmmgr/core/tests/support/mod.rs"]
 mod support;
 
+use integration_tests::shared_disk::SharedDisk;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -24,7 +25,7 @@ use integration_tests::simxen::blkback::{Blkback, Flavor};
 use integration_tests::simxen::{SimDomain, World, toolstack};
 use support::{StateDir, Swtpm, have_swtpm};
 use tpm_frame::Family;
-use vtpm_store::{BlockDevice, BlockError, MemDisk};
+use vtpm_store::MemDisk;
 use vtpmmgr::manager::{self, BlkDisk, FrontTpm, Manager, SharedHv};
 use vtpmmgr::rng::MgrRng;
 use vtpmmgr_core::HardwareTpm;
@@ -191,25 +192,6 @@ fn tpmdriver_tpmfront_over_a_tpm12_domain() {
 #[test]
 fn tpmdriver_tpmfront_over_a_tpm20_domain() {
     tpmfront_manager(Family::Tpm20);
-}
-
-/// A disk shared with the test (it outlives the domains).
-#[derive(Clone)]
-struct SharedDisk(Rc<RefCell<MemDisk>>);
-
-impl BlockDevice for SharedDisk {
-    fn sectors(&self) -> u64 {
-        self.0.borrow().sectors()
-    }
-    fn read(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), BlockError> {
-        self.0.borrow_mut().read(sector, buf)
-    }
-    fn write(&mut self, sector: u64, data: &[u8]) -> Result<(), BlockError> {
-        self.0.borrow_mut().write(sector, data)
-    }
-    fn flush(&mut self) -> Result<(), BlockError> {
-        self.0.borrow_mut().flush()
-    }
 }
 
 /// The manager domain with `tpmdriver=none root_key=<key>` over `disk` (dom0's qdisk), as the
