@@ -322,61 +322,47 @@ pub fn check(
         if s.nonce.len() < 16 || s.nonce.len() > sess.hash.size() {
             return Err(Rc::NONCE.session(n));
         }
-        let Some(e) = entity else {
+        let include_auth = match entity {
             // not an authorization: an HMAC session for parameter encryption only
-            if sess.policy || !(decrypting || encrypting) {
-                return Err(Rc::ATTRIBUTES.session(n));
+            None if sess.policy || !(decrypting || encrypting) => return Err(Rc::ATTRIBUTES.session(n)),
+            None => false,
+            Some(e) if sess.policy => {
+                if sess.trial {
+                    return Err(Rc::ATTRIBUTES.session(n));
+                }
+                if e.policy.is_empty() || !ct_eq(&sess.policy_digest, &e.policy) {
+                    return Err(Rc::POLICY_FAIL.session(n));
+                }
+                if sess.command_code.is_some_and(|c| c != cmd.code) || (e.admin && sess.command_code.is_none()) {
+                    return Err(Rc::POLICY_CC.session(n));
+                }
+                let counter = tpm.vol.as_ref().map(|v| v.pcr_update_counter);
+                if sess.pcr_counter.is_some() && sess.pcr_counter != counter {
+                    return Err(Rc::PCR_CHANGED);
+                }
+                if sess.password_needed {
+                    check_password(&AuthCommand { nonce: &[], attributes: 0, ..s.clone() }, n, &e.auth)?;
+                    out.push(Pending {
+                        key: None,
+                        loaded: true,
+                        enc_key: sess.key.clone(),
+                        sym: sess.sym,
+                        hash: sess.hash,
+                        nonce_tpm: sess.nonce_tpm.clone(),
+                    });
+                    continue;
+                }
+                sess.auth_value_needed
             }
-            let key = Zeroizing::new(sess.key.to_vec());
-            let want = sess.hash.hmac(&key, &[&cp_hash(sess.hash, cmd), s.nonce, &sess.nonce_tpm, &[s.attributes]]);
-            if !ct_eq(&want, s.hmac) {
-                return Err(Rc::BAD_AUTH.session(n));
+            Some(e) => {
+                if !e.user_with_auth {
+                    return Err(Rc::AUTH_UNAVAILABLE);
+                }
+                sess.bind.as_deref() != Some(e.name.as_slice())
             }
-            out.push(Pending {
-                enc_key: key.clone(),
-                key: Some(key),
-                loaded: true,
-                sym: sess.sym,
-                hash: sess.hash,
-                nonce_tpm: sess.nonce_tpm.clone(),
-            });
-            continue;
-        };
-        let include_auth = if sess.policy {
-            if sess.trial {
-                return Err(Rc::ATTRIBUTES.session(n));
-            }
-            if e.policy.is_empty() || !ct_eq(&sess.policy_digest, &e.policy) {
-                return Err(Rc::POLICY_FAIL.session(n));
-            }
-            if sess.command_code.is_some_and(|c| c != cmd.code) || (e.admin && sess.command_code.is_none()) {
-                return Err(Rc::POLICY_CC.session(n));
-            }
-            let counter = tpm.vol.as_ref().map(|v| v.pcr_update_counter);
-            if sess.pcr_counter.is_some() && sess.pcr_counter != counter {
-                return Err(Rc::PCR_CHANGED);
-            }
-            if sess.password_needed {
-                check_password(&AuthCommand { nonce: &[], attributes: 0, ..s.clone() }, n, &e.auth)?;
-                out.push(Pending {
-                    key: None,
-                    loaded: true,
-                    enc_key: sess.key.clone(),
-                    sym: sess.sym,
-                    hash: sess.hash,
-                    nonce_tpm: sess.nonce_tpm.clone(),
-                });
-                continue;
-            }
-            sess.auth_value_needed
-        } else {
-            if !e.user_with_auth {
-                return Err(Rc::AUTH_UNAVAILABLE);
-            }
-            sess.bind.as_deref() != Some(e.name.as_slice())
         };
         let mut key = Zeroizing::new(sess.key.to_vec());
-        if include_auth {
+        if include_auth && let Some(e) = entity {
             key.extend_from_slice(&e.auth);
         }
         let want = sess.hash.hmac(&key, &[&cp_hash(sess.hash, cmd), s.nonce, &sess.nonce_tpm, &[s.attributes]]);
