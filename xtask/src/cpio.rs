@@ -63,24 +63,12 @@ impl Archive {
 
     /// Adds a directory (and its missing parents), mode 0755. `path` is relative (`etc/x`).
     pub fn dir(&mut self, path: &str) {
-        let path = path.trim_matches('/');
-        if path.is_empty() || self.dirs.contains(path) {
-            return;
-        }
-        if let Some((parent, _)) = path.rsplit_once('/') {
-            self.dir(parent);
-        }
-        self.dirs.insert(path.to_string());
-        self.entry(path, 0o040755, &[]);
+        self.dir_owned(path, 0o755, (0, 0));
     }
 
     /// Adds a regular file with permission bits `perm` (e.g. 0o644), creating its parents.
     pub fn file(&mut self, path: &str, perm: u32, data: &[u8]) {
-        let path = path.trim_matches('/');
-        if let Some((parent, _)) = path.rsplit_once('/') {
-            self.dir(parent);
-        }
-        self.entry(path, 0o100000 | (perm & 0o7777), data);
+        self.file_owned(path, perm, (0, 0), data);
     }
 
     /// Adds a regular file owned by `(uid, gid)` (numeric, as in the archive's `/etc/passwd`).
