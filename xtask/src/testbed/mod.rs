@@ -22,8 +22,10 @@ use crate::{apt, paths};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// Host packages the test bed needs.
-pub const HOST_PACKAGES: &[&str] = &["qemu-system-x86", "swtpm", "swtpm-tools", "cpio", "debootstrap", "zstd", "gzip"];
+/// Host packages the test bed needs (sfdisk and mke2fs make the boot loader's guest disk in
+/// scenario `pvboot`).
+pub const HOST_PACKAGES: &[&str] =
+    &["qemu-system-x86", "swtpm", "swtpm-tools", "cpio", "debootstrap", "zstd", "gzip", "fdisk", "e2fsprogs"];
 
 /// Host packages the host tests' real clients and tools need (TrouSerS `tcsd`, tpm-tools,
 /// tpm-quote-tools and tpm2-tools against `tpm12-server`; sfdisk, mke2fs, xz and zstd for the
