@@ -104,6 +104,8 @@ export PATH=/bin:/usr/sbin\n\
 mount -t proc proc /proc\n\
 mount -t sysfs sysfs /sys\n\
 echo \"{LINE} init running: Linux $(uname -r), cmdline $(cat /proc/cmdline)\"\n\
+sums() {{ bad=$(sha1sum -c /etc/xt-sums 2>&1 | grep -v ': OK$'); echo \"{LINE} files $1: $(grep -c . /etc/xt-sums) listed, $(echo -n \"$bad\" | grep -c .) bad\"; [ -z \"$bad\" ] || echo \"$bad\" | sed 's/^/{LINE} bad: /'; }}\n\
+sums at-start\n\
 insmod /lib/modules/{release}/kernel/drivers/char/tpm/xen-tpmfront.ko || echo \"{LINE} insmod failed\"\n\
 max=100; [ -e /sys/bus/xen/devices/vtpm-0 ] || max=10\n\
 i=0\n\
@@ -111,16 +113,20 @@ while [ ! -e /sys/class/tpm/tpm0/pcrs ] && [ $i -lt $max ]; do sleep 0.1; i=$((i
 if [ -e /sys/class/tpm/tpm0/pcrs ]; then\n\
   grep -E '^PCR-0[0-9]' /sys/class/tpm/tpm0/pcrs | sed 's/^/{LINE} /'\n\
   ip link set lo up 2>/dev/null || ifconfig lo 127.0.0.1 up\n\
-  tcsd; trc=$?\n\
+  tcsd -f >/tmp/tcsd.log 2>&1 &\n\
+  tpid=$!\n\
   i=0\n\
   until tpm_version >/tmp/ver 2>&1 || [ $i -ge 60 ]; do sleep 0.5; i=$((i+1)); done\n\
   tpm_version >/tmp/ver 2>&1; rc=$?\n\
-  echo \"{LINE} tpm_version rc=$rc (tcsd rc=$trc pid=$(pidof tcsd) waited_ms=$((i*500)))\"\n\
+  echo \"{LINE} tpm_version rc=$rc (tcsd pid=$tpid running=$(pidof tcsd) waited_ms=$((i*500)))\"\n\
   sed 's/^/{LINE} | /' /tmp/ver\n\
+  [ $rc = 0 ] || sed 's/^/{LINE} tcsd: /' /tmp/tcsd.log\n\
+  [ $rc = 0 ] || dmesg | grep -i -E 'tcsd|segfault|killed' | sed 's/^/{LINE} dmesg: /'\n\
 else\n\
   echo \"{LINE} no /sys/class/tpm/tpm0/pcrs\"\n\
   if [ -e /dev/tpm0 ]; then echo \"{LINE} /dev/tpm0 exists\"; else echo \"{LINE} no /dev/tpm0\"; fi\n\
 fi\n\
+sums at-end\n\
 echo \"{LINE} done\"\n\
 sync\n\
 poweroff -f\n"
@@ -211,6 +217,10 @@ pub fn expected_pcrs(kernel: &[u8], cmdline: &[u8], initrd: &[u8]) -> Result<(St
 
 /// The programs of the initrd (paths in the test bed's root file system and in the initrd).
 pub const PROGRAMS: &[&str] = &["bin/busybox", "usr/sbin/tcsd", "usr/sbin/tpm_version"];
+/// Libraries no program names but glibc loads itself: libgcc_s for the unwinding of
+/// `pthread_exit`, which tcsd's threads end with (without it tcsd aborts: "libgcc_s.so.1 must be
+/// installed for pthread_exit to work").
+pub const DLOPENED: &[&str] = &["lib/x86_64-linux-gnu/libgcc_s.so.1"];
 
 /// Name resolution from files only (tpm_version connects to tcsd at `localhost`).
 const NSSWITCH: &str = "passwd: files\ngroup: files\nhosts: files\n";
@@ -224,8 +234,15 @@ fn build_initrd(tb: &Testbed) -> Result<Vec<u8>> {
     use std::os::unix::fs::MetadataExt;
     let root = &tb.rootfs_dir;
     let mut ar = cpio::Archive::new();
+    // what `/etc/xt-sums` lists: every file the booted Linux must see intact
+    let sums = std::cell::RefCell::new(String::new());
+    let record = |to: &str, data: &[u8]| -> Result<()> {
+        sums.borrow_mut().push_str(&format!("{}  /{to}\n", hex(&sha1(data)?)));
+        Ok(())
+    };
     let copy = |ar: &mut cpio::Archive, from: &Path, to: &str, perm: u32| -> Result<()> {
         let data = std::fs::read(from).ctx(|| format!("read {}", from.display()))?;
+        record(to, &data)?;
         ar.file(to, perm, &data);
         Ok(())
     };
@@ -234,17 +251,27 @@ fn build_initrd(tb: &Testbed) -> Result<Vec<u8>> {
         copy(&mut ar, &from, p, 0o755)?;
     }
     copy(&mut ar, &root.join("lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"), "lib64/ld-linux-x86-64.so.2", 0o755)?;
-    for (soname, from) in crate::elf_needed::closure(root, PROGRAMS)? {
+    for lib in DLOPENED {
+        let Some(from) = crate::elf_needed::resolve_in(root, lib) else { bail!("{lib}: not in {}", root.display()) };
+        copy(&mut ar, &from, lib, 0o755)?;
+    }
+    for (soname, from) in crate::elf_needed::closure(root, &[PROGRAMS, DLOPENED].concat())? {
+        if DLOPENED.iter().any(|d| d.ends_with(&format!("/{soname}"))) {
+            continue;
+        }
         copy(&mut ar, &from, &format!("lib/x86_64-linux-gnu/{soname}"), 0o755)?;
     }
     for f in ["etc/passwd", "etc/group"] {
         copy(&mut ar, &root.join(f), f, 0o644)?;
     }
     ar.file("etc/nsswitch.conf", 0o644, NSSWITCH.as_bytes());
+    record("etc/nsswitch.conf", NSSWITCH.as_bytes())?;
     ar.file("etc/hosts", 0o644, HOSTS.as_bytes());
+    record("etc/hosts", HOSTS.as_bytes())?;
     let conf = root.join("etc/tcsd.conf");
     let meta = std::fs::metadata(&conf).ctx(|| format!("stat {}", conf.display()))?;
     let data = std::fs::read(&conf)?;
+    record("etc/tcsd.conf", &data)?;
     ar.file_owned("etc/tcsd.conf", meta.mode(), (meta.uid(), meta.gid()), &data);
     let state = root.join("var/lib/tpm");
     let meta = std::fs::metadata(&state).ctx(|| format!("stat {}", state.display()))?;
@@ -252,6 +279,7 @@ fn build_initrd(tb: &Testbed) -> Result<Vec<u8>> {
     ar.dir("var/run");
     let module = format!("lib/modules/{}/kernel/drivers/char/tpm/xen-tpmfront.ko", tb.kernel_release);
     copy(&mut ar, &tb.kernel_root.join(&module), &module, 0o644)?;
+    ar.file("etc/xt-sums", 0o644, sums.borrow().as_bytes());
     ar.file("init", 0o755, init_script(&tb.kernel_release).as_bytes());
     filter(Command::new("gzip").args(["-9", "-n", "-c"]), &ar.finish())
 }
@@ -278,7 +306,13 @@ fn build_disk(tb: &Testbed, kernel: &[u8], initrd: &[u8], work: &Path) -> Result
     )?;
     let disk = work.join("disk.img");
     std::fs::write(&disk, vec![0u8; (total * 512) as usize])?;
-    let mut child = Command::new("sfdisk").arg("-q").arg(&disk).stdin(Stdio::piped()).stdout(Stdio::null()).spawn()?;
+    let mut child = Command::new("sfdisk")
+        .arg("-q")
+        .arg(&disk)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .ctx(|| "cannot start sfdisk (Debian package fdisk)".to_string())?;
     if let Some(mut i) = child.stdin.take() {
         i.write_all(format!("label: dos\nstart={PART_START}, type=83, bootable\n").as_bytes())?;
     }
@@ -434,6 +468,14 @@ fn gone_by_itself(log: &ScenarioLog, d: &Domain) -> bool {
 pub fn check_tpm_tools(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
     let mut c = Checks::new(NAME);
     let con = console(log, &p.guest);
+    for when in ["at-start", "at-end"] {
+        let line = find(con, &format!("{LINE} files {when}: "));
+        c.pass_if(
+            format!("the booted Linux finds every initrd file intact (sha1, {when})"),
+            line.is_some_and(|l| l.trim_end().ends_with(" listed, 0 bad") && !l.contains(" 0 listed")),
+            || line.cloned().unwrap_or_else(|| tail(con, 6)),
+        );
+    }
     let ver = find(con, &format!("{LINE} tpm_version rc="));
     c.pass_if(
         "the booted Linux runs tpm_version through tcsd ('TPM 1.2 Version Info')",
@@ -638,10 +680,12 @@ mod tests {
         vec![
             booting_line(p),
             "xt-pvboot: init running: Linux 6.1.0-57-amd64".into(),
+            "xt-pvboot: files at-start: 16 listed, 0 bad".into(),
             format!("xt-pvboot: PCR-04: {}", ["11"; 20].join(" ")),
             format!("xt-pvboot: PCR-05: {}", ["AB"; 20].join(" ")),
-            "xt-pvboot: tpm_version rc=0 (tcsd rc=0 pid=61 waited_ms=1500)".into(),
+            "xt-pvboot: tpm_version rc=0 (tcsd pid=61 running=61 waited_ms=1500)".into(),
             "xt-pvboot: |   TPM 1.2 Version Info:".into(),
+            "xt-pvboot: files at-end: 16 listed, 0 bad".into(),
             "xt-pvboot: done".into(),
         ]
     }
@@ -669,7 +713,7 @@ mod tests {
         let b = ["pvgrub-measure: disk device/vbd/51712: 8192 sectors", BROKEN_LINE];
         let l = log_of(&[(GUEST, &g, true), (NO_VTPM, &n, true), (BROKEN, &b, true)]);
         let r = check_all(&l, &p);
-        assert_eq!(r.len(), 6 + 1 + 5 + 3);
+        assert_eq!(r.len(), 6 + 3 + 5 + 3);
         assert!(r.iter().all(|c| c.result.is_ok()), "{r:?}");
     }
 
@@ -677,8 +721,10 @@ mod tests {
     fn a_failed_tpm_version_a_tpm_without_vtpm_and_a_hanging_broken_guest_fail() {
         let p = planned();
         let mut g = good_guest_lines(&p);
-        g[4] = "xt-pvboot: tpm_version rc=255 (tcsd rc=1 pid= waited_ms=30000)".into();
-        g.remove(5);
+        g[5] = "xt-pvboot: tpm_version rc=255 (tcsd pid=61 running= waited_ms=30000)".into();
+        g.remove(6);
+        // a file the booted Linux found changed
+        g[6] = "xt-pvboot: files at-end: 16 listed, 1 bad".into();
         let g: Vec<&str> = g.iter().map(String::as_str).collect();
         // With no vtpm, Linux found a TPM anyway; the loader never said "no vTPM".
         let n = [booting_line(&p), "xt-pvboot: init running: Linux".into(), "xt-pvboot: PCR-04: 00".into()];
@@ -690,6 +736,7 @@ mod tests {
         assert_eq!(
             failed,
             [
+                "the booted Linux finds every initrd file intact (sha1, at-end)".to_string(),
                 "the booted Linux runs tpm_version through tcsd ('TPM 1.2 Version Info')".to_string(),
                 format!("{NO_VTPM}: the loader says there is no vTPM"),
                 format!("{NO_VTPM}: the booted Linux runs its init and has no /dev/tpm0"),
@@ -731,7 +778,7 @@ mod tests {
         // The broken disk is not shipped: the plan's `disk` step makes it (zeros).
         assert!(p.files.iter().all(|f| f.0 != BROKEN_DISK));
         let init = init_script("6.1.0-57-amd64");
-        assert!(init.contains("\ntcsd; trc=$?\n"));
+        assert!(init.contains("\ntcsd -f >/tmp/tcsd.log 2>&1 &\n"));
         assert!(init.contains("xt-pvboot: tpm_version rc=$rc"));
         assert!(init.contains("echo \"xt-pvboot: no /dev/tpm0\""));
         assert!(init.contains("export PATH=/bin:/usr/sbin\n"));
