@@ -116,6 +116,11 @@ impl vtpm::Engine for FakeTpm {
     fn take_changed(&mut self) -> bool {
         false
     }
+    /// A power cycle: the PCRs are zero again.
+    fn platform_reset(&mut self, _: &vtpm::options::VtpmOptions) -> String {
+        self.pcrs = [[0; 20]; 24];
+        String::from("FakeTpm reset")
+    }
 }
 
 impl FakeTpm {

@@ -57,6 +57,13 @@ fn be32(b: &[u8], o: usize) -> u32 {
     u32::from_be_bytes(b[o..o + 4].try_into().unwrap())
 }
 
+/// The driver's remove (device detached): its watch on the backend's state goes.
+impl Drop for LinuxTpmFront {
+    fn drop(&mut self) {
+        let _ = self.dom.unwatch(&format!("{}/state", self.backend), TOKEN);
+    }
+}
+
 impl LinuxTpmFront {
     /// `tpmfront_probe`: set up the ring and run `tpm_get_timeouts` right away.
     pub fn probe(world: &World, fe: u16) -> Result<LinuxTpmFront, i32> {

@@ -36,6 +36,9 @@ impl<E: Engine> Engine for SimEngine<E> {
     fn take_changed(&mut self) -> bool {
         self.engine.borrow_mut().take_changed()
     }
+    fn platform_reset(&mut self, opts: &VtpmOptions) -> String {
+        self.engine.borrow_mut().platform_reset(opts)
+    }
 }
 
 /// What the service told its console and observer.

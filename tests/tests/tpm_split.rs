@@ -289,6 +289,9 @@ impl vtpm::Engine for Oversized {
     fn take_changed(&mut self) -> bool {
         false
     }
+    fn platform_reset(&mut self, _: &vtpm::options::VtpmOptions) -> String {
+        String::new()
+    }
 }
 
 #[test]

@@ -32,7 +32,10 @@ fn console_lines_and_power_off_after_the_last_frontend() {
     toolstack::detach_begin(&w, &dev);
     w.run_until(MS, S, || vtpm.back().connected() == 0);
     toolstack::detach_finish(&w, &dev);
-    assert!(w.run_until(MS, S, || vtpm.powered_off.get()), "powers off");
+    w.run_until(MS, S, || false);
+    assert!(!vtpm.powered_off.get(), "the guest still exists: the vtpm waits for it");
+    w.destroy_domain(2);
+    assert!(w.run_until(MS, 35 * S, || vtpm.powered_off.get()), "powers off");
     let lines = vtpm.lines.borrow();
     assert_eq!(
         lines.as_slice(),
@@ -41,6 +44,8 @@ fn console_lines_and_power_off_after_the_last_frontend() {
             "Info: VTPM serving frontends (backend/vtpm)",
             "Info: VTPM attached to Frontend 2/0",
             "Info: VTPM detached from Frontend 2/0",
+            "Info: no frontend left; guest domain 2 still exists (device detached): waiting for it to attach again",
+            "Info: guest domain 2 is gone; waiting 30 s for it to come back (a reboot; reboot_wait=)",
             "Info: last frontend gone; shutting down",
         ]
     );

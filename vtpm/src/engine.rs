@@ -7,7 +7,10 @@
 
 use alloc::vec::Vec;
 
+use alloc::string::String;
 use zeroize::Zeroizing;
+
+use crate::options::VtpmOptions;
 
 /// A TPM engine as the vtpm serves it.
 pub trait Engine {
@@ -23,4 +26,10 @@ pub trait Engine {
     /// [`Engine::take_image_if_changed`], and takes the change, without keeping an image. For a
     /// vtpm whose state is volatile.
     fn take_changed(&mut self) -> bool;
+
+    /// A platform reset (the guest was rebooted: a new domain took this vtpm over): `TPM_Init`,
+    /// then the start-up the vtpm runs at its own start (TPM_Startup as `opts` say, the
+    /// self-test). Permanent state stays; the change flag is left for the caller to take.
+    /// Returns the console text saying how it went.
+    fn platform_reset(&mut self, opts: &VtpmOptions) -> String;
 }

@@ -49,7 +49,17 @@ pub struct VtpmOptions {
     pub disktest: Option<DiskTest>,
     /// `loglevel=debug`: print service-time summaries.
     pub debug: bool,
+    /// `reboot_wait=<s>`: after the guest domain is gone (destroyed, or rebooted by the
+    /// toolstack, which makes it again under a new domid), how long to wait for a rebooted
+    /// guest to attach before powering off. 0: power off as soon as it is gone.
+    pub reboot_wait_s: u32,
 }
+
+/// Default `reboot_wait` (seconds): `xl reboot` makes the new domain and its vtpm device
+/// within a few seconds on a real host; the QEMU test bed needs ~10.
+pub const DEFAULT_REBOOT_WAIT_S: u32 = 30;
+/// The largest `reboot_wait` accepted (an hour).
+pub const MAX_REBOOT_WAIT_S: u32 = 3600;
 
 impl Default for VtpmOptions {
     fn default() -> Self {
@@ -60,6 +70,7 @@ impl Default for VtpmOptions {
             locality: Vec::new(),
             disktest: None,
             debug: false,
+            reboot_wait_s: DEFAULT_REBOOT_WAIT_S,
         }
     }
 }
@@ -127,7 +138,7 @@ type Apply = fn(&mut VtpmOptions, Option<&str>, &mut Vec<String>);
 
 /// The parser's table: every option the image understands and what it does. The image's
 /// known-options list ([`KNOWN_OPTIONS`]) is derived from it.
-const TABLE: [(&str, Apply); 8] = [
+const TABLE: [(&str, Apply); 9] = [
     ("loglevel", |o, v, _| {
         if let Some(v) = v {
             o.debug = v == "debug" || v == "trace"
@@ -170,6 +181,14 @@ const TABLE: [(&str, Apply); 8] = [
         Some("write") => o.disktest = Some(DiskTest::Write),
         Some("verify") => o.disktest = Some(DiskTest::Verify),
         v => warn.push(format!("Warning: disktest={} is not write or verify; ignored", v.unwrap_or(""))),
+    }),
+    ("reboot_wait", |o, v, warn| match v.and_then(|v| v.parse::<u32>().ok()).filter(|s| *s <= MAX_REBOOT_WAIT_S) {
+        Some(s) => o.reboot_wait_s = s,
+        None => warn.push(format!(
+            "Warning: reboot_wait={} is not a number of seconds 0..{MAX_REBOOT_WAIT_S}; keeping {}",
+            v.unwrap_or(""),
+            o.reboot_wait_s
+        )),
     }),
 ];
 
@@ -253,6 +272,11 @@ mod tests {
         assert_eq!(w.len(), 4, "{w:?}");
         let (o, _) = p("hwinitpcr=1 hwinitpcr=bad");
         assert_eq!(o.hwinitpcr, 1 << 1, "a bad value keeps the earlier good one");
+        let (o, w) = p("reboot_wait=-1 reboot_wait=3601 reboot_wait reboot_wait=x");
+        assert_eq!(o.reboot_wait_s, DEFAULT_REBOOT_WAIT_S);
+        assert_eq!(w.len(), 4, "{w:?}");
+        let (o, w) = p("reboot_wait=0");
+        assert_eq!((o.reboot_wait_s, w.len()), (0, 0));
         let (o, _) = p("disktest=write locality=guest_t=0,1");
         assert_eq!(o.disktest, Some(DiskTest::Write));
         assert_eq!(o.locality, ["guest_t=0,1"]);
@@ -262,7 +286,7 @@ mod tests {
     fn known_options_come_from_the_table() {
         assert_eq!(
             KNOWN_OPTIONS,
-            ["loglevel", "clear", "save", "deactivated", "maintcmds", "hwinitpcr", "locality", "disktest"]
+            ["loglevel", "clear", "save", "deactivated", "maintcmds", "hwinitpcr", "locality", "disktest", "reboot_wait"]
         );
         let (o, _) = p("loglevel=trace");
         assert!(o.debug);

@@ -2,7 +2,17 @@
 //! [`VtpmService::step`] is one iteration of the image's loop: handle tpmback's xenstore
 //! events (attach/detach lines on the console), serve at most one round-robin pass of requests
 //! through the engine, count and report (at `loglevel=debug`), and say whether to wait or
-//! power off. The image loops
+//! power off.
+//!
+//! When is the guest gone for good? When its last device is gone the vtpm asks Xen whether the
+//! guest domain still exists (`EventChannels::domain_exists`). It does after `xl vtpm-detach`:
+//! the vtpm waits, for as long as the domain lives, for the device to be attached again (same
+//! TPM, not reset). It does not once the domain is destroyed — by `xl shutdown`/`destroy`, or
+//! by `xl reboot`, which makes the guest again as a new domain: the vtpm then waits
+//! `reboot_wait` seconds (default 30) for a new domain's device, which binds it
+//! (`BackendEvent::Rebound`) after a platform reset of the TPM (PCRs cleared, permanent state
+//! kept), and powers off if none comes (the C vtpm powers off at once, so a rebooted guest
+//! found no TPM). The image loops
 //! `step` + `Clock::wait_until`; the host tests run the same `step` as a simulated domain.
 //!
 //! Console lines go to an [`Output`]: the image prints them, the tests record them.
@@ -61,6 +71,20 @@ pub trait StateSink<X> {
 /// How often a failed save is tried again while no new change comes.
 pub const SAVE_RETRY_NS: u64 = 10_000_000_000;
 
+/// How often the vtpm looks whether its guest still exists while it has no frontend.
+pub const GUEST_POLL_NS: u64 = 1_000_000_000;
+
+/// Where the vtpm's guest is while none of its devices is left (after it had one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Absence {
+    /// A frontend is there (or never was).
+    No,
+    /// The device was detached (`xl vtpm-detach`); the guest domain still exists.
+    Detached,
+    /// The guest domain is gone (destroyed, or rebooted by the toolstack) since this time.
+    Gone { since_ns: u64 },
+}
+
 /// What the image's loop does after a [`VtpmService::step`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Step {
@@ -95,6 +119,9 @@ pub struct VtpmService<X: Xen, E: Engine> {
     sink: Option<Box<dyn StateSink<X>>>,
     /// When a pending save is tried again.
     next_retry: u64,
+    /// The options a platform reset starts the engine with again.
+    opts: VtpmOptions,
+    absence: Absence,
 }
 
 impl<X: Xen, E: Engine> VtpmService<X, E> {
@@ -130,6 +157,8 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
             locality,
             sink: None,
             next_retry: 0,
+            opts: opts.clone(),
+            absence: Absence::No,
         }
     }
 
@@ -176,11 +205,77 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
                         self.reported = self.back.stats().count;
                     }
                 }
+                BackendEvent::Rebound { from, to } => {
+                    let how = self.engine.platform_reset(&self.opts);
+                    out.line(&format!(
+                        "Info: guest domain {} is gone and domain {} took its place (a reboot): TPM reset; {how}",
+                        from.0, to.0
+                    ));
+                    self.absence = Absence::No;
+                    self.persist_changes(hv, out);
+                }
                 #[allow(unreachable_patterns)]
                 _ => {}
             }
             out.event(&ev);
         }
+    }
+
+    /// Hands a changed engine state to the sink (or counts the change when volatile).
+    fn persist_changes(&mut self, hv: &mut X, out: &mut impl Output) {
+        if let Some(sink) = self.sink.as_mut() {
+            if let Some(image) = self.engine.take_image_if_changed() {
+                self.counters.state_changes += 1;
+                sink.save(hv, &image, out);
+                if sink.pending() {
+                    // tried just now: the next try after the retry interval
+                    self.next_retry = hv.now_ns().saturating_add(SAVE_RETRY_NS);
+                }
+                self.counters.disk_writes = sink.disk_writes();
+                self.counters.manager_round_trips = Some(sink.manager_round_trips());
+            }
+        } else if self.engine.take_changed() {
+            self.counters.state_changes += 1;
+        }
+    }
+
+    /// No frontend is left (and one was there): is the guest detached, gone for a while, or
+    /// gone for good? Returns `Some(PowerOff)` once it has been gone for `reboot_wait`.
+    fn without_frontend(&mut self, hv: &mut X, out: &mut impl Output) -> Option<Step> {
+        // a rebooted guest's dir may be waiting for the old domain to be gone
+        self.back.recheck(hv);
+        self.handle_events(hv, out);
+        if self.back.instances() > 0 {
+            return None;
+        }
+        let now = hv.now_ns();
+        let domain = self.back.bound_domain().map(|d| d.0).unwrap_or(0);
+        let exists = self.back.bound_domain_exists(hv) == Some(true);
+        match (exists, self.absence) {
+            (true, Absence::Detached) => {}
+            (true, _) => {
+                out.line(&format!(
+                    "Info: no frontend left; guest domain {domain} still exists (device detached): waiting for it to attach again"
+                ));
+                self.absence = Absence::Detached;
+            }
+            (false, Absence::Gone { since_ns }) => {
+                if now.saturating_sub(since_ns) >= u64::from(self.opts.reboot_wait_s) * 1_000_000_000 {
+                    return Some(Step::PowerOff);
+                }
+            }
+            (false, _) => {
+                if self.opts.reboot_wait_s == 0 {
+                    return Some(Step::PowerOff);
+                }
+                out.line(&format!(
+                    "Info: guest domain {domain} is gone; waiting {} s for it to come back (a reboot; reboot_wait=)",
+                    self.opts.reboot_wait_s
+                ));
+                self.absence = Absence::Gone { since_ns: now };
+            }
+        }
+        None
     }
 
     /// One iteration of the service loop (see the module docs).
@@ -197,20 +292,7 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
             let command = Zeroizing::new(core::mem::take(&mut req.command));
             let locality = self.locality.apply(req.frontend, req.locality, out);
             let response = Zeroizing::new(self.engine.execute(locality, &command));
-            if let Some(sink) = self.sink.as_mut() {
-                if let Some(image) = self.engine.take_image_if_changed() {
-                    self.counters.state_changes += 1;
-                    sink.save(hv, &image, out);
-                    if sink.pending() {
-                        // tried just now: the next try after the retry interval
-                        self.next_retry = hv.now_ns().saturating_add(SAVE_RETRY_NS);
-                    }
-                    self.counters.disk_writes = sink.disk_writes();
-                    self.counters.manager_round_trips = Some(sink.manager_round_trips());
-                }
-            } else if self.engine.take_changed() {
-                self.counters.state_changes += 1;
-            }
+            self.persist_changes(hv, out);
             // a command may take long: a frontend that left meanwhile is not written to
             self.handle_events(hv, out);
             let delivered = match self.back.respond(hv, &req, &response) {
@@ -234,7 +316,7 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
         let t = hv.now_ns();
         if let Some(sink) = self.sink.as_mut()
             && sink.pending()
-            && (t >= self.next_retry || (self.seen_frontend && self.back.instances() == 0))
+            && (t >= self.next_retry || matches!(self.absence, Absence::Gone { .. }))
         {
             sink.retry(hv, out);
             self.counters.disk_writes = sink.disk_writes();
@@ -243,7 +325,8 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
         }
         if self.back.instances() > 0 {
             self.seen_frontend = true;
-        } else if self.seen_frontend {
+            self.absence = Absence::No;
+        } else if self.seen_frontend && self.without_frontend(hv, out) == Some(Step::PowerOff) {
             if self.sink.as_ref().is_some_and(|s| s.pending()) {
                 out.line(
                     "ERROR: the last TPM state change could not be saved (see above); it is lost with this domain",
@@ -270,6 +353,9 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
         let mut wake = if self.debug { self.next_report } else { now + IDLE_WAIT_NS };
         if self.sink.as_ref().is_some_and(|s| s.pending()) {
             wake = wake.min(self.next_retry);
+        }
+        if self.absence != Absence::No || (self.seen_frontend && self.back.instances() == 0) {
+            wake = wake.min(now + GUEST_POLL_NS);
         }
         Step::Wait(wake)
     }

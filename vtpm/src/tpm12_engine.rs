@@ -33,6 +33,11 @@ impl Engine for Tpm12Engine {
         self.0.clear_changed();
         changed
     }
+
+    fn platform_reset(&mut self, opts: &VtpmOptions) -> String {
+        self.0.init();
+        power_on(self, opts)
+    }
 }
 
 /// The engine options the image's options ask for.

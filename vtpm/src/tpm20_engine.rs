@@ -14,6 +14,7 @@ use tpm20::{Tpm, TpmRng};
 use zeroize::Zeroizing;
 
 use crate::engine::Engine;
+use crate::options::VtpmOptions;
 
 /// `tpm20::Tpm` as an [`Engine`].
 pub struct Tpm20Engine(pub Tpm);
@@ -31,6 +32,11 @@ impl Engine for Tpm20Engine {
         let changed = self.0.state_changed();
         self.0.clear_changed();
         changed
+    }
+
+    fn platform_reset(&mut self, _opts: &VtpmOptions) -> String {
+        self.0.init();
+        power_on(self)
     }
 }
 

@@ -404,7 +404,7 @@ impl<X: Xen, D: BlockDevice> Manager<X, D> {
                     self.service.disconnect(id);
                     line(&format!("INFO[VTPM]: vTPM detached: Frontend {}/{}", id.domid.0, id.handle));
                 }
-                BackendEvent::Refused(..) => {}
+                BackendEvent::Refused(..) | BackendEvent::Rebound { .. } => {}
             }
         }
         let budget = self.back.connected().max(1);

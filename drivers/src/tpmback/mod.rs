@@ -10,6 +10,8 @@
 //! | FE state | action | our state |
 //! |---|---|---|
 //! | new backend dir of another domain than the bound one ([`FrontendBinding`]) | nothing read, nothing mapped; [`BackendEvent::Refused`] | **6 Closed** |
+//! | the same, while the bound domain has no dir left but still exists (detached, or being destroyed) | nothing written; looked at again ([`TpmBack::recheck`]) | left as it is |
+//! | the same, once the bound domain no longer exists | bound to the new domain ([`BackendEvent::Rebound`]), then as a new dir | 2 InitWait |
 //! | new backend dir, `frontend` not under `/local/domain/<domid>/` or bad `uuid` | refused once | left as it is |
 //! | new backend dir | read `frontend`, `uuid` (36 chars); write `feature-protocol-v2=1`; watch FE `state` | 2 InitWait |
 //! | 3 or 4 (not connected) | require FE `feature-protocol-v2=1`; map `ring-ref` RW; bind `event-channel`; `ready=1` | 4 Connected |
@@ -86,6 +88,15 @@ pub enum BackendEvent {
     /// A backend dir of another domain than the one this backend is bound to (the second
     /// field): it is never connected (see [`FrontendBinding`]).
     Refused(FrontendId, DomId),
+    /// The domain this backend was bound to no longer exists and `to` took its place (a guest
+    /// rebooted by the toolstack comes back as a new domain; see [`FrontendBinding`]). The
+    /// image resets its TPM as on a platform reset.
+    Rebound {
+        /// The domain that is gone.
+        from: DomId,
+        /// The domain now served.
+        to: DomId,
+    },
 }
 
 /// Which frontend domain a backend serves (security review M4: one engine, one guest). Every
@@ -95,6 +106,13 @@ pub enum BackendEvent {
 /// `xl create` / `xl vtpm-attach` wait for InitWait (2) and fail visibly instead of a guest
 /// booting with somebody else's TPM; `xl vtpm-detach` waits for 6 and completes at once; a Linux
 /// or Mini-OS frontend that sees its backend Closed gives the device up.
+///
+/// With [`FrontendBinding::FirstDomain`] the binding ends with the bound domain: once it no
+/// longer exists (`EventChannels::domain_exists`; `xl reboot` destroys a guest and creates it
+/// again under a new domid) and none of its backend dirs are left, the next domain's dir binds
+/// the backend ([`BackendEvent::Rebound`]). A domain that merely detached its device (`xl
+/// vtpm-detach`) still exists and keeps the binding. Serving the next domain gives it nothing
+/// the toolstack could not give it anyway by restarting this vtpm for it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum FrontendBinding {
     /// Bound to the domain of the first backend dir taken over (the default).
@@ -203,6 +221,8 @@ pub struct TpmBack<X: Xen> {
     binding: FrontendBinding,
     /// The domain we serve, once known.
     bound: Option<DomId>,
+    /// Dirs of other domains waiting for the bound domain to be gone (logged once each).
+    waiting: Vec<FrontendId>,
     last_served: Option<FrontendId>,
     events: VecDeque<BackendEvent>,
     token: String,
@@ -223,6 +243,7 @@ impl<X: Xen> TpmBack<X> {
             instances: Vec::new(),
             binding: FrontendBinding::FirstDomain,
             bound: None,
+            waiting: Vec::new(),
             last_served: None,
             events: VecDeque::new(),
             token: String::from("tpmback"),
@@ -415,6 +436,7 @@ impl<X: Xen> TpmBack<X> {
             let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
             log::info!("tpmback: backend dir of {}/{} removed", inst.id.domid.0, inst.id.handle);
         }
+        self.waiting.retain(|w| present.contains(w));
         for id in present {
             if !self.instances.iter().any(|i| i.id == id) {
                 self.create(hv, id);
@@ -429,6 +451,19 @@ impl<X: Xen> TpmBack<X> {
                 let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
             }
         }
+    }
+
+    /// Whether the domain this backend is bound to still exists (`None` if not bound or Xen
+    /// did not say). For an image deciding whether its guest is gone for good.
+    pub fn bound_domain_exists(&self, hv: &mut X) -> Option<bool> {
+        self.bound.and_then(|b| hv.domain_exists(b))
+    }
+
+    /// Looks at xenstore again without a watch event: a dir of another domain that waits for
+    /// the bound domain to be gone (see [`FrontendBinding`]) may bind now. The image calls it
+    /// periodically while it has no frontend.
+    pub fn recheck(&mut self, hv: &mut X) {
+        self.reconcile(hv);
     }
 
     /// Takes over a new backend dir. A dir whose keys are not all there yet is left for a later
@@ -450,7 +485,28 @@ impl<X: Xen> TpmBack<X> {
             generation,
             warnings: WarnLimit::default(),
         };
-        if let Some(bound) = self.bound.filter(|&b| b != id.domid && self.binding != FrontendBinding::AnyDomain) {
+        if let Some(bound) = self.bound.filter(|&b| b != id.domid && self.binding != FrontendBinding::AnyDomain)
+            && self.binding == FrontendBinding::FirstDomain
+            && !self.instances.iter().any(|i| i.id.domid == bound && !matches!(i.phase, Phase::Foreign))
+        {
+            // The bound domain has no device left: if it is gone, the binding has ended (fall
+            // through); while it exists (a detached guest, or one being destroyed for a
+            // reboot), the dir waits untouched and is looked at again (`recheck`).
+            if hv.domain_exists(bound) != Some(false) {
+                if !self.waiting.contains(&id) {
+                    log::warn!(
+                        "tpmback: {}/{}: waiting: this vtpm is bound to domain {}, which has no device now; not connecting while it exists",
+                        id.domid.0,
+                        id.handle,
+                        bound.0
+                    );
+                    self.waiting.push(id);
+                }
+                return;
+            }
+        } else if let Some(bound) =
+            self.bound.filter(|&b| b != id.domid && self.binding != FrontendBinding::AnyDomain)
+        {
             log::warn!(
                 "tpmback: {}/{}: refused: this vtpm is bound to domain {}; not connecting",
                 id.domid.0,
@@ -481,14 +537,22 @@ impl<X: Xen> TpmBack<X> {
             self.instances.insert(pos, refused(Phase::Refused, uuid));
             return;
         }
+        self.waiting.retain(|w| *w != id);
         let _ = hv.write(XsTx::NONE, &join(&be_dir, "feature-protocol-v2"), "1");
         let _ = hv.watch(&join(&fe_dir, "state"), &self.token);
         if let Err(e) = switch_state(hv, &be_dir, XenbusState::InitWait) {
             log::warn!("tpmback: {}/{}: cannot write state: {:?}", id.domid.0, id.handle, e);
         }
         log::debug!("tpmback: new frontend {}/{} at {}", id.domid.0, id.handle, fe_dir);
-        if self.binding == FrontendBinding::FirstDomain && self.bound.is_none() {
-            log::info!("tpmback: bound to frontend domain {}", id.domid.0);
+        if self.binding == FrontendBinding::FirstDomain {
+            match self.bound {
+                None => log::info!("tpmback: bound to frontend domain {}", id.domid.0),
+                Some(from) if from != id.domid => {
+                    log::info!("tpmback: domain {} is gone; bound to frontend domain {}", from.0, id.domid.0);
+                    self.events.push_back(BackendEvent::Rebound { from, to: id.domid });
+                }
+                Some(_) => {}
+            }
             self.bound = Some(id.domid);
         }
         let inst = refused(Phase::InitWait, uuid);

@@ -58,6 +58,25 @@ pub trait EventChannels {
     /// Test-and-clear: has the port fired since the last call? (The kernel's loop records
     /// pending bits; drivers use this only as a hint and always re-read shared state.)
     fn take_pending(&mut self, port: EvtchnPort) -> bool;
+
+    /// Whether domain `dom` exists (a dying domain still does), asked the only way an
+    /// unprivileged domain can: `EVTCHNOP_bind_interdomain(dom, port 0)`. Xen looks the
+    /// remote domain up first (`ESRCH` if there is none), then finds its port 0, which is
+    /// reserved and never unbound (`EINVAL`); nothing gets bound either way. `None` if Xen
+    /// answered something else (the question stays open).
+    fn domain_exists(&mut self, dom: DomId) -> Option<bool> {
+        const ESRCH: i32 = -3;
+        const EINVAL: i32 = -22;
+        match self.bind_interdomain(dom, EvtchnPort(0)) {
+            Err(HvError::Xen(ESRCH)) => Some(false),
+            Err(HvError::Xen(EINVAL)) => Some(true),
+            Ok(port) => {
+                self.close(port);
+                Some(true)
+            }
+            Err(_) => None,
+        }
+    }
 }
 
 /// Byte access to one 4 KiB page: a page of our own that we grant, or a peer's page we mapped.

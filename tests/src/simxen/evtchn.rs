@@ -2,7 +2,7 @@
 //! / `send` / `close` with Xen's rules (a send on an unbound port is dropped; closing one end
 //! leaves the other end unbound), and a pending bit per port.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use drivers::hv::HvError;
 
@@ -26,9 +26,12 @@ pub struct EventChannels {
     next: HashMap<u16, u32>,
     /// Sends dropped because the port was unbound (a notify the peer never saw).
     pub dropped: u64,
+    /// Domains destroyed (and not made again): Xen's domain lookup fails for them (ESRCH).
+    destroyed: HashSet<u16>,
 }
 
 const EINVAL: i32 = -22;
+const ESRCH: i32 = -3;
 
 impl EventChannels {
     fn new_port(&mut self, dom: u16, state: PortState) -> u32 {
@@ -39,6 +42,11 @@ impl EventChannels {
         p
     }
 
+    /// A domain (re)created: it exists again for [`EventChannels::bind_interdomain`].
+    pub fn domain_created(&mut self, dom: u16) {
+        self.destroyed.remove(&dom);
+    }
+
     /// `EVTCHNOP_alloc_unbound`.
     pub fn alloc_unbound(&mut self, dom: u16, remote: u16) -> u32 {
         self.new_port(dom, PortState::Unbound { remote })
@@ -46,6 +54,9 @@ impl EventChannels {
 
     /// `EVTCHNOP_bind_interdomain`.
     pub fn bind_interdomain(&mut self, dom: u16, remote: u16, rport: u32) -> Result<u32, HvError> {
+        if self.destroyed.contains(&remote) {
+            return Err(HvError::Xen(ESRCH));
+        }
         match self.ports.get(&(remote, rport)) {
             Some(Port { state: PortState::Unbound { remote: r }, .. }) if *r == dom => {}
             _ => return Err(HvError::Xen(EINVAL)),
@@ -110,6 +121,7 @@ impl EventChannels {
 
     /// Closes all ports of a domain (domain destroyed).
     pub fn destroy_domain(&mut self, dom: u16) {
+        self.destroyed.insert(dom);
         let mine: Vec<u32> = self.ports.keys().filter(|(d, _)| *d == dom).map(|(_, p)| *p).collect();
         for p in mine {
             self.close(dom, p);

@@ -63,6 +63,7 @@ impl World {
             s.store.write(0, 0, &format!("{p}/domid"), Some(&id.to_string())).expect("toolstack write");
             s.store.set_perms(&p, id, &[]);
             s.store.set_perms(&format!("{p}/domid"), id, &[]);
+            s.evtchn.domain_created(id);
         }
         self.domain(id)
     }
