@@ -41,6 +41,20 @@ pub enum Event {
         dom: String,
         backends: Vec<(String, Vec<String>)>,
     },
+    /// `xl reboot`: the domain's domid before and after (None: it did not come back).
+    Reboot {
+        dom: String,
+        rc: i32,
+        old: Option<u32>,
+        new: Option<u32>,
+        secs: String,
+    },
+    /// A `timed` step: a command's exit code and how long it took.
+    Timed {
+        label: String,
+        rc: i32,
+        secs: String,
+    },
     Warn(String),
 }
 
@@ -187,6 +201,14 @@ pub fn parse(text: &str) -> BootLog {
             }
             "gone" => Some(Event::Gone { dom, gone: w.get(2) == Some(&"yes"), secs: secs(&w) }),
             "disk" => Some(Event::Disk { path: dom, rc: rc(&w) }),
+            "reboot" => Some(Event::Reboot {
+                dom,
+                rc: rc(&w),
+                old: kv(&w, "old").and_then(|v| v.parse().ok()),
+                new: kv(&w, "new").and_then(|v| v.parse().ok()),
+                secs: secs(&w),
+            }),
+            "timed" => Some(Event::Timed { label: dom, rc: rc(&w), secs: secs(&w) }),
             "backends" => Some(Event::Backends {
                 dom,
                 backends: w[2..]

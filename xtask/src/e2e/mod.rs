@@ -10,6 +10,7 @@ pub mod config;
 pub mod dom0_tpm;
 pub mod log;
 pub mod multi;
+pub mod lifecycle;
 pub mod persist;
 pub mod plan;
 pub mod pvboot;
@@ -96,6 +97,7 @@ enum Planned {
     Tis(Domain),
     Blk(blk::Planned),
     Persist(Box<persist::Planned>),
+    Lifecycle(Box<lifecycle::Planned>),
     Multi(Box<multi::Planned>),
     Vtpmctl(Domain),
     Pvboot(Box<pvboot::Planned>),
@@ -156,6 +158,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
             persist::NAME => planned.push(Planned::Persist(Box::new(persist::plan(&mut plan, &cfgdir, o.tpm)?))),
             multi::NAME => planned.push(Planned::Multi(Box::new(multi::plan(&mut plan, &cfgdir, o.tpm)?))),
+            lifecycle::NAME => planned.push(Planned::Lifecycle(Box::new(lifecycle::plan(&mut plan, &cfgdir)?))),
             vtpmctl::NAME => {
                 let bin = build::dom0_tools()?;
                 planned.push(Planned::Vtpmctl(vtpmctl::plan(&mut plan, &cfgdir, &bin)?))
@@ -201,6 +204,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Vtpm(p) => p.domains(),
             Planned::Blk(p) => p.domains(),
             Planned::Persist(p) => p.domains(),
+            Planned::Lifecycle(p) => p.domains(),
             Planned::Multi(p) => p.domains(),
             Planned::Vtpmctl(d) => vec![d],
             Planned::Pvboot(p) => p.domains(),
@@ -328,6 +332,9 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
                 checks.extend(persist::check(parsed.scenarios.get(persist::NAME).unwrap_or(&empty), p))
             }
             Planned::Multi(p) => checks.extend(multi::check(parsed.scenarios.get(multi::NAME).unwrap_or(&empty), p)),
+            Planned::Lifecycle(p) => {
+                checks.extend(lifecycle::check(parsed.scenarios.get(lifecycle::NAME).unwrap_or(&empty), p))
+            }
             Planned::Vtpmctl(_) => checks.extend(vtpmctl::check(parsed.scenarios.get(vtpmctl::NAME).unwrap_or(&empty))),
             Planned::Pvboot(p) => {
                 checks.extend(pvboot::check_all(parsed.scenarios.get(pvboot::NAME).unwrap_or(&empty), p))

@@ -101,6 +101,19 @@ impl Plan {
         self.step(format!("gone {name} {secs}"));
     }
 
+    /// `xl reboot NAME`, then waits (at most `secs`) for the domain under a new domid. Counts
+    /// as one more Linux boot for the time budget.
+    pub fn reboot(&mut self, name: &str, secs: u32) {
+        self.step(format!("reboot {name} {secs}"));
+        self.creates += 1;
+        self.linux_creates += 1;
+    }
+
+    /// Runs a dom0 command and reports its exit code and duration under `label`.
+    pub fn timed(&mut self, label: &str, command: &str) {
+        self.step(format!("timed {label} {command}"));
+    }
+
     pub fn console(&mut self, name: &str) {
         self.step(format!("console {name}"));
     }
