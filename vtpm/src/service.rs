@@ -280,6 +280,7 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
 
     /// One iteration of the service loop (see the module docs).
     pub fn step(&mut self, hv: &mut X, out: &mut impl Output) -> Step {
+        self.back.tick(hv);
         self.handle_events(hv, out);
         // At most one round-robin pass per step: a guest that resubmits the moment it sees its
         // answer must not keep the loop from xenstore (attach, detach, control/shutdown).
@@ -356,6 +357,9 @@ impl<X: Xen, E: Engine> VtpmService<X, E> {
         }
         if self.absence != Absence::No || (self.seen_frontend && self.back.instances() == 0) {
             wake = wake.min(now + GUEST_POLL_NS);
+        }
+        if let Some(t) = self.back.next_deadline() {
+            wake = wake.min(t);
         }
         Step::Wait(wake)
     }

@@ -393,6 +393,7 @@ impl<X: Xen, D: BlockDevice> Manager<X, D> {
     ) -> Option<u64> {
         {
             let mut h = hv.try_borrow_mut().ok()?;
+            self.back.tick(&mut **h);
             self.back.poll(&mut **h);
         }
         while let Some(ev) = self.back.take_event() {
@@ -426,7 +427,8 @@ impl<X: Xen, D: BlockDevice> Manager<X, D> {
             }
         }
         let now = hv.try_borrow().ok()?.now_ns();
-        Some(if served == budget { now } else { now + IDLE_WAIT_NS })
+        let idle = self.back.next_deadline().map_or(now + IDLE_WAIT_NS, |t| t.min(now + IDLE_WAIT_NS));
+        Some(if served == budget { now } else { idle })
     }
 }
 

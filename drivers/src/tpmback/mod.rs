@@ -20,7 +20,7 @@
 //! | 6 | unmap, unbind | **6 Closed** |
 //! | 0, 1, 2, or `state` missing in a dir still there | unmap if needed | 2 InitWait |
 //! | FE dir gone (the toolstack removed the device) | unmap, unbind; remove our backend dir | 6, then gone |
-//! | our `online` = 0 (xl detach) | unmap, unbind | 6 Closed |
+//! | our `online` = 0 (xl detach) | unmap, unbind; 1 s later remove our backend dir ([`TpmBack::tick`]) | 6 Closed, then gone |
 //!
 //! Closed vs InitWait on FE Closed: Mini-OS goes back to 2 at once, so libxl's detach (which
 //! waits for exactly 6) runs into its 10 s timeout. We go to 6 — what libxl and Linux's own
@@ -182,7 +182,18 @@ struct Instance<M> {
     generation: u64,
     /// Guest-triggerable warnings about this frontend (rate-limited, security review L4).
     warnings: WarnLimit,
+    /// When we wrote Closed because the toolstack detaches the device (`online` = 0): the
+    /// backend dir is removed [`DETACH_REMOVE_DELAY_NS`] later ([`TpmBack::tick`]).
+    detached_at: Option<u64>,
 }
+
+/// How long after writing Closed for a detach the backend removes its own dir. libxl detaching
+/// a device whose backend is not in dom0 (a driver domain, as a vtpm is) first waits for state
+/// Closed (6), then up to 10 s for the backend dir to be removed by the driver domain, and only
+/// then removes the frontend dir; a backend that waits for the frontend dir to go (the C
+/// backend) costs every `xl vtpm-detach` those 10 s and an error. Removed at once, libxl could
+/// read the state node gone instead of 6 and fail the detach; the delay lets it see 6 first.
+pub const DETACH_REMOVE_DELAY_NS: u64 = 1_000_000_000;
 
 /// Rate limit for log lines a guest can trigger (security review L4): the first occurrence is
 /// logged at once, later ones within [`WarnLimit::INTERVAL_NS`] only counted, and the count is
@@ -459,6 +470,37 @@ impl<X: Xen> TpmBack<X> {
         self.bound.and_then(|b| hv.domain_exists(b))
     }
 
+    /// Time-driven work: removes the dirs of devices the toolstack detached (Closed for
+    /// [`DETACH_REMOVE_DELAY_NS`]). Call it at every wake-up; [`TpmBack::next_deadline`] says
+    /// when it has something to do next.
+    pub fn tick(&mut self, hv: &mut X) {
+        let now = hv.now_ns();
+        let mut idx = 0;
+        while idx < self.instances.len() {
+            match self.instances[idx].detached_at {
+                Some(t) if now.saturating_sub(t) >= DETACH_REMOVE_DELAY_NS => {
+                    let inst = self.instances.remove(idx);
+                    let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
+                    if let Err(e) = hv.rm(XsTx::NONE, &inst.be_dir) {
+                        log::warn!("tpmback: {}/{}: cannot remove {}: {:?}", inst.id.domid.0, inst.id.handle, inst.be_dir, e);
+                    }
+                    // the per-domain dir too, once empty (as libxl's own cleanup does)
+                    let parent = format!("{}/{}", BACKEND_DIR, inst.id.domid.0);
+                    if matches!(hv.directory(XsTx::NONE, &parent), Ok(v) if v.is_empty()) {
+                        let _ = hv.rm(XsTx::NONE, &parent);
+                    }
+                    log::info!("tpmback: {}/{} detached by the toolstack; backend dir removed", inst.id.domid.0, inst.id.handle);
+                }
+                _ => idx += 1,
+            }
+        }
+    }
+
+    /// When [`TpmBack::tick`] has work next (`None`: nothing pending).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.instances.iter().filter_map(|i| i.detached_at).map(|t| t.saturating_add(DETACH_REMOVE_DELAY_NS)).min()
+    }
+
     /// Looks at xenstore again without a watch event: a dir of another domain that waits for
     /// the bound domain to be gone (see [`FrontendBinding`]) may bind now. The image calls it
     /// periodically while it has no frontend.
@@ -484,6 +526,7 @@ impl<X: Xen> TpmBack<X> {
             failed: None,
             generation,
             warnings: WarnLimit::default(),
+            detached_at: None,
         };
         if let Some(bound) = self.bound.filter(|&b| b != id.domid && self.binding != FrontendBinding::AnyDomain)
             && self.binding == FrontendBinding::FirstDomain
@@ -569,8 +612,12 @@ impl<X: Xen> TpmBack<X> {
         let fe_dir = inst.fe_dir.clone();
         if hv.read(XsTx::NONE, &join(&be_dir, "online")).ok().as_deref().map(|s| s.trim_end_matches('\0')) == Some("0")
         {
-            // The toolstack is detaching us (it wrote online=0 and state=5).
+            // The toolstack is detaching us (it wrote online=0 and state=5): Closed now, our
+            // dir removed a moment later (`tick`).
             self.close(hv, idx);
+            if self.instances[idx].detached_at.is_none() {
+                self.instances[idx].detached_at = Some(hv.now_ns());
+            }
             return true;
         }
         let fe_state = match read_state(hv, &fe_dir) {

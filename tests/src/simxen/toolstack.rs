@@ -91,6 +91,25 @@ pub fn detach_begin(w: &World, p: &DevicePaths) {
     }
 }
 
+/// `xl vtpm-detach` as libxl 4.17 does it for a backend in a driver domain (not dom0): the
+/// first half ([`detach_begin`]), then it waits for backend state 6, then (at most 10 s) for
+/// the driver domain to remove the backend dir, and only then removes the frontend dir.
+/// Returns how long it took (virtual ns), or the error libxl would print.
+pub fn detach_as_libxl(w: &World, p: &DevicePaths) -> Result<u64, String> {
+    const MS: u64 = 1_000_000;
+    const TIMEOUT: u64 = 10_000 * MS;
+    let t0 = w.now();
+    detach_begin(w, p);
+    if !w.run_until(MS, TIMEOUT, || state(w, &p.backend) == Some(6)) {
+        return Err(format!("unable to remove device with path {}", p.backend));
+    }
+    if !w.run_until(MS, TIMEOUT, || w.xs(&format!("{}/state", p.backend)).is_none() && w.xs(&p.backend).is_none()) {
+        return Err(format!("timed out while waiting for {} to be removed", p.backend));
+    }
+    w.xs_rm(&p.frontend);
+    Ok(w.now() - t0)
+}
+
 /// The last half of a detach: both directories removed.
 pub fn detach_finish(w: &World, p: &DevicePaths) {
     w.xs_rm(&p.backend);
