@@ -32,4 +32,17 @@ pub trait Engine {
     /// self-test). Permanent state stays; the change flag is left for the caller to take.
     /// Returns the console text saying how it went.
     fn platform_reset(&mut self, opts: &VtpmOptions) -> String;
+
+    /// The start-up the vtpm runs on a manufactured or restored engine (TPM_Startup as `opts`
+    /// say, the self-test), before any guest command. Returns the console text.
+    fn power_on(&mut self, opts: &VtpmOptions) -> String {
+        let _ = opts;
+        String::from("no start-up")
+    }
+
+    /// Sets PCR `index` (the SHA-1 bank) to `value` before any guest command: `hwinitpcr=`.
+    fn set_pcr(&mut self, index: usize, value: [u8; 20]) -> Result<(), String> {
+        let _ = (index, value);
+        Err(String::from("this engine cannot take PCR values from the hardware TPM"))
+    }
 }

@@ -53,6 +53,8 @@ pub struct VtpmOptions {
     /// toolstack, which makes it again under a new domid), how long to wait for a rebooted
     /// guest to attach before powering off. 0: power off as soon as it is gone.
     pub reboot_wait_s: u32,
+    /// `tpm2=1`: serve a TPM 2.0 (the `tpm20` engine) instead of a TPM 1.2.
+    pub tpm2: bool,
 }
 
 /// Default `reboot_wait` (seconds): `xl reboot` makes the new domain and its vtpm device
@@ -71,6 +73,7 @@ impl Default for VtpmOptions {
             disktest: None,
             debug: false,
             reboot_wait_s: DEFAULT_REBOOT_WAIT_S,
+            tpm2: false,
         }
     }
 }
@@ -138,7 +141,7 @@ type Apply = fn(&mut VtpmOptions, Option<&str>, &mut Vec<String>);
 
 /// The parser's table: every option the image understands and what it does. The image's
 /// known-options list ([`KNOWN_OPTIONS`]) is derived from it.
-const TABLE: [(&str, Apply); 9] = [
+const TABLE: [(&str, Apply); 10] = [
     ("loglevel", |o, v, _| {
         if let Some(v) = v {
             o.debug = v == "debug" || v == "trace"
@@ -181,6 +184,11 @@ const TABLE: [(&str, Apply); 9] = [
         Some("write") => o.disktest = Some(DiskTest::Write),
         Some("verify") => o.disktest = Some(DiskTest::Verify),
         v => warn.push(format!("Warning: disktest={} is not write or verify; ignored", v.unwrap_or(""))),
+    }),
+    ("tpm2", |o, v, warn| match v {
+        Some("1") => o.tpm2 = true,
+        Some("0") => o.tpm2 = false,
+        v => warn.push(format!("Warning: tpm2={} is not 0 or 1; keeping {}", v.unwrap_or(""), o.tpm2 as u8)),
     }),
     ("reboot_wait", |o, v, warn| match v.and_then(|v| v.parse::<u32>().ok()).filter(|s| *s <= MAX_REBOOT_WAIT_S) {
         Some(s) => o.reboot_wait_s = s,
@@ -275,6 +283,10 @@ mod tests {
         let (o, w) = p("reboot_wait=-1 reboot_wait=3601 reboot_wait reboot_wait=x");
         assert_eq!(o.reboot_wait_s, DEFAULT_REBOOT_WAIT_S);
         assert_eq!(w.len(), 4, "{w:?}");
+        let (o, w) = p("tpm2=1");
+        assert!(o.tpm2 && w.is_empty());
+        let (o, w) = p("tpm2=2 tpm2");
+        assert!(!o.tpm2 && w.len() == 2);
         let (o, w) = p("reboot_wait=0");
         assert_eq!((o.reboot_wait_s, w.len()), (0, 0));
         let (o, _) = p("disktest=write locality=guest_t=0,1");
@@ -286,7 +298,7 @@ mod tests {
     fn known_options_come_from_the_table() {
         assert_eq!(
             KNOWN_OPTIONS,
-            ["loglevel", "clear", "save", "deactivated", "maintcmds", "hwinitpcr", "locality", "disktest", "reboot_wait"]
+            ["loglevel", "clear", "save", "deactivated", "maintcmds", "hwinitpcr", "locality", "disktest", "tpm2", "reboot_wait"]
         );
         let (o, _) = p("loglevel=trace");
         assert!(o.debug);

@@ -34,7 +34,7 @@ use alloc::format;
 use alloc::string::String;
 
 use drivers::hv::Xen;
-use tpm12::{Tpm, TpmOptions, TpmRng};
+use tpm12::{TpmOptions, TpmRng};
 use vtpm_store::{Detached, OwnerUuid, RecordDigest, RecordKey, RecordKind, Saved, SlotStore, StoreError};
 
 use crate::engine::Engine;
@@ -42,13 +42,29 @@ use crate::manager::{LoadedKey, Manager};
 use crate::options::VtpmOptions;
 use crate::service::{Output, StateSink};
 use crate::state_disk::{Counted, STATE_VBD, StateDisk};
-use crate::tpm12_engine::{self, Tpm12Engine};
+use crate::tpm12_engine::{Tpm12Engine, Tpm12Factory};
 
 /// The record kind of the vtpm's state.
-const KIND: RecordKind = RecordKind::TPM12_STATE;
+/// How [`start_with`] makes its engine: restored from the state record, or manufactured. One
+/// per engine kind (`Tpm12Factory`, `Tpm20Factory`); it owns the engine's RNG and clock.
+pub trait EngineFactory {
+    type Engine: Engine;
+    /// The kind its state records are stored under: a record of another kind is refused.
+    const KIND: RecordKind;
+    /// The console's words for a manufacture ("TPM 1.2 engine manufactured") and for what it
+    /// generated ("EK generated").
+    const MANUFACTURED: &'static str;
+    const MADE: &'static str;
+    /// The engine restored from a state image (`Err`: why the image is not valid).
+    fn restore(self, image: &[u8]) -> Result<Self::Engine, String>;
+    /// A new TPM (`Err`: why it could not be made).
+    fn manufacture(self) -> Result<Self::Engine, String>;
+}
 
 /// The persistent state of a running vtpm: the manager, the disk and the store's state.
 pub struct Persistence<X: Xen, P: StateDisk<X>> {
+    /// The kind of the records written (the engine's).
+    kind: RecordKind,
     manager: Manager<X>,
     disk: P,
     store: Option<Detached>,
@@ -102,7 +118,7 @@ impl<X: Xen, P: StateDisk<X>> Persistence<X, P> {
         let state = self.store.take().ok_or_else(|| String::from("the state disk is not open"))?;
         let key = RecordKey::fresh(&mut *self.rng);
         let mut store = SlotStore::attach(Counted { dev: self.disk.bind(hv), writes: &mut self.disk_writes }, state);
-        let saved = store.save(&key, KIND, self.owner, image, &mut *self.rng);
+        let saved = store.save(&key, self.kind, self.owner, image, &mut *self.rng);
         let (_, state) = store.detach();
         self.store = Some(state);
         let saved = saved.map_err(|e| format!("{e}"))?;
@@ -170,14 +186,12 @@ impl<X: Xen, P: StateDisk<X>> StateSink<X> for Persistence<X, P> {
     }
 }
 
-/// The rest of the start with a manager (see the module docs): `engine_rng` goes into the
-/// engine, `state_rng` makes the record keys and nonces. `None` after the `ERROR:` line (the
-/// caller powers off); nothing was written then.
+/// [`start_with`] for the TPM 1.2 engine: `engine_rng`, `clock` and `tpm_opts` go into it.
 #[allow(clippy::too_many_arguments)]
 pub fn start<X: Xen, P: StateDisk<X>>(
     hv: &mut X,
-    mut manager: Manager<X>,
-    mut disk: P,
+    manager: Manager<X>,
+    disk: P,
     engine_rng: Box<dyn TpmRng>,
     state_rng: Box<dyn TpmRng>,
     clock: Box<dyn tpm12::Clock>,
@@ -185,6 +199,23 @@ pub fn start<X: Xen, P: StateDisk<X>>(
     opts: &VtpmOptions,
     out: &mut impl Output,
 ) -> Option<(Tpm12Engine, Persistence<X, P>)> {
+    let factory = Tpm12Factory { rng: engine_rng, clock, options: tpm_opts };
+    start_with(hv, manager, disk, factory, state_rng, opts, out)
+}
+
+/// The rest of the start with a manager (see the module docs): `factory` restores or makes
+/// the engine, `state_rng` makes the record keys and nonces. `None` after the `ERROR:` line
+/// (the caller powers off); nothing was written then.
+pub fn start_with<X: Xen, P: StateDisk<X>, F: EngineFactory>(
+    hv: &mut X,
+    mut manager: Manager<X>,
+    mut disk: P,
+    factory: F,
+    state_rng: Box<dyn TpmRng>,
+    opts: &VtpmOptions,
+    out: &mut impl Output,
+) -> Option<(F::Engine, Persistence<X, P>)> {
+    let kind = F::KIND;
     let owner = match manager.own_uuid(hv) {
         Ok(u) => u,
         Err(cause) => {
@@ -210,7 +241,7 @@ pub fn start<X: Xen, P: StateDisk<X>>(
     };
     let mut store = SlotStore::attach(Counted { dev: disk.bind(hv), writes: &mut writes }, state);
     let restored = match &loaded {
-        LoadedKey::Record(digest, key) => match store.load_matching(key, KIND, owner, digest) {
+        LoadedKey::Record(digest, key) => match store.load_matching(key, kind, owner, digest) {
             Ok(l) => Some(l),
             Err(e) => {
                 refuse(out, &format!("{e}"));
@@ -219,7 +250,7 @@ pub fn start<X: Xen, P: StateDisk<X>>(
         },
         LoadedKey::NoRecord => {
             let probe = RecordKey::from_bytes([0; 32]);
-            match store.load_matching(&probe, KIND, owner, &RecordDigest([0; 32])) {
+            match store.load_matching(&probe, kind, owner, &RecordDigest([0; 32])) {
                 Err(StoreError::Blank) => {
                     store.start_fresh();
                     None
@@ -242,6 +273,7 @@ pub fn start<X: Xen, P: StateDisk<X>>(
         manager.backend()
     ));
     let mut p = Persistence {
+        kind,
         manager,
         disk,
         store: Some(state),
@@ -255,15 +287,14 @@ pub fn start<X: Xen, P: StateDisk<X>>(
     };
     let mut engine = match restored {
         Some(l) => {
-            let tpm = match Tpm::from_image(&l.payload, engine_rng, clock, tpm_opts) {
-                Ok(t) => t,
+            let mut engine = match factory.restore(&l.payload) {
+                Ok(e) => e,
                 Err(e) => {
-                    refuse(out, &format!("the state record holds no valid TPM state ({e:?})"));
+                    refuse(out, &format!("the state record holds no valid TPM state ({e})"));
                     return None;
                 }
             };
-            let mut engine = Tpm12Engine(tpm);
-            let power = tpm12_engine::power_on(&mut engine, opts);
+            let power = engine.power_on(opts);
             out.line(&format!(
                 "Info: TPM state restored (slot {:?}, sequence {}, {} bytes); {power}",
                 l.slot,
@@ -277,21 +308,25 @@ pub fn start<X: Xen, P: StateDisk<X>>(
         }
         None => {
             let t0 = hv.now_ns();
-            let tpm = match Tpm::manufacture(engine_rng, clock, tpm_opts) {
-                Ok(t) => t,
-                Err(rc) => {
-                    out.line(&format!("ERROR: cannot manufacture the TPM: {rc:?}; powering off"));
+            let mut engine = match factory.manufacture() {
+                Ok(e) => e,
+                Err(why) => {
+                    out.line(&format!("ERROR: cannot manufacture the TPM: {why}; powering off"));
                     return None;
                 }
             };
-            let mut engine = Tpm12Engine(tpm);
             let t1 = hv.now_ns();
-            let power = tpm12_engine::power_on(&mut engine, opts);
+            let power = engine.power_on(opts);
             out.line(&format!(
-                "Info: TPM 1.2 engine manufactured in {} ms (EK generated); {power}",
-                t1.saturating_sub(t0) / 1_000_000
+                "Info: {} in {} ms ({}); {power}",
+                F::MANUFACTURED,
+                t1.saturating_sub(t0) / 1_000_000,
+                F::MADE
             ));
-            let image = engine.0.save_image();
+            let Some(image) = engine.take_image_if_changed() else {
+                out.line("ERROR: the new TPM gave no state image to save; powering off");
+                return None;
+            };
             match p.save(hv, &image) {
                 Ok(s) => out.line(&format!(
                     "Info: first start: the manager had no state for this vTPM and its disk was blank; the new TPM is saved (slot {:?}, sequence {}, {} bytes)",
@@ -326,10 +361,10 @@ pub fn state_rng_input(pool: &[u8]) -> zeroize::Zeroizing<alloc::vec::Vec<u8>> {
 
 /// `hwinitpcr=`: reads the selected PCRs of the hardware TPM through the manager and sets
 /// them in the engine (after TPM_Startup, before any guest command), as the C vtpm does.
-fn copy_hardware_pcrs<X: Xen>(
+fn copy_hardware_pcrs<X: Xen, E: Engine>(
     hv: &mut X,
     manager: &mut Manager<X>,
-    engine: &mut Tpm12Engine,
+    engine: &mut E,
     mask: u32,
     out: &mut impl Output,
 ) -> Result<(), String> {
@@ -338,7 +373,7 @@ fn copy_hardware_pcrs<X: Xen>(
     }
     for i in (0..crate::options::NUM_PCRS).filter(|i| mask & (1 << i) != 0) {
         let v = manager.pcr_read(hv, i)?;
-        engine.0.set_pcr(i as usize, v).map_err(|rc| format!("PCR {i}: {rc:?}"))?;
+        engine.set_pcr(i as usize, v)?;
     }
     out.line(&format!(
         "Info: hwinitpcr={}: {} PCRs copied from the hardware TPM through the manager",

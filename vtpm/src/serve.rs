@@ -17,12 +17,18 @@ use vtpm::persist;
 use vtpm::rng::ReseedingRng;
 use vtpm::service::{self, Output, Step, VtpmService};
 use vtpm::state_disk::BlkDisk;
-use vtpm::tpm12_engine;
+use vtpm::{tpm12_engine, tpm20_engine};
 
 /// The engine's tick clock: the kernel's monotonic time.
 struct KernelClock;
 
 impl tpm12::Clock for KernelClock {
+    fn now_us(&mut self) -> u64 {
+        kernel::time::now_ns() / 1000
+    }
+}
+
+impl tpm20::Clock for KernelClock {
     fn now_us(&mut self) -> u64 {
         kernel::time::now_ns() / 1000
     }
@@ -78,6 +84,12 @@ pub fn serve(env: &mut Env) -> ! {
     };
     let rng = ReseedingRng::new(&pool.bytes, fresh_cpu_value);
     drop(pool);
+    if opts.tpm2 {
+        let (engine, line) = tpm20_engine::start(&*env, Box::new(rng), Box::new(KernelClock));
+        println!("{line}");
+        let svc = VtpmService::new(env, engine, &opts, &mut Console);
+        run(env, svc)
+    }
     let engine =
         match tpm12_engine::start(&*env, Box::new(rng), Box::new(KernelClock), tpm12_engine::tpm_options(&opts), &opts)
         {
@@ -128,6 +140,16 @@ fn serve_persistent(env: &mut Env, opts: &options::VtpmOptions) -> ! {
             shutdown(ShutdownReason::Poweroff)
         }
     };
+    if opts.tpm2 {
+        let factory = tpm20_engine::Tpm20Factory { rng: Box::new(engine_rng), clock: Box::new(KernelClock) };
+        let Some((engine, p)) =
+            persist::start_with(env, manager, disk, factory, Box::new(state_rng), opts, &mut Console)
+        else {
+            shutdown(ShutdownReason::Poweroff)
+        };
+        let svc = VtpmService::new(env, engine, opts, &mut Console).with_persistence(Box::new(p));
+        run(env, svc)
+    }
     let Some((engine, p)) = persist::start(
         env,
         manager,

@@ -38,6 +38,36 @@ impl Engine for Tpm12Engine {
         self.0.init();
         power_on(self, opts)
     }
+
+    fn power_on(&mut self, opts: &VtpmOptions) -> String {
+        power_on(self, opts)
+    }
+
+    fn set_pcr(&mut self, index: usize, value: [u8; 20]) -> Result<(), String> {
+        self.0.set_pcr(index, value).map_err(|rc| format!("PCR {index}: {rc:?}"))
+    }
+}
+
+/// How a persisting vtpm makes its TPM 1.2 engine (`persist::start_with`).
+pub struct Tpm12Factory {
+    pub rng: Box<dyn TpmRng>,
+    pub clock: Box<dyn tpm12::Clock>,
+    pub options: TpmOptions,
+}
+
+impl crate::persist::EngineFactory for Tpm12Factory {
+    type Engine = Tpm12Engine;
+    const KIND: vtpm_store::RecordKind = vtpm_store::RecordKind::TPM12_STATE;
+    const MANUFACTURED: &'static str = "TPM 1.2 engine manufactured";
+    const MADE: &'static str = "EK generated";
+
+    fn restore(self, image: &[u8]) -> Result<Tpm12Engine, String> {
+        Tpm::from_image(image, self.rng, self.clock, self.options).map(Tpm12Engine).map_err(|e| format!("{e:?}"))
+    }
+
+    fn manufacture(self) -> Result<Tpm12Engine, String> {
+        Tpm::manufacture(self.rng, self.clock, self.options).map(Tpm12Engine).map_err(|rc| format!("{rc:?}"))
+    }
 }
 
 /// The engine options the image's options ask for.

@@ -21,6 +21,9 @@ pub struct Tpm20Engine(pub Tpm);
 
 impl Engine for Tpm20Engine {
     fn execute(&mut self, locality: u8, command: &[u8]) -> Vec<u8> {
+        if let Some(answer) = tpm12_timeout_probe(command) {
+            return answer;
+        }
         self.0.execute(locality, command)
     }
 
@@ -38,6 +41,70 @@ impl Engine for Tpm20Engine {
         self.0.init();
         power_on(self)
     }
+
+    fn power_on(&mut self, _opts: &VtpmOptions) -> String {
+        power_on(self)
+    }
+}
+
+/// How a persisting vtpm makes its TPM 2.0 engine (`persist::start_with`).
+pub struct Tpm20Factory {
+    pub rng: Box<dyn TpmRng>,
+    pub clock: Box<dyn tpm20::Clock>,
+}
+
+impl crate::persist::EngineFactory for Tpm20Factory {
+    type Engine = Tpm20Engine;
+    const KIND: vtpm_store::RecordKind = vtpm_store::RecordKind::TPM20_STATE;
+    const MANUFACTURED: &'static str = "TPM 2.0 engine manufactured";
+    const MADE: &'static str = "primary seeds generated";
+
+    fn restore(self, image: &[u8]) -> Result<Tpm20Engine, String> {
+        Tpm::from_image(image, self.rng, self.clock).map(Tpm20Engine).map_err(|e| format!("{e:?}"))
+    }
+
+    fn manufacture(self) -> Result<Tpm20Engine, String> {
+        Ok(Tpm20Engine(Tpm::manufacture(self.rng, self.clock)))
+    }
+}
+
+/// An unmodified Linux guest's xen-tpmfront always takes its vTPM for a TPM 1.2: its probe asks
+/// `TPM_GetCapability(TPM_CAP_PROPERTY, TIS_TIMEOUT / DURATION)` in TPM 1.2 frames, and without
+/// an answer every command of the guest's TPM core gets the 120 s fallback timeouts
+/// (wave2-facts §5). These two questions are answered as our TPM 1.2 answers them (the same
+/// values); every other TPM 1.2 frame goes to the TPM 2.0 engine, which refuses it.
+fn tpm12_timeout_probe(command: &[u8]) -> Option<Vec<u8>> {
+    const TAG_RQU_COMMAND: [u8; 2] = [0x00, 0xC1];
+    const ORD_GET_CAPABILITY: u32 = 0x65;
+    const CAP_PROPERTY: u32 = 5;
+    const PROP_TIS_TIMEOUT: u32 = 0x115;
+    const PROP_DURATION: u32 = 0x120;
+    let be32 = |at: usize| command.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if command.len() != 22
+        || command[..2] != TAG_RQU_COMMAND
+        || be32(2)? != 22
+        || be32(6)? != ORD_GET_CAPABILITY
+        || be32(10)? != CAP_PROPERTY
+        || be32(14)? != 4
+    {
+        return None;
+    }
+    let values: &[u32] = match be32(18)? {
+        PROP_TIS_TIMEOUT => &tpm12::cmd::identity::TIS_TIMEOUTS_US,
+        PROP_DURATION => &tpm12::cmd::identity::DURATIONS_US,
+        _ => return None,
+    };
+    let mut body = Vec::with_capacity(4 + 4 * values.len());
+    body.extend_from_slice(&(4 * values.len() as u32).to_be_bytes());
+    for v in values {
+        body.extend_from_slice(&v.to_be_bytes());
+    }
+    let mut r = Vec::with_capacity(10 + body.len());
+    r.extend_from_slice(&[0x00, 0xC4]);
+    r.extend_from_slice(&((10 + body.len()) as u32).to_be_bytes());
+    r.extend_from_slice(&0u32.to_be_bytes());
+    r.extend_from_slice(&body);
+    Some(r)
 }
 
 const TPM_CC_STARTUP: u32 = 0x144;
@@ -114,5 +181,33 @@ mod tests {
         assert_eq!(tpm_frame::return_code(&r), Some(0));
         let image = engine.take_image_if_changed().expect("Shutdown(STATE) changes the image");
         assert!(Tpm::from_image(&image, rng(), Box::new(tpm20::ManualClock(0))).is_ok());
+    }
+
+    /// Linux's TPM 1.2 probe of the timeouts: answered as the TPM 1.2 engine answers it.
+    #[test]
+    fn the_tpm12_timeout_probe_gets_the_tpm12_answer() {
+        let (mut engine, _) = start(&Fixed, rng(), Box::new(tpm20::ManualClock(0)));
+        let mut tpm12 = tpm12::Tpm::manufacture(
+            {
+                use rand_chacha::rand_core::SeedableRng;
+                Box::new(rand_chacha::ChaCha20Rng::from_seed([1; 32]))
+            },
+            Box::new(tpm12::platform::ManualClock(0)),
+            tpm12::TpmOptions { ek_bits: 1024, ..tpm12::TpmOptions::default() },
+        )
+        .expect("manufactured");
+        tpm12.execute(0, &[0x00, 0xC1, 0, 0, 0, 12, 0, 0, 0, 0x99, 0, 1]);
+        for subcap in [0x115u32, 0x120] {
+            let mut cmd = vec![0x00, 0xC1, 0, 0, 0, 22, 0, 0, 0, 0x65, 0, 0, 0, 5, 0, 0, 0, 4];
+            cmd.extend_from_slice(&subcap.to_be_bytes());
+            let ours = engine.execute(0, &cmd);
+            assert_eq!(ours, tpm12.execute(0, &cmd), "{subcap:#x}");
+            assert_eq!(tpm_frame::return_code(&ours), Some(0));
+        }
+        // anything else in a TPM 1.2 frame is the TPM 2.0 engine's to refuse
+        let mut other = vec![0x00, 0xC1, 0, 0, 0, 22, 0, 0, 0, 0x65, 0, 0, 0, 5, 0, 0, 0, 4];
+        other.extend_from_slice(&0x108u32.to_be_bytes());
+        assert_ne!(tpm_frame::return_code(&engine.execute(0, &other)), Some(0));
+        assert_eq!(tpm12_timeout_probe(&other[..21]), None);
     }
 }

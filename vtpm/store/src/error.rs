@@ -54,7 +54,9 @@ impl fmt::Display for StoreError {
             StoreError::BadMagic => f.write_str("the state disk holds no state of ours (bad magic)"),
             StoreError::UnsupportedVersion(v) => write!(f, "the state disk has unsupported format version {v}"),
             StoreError::CorruptHeader => f.write_str("the state disk header is corrupt (checksum or geometry)"),
-            StoreError::WrongKind(k) => write!(f, "the state disk holds another kind of record ({k})"),
+            StoreError::WrongKind(k) => {
+                write!(f, "the state disk holds another kind of record ({k}: {})", crate::RecordKind(*k).describe())
+            }
             StoreError::ForeignUuid => f.write_str("the state disk belongs to another uuid"),
             StoreError::Truncated => f.write_str("the state record is truncated"),
             StoreError::AuthenticationFailed => {

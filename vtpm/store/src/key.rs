@@ -59,6 +59,18 @@ impl RecordKind {
     pub const TPM12_STATE: RecordKind = RecordKind(1);
     /// The manager's root record (its key store).
     pub const MANAGER_ROOT: RecordKind = RecordKind(2);
+    /// A vtpm's TPM 2.0 state image (`tpm20::state`).
+    pub const TPM20_STATE: RecordKind = RecordKind(3);
+
+    /// What records of this kind hold, for error messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            RecordKind::TPM12_STATE => "a TPM 1.2 state",
+            RecordKind::MANAGER_ROOT => "a vTPM manager's key store",
+            RecordKind::TPM20_STATE => "a TPM 2.0 state",
+            _ => "an unknown kind of record",
+        }
+    }
 }
 
 /// SHA-256 over a whole record as written: what the vtpm gives the manager with the key.
