@@ -60,7 +60,7 @@ pub fn plan(plan: &mut Plan, dir: &Path) -> Result<Planned> {
     plan.step(format!("sh rm -f {GUEST_DISK}"));
     plan.create(&vtpm, 8);
     plan.wait(VTPM, VTPM_WAIT, &format!("{}|ERROR|PANIC|panic", persist::SERVING));
-    plan.create(&guest, 8);
+    plan.create_verbose(&guest, 8);
     plan.wait(GUEST, GUEST_WAIT, &format!("{LINE}ready for detach|{LINE}boot 1 done|Kernel panic"));
     plan.timed("vtpm-detach", &format!("xl vtpm-detach {GUEST} 0"));
     plan.wait(GUEST, 90, &format!("{LINE}tpm gone|{LINE}boot 1 done"));

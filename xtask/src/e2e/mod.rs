@@ -11,6 +11,7 @@ pub mod dom0_tpm;
 pub mod log;
 pub mod multi;
 pub mod lifecycle;
+pub mod tpm2_guest;
 pub mod persist;
 pub mod plan;
 pub mod pvboot;
@@ -98,6 +99,7 @@ enum Planned {
     Blk(blk::Planned),
     Persist(Box<persist::Planned>),
     Lifecycle(Box<lifecycle::Planned>),
+    Tpm2Guest(Box<tpm2_guest::Planned>),
     Multi(Box<multi::Planned>),
     Vtpmctl(Domain),
     Pvboot(Box<pvboot::Planned>),
@@ -159,6 +161,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             persist::NAME => planned.push(Planned::Persist(Box::new(persist::plan(&mut plan, &cfgdir, o.tpm)?))),
             multi::NAME => planned.push(Planned::Multi(Box::new(multi::plan(&mut plan, &cfgdir, o.tpm)?))),
             lifecycle::NAME => planned.push(Planned::Lifecycle(Box::new(lifecycle::plan(&mut plan, &cfgdir)?))),
+            tpm2_guest::NAME => planned.push(Planned::Tpm2Guest(Box::new(tpm2_guest::plan(&mut plan, &cfgdir)?))),
             vtpmctl::NAME => {
                 let bin = build::dom0_tools()?;
                 planned.push(Planned::Vtpmctl(vtpmctl::plan(&mut plan, &cfgdir, &bin)?))
@@ -205,6 +208,7 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Blk(p) => p.domains(),
             Planned::Persist(p) => p.domains(),
             Planned::Lifecycle(p) => p.domains(),
+            Planned::Tpm2Guest(p) => p.domains(),
             Planned::Multi(p) => p.domains(),
             Planned::Vtpmctl(d) => vec![d],
             Planned::Pvboot(p) => p.domains(),
@@ -334,6 +338,9 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Multi(p) => checks.extend(multi::check(parsed.scenarios.get(multi::NAME).unwrap_or(&empty), p)),
             Planned::Lifecycle(p) => {
                 checks.extend(lifecycle::check(parsed.scenarios.get(lifecycle::NAME).unwrap_or(&empty), p))
+            }
+            Planned::Tpm2Guest(p) => {
+                checks.extend(tpm2_guest::check(parsed.scenarios.get(tpm2_guest::NAME).unwrap_or(&empty), p))
             }
             Planned::Vtpmctl(_) => checks.extend(vtpmctl::check(parsed.scenarios.get(vtpmctl::NAME).unwrap_or(&empty))),
             Planned::Pvboot(p) => {

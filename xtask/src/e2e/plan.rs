@@ -70,6 +70,12 @@ impl Plan {
         self.create_with(d, disk_mib, "createp");
     }
 
+    /// As [`Plan::create`], with `xl -vvv`: its monitor's debug log (reboots) comes with the
+    /// domain's console dump.
+    pub fn create_verbose(&mut self, d: &Domain, disk_mib: u32) {
+        self.create_with(d, disk_mib, "createv");
+    }
+
     fn create_with(&mut self, d: &Domain, disk_mib: u32, step: &str) {
         if !self.files.iter().any(|f| f.0 == d.cfg_path()) {
             self.files.push((d.cfg_path(), 0o644, d.cfg.text.clone().into_bytes()));

@@ -15,7 +15,7 @@ use std::path::Path;
 pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "blkfront", "vtpm", "vtpmctl"];
 /// Every scenario.
 pub const ALL: &[&str] =
-    &["domu", "disk", "boot", "selftest", "tis", "blkfront", "vtpm", "persist", "multi", "vtpmctl", "pvboot", "lifecycle"];
+    &["domu", "disk", "boot", "selftest", "tis", "blkfront", "vtpm", "persist", "multi", "vtpmctl", "pvboot", "lifecycle", "tpm2guest"];
 
 /// Seconds to wait for a stub domain to reach its waiting line / for a Linux guest to boot.
 const STUB_WAIT: u32 = 150;
