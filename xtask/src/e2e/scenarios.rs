@@ -12,7 +12,7 @@ use crate::util::{Context, Result};
 use std::path::Path;
 
 /// Scenarios run when none are named.
-pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "blkfront", "vtpm", "vtpmctl"];
+pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "blkfront", "vtpm", "vtpmctl", "pvboot"];
 /// Every scenario.
 pub const ALL: &[&str] =
     &["domu", "disk", "boot", "selftest", "tis", "blkfront", "vtpm", "persist", "multi", "vtpmctl", "pvboot", "lifecycle", "tpm2guest"];
