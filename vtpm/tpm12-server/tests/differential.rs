@@ -74,7 +74,6 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
         "FLAG_PERMANENT",
         "manufactured with nvLocked TRUE (as shipped TPMs) and physicalPresenceCMDEnable TRUE; libtpms ships both FALSE",
     ),
-    ("capability", "DA_LOGIC", "DA parameters are ours"),
     ("random", "GetRandom(4096)", "largest answer: ours 4074 (fits 4088), libtpms more"),
     ("random", "StirRandom(256)", "Part 3 §13.7: dataSize must be < 256, the TPM MAY refuse; we do"),
     ("physical_presence", "FLAG_PERMANENT after TSC", "nvLocked TRUE at manufacture"),
@@ -412,7 +411,11 @@ fn capability(s: &mut Side<'_>) {
     let mut kp = vec![0, 0, 0, 1, 0, 3, 0, 1, 0, 0, 0, 12];
     kp.extend(be(&[2048, 2, 0]));
     getcap(s, "CHECK_LOADED RSA 2048", cap::CHECK_LOADED, &kp, Cmp::Exact);
-    getcap(s, "DA_LOGIC", cap::DA_LOGIC, &[0, 2], Cmp::RcLen);
+    // TPM_DA_INFO: thresholdCount (body bytes 11..13) is ours (10; libtpms 5).
+    const DA_THRESHOLD: Cmp = Cmp::Mask(&[(11, 13)]);
+    getcap(s, "DA_LOGIC", cap::DA_LOGIC, &[0, 2], DA_THRESHOLD);
+    getcap(s, "DA_LOGIC empty subCap", cap::DA_LOGIC, &[], DA_THRESHOLD);
+    getcap(s, "DA_LOGIC 4-byte subCap", cap::DA_LOGIC, &be(&[et::KEYHANDLE.into()]), DA_THRESHOLD);
     getcap(s, "area 0x99", 0x99, &[], Cmp::Exact);
     getcap(s, "ORD short subcap", cap::ORD, &[0, 0, 0x14], Cmp::Exact);
     s.cmd("GetCapability subCapSize beyond data", ord::GetCapability, &be(&[5, 8, 0x101]), Cmp::Rc);

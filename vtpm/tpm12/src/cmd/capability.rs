@@ -144,7 +144,9 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
             w.bool(req != 0 && usize::from(req) <= NUM_PCRS / 8);
         }
         cap::DA_LOGIC => {
-            sub16(sub_cap)?;
+            // subCap names a TPM_ENTITY_TYPE; our DA logic is one counter for every entity
+            // type, so (as Part 2 §21.1 allows, and as libtpms does) it is ignored whatever
+            // its size.
             let info = crate::auth::da_info(tpm);
             w.u16(if tpm.perm.flags.disableFullDALogicInfo { tag::DA_INFO_LIMITED } else { tag::DA_INFO });
             w.u8(u8::from(info.active));
