@@ -36,6 +36,7 @@ pub const TABLES: &[&[OrdinalEntry]] = &[
     crate::cmd::quote::ORDINALS,
     crate::cmd::context::ORDINALS,
     crate::cmd::aik::ORDINALS,
+    crate::cmd::audit::ORDINALS,
 ];
 
 /// Finds the row for `ordinal`, honouring `maintcmds`; stubs are returned too.
@@ -112,11 +113,22 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
     if !entry.tags.accepts_auth_count(n_auth) {
         return error_response(hdr.tag, Rc::BADTAG);
     }
+    // Audited or not is decided as the command starts (TPM_SetOrdinalAuditStatus is
+    // audited by the status before it). TPM_SaveState is audited before it saves, input
+    // only, so that the saved audit digest includes it (Part 1 §11 corner cases).
+    let audited = crate::cmd::audit::is_audited(tpm, hdr.ordinal);
+    let save_state = hdr.ordinal == crate::constants::ord::SaveState;
+    if audited && save_state {
+        crate::cmd::audit::extend_in(tpm, &cmd.in_param_digest());
+    }
     let mut resp = Response::default();
     let result =
         (entry.handler)(tpm, &mut cmd, &mut resp).and_then(|()| crate::auth::finish_response(tpm, &mut cmd, &resp));
     match result {
         Ok(trailers) => {
+            if audited && !save_state {
+                crate::cmd::audit::record(tpm, &cmd, &resp, false);
+            }
             let mut out = resp.handles.into_vec();
             out.extend_from_slice(resp.params.as_slice());
             out.extend_from_slice(&trailers);

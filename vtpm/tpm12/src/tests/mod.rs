@@ -1,5 +1,6 @@
 //! Engine tests driven through `Tpm::execute`, one file per command area.
 
+mod audit;
 mod capability;
 mod counter;
 mod data;
