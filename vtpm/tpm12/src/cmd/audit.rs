@@ -88,7 +88,7 @@ pub fn event_digests(cmd: &Command<'_>, resp: &Response, transport_encrypted: bo
 /// Audits a command that succeeded (the dispatcher calls this when the ordinal was audited
 /// as the command started; TPM_SaveState is audited before it runs, input only).
 pub fn record(tpm: &mut Tpm, cmd: &Command<'_>, resp: &Response, transport_encrypted: bool) {
-    let (input, output) = event_digests(cmd, resp, transport_encrypted);
+    let (input, output) = cmd.audit_digests.unwrap_or_else(|| event_digests(cmd, resp, transport_encrypted));
     extend_in(tpm, &input);
     extend_out(tpm, &output);
 }

@@ -21,3 +21,4 @@ pub mod seal;
 pub mod session;
 pub mod sign;
 pub mod ticks;
+pub mod transport;

@@ -10,6 +10,7 @@
 //! - [`da`]: dictionary-attack state (live form and the form kept in permanent data).
 //! - [`keys`]: the loaded-key table (live).
 //! - [`sessions`]: the loaded authorization sessions (live table).
+//! - [`transport`]: the loaded transport sessions (live table).
 //! - [`image`]: our own versioned on-disk format for permanent + saved state.
 
 pub mod audit;
@@ -21,6 +22,7 @@ pub mod nv;
 pub mod permanent;
 pub mod saved;
 pub mod sessions;
+pub mod transport;
 pub mod volatile;
 
 pub use key_record::KeyRecord;

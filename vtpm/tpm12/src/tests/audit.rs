@@ -100,7 +100,7 @@ fn set_ordinal_audit_status_refusals() {
     let mut t = owned();
     assert_eq!(set_audit(&mut t, ord::Extend, true, [0x99; 20]), Rc::AUTHFAIL.0);
     assert!(!audit_digest(&mut t, 0).2.contains(&ord::Extend));
-    for o in [ord::GetAuditDigest, ord::GetAuditDigestSigned, 0x1234, ord::ExecuteTransport] {
+    for o in [ord::GetAuditDigest, ord::GetAuditDigestSigned, 0x1234, ord::DSAP] {
         assert_eq!(set_audit(&mut t, o, true, OWNER), Rc::BAD_PARAMETER.0, "{o:#x}");
     }
     assert_eq!(set_audit(&mut t, 0x1234, false, OWNER), Rc::BADINDEX.0);

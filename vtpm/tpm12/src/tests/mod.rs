@@ -17,6 +17,7 @@ mod ownership;
 mod pcr;
 mod sessions;
 mod state;
+mod transport;
 
 use alloc::vec::Vec;
 
