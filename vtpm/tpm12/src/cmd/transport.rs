@@ -63,6 +63,7 @@ fn layout(ordinal: u32) -> (usize, u8, usize) {
         ord::FlushSpecific | ord::SaveContext => (4, KEYS_BY_RESOURCE, 0),
         ord::OwnerReadInternalPub => (0, 1, 0),
         ord::ActivateIdentity
+        | ord::EstablishTransport
         | ord::ChangeAuth
         | ord::CreateWrapKey
         | ord::EvictKey
@@ -114,7 +115,7 @@ fn terminate(tpm: &mut Tpm, handle: u32) -> bool {
 
 /// TPM_FlushSpecific(TPM_RT_TRANS).
 pub fn flush(tpm: &mut Tpm, handle: u32) -> Result<(), Rc> {
-    if terminate(tpm, handle) { Ok(()) } else { Err(Rc::BAD_HANDLE) }
+    if terminate(tpm, handle) { Ok(()) } else { Err(Rc::INVALID_AUTHHANDLE) }
 }
 
 /// `TPM_CURRENT_TICKS` now, and the tick count alone.
@@ -254,8 +255,9 @@ fn execute_in(
     if usize::try_from(w_size).ok() != Some(wrapped.len()) {
         return Err(Rc::BAD_PARAM_SIZE);
     }
-    if crate::dispatch::lookup(ordw, tpm.options.maintcmds).is_none() {
-        return Err(Rc::BAD_PARAMETER);
+    if crate::dispatch::lookup(ordw, tpm.options.maintcmds).is_none_or(|e| e.flags.contains(crate::frame::flags::STUB))
+    {
+        return Err(Rc::BAD_ORDINAL);
     }
     let (in_handles, mut keys, out_handles) = layout(ordw);
     let e1 = 10 + in_handles;

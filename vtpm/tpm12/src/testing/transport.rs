@@ -61,6 +61,7 @@ pub fn wrapped_layout(ordinal: u32) -> (usize, u8, usize) {
         ord::FlushSpecific | ord::SaveContext => (4, 0xFF, 0),
         ord::OwnerReadInternalPub => (0, 1, 0),
         ord::ActivateIdentity
+        | ord::EstablishTransport
         | ord::ChangeAuth
         | ord::CreateWrapKey
         | ord::EvictKey

@@ -172,7 +172,7 @@ fn refusals() {
     assert_eq!(r, Rc::NO_WRAP_TRANSPORT.0);
     assert!(c.transport.as_ref().unwrap().error.is_some(), "the outer command failed");
     c.transport = handles.pop();
-    assert_eq!(rc_of(&c.raw(&request(tag::RQU_COMMAND, 0x1234, &[]))), Rc::BAD_PARAMETER.0);
+    assert_eq!(rc_of(&c.raw(&request(tag::RQU_COMMAND, 0x1234, &[]))), Rc::BAD_ORDINAL.0);
     // Both failures ended their sessions; the table has room again.
     c.transport = None;
     assert_eq!(prop_of(&mut c, cap::PROP_TRANSESS), 3);
@@ -207,7 +207,7 @@ fn exclusive_sessions_end_on_any_other_command_and_flush() {
     assert_eq!(c.rqu(ord::GetRandom, &be32s(&[4])).unwrap().rc, 0);
     let tr = c.transport.take().unwrap();
     assert_eq!(c.rqu(ord::FlushSpecific, &be32s(&[tr.handle, rt::TRANS])).unwrap().rc, 0);
-    assert_eq!(c.rqu(ord::FlushSpecific, &be32s(&[tr.handle, rt::TRANS])).unwrap().rc, Rc::BAD_HANDLE.0);
+    assert_eq!(c.rqu(ord::FlushSpecific, &be32s(&[tr.handle, rt::TRANS])).unwrap().rc, Rc::INVALID_AUTHHANDLE.0);
 }
 
 #[test]
