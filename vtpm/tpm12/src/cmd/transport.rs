@@ -313,6 +313,12 @@ fn execute_in(
     // 11: run it.
     let rsp = execute_wrapped(tpm, cmd.locality, &plain, Wrapped { encrypted: session.has(ATTR_ENCRYPT) });
     drop(plain);
+    // The outer response (header, ticks, locality, size, the wrapped response, trailer) must
+    // fit the I/O buffer too: a wrapped response that fills it alone is TPM_SIZE (found by
+    // fuzzing: GetRandom(4074) wrapped gave 4155 bytes).
+    if 10 + 8 + 4 + 4 + rsp.len() + 41 > crate::constants::INPUT_BUFFER_SIZE as usize {
+        return Err(Rc::SIZE);
+    }
     let (ticks_struct, ticks) = current_ticks(tpm);
     // 13–14: S2 and H2.
     let mut rr = Reader::new(&rsp);

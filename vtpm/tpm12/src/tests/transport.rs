@@ -255,3 +255,19 @@ fn capabilities_report_transport() {
     assert_eq!(rqu(&mut t, ord::Startup, &[0, 1]).0, 0);
     assert_eq!(prop(&mut t, cap::PROP_TRANSESS), 3);
 }
+
+/// Fuzzing regression: a wrapped response that fills the I/O buffer alone does not fit
+/// TPM_ExecuteTransport's answer: TPM_SIZE, never a response beyond 4088 bytes.
+#[test]
+fn wrapped_response_too_large_for_the_buffer() {
+    let mut t = owned();
+    let mut c = client(&mut t);
+    assert_eq!(c.establish_transport(0, SECRET).unwrap().rc, 0);
+    let r = c.raw(&request(tag::RQU_COMMAND, ord::GetRandom, &be32s(&[4074])));
+    assert_eq!(rc_of(&r), Rc::SIZE.0);
+    assert!(r.len() <= 4088);
+    c.transport = None;
+    assert_eq!(c.establish_transport(0, SECRET).unwrap().rc, 0);
+    let r = c.rqu(ord::GetRandom, &be32s(&[3000])).unwrap();
+    assert_eq!((r.rc, r.body.len()), (0, 3004));
+}
