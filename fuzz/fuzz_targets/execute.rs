@@ -18,7 +18,11 @@
 //! well-known secrets, identityAuth well-known); 0xF6: `bytes` = the plaintext of an
 //! activation blob, every run of 20 bytes 0xD1 replaced by the loaded AIK's TPM_PUBKEY
 //! digest, encrypted to the EK and sent by TPM_ActivateIdentity for the AIK (the SRK
-//! without one), so mutations reach the blob parser; other kinds: a raw command at
+//! without one), so mutations reach the blob parser; 0xF5: `attributes u8 ‖ command`: the
+//! raw command sent wrapped in TPM_ExecuteTransport (correct transport HMAC, MGF1
+//! encryption when asked) of the kept transport session, established first if there is none
+//! (well-known secret; in the clear, or encrypted to the SRK when the attributes ask for
+//! encryption; a session that fails is dropped); other kinds: a raw command at
 //! locality `kind`. Invariants checked
 //! after every command: the response has a valid header, paramSize equals its
 //! length, error responses are exactly 10 bytes, the response fits 4096
@@ -148,6 +152,7 @@ struct Kept {
     sessions: Vec<Session>,
     blobs: Vec<Vec<u8>>,
     aik: Option<u32>,
+    transport: Option<tpm12::testing::transport::TransportState>,
 }
 
 const MAX_KEPT: usize = 8;
@@ -231,6 +236,30 @@ fn change_auth_owner(tpm: &mut Tpm, kept: &mut Kept, bytes: &[u8]) {
     let _ = with_client(tpm, |c| c.auth(ord::ChangeAuthOwner, &[], &q, &mut [s], 0));
 }
 
+fn through_transport(tpm: &mut Tpm, kept: &mut Kept, bytes: &[u8]) {
+    let Some((&attrs, cmd)) = bytes.split_first() else { return };
+    let state = kept.transport.take();
+    kept.transport = with_client(tpm, |c| {
+        c.transport = state;
+        if c.transport.is_none() {
+            let attrs = u32::from(attrs & 7);
+            if attrs & tpm12::testing::transport::ENCRYPT != 0 {
+                let Ok(mut o) = c.oiap(WELL_KNOWN) else { return None };
+                let r = c.auth(ord::OwnerReadInternalPub, &[], &0x4000_0000u32.to_be_bytes(), &mut [&mut o], 0);
+                let Some(pk) = r.ok().filter(|r| r.rc == 0 && r.body.len() > 16) else { return None };
+                let modulus = pk.body[16..].to_vec();
+                let _ = c.establish_transport_with_key(0x4000_0000, WELL_KNOWN, &modulus, attrs, WELL_KNOWN);
+            } else {
+                let _ = c.establish_transport(attrs, WELL_KNOWN);
+            }
+        }
+        if c.transport.is_some() && cmd.len() >= 10 {
+            let _ = c.raw(cmd);
+        }
+        c.transport.take().filter(|t| t.error.is_none())
+    });
+}
+
 fn make_identity(tpm: &mut Tpm, bytes: &[u8]) {
     let _ = with_client(tpm, |c| c.make_identity(WELL_KNOWN, WELL_KNOWN, WELL_KNOWN, &[0x1D; 20], bytes));
 }
@@ -302,6 +331,7 @@ fuzz_target!(|data: &[u8]| {
             0xF8 => change_auth_owner(&mut tpm, &mut kept, cmd),
             0xF7 => make_identity(&mut tpm, cmd),
             0xF6 => activate_identity(&mut tpm, &kept, cmd),
+            0xF5 => through_transport(&mut tpm, &mut kept, cmd),
             0xFE | 0xFD if cmd.len() >= 4 => authorized(&mut tpm, cmd, if locality == 0xFE { 1 } else { 2 }),
             _ => check_response(&tpm.execute(locality, cmd)),
         }

@@ -226,11 +226,14 @@ pub fn finish_response(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &Response) ->
     if cmd.auth_count() == 0 {
         return Ok(out);
     }
-    if (0..cmd.auth_count()).any(|i| cmd.auth_state.keys[i].is_none()) {
+    let skip = cmd.transport_index;
+    let sessions = (0..cmd.auth_count()).filter(|i| Some(*i) != skip);
+    if sessions.clone().any(|i| cmd.auth_state.keys[i].is_none()) || (skip.is_some() && cmd.transport_trailer.is_none())
+    {
         return Err(Rc::AUTHFAIL);
     }
     let out_digest = resp.out_param_digest(Rc::SUCCESS, cmd.ordinal);
-    for i in 0..cmd.auth_count() {
+    for i in sessions {
         let (Some(a), Some(key)) = (cmd.auth[i].clone(), cmd.auth_state.keys[i].take()) else {
             continue;
         };
@@ -248,6 +251,10 @@ pub fn finish_response(tpm: &mut Tpm, cmd: &mut Command<'_>, resp: &Response) ->
         out.extend_from_slice(&nonce_even);
         out.push(u8::from(cont));
         out.extend_from_slice(&res_auth);
+    }
+    // The transport session's trailer comes last (it is the last trailer of the request).
+    if let Some(t) = cmd.transport_trailer.take() {
+        out.extend_from_slice(&t);
     }
     Ok(out)
 }

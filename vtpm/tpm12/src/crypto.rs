@@ -87,6 +87,26 @@ pub fn hmac_sha1(key: &[u8], parts: &[&[u8]]) -> Digest {
     m.finalize().into_bytes().into()
 }
 
+/// MGF1 with SHA-1 (PKCS#1 v2.1 B.2.1) over the seed `Z` = the concatenation of
+/// `seed`: `len` bytes of SHA-1(Z ‖ counter) blocks, counter a big-endian u32 from 0.
+/// The transport sessions' XOR pad (Part 1 §31.1.1). Returned wiped-on-drop: it is a
+/// keystream.
+pub fn mgf1_sha1(seed: &[&[u8]], len: usize) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(len + DIGEST_SIZE));
+    let mut counter = 0u32;
+    while out.len() < len {
+        let mut h = Sha1::new();
+        for p in seed {
+            h.update(p);
+        }
+        h.update(counter.to_be_bytes());
+        out.extend_from_slice(&h.finalize());
+        counter = counter.wrapping_add(1);
+    }
+    out.truncate(len);
+    out
+}
+
 /// An incremental SHA-1 context (TPM_SHA1Start/Update/Complete).
 #[derive(Clone, Debug, Default)]
 pub struct Sha1Context(Sha1);

@@ -36,6 +36,8 @@ pub const TABLES: &[&[OrdinalEntry]] = &[
     crate::cmd::quote::ORDINALS,
     crate::cmd::context::ORDINALS,
     crate::cmd::aik::ORDINALS,
+    crate::cmd::audit::ORDINALS,
+    crate::cmd::transport::ORDINALS,
 ];
 
 /// Finds the row for `ordinal`, honouring `maintcmds`; stubs are returned too.
@@ -53,44 +55,70 @@ pub fn is_supported(ordinal: u32, maintcmds: bool) -> bool {
 
 /// Runs one command: see [`Tpm::execute`].
 pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
+    run(tpm, locality, command, None)
+}
+
+/// How a command wrapped by TPM_ExecuteTransport runs (see [`execute_wrapped`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Wrapped {
+    /// The transport session encrypts: an audited wrapped command is audited by its
+    /// ordinal and return code only (Part 1 §11 / §31).
+    pub encrypted: bool,
+}
+
+/// Runs a command unwrapped by TPM_ExecuteTransport: as [`execute`], but without the
+/// outer-command steps (ending an exclusive transport session, the SHA-1 thread rule for
+/// TPM_ExecuteTransport).
+pub fn execute_wrapped(tpm: &mut Tpm, locality: u8, command: &[u8], how: Wrapped) -> Vec<u8> {
+    run(tpm, locality, command, Some(how))
+}
+
+fn run(tpm: &mut Tpm, locality: u8, command: &[u8], wrapped: Option<Wrapped>) -> Vec<u8> {
     let raw_tag = tpm_frame::tag(command).unwrap_or(0);
+    let e = error_response;
     if command.len() > INPUT_BUFFER_SIZE as usize {
-        return error_response(raw_tag, Rc::SIZE);
+        return e(raw_tag, Rc::SIZE);
     }
     let hdr = match RequestHeader::parse(command) {
         Ok(h) => h,
-        Err(rc) => return error_response(raw_tag, rc),
+        Err(rc) => return e(raw_tag, rc),
     };
     let n_auth = match hdr.tag {
         tag::RQU_COMMAND => 0,
         tag::RQU_AUTH1_COMMAND => 1,
         tag::RQU_AUTH2_COMMAND => 2,
-        _ => return error_response(tag::RSP_COMMAND, Rc::BADTAG),
+        _ => return e(tag::RSP_COMMAND, Rc::BADTAG),
     };
+    if wrapped.is_none() {
+        crate::cmd::transport::end_exclusive_unless(tpm, hdr.ordinal);
+    }
     let Some(entry) = lookup(hdr.ordinal, tpm.options.maintcmds) else {
-        return error_response(hdr.tag, Rc::BAD_ORDINAL);
+        return e(hdr.tag, Rc::BAD_ORDINAL);
     };
     if entry.flags.contains(flags::STUB) {
-        return error_response(hdr.tag, Rc::BAD_ORDINAL);
+        return e(hdr.tag, Rc::BAD_ORDINAL);
     }
     // Any command but TPM_Startup invalidates state saved by TPM_SaveState
     // (SaveState itself saves afresh).
     if hdr.ordinal != crate::constants::ord::Startup {
         crate::cmd::lifecycle::invalidate_saved_state(tpm);
     }
-    crate::cmd::hash::end_thread_unless(tpm, hdr.ordinal);
+    // The SHA-1 thread rule applies to the wrapped command, not TPM_ExecuteTransport.
+    if wrapped.is_some() || hdr.ordinal != crate::constants::ord::ExecuteTransport {
+        crate::cmd::hash::end_thread_unless(tpm, hdr.ordinal);
+    }
     let body = &command[HEADER_SIZE..];
     let handle_len = usize::from(entry.handles) * 4;
     let auth_len = n_auth * AUTH_IN_SIZE;
     if body.len() < handle_len + auth_len {
-        return error_response(hdr.tag, Rc::BAD_PARAM_SIZE);
+        return e(hdr.tag, Rc::BAD_PARAM_SIZE);
     }
     let (params, trailers) = body.split_at(body.len() - auth_len);
     let mut auth = [None, None];
     for (i, slot) in auth.iter_mut().enumerate().take(n_auth) {
         match AuthIn::parse(&trailers[i * AUTH_IN_SIZE..(i + 1) * AUTH_IN_SIZE]) {
             Ok(a) => *slot = Some(a),
-            Err(rc) => return error_response(hdr.tag, rc),
+            Err(rc) => return e(hdr.tag, rc),
         }
     }
     let mut cmd = Command {
@@ -101,22 +129,37 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
         auth,
         auth_state: Default::default(),
         force_end_sessions: false,
+        transport_index: None,
+        transport_trailer: None,
+        audit_digests: None,
         body: params,
         handle_len,
     };
     if let Err(rc) = check_state(tpm, entry, &cmd) {
         crate::auth::on_error(tpm, &mut cmd, rc);
-        return error_response(hdr.tag, rc);
+        return e(hdr.tag, rc);
     }
     // The tag is checked after the state, as libtpms does.
     if !entry.tags.accepts_auth_count(n_auth) {
-        return error_response(hdr.tag, Rc::BADTAG);
+        return e(hdr.tag, Rc::BADTAG);
+    }
+    // Audited or not is decided as the command starts (TPM_SetOrdinalAuditStatus is
+    // audited by the status before it). TPM_SaveState is audited before it saves, input
+    // only, so that the saved audit digest includes it (Part 1 §11 corner cases).
+    let audited = crate::cmd::audit::is_audited(tpm, hdr.ordinal);
+    let save_state = hdr.ordinal == crate::constants::ord::SaveState;
+    if audited && save_state {
+        crate::cmd::audit::extend_in(tpm, &cmd.in_param_digest());
     }
     let mut resp = Response::default();
     let result =
         (entry.handler)(tpm, &mut cmd, &mut resp).and_then(|()| crate::auth::finish_response(tpm, &mut cmd, &resp));
     match result {
         Ok(trailers) => {
+            if audited && !save_state {
+                let encrypted = wrapped.is_some_and(|w| w.encrypted);
+                crate::cmd::audit::record(tpm, &cmd, &resp, encrypted);
+            }
             let mut out = resp.handles.into_vec();
             out.extend_from_slice(resp.params.as_slice());
             out.extend_from_slice(&trailers);
@@ -124,7 +167,7 @@ pub fn execute(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Vec<u8> {
         }
         Err(rc) => {
             crate::auth::on_error(tpm, &mut cmd, rc);
-            error_response(hdr.tag, rc)
+            e(hdr.tag, rc)
         }
     }
 }

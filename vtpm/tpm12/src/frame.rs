@@ -184,6 +184,15 @@ pub struct Command<'a> {
     /// Set by handlers whose spec says "ignore continueAuthSession and set it to
     /// FALSE on output" (e.g. NV_DefineSpace): `finish_response` ends the sessions.
     pub force_end_sessions: bool,
+    /// The trailer that names a transport session, not an auth session (TPM_ExecuteTransport,
+    /// TPM_ReleaseTransportSigned): [`crate::auth`] leaves it to the handler, which puts its
+    /// response trailer in `transport_trailer`.
+    pub(crate) transport_index: Option<usize>,
+    /// The response trailer of the transport session (appended after the auth trailers).
+    pub(crate) transport_trailer: Option<Vec<u8>>,
+    /// What this command's audit event covers, when not its own in/out parameter digests
+    /// (TPM_ExecuteTransport audits the wrapped command's H1 and H2).
+    pub(crate) audit_digests: Option<(Digest, Digest)>,
     pub(crate) body: &'a [u8],
     pub(crate) handle_len: usize,
 }
@@ -214,6 +223,9 @@ impl<'a> Command<'a> {
             auth: [None, None],
             auth_state: Default::default(),
             force_end_sessions: false,
+            transport_index: None,
+            transport_trailer: None,
+            audit_digests: None,
             body,
             handle_len: 0,
         }

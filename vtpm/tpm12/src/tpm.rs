@@ -44,6 +44,8 @@ pub struct Tpm {
     pub(crate) sessions: crate::state::sessions::SessionTable,
     /// Loaded keys.
     pub(crate) keys: crate::state::keys::KeySlots,
+    /// Transport sessions.
+    pub(crate) transports: crate::state::transport::TransportSessions,
     /// Dictionary-attack state (policy in [`crate::state::da`], counted by [`crate::auth`]).
     pub(crate) da: crate::state::da::DaState,
     /// Options.
@@ -79,6 +81,7 @@ impl Tpm {
             saved,
             sessions: Default::default(),
             keys: Default::default(),
+            transports: Default::default(),
             da,
             options,
             rng,

@@ -64,6 +64,7 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
                 pid::OSAP => is_supported(ord::OSAP, maint),
                 pid::ADIP => is_supported(ord::OSAP, maint),
                 pid::OWNER => is_supported(ord::TakeOwnership, maint),
+                pid::TRANSPORT => is_supported(ord::EstablishTransport, maint),
                 _ => false,
             };
             w.bool(supported);
@@ -115,8 +116,8 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
             space.encode_public(w);
         }
         cap::TRANS_ALG => {
-            sub32(sub_cap)?;
-            w.bool(false);
+            // MGF1 is the one transport encryption here (no AES128 CTR/OFB).
+            w.bool(sub32(sub_cap)? == alg::MGF1);
         }
         cap::HANDLE => match sub32(sub_cap)? {
             rt::KEY => handle_list(w, &tpm.keys.handles()),
@@ -125,7 +126,8 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
                 let hs: Vec<u32> = tpm.perm.data.counters.iter().map(|c| c.handle).collect();
                 handle_list(w, &hs);
             }
-            rt::TRANS | rt::CONTEXT | rt::DAA_TPM => handle_list(w, &[]),
+            rt::TRANS => handle_list(w, &tpm.transports.handles()),
+            rt::CONTEXT | rt::DAA_TPM => handle_list(w, &[]),
             _ => return Err(Rc::BAD_PARAMETER),
         },
         cap::TRANS_ES => {
@@ -144,7 +146,9 @@ pub fn capability(tpm: &mut Tpm, area: u32, sub_cap: &[u8], w: &mut Writer) -> R
             w.bool(req != 0 && usize::from(req) <= NUM_PCRS / 8);
         }
         cap::DA_LOGIC => {
-            sub16(sub_cap)?;
+            // subCap names a TPM_ENTITY_TYPE; our DA logic is one counter for every entity
+            // type, so (as Part 2 §21.1 allows, and as libtpms does) it is ignored whatever
+            // its size.
             let info = crate::auth::da_info(tpm);
             w.u16(if tpm.perm.flags.disableFullDALogicInfo { tag::DA_INFO_LIMITED } else { tag::DA_INFO });
             w.u8(u8::from(info.active));
@@ -188,7 +192,14 @@ fn property(tpm: &mut Tpm, prop: u32, w: &mut Writer) -> Result<(), Rc> {
         cap::PROP_MAX_AUTHSESS | cap::PROP_MAX_SESSIONS => {
             w.u32(crate::state::sessions::MAX_SESSIONS as u32);
         }
-        cap::PROP_TRANSESS | cap::PROP_MAX_TRANSESS | cap::PROP_DAASESS | cap::PROP_MAX_DAASESS => {
+        cap::PROP_TRANSESS => {
+            let max = crate::state::transport::MAX_TRANSPORT_SESSIONS;
+            w.u32(max.saturating_sub(tpm.transports.loaded()) as u32);
+        }
+        cap::PROP_MAX_TRANSESS => {
+            w.u32(crate::state::transport::MAX_TRANSPORT_SESSIONS as u32);
+        }
+        cap::PROP_DAASESS | cap::PROP_MAX_DAASESS => {
             w.u32(0);
         }
         cap::PROP_COUNTERS => {

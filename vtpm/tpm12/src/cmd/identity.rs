@@ -20,11 +20,11 @@ pub const ERRATA_REV: u8 = 3;
 pub const TIS_TIMEOUTS_US: [u32; 4] = [750_000, 2_000_000, 750_000, 750_000];
 /// Short, medium, long command durations in µs (TPM_CAP_PROP_DURATION).
 pub const DURATIONS_US: [u32; 3] = [3_000_000, 3_000_000, 600_000_000];
-/// `TPM_STARTUP_EFFECTS` (Part 2 §4.6): bit 7, Startup has no effect on
-/// auditDigest (no audit); bits 3, 2, 1, 0: auth sessions, the SHA-1 thread,
+/// `TPM_STARTUP_EFFECTS` (Part 2 §4.6): bit 6, auditDigest is nulled by
+/// Startup(ST_CLEAR) only (kept by SaveState / Startup(ST_STATE)); bits 3, 2, 1, 0: auth sessions, the SHA-1 thread,
 /// transport and saved-context sessions are initialised by Startup(ST_STATE);
 /// bit 4 clear: loaded keys survive Startup(ST_STATE).
-pub const STARTUP_EFFECTS: u32 = 0x8F;
+pub const STARTUP_EFFECTS: u32 = 0x4F;
 
 /// `TPM_CAP_VERSION_INFO` (Part 2 §21.6).
 pub fn encode_version_info(w: &mut Writer) {

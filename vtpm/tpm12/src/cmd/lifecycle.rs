@@ -31,6 +31,7 @@ pub fn tpm_init(tpm: &mut Tpm) {
     tpm.vol = vol;
     tpm.sessions.clear();
     tpm.keys.clear();
+    tpm.transports.clear();
 }
 
 /// Drops saved state (any command other than Startup after SaveState, and every Startup).
@@ -51,6 +52,7 @@ fn startup_clear(tpm: &mut Tpm, deactivated: bool) {
     crate::cmd::nv::startup_clear(tpm);
     tpm.sessions.clear();
     tpm.keys.clear();
+    tpm.transports.clear();
 }
 
 /// TPM_Startup (Part 3 §3.2).

@@ -2,6 +2,7 @@
 //! `pub const ORDINALS: &[OrdinalEntry]` (see [`crate::dispatch`]).
 
 pub mod aik;
+pub mod audit;
 pub mod capability;
 pub mod context;
 pub mod counter;
@@ -20,3 +21,4 @@ pub mod seal;
 pub mod session;
 pub mod sign;
 pub mod ticks;
+pub mod transport;

@@ -99,7 +99,8 @@ pub fn flush_specific(tpm: &mut Tpm, cmd: &mut Command<'_>, _resp: &mut Response
             }
         }
         rt::CONTEXT => super::context::flush_context(tpm, handle),
-        rt::TRANS | rt::DAA_TPM => Err(Rc::BAD_HANDLE),
+        rt::TRANS => super::transport::flush(tpm, handle),
+        rt::DAA_TPM => Err(Rc::BAD_HANDLE),
         _ => Err(Rc::INVALID_RESOURCE),
     }
 }

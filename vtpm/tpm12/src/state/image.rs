@@ -1,10 +1,10 @@
 //! Our on-disk state image: permanent state plus optional saved state.
 //!
-//! Format version 2 (all integers big-endian):
+//! Format version 3 (all integers big-endian):
 //!
 //! ```text
 //! magic     8 bytes  "RTPM12\0\x01"
-//! version   u16      2
+//! version   u16      3
 //! perm_len  u32      length of the permanent section
 //! perm      ...      PermanentState::encode
 //! has_saved u8       0 or 1
@@ -22,6 +22,9 @@
 //!   Startup(ST_STATE). Version 2 writes kind 3, with the digest.
 //! - Version 1 had no dictionary-attack state (it was volatile); version 2 appends
 //!   [`super::da::DaRecord`] to the permanent section, and a version-1 image starts clear.
+//! - Versions 1 and 2 had no audit: version 3 appends [`super::audit::AuditRecord`] to the
+//!   permanent section (older images get the default audited ordinals, counter 0) and the
+//!   audit digest to the saved section (older ones restore it as zeros).
 
 use alloc::vec::Vec;
 
@@ -36,7 +39,7 @@ use super::saved::SavedState;
 /// Image magic.
 pub const MAGIC: [u8; 8] = *b"RTPM12\0\x01";
 /// Current format version.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// Oldest format version still read.
 pub const OLDEST_VERSION: u16 = 1;
 /// Largest image we accept.
@@ -116,7 +119,7 @@ pub fn decode(image: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
     pr.finish().map_err(m)?;
     let saved = if r.bool().map_err(m)? {
         let mut sr = Reader::new(r.sized32_max(MAX_IMAGE).map_err(m)?);
-        let s = SavedState::decode(&mut sr).map_err(m)?;
+        let s = SavedState::decode_version(&mut sr, version).map_err(m)?;
         sr.finish().map_err(m)?;
         Some(s)
     } else {

@@ -6,11 +6,14 @@
 //! - [`volatile`]: `TPM_STCLEAR_FLAGS/DATA`, `TPM_STANY_FLAGS/DATA`, PCRs, the
 //!   SHA-1 thread. Lost on TPM_Init.
 //! - [`saved`]: what TPM_SaveState keeps for a later TPM_Startup(ST_STATE).
+//! - [`audit`]: which ordinals are audited and the audit counter (permanent).
 //! - [`da`]: dictionary-attack state (live form and the form kept in permanent data).
 //! - [`keys`]: the loaded-key table (live).
 //! - [`sessions`]: the loaded authorization sessions (live table).
+//! - [`transport`]: the loaded transport sessions (live table).
 //! - [`image`]: our own versioned on-disk format for permanent + saved state.
 
+pub mod audit;
 pub mod da;
 pub mod image;
 pub mod key_record;
@@ -19,6 +22,7 @@ pub mod nv;
 pub mod permanent;
 pub mod saved;
 pub mod sessions;
+pub mod transport;
 pub mod volatile;
 
 pub use key_record::KeyRecord;

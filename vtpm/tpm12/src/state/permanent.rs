@@ -11,6 +11,7 @@ use crate::constants::rc::Rc;
 use crate::constants::tag;
 use crate::crypto::{Digest, RsaKey, Secret};
 
+use super::audit::AuditRecord;
 use super::da::DaRecord;
 use super::key_record::KeyRecord;
 use super::nv::NvSpace;
@@ -187,6 +188,9 @@ pub struct PermanentData {
     /// Dictionary-attack state as of the last image (the live state is `Tpm::da`,
     /// copied here before each image is encoded).
     pub da: DaRecord,
+    /// `ordinalAuditStatus` and `auditMonotonicCounter` (image format 3; older images get
+    /// the manufacturing defaults).
+    pub audit: AuditRecord,
 }
 
 /// Everything that survives a power cycle.
@@ -257,6 +261,7 @@ impl PermanentState {
             }
         }
         d.da.encode(w);
+        d.audit.encode(w);
     }
 
     /// Inverse of [`PermanentState::encode`].
@@ -265,7 +270,8 @@ impl PermanentState {
     }
 
     /// Decodes the permanent section of an image of format `version` (format 1 has no
-    /// DA state: it starts clear, as it was volatile then).
+    /// DA state: it starts clear, as it was volatile then; formats 1 and 2 have no audit
+    /// state: the default audited ordinals, counter 0).
     pub fn decode_version(r: &mut Reader<'_>, version: u16) -> Result<Self, Rc> {
         let flags = PermanentFlags::decode_wire(r)?;
         let mut d = PermanentData {
@@ -295,6 +301,9 @@ impl PermanentState {
         d.manu_maint_pub = if r.bool()? { Some(r.sized32_max(4096)?.to_vec()) } else { None };
         if version >= 2 {
             d.da = DaRecord::decode(r)?;
+        }
+        if version >= 3 {
+            d.audit = AuditRecord::decode(r)?;
         }
         Ok(Self { flags, data: d })
     }

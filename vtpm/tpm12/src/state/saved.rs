@@ -30,15 +30,24 @@ impl SavedState {
         self.stclear_flags.encode_wire(w);
         self.stclear_data.encode(w);
         w.sized32(&self.keys).sized32(&self.sessions);
+        w.bytes(&self.stclear_data.audit_digest);
     }
 
     /// Inverse of [`SavedState::encode`].
     pub fn decode(r: &mut Reader<'_>) -> Result<Self, Rc> {
-        Ok(Self {
-            stclear_flags: StClearFlags::decode_wire(r)?,
-            stclear_data: StClearData::decode(r)?,
-            keys: r.sized32_max(1 << 20)?.to_vec(),
-            sessions: r.sized32_max(1 << 20)?.to_vec(),
-        })
+        Self::decode_version(r, super::image::VERSION)
+    }
+
+    /// Decodes the saved section of an image of format `version` (before format 3 it has
+    /// no audit digest: it restores as all zeros, i.e. no audit session open).
+    pub fn decode_version(r: &mut Reader<'_>, version: u16) -> Result<Self, Rc> {
+        let stclear_flags = StClearFlags::decode_wire(r)?;
+        let mut stclear_data = StClearData::decode(r)?;
+        let keys = r.sized32_max(1 << 20)?.to_vec();
+        let sessions = r.sized32_max(1 << 20)?.to_vec();
+        if version >= 3 {
+            stclear_data.audit_digest = r.array()?;
+        }
+        Ok(Self { stclear_flags, stclear_data, keys, sessions })
     }
 }

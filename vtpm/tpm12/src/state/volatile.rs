@@ -65,6 +65,10 @@ pub struct StClearData {
     pub deferred_physical_presence: u32,
     /// `contextNonceKey`.
     pub context_nonce_key: Digest,
+    /// `auditDigest` (Part 2 keeps it in TPM_STANY_DATA; here, as in libtpms, it is nulled
+    /// by Startup(ST_CLEAR) and kept by SaveState: TPM_STARTUP_EFFECTS bit 6). Stored in
+    /// the saved state from image format 3 on, after the other saved fields.
+    pub audit_digest: Digest,
 }
 
 impl Default for StClearData {
@@ -75,6 +79,7 @@ impl Default for StClearData {
             disable_reset_lock: false,
             deferred_physical_presence: 0,
             context_nonce_key: [0; 20],
+            audit_digest: [0; 20],
         }
     }
 }
@@ -102,6 +107,7 @@ impl StClearData {
             disable_reset_lock: r.bool()?,
             deferred_physical_presence: r.u32()?,
             context_nonce_key: r.array()?,
+            audit_digest: [0; 20],
         })
     }
 }

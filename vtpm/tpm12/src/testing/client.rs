@@ -52,8 +52,11 @@ pub type Exec<'a> = Box<dyn FnMut(&[u8]) -> Vec<u8> + 'a>;
 
 /// The client.
 pub struct Client<'a> {
-    exec: Exec<'a>,
-    rng: DetRng,
+    pub(super) exec: Exec<'a>,
+    pub(super) rng: DetRng,
+    /// While set, every command is sent wrapped in TPM_ExecuteTransport of this session
+    /// (see [`super::transport`]).
+    pub transport: Option<super::transport::TransportState>,
 }
 
 /// The well-known secret (20 zero bytes) TrouSerS' `-z`/`-y` options use.
@@ -70,11 +73,15 @@ fn header(raw: &[u8]) -> Result<(u16, u32), ClientError> {
 impl<'a> Client<'a> {
     /// A client over `exec`, with nonces from a deterministic generator.
     pub fn new(exec: impl FnMut(&[u8]) -> Vec<u8> + 'a, seed: u64) -> Self {
-        Self { exec: Box::new(exec), rng: DetRng::new(seed) }
+        Self { exec: Box::new(exec), rng: DetRng::new(seed), transport: None }
     }
 
-    /// Sends raw bytes.
+    /// Sends raw bytes (wrapped in TPM_ExecuteTransport while [`Client::transport`] is set;
+    /// the empty command, TPM_Init in the harnesses, never is).
     pub fn raw(&mut self, cmd: &[u8]) -> Vec<u8> {
+        if self.transport.is_some() && !cmd.is_empty() {
+            return self.execute_transport(cmd);
+        }
         (self.exec)(cmd)
     }
 

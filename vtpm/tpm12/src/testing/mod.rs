@@ -9,6 +9,7 @@ use core::convert::Infallible;
 use rand_core::{TryCryptoRng, TryRng};
 
 pub mod client;
+pub mod transport;
 
 use crate::crypto::{RsaKey, sha1};
 use crate::platform::ManualClock;

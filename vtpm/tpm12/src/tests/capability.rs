@@ -107,6 +107,23 @@ fn handles_and_lists() {
     assert_eq!(v[..2], [0, 0x37]);
 }
 
+/// TPM_CAP_DA_LOGIC answers the same TPM_DA_INFO whatever the subCap (entity type) and its
+/// size: one DA counter for every entity, as libtpms (which ignores subCap too).
+#[test]
+fn da_logic_ignores_sub_cap() {
+    let mut t = started();
+    let (rc, owner) = get_cap(&mut t, cap::DA_LOGIC, &[0, 2]);
+    assert_eq!(rc, 0);
+    // tag, state, currentCount, thresholdCount, TPM_DA_ACTION_TYPE, actionDependValue, vendorDataSize.
+    assert_eq!(owner.len(), 2 + 1 + 2 + 2 + 6 + 4 + 4);
+    assert_eq!(owner[3..7], [0, 0, 0, 10], "no failures, threshold 10");
+    for sub in [&[][..], &[0, 0, 0, 2], &[0, 1], &[9; 7]] {
+        let (rc, v) = get_cap(&mut t, cap::DA_LOGIC, sub);
+        assert_eq!(rc, 0, "subCap {sub:?}");
+        assert_eq!(v, owner, "subCap {sub:?}");
+    }
+}
+
 #[test]
 fn set_capability_with_presence() {
     let mut t = started();

@@ -1,5 +1,6 @@
 //! Engine tests driven through `Tpm::execute`, one file per command area.
 
+mod audit;
 mod capability;
 mod counter;
 mod data;
@@ -16,6 +17,7 @@ mod ownership;
 mod pcr;
 mod sessions;
 mod state;
+mod transport;
 
 use alloc::vec::Vec;
 

@@ -146,6 +146,9 @@ pub fn clear_owner(tpm: &mut Tpm) {
     d.owner_installed = false;
     d.srk = None;
     d.operator_auth = Secret::default();
+    // Part 3 §6.1: ordinalAuditStatus back to the manufacturing defaults; the audit
+    // counter is kept.
+    d.audit.reset_status();
     d.context_key = Secret::random(tpm.rng.as_mut());
     tpm.perm.data.tpm_proof = Secret::random(tpm.rng.as_mut());
     tpm.vol.stany_data.context_nonce_session = [0; 20];
