@@ -54,4 +54,6 @@ mod tests;
 #[cfg(test)]
 mod tests_objects;
 #[cfg(test)]
+mod tests_rsa;
+#[cfg(test)]
 mod tests_sessions;
