@@ -30,6 +30,10 @@ pub mod cc {
     pub const CREATE: u32 = 0x0000_0153;
     pub const LOAD: u32 = 0x0000_0157;
     pub const UNSEAL: u32 = 0x0000_015E;
+    pub const RSA_DECRYPT: u32 = 0x0000_0159;
+    pub const SIGN: u32 = 0x0000_015D;
+    pub const RSA_ENCRYPT: u32 = 0x0000_0174;
+    pub const VERIFY_SIGNATURE: u32 = 0x0000_0177;
     pub const PCR_RESET: u32 = 0x0000_013D;
     pub const INCREMENTAL_SELF_TEST: u32 = 0x0000_0142;
     pub const SELF_TEST: u32 = 0x0000_0143;

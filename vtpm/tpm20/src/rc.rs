@@ -61,6 +61,7 @@ impl Rc {
     pub const PP: Rc = Rc(0x090);
     pub const SIGNATURE: Rc = Rc(0x09B);
     pub const TICKET: Rc = Rc(0x0A0);
+    pub const TAG: Rc = Rc(0x097);
     // warnings (RC_WARN = 0x900)
     pub const CONTEXT_GAP: Rc = Rc(0x901);
     pub const OBJECT_MEMORY: Rc = Rc(0x902);

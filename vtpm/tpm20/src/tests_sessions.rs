@@ -435,3 +435,33 @@ fn parameter_encryption_with_a_bound_aes_cfb_session() {
     body.u32(item).u32(a.0.len() as u32).bytes(&a.0);
     assert_eq!(rc(&tpm.execute(0, &command(st::SESSIONS, cc::UNSEAL, &body.0))), 0xA82);
 }
+
+#[test]
+fn hmac_session_salted_with_an_rsa_primary() {
+    let mut tpm = started(13);
+    let (srk, public) = crate::tests_rsa::rsa_primary(&mut tpm, rh::OWNER, &crate::testing::objects::rsa_storage());
+    let n = &public[public.len() - 256..];
+    let key = crate::crypto::rsa::public_key(n, 0).unwrap();
+    let salt = [0x42u8; 32];
+    let mut i = 0u8;
+    let mut rng = |b: &mut [u8]| {
+        b.iter_mut().for_each(|x| {
+            i = i.wrapping_add(1);
+            *x = i
+        })
+    };
+    let pad = crate::crypto::rsa::Padding::Oaep(HashAlg::Sha256);
+    let secret = crate::crypto::rsa::encrypt(&key, pad, b"SECRET\0", &salt, &mut rng).unwrap();
+    let mut s = start(&mut tpm, srk, rh::NULL, &secret, 0).expect("RSA-salted session");
+    session_key(&mut s, &salt);
+    let (private, public) = seal(&mut tpm, srk, b"", b"rsa-salted", &[]);
+    let h = load(&mut tpm, srk, &private, &public).expect("loads under the RSA SRK");
+    let name = name_of(&mut tpm, h);
+    let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(h, name)], b"", None, CONTINUE, &[]);
+    assert_eq!(unseal_out(&r), b"rsa-salted");
+    // another label (no terminating zero) does not decrypt: TPM_RC_VALUE + P2
+    let secret = crate::crypto::rsa::encrypt(&key, pad, b"SECRET", &salt, &mut rng).unwrap();
+    assert_eq!(start(&mut tpm, srk, rh::NULL, &secret, 0).err(), Some(0x2C4));
+    // a short encryptedSalt: TPM_RC_SIZE + P2
+    assert_eq!(start(&mut tpm, srk, rh::NULL, &secret[1..], 0).err(), Some(0x2D5));
+}

@@ -40,13 +40,20 @@ const ORDERLY: u32 = 1 << 31;
 const PS_PC_CLIENT: u32 = 1;
 
 /// The algorithms implemented, ascending, with their TPMA_ALGORITHM: the hashes, HMAC,
-/// AES (in CFB), keyedHash and symcipher objects, ECC (NIST P-256) objects, the KDFs.
+/// AES (in CFB), keyedHash and symcipher objects, RSA (1024, 2048) objects and schemes,
+/// ECC (NIST P-256) objects, the KDFs.
 fn algorithms() -> Vec<(u16, u32)> {
     use tpma_alg::{ASYMMETRIC, ENCRYPTING, HASH, METHOD, OBJECT, SIGNING, SYMMETRIC};
     let mut v: Vec<(u16, u32)> = HASHES.iter().map(|h| (h.alg(), HASH)).collect();
     v.extend([
+        (alg::RSA, ASYMMETRIC | OBJECT),
         (alg::HMAC, HASH | SIGNING),
         (alg::AES, SYMMETRIC),
+        (alg::MGF1, HASH | METHOD),
+        (alg::RSASSA, ASYMMETRIC | SIGNING),
+        (alg::RSAES, ASYMMETRIC | ENCRYPTING),
+        (alg::RSAPSS, ASYMMETRIC | SIGNING),
+        (alg::OAEP, ASYMMETRIC | ENCRYPTING | METHOD),
         (alg::KEYEDHASH, HASH | OBJECT),
         (alg::NULL, 0),
         (alg::KDF1_SP800_56A, HASH | METHOD),

@@ -16,6 +16,7 @@ use crate::constants::{cc, rh};
 use crate::rc::Rc;
 use crate::tpm::Tpm;
 
+pub mod asym;
 pub mod capability;
 pub mod clock;
 pub mod context;
@@ -26,6 +27,7 @@ pub mod pcr;
 pub mod policy;
 pub mod random;
 pub mod session;
+pub mod signature;
 pub mod startup;
 pub mod testing;
 
@@ -152,6 +154,8 @@ pub static COMMANDS: &[CommandRow] = &[
     row(cc::OBJECT_CHANGE_AUTH, &[OBJECT_ADMIN, OBJECT], 1, false, object::object_change_auth),
     row(cc::CREATE, &[OBJECT], 1, false, object::create),
     CommandRow { r_handle: true, ..row(cc::LOAD, &[OBJECT], 1, false, object::load) },
+    row(cc::RSA_DECRYPT, &[OBJECT], 1, false, asym::rsa_decrypt),
+    row(cc::SIGN, &[OBJECT], 1, false, signature::sign),
     row(cc::UNSEAL, &[OBJECT], 1, false, object::unseal),
     CommandRow { r_handle: true, ..row(cc::CONTEXT_LOAD, &[], 0, false, context::context_load) },
     row(cc::CONTEXT_SAVE, &[HandleKind::Context], 0, false, context::context_save),
@@ -159,6 +163,7 @@ pub static COMMANDS: &[CommandRow] = &[
     row(cc::POLICY_AUTH_VALUE, &[POLICY], 0, false, policy::policy_auth_value),
     row(cc::POLICY_COMMAND_CODE, &[POLICY], 0, false, policy::policy_command_code),
     row(cc::READ_PUBLIC, &[OBJECT], 0, false, object::read_public),
+    row(cc::RSA_ENCRYPT, &[OBJECT], 0, false, asym::rsa_encrypt),
     CommandRow {
         r_handle: true,
         ..row(
@@ -169,6 +174,7 @@ pub static COMMANDS: &[CommandRow] = &[
             session::start_auth_session,
         )
     },
+    row(cc::VERIFY_SIGNATURE, &[OBJECT], 0, false, signature::verify_signature),
     row(cc::GET_CAPABILITY, &[], 0, false, capability::get_capability),
     row(cc::GET_RANDOM, &[], 0, false, random::get_random),
     row(cc::GET_TEST_RESULT, &[], 0, false, testing::get_test_result),
@@ -194,6 +200,10 @@ pub const fn first_param_encryptable(code: u32) -> bool {
             | cc::STIR_RANDOM
             | cc::POLICY_PCR
             | cc::START_AUTH_SESSION
+            | cc::RSA_ENCRYPT
+            | cc::RSA_DECRYPT
+            | cc::SIGN
+            | cc::VERIFY_SIGNATURE
     )
 }
 
@@ -210,6 +220,8 @@ pub const fn first_response_encryptable(code: u32) -> bool {
             | cc::GET_RANDOM
             | cc::POLICY_GET_DIGEST
             | cc::START_AUTH_SESSION
+            | cc::RSA_ENCRYPT
+            | cc::RSA_DECRYPT
     )
 }
 
