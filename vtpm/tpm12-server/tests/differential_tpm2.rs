@@ -89,6 +89,11 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
     ("objects", "Create sealed", TICKET),
     ("sessions", "CreatePrimary", TICKET),
     ("sessions", "Create PCR-sealed", TICKET),
+    (
+        "rsa",
+        "RSA_Encrypt OAEP too long",
+        "Part 3 §14.2: a message too long for the scheme is TPM_RC_VALUE (+ P1); libtpms 0.9 answers TPM_RC_FAILURE",
+    ),
     ("random", "GetRandom(48)", "we answer at most one SHA-256 digest (32 bytes), libtpms one SHA-512 digest"),
 ];
 
@@ -714,6 +719,149 @@ fn sessions(s: &mut Side<'_>) {
     s.cmd("FlushContext HMAC session twice", cc::FLUSH_CONTEXT, &hs.to_be_bytes(), Cmp::Exact);
 }
 
+/// RSA (stage 3): primaries from the tpm2-tools SRK and the TCG EK templates (their public
+/// areas compared up to the modulus: type, nameAlg, attributes, policy, parameters, unique
+/// size), template refusals, an RSA key under the SRK, RSA_Encrypt / RSA_Decrypt (each side
+/// decrypts its own ciphertext: the plaintext compares exactly), Sign / VerifySignature,
+/// an RSA-salted session, and their refusals.
+fn rsa(s: &mut Side<'_>) {
+    use tpm20::testing::objects::{create_params, rsa_ek, rsa_storage, rsa_template};
+    s.startup();
+    let cp = |t: &[u8]| create_params(b"", b"", t);
+    let r = s.raw(
+        "CreatePrimary owner RSA",
+        &with_password(cc::CREATE_PRIMARY, &[rh::OWNER], b"", &cp(&rsa_storage())),
+        Cmp::Rc,
+    );
+    let srk = handle_of(&r);
+    let r = s.cmd("ReadPublic RSA SRK", cc::READ_PUBLIC, &srk.to_be_bytes(), Cmp::Mask(&[(28, 1024)]));
+    let srk_n = r.get(38..38 + 256).map(<[u8]>::to_vec).unwrap_or_default();
+    let r = s.raw(
+        "CreatePrimary endorsement RSA EK",
+        &with_password(cc::CREATE_PRIMARY, &[rh::ENDORSEMENT], b"", &cp(&rsa_ek())),
+        Cmp::Rc,
+    );
+    let ek = handle_of(&r);
+    s.cmd("ReadPublic RSA EK", cc::READ_PUBLIC, &ek.to_be_bytes(), Cmp::Mask(&[(60, 1024)]));
+    s.cmd("FlushContext EK", cc::FLUSH_CONTEXT, &ek.to_be_bytes(), Cmp::Exact);
+    let refuse = |s: &mut Side<'_>, label: &str, t: &[u8], data: &[u8]| {
+        s.raw(label, &with_password(cc::CREATE_PRIMARY, &[rh::OWNER], b"", &create_params(b"", data, t)), Cmp::Exact);
+    };
+    refuse(s, "CreatePrimary RSA 1536", &rsa_template(0x0003_0072, &[], Some(128), (alg::NULL, 0), 1536, &[]), b"");
+    refuse(
+        s,
+        "CreatePrimary RSA storage with OAEP",
+        &rsa_template(0x0003_0072, &[], Some(128), (alg::OAEP, alg::SHA256), 2048, &[]),
+        b"",
+    );
+    refuse(
+        s,
+        "CreatePrimary RSA storage no sym",
+        &rsa_template(0x0003_0072, &[], None, (alg::NULL, 0), 2048, &[]),
+        b"",
+    );
+    refuse(
+        s,
+        "CreatePrimary RSA restricted sign NULL",
+        &rsa_template(0x0005_0072, &[], None, (alg::NULL, 0), 2048, &[]),
+        b"",
+    );
+    let r = s.raw(
+        "CreatePrimary RSA with data",
+        &with_password(cc::CREATE_PRIMARY, &[rh::OWNER], b"", &create_params(b"", b"x", &rsa_storage())),
+        Cmp::Rc,
+    );
+    s.cmd("FlushContext RSA with data", cc::FLUSH_CONTEXT, &handle_of(&r).to_be_bytes(), Cmp::Exact);
+    s.raw(
+        "Create RSA with data",
+        &with_password(
+            cc::CREATE,
+            &[srk],
+            b"",
+            &create_params(b"", b"x", &rsa_template(0x0006_0072, &[], None, (alg::NULL, 0), 2048, &[])),
+        ),
+        Cmp::Exact,
+    );
+    let r = s.raw(
+        "Create RSA sign+decrypt",
+        &with_password(cc::CREATE, &[srk], b"", &cp(&rsa_template(0x0006_0072, &[], None, (alg::NULL, 0), 2048, &[]))),
+        Cmp::Rc,
+    );
+    let p = params_of(&r, 0);
+    let (private, rest) = tpm2b(&p);
+    let (public, _) = tpm2b(rest);
+    let r = s.raw("Load RSA key", &with_password(cc::LOAD, &[srk], b"", &two(&private, &public)), Cmp::RcLen);
+    let key = handle_of(&r);
+    for (label, scheme, lbl) in [
+        ("OAEP", &[0x00, 0x17, 0x00, 0x0B][..], &b"label\0"[..]),
+        ("RSAES", &[0x00, 0x15][..], &b""[..]),
+        ("NULL", &[0x00, 0x10][..], &b""[..]),
+    ] {
+        let mut w = Writer::new();
+        w.u32(key).tpm2b(b"differential message").bytes(scheme).tpm2b(lbl);
+        let r = s.cmd(&format!("RSA_Encrypt {label}"), cc::RSA_ENCRYPT, &w.0, Cmp::RcLen);
+        let (ct, _) = tpm2b(r.get(10..).unwrap_or(&[]));
+        let mut w = Writer::new();
+        w.tpm2b(&ct).bytes(scheme).tpm2b(lbl);
+        s.raw(&format!("RSA_Decrypt {label}"), &with_password(cc::RSA_DECRYPT, &[key], b"", &w.0), Cmp::Exact);
+    }
+    let mut w = Writer::new();
+    w.tpm2b(&[1; 256]).u16(alg::NULL).tpm2b(b"x");
+    s.raw("RSA_Decrypt label without zero", &with_password(cc::RSA_DECRYPT, &[key], b"", &w.0), Cmp::Exact);
+    let mut w = Writer::new();
+    w.tpm2b(&[1; 256]).u16(alg::NULL).tpm2b(b"");
+    s.raw("RSA_Decrypt restricted SRK", &with_password(cc::RSA_DECRYPT, &[srk], b"", &w.0), Cmp::Exact);
+    let mut w = Writer::new();
+    w.tpm2b(&[1; 255]).u16(alg::NULL).tpm2b(b"");
+    s.raw("RSA_Decrypt short ciphertext", &with_password(cc::RSA_DECRYPT, &[key], b"", &w.0), Cmp::Exact);
+    let mut w = Writer::new();
+    w.u32(key).tpm2b(&[0xAB; 250]).u16(alg::OAEP).u16(alg::SHA256).u16(0);
+    s.cmd("RSA_Encrypt OAEP too long", cc::RSA_ENCRYPT, &w.0, Cmp::Exact);
+    let digest = sha256(b"differential digest");
+    for (label, scheme) in [("RSASSA", alg::RSASSA), ("RSAPSS", alg::RSAPSS)] {
+        let mut w = Writer::new();
+        w.tpm2b(&digest).u16(scheme).u16(alg::SHA256).u16(0x8024).u32(rh::NULL).u16(0);
+        let r = s.raw(&format!("Sign {label}"), &with_password(cc::SIGN, &[key], b"", &w.0), Cmp::RcLen);
+        let sig = params_of(&r, 0);
+        let mut w = Writer::new();
+        w.u32(key).tpm2b(&digest).bytes(&sig);
+        s.cmd(&format!("VerifySignature {label}"), cc::VERIFY_SIGNATURE, &w.0, Cmp::Rc);
+        let mut w = Writer::new();
+        w.u32(key).tpm2b(&sha256(b"another digest")).bytes(&sig);
+        s.cmd(&format!("VerifySignature {label} wrong digest"), cc::VERIFY_SIGNATURE, &w.0, Cmp::Exact);
+    }
+    let mut w = Writer::new();
+    w.tpm2b(&digest[..20]).u16(alg::RSASSA).u16(alg::SHA256).u16(0x8024).u32(rh::NULL).u16(0);
+    s.raw("Sign short digest", &with_password(cc::SIGN, &[key], b"", &w.0), Cmp::Exact);
+    let mut w = Writer::new();
+    w.tpm2b(&digest).u16(alg::RSASSA).u16(alg::SHA256).u16(0x8024).u32(rh::NULL).u16(0);
+    s.raw("Sign with the SRK", &with_password(cc::SIGN, &[srk], b"", &w.0), Cmp::Exact);
+    // an RSA-salted session: the salt OAEP-encrypted under the side's own SRK
+    let mut i = 0u8;
+    let mut fill = |b: &mut [u8]| {
+        b.iter_mut().for_each(|x| {
+            i = i.wrapping_add(29);
+            *x = i
+        })
+    };
+    let start = |s: &mut Side<'_>, label: &str, secret: &[u8], cmp: Cmp| {
+        let mut w = Writer::new();
+        w.u32(srk).u32(rh::NULL).tpm2b(&[0xA5; 16]).tpm2b(secret).u8(0).u16(alg::NULL).u16(alg::SHA256);
+        s.cmd(label, cc::START_AUTH_SESSION, &w.0, cmp)
+    };
+    let pad = tpm20::crypto::rsa::Padding::Oaep(tpm20::crypto::HashAlg::Sha256);
+    let secret = tpm20::crypto::rsa::public_key(&srk_n, 0)
+        .and_then(|k| tpm20::crypto::rsa::encrypt(&k, pad, b"SECRET\0", &[0x42; 32], &mut fill))
+        .unwrap_or_default();
+    let r = start(s, "StartAuthSession RSA-salted", &secret, Cmp::RcLen);
+    s.cmd("FlushContext salted session", cc::FLUSH_CONTEXT, &handle_of(&r).to_be_bytes(), Cmp::Exact);
+    let secret = tpm20::crypto::rsa::public_key(&srk_n, 0)
+        .and_then(|k| tpm20::crypto::rsa::encrypt(&k, pad, b"SECRET", &[0x42; 32], &mut fill))
+        .unwrap_or_default();
+    start(s, "StartAuthSession RSA salt wrong label", &secret, Cmp::Exact);
+    start(s, "StartAuthSession RSA salt short", &secret[1..], Cmp::Exact);
+}
+
 type Sequence = fn(&mut Side<'_>);
 
 const CORPUS: &[(&str, Sequence)] = &[
@@ -729,6 +877,7 @@ const CORPUS: &[(&str, Sequence)] = &[
     ("hierarchies", hierarchies),
     ("objects", objects),
     ("sessions", sessions),
+    ("rsa", rsa),
 ];
 
 fn ours(seq: Sequence) -> Vec<Obs> {

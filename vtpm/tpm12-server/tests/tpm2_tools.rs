@@ -329,7 +329,10 @@ fn tpm2_tools_rsa_keys_seal_encrypt_sign() {
     flush();
     let public2 = ok(port, &["tpm2_readpublic", "-c", &srk2]);
     flush();
-    assert!(public.contains("rsa:") && public.contains("bits: 2048") && public.contains("sym-keybits: 128"), "{public}");
+    assert!(
+        public.contains("rsa:") && public.contains("bits: 2048") && public.contains("sym-keybits: 128"),
+        "{public}"
+    );
     assert_eq!(public.lines().next(), public2.lines().next(), "the same RSA primary from the same seed");
     // the EK template (tpm2_createek -G rsa: the TCG EK Credential Profile's)
     ok(port, &["tpm2_createek", "-G", "rsa", "-c", &f("ek.ctx"), "-u", &f("ek.pub")]);

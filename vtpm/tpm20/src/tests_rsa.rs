@@ -74,8 +74,8 @@ fn rsa_template_refusals() {
     assert_eq!(cp(&mut tpm, &rsa_template(0x0003_0072, &[], None, (alg::NULL, 0), 2048, &[]), b""), 0x2D6);
     // a restricted signing key needs a signing scheme
     assert_eq!(cp(&mut tpm, &rsa_template(0x0005_0072, &[], None, (alg::NULL, 0), 2048, &[]), b""), 0x2D2);
-    // sensitive data for an RSA key: TPM_RC_SIZE + P1
-    assert_eq!(cp(&mut tpm, &rsa_storage(), b"x"), 0x1D5);
+    // sensitive data takes part in a primary's derivation (libtpms accepts it too)
+    assert_eq!(cp(&mut tpm, &rsa_storage(), b"x"), 0);
 }
 
 const RSA_SIGN_DECRYPT: u32 = 0x0006_0072;
@@ -92,6 +92,9 @@ fn rsa_keys_and_sealed_data_under_an_rsa_parent() {
             .expect("Create RSA");
     std::eprintln!("Create RSA 2048 (debug): {:?}", t.elapsed());
     let key = crate::tests_objects::load(&mut tpm, srk, &private, &public).expect("Load RSA");
+    // an ordinary RSA key (sensitiveDataOrigin) takes no sensitive data: TPM_RC_ATTRIBUTES + P2
+    let t = rsa_template(RSA_SIGN_DECRYPT, &[], None, (alg::NULL, 0), 2048, &[]);
+    assert_eq!(create(&mut tpm, srk, &t, b"x").err(), Some(0x2C2));
     // a tampered modulus in the public area: the outer HMAC (name) no longer matches
     let mut bad = public.clone();
     let last = bad.len() - 1;
@@ -104,8 +107,8 @@ fn rsa_keys_and_sealed_data_under_an_rsa_parent() {
     // RSA_Encrypt (public) / RSA_Decrypt (USER) with each scheme
     for (scheme, label) in [
         (vec![0x00, 0x17, 0x00, 0x0B], &b"label\0"[..]), // OAEP SHA-256
-        (vec![0x00, 0x15], &b""[..]),                     // RSAES
-        (vec![0x00, 0x10], &b""[..]),                     // NULL: raw
+        (vec![0x00, 0x15], &b""[..]),                    // RSAES
+        (vec![0x00, 0x10], &b""[..]),                    // NULL: raw
     ] {
         let mut w = crate::codec::Writer::new();
         w.tpm2b(b"a secret message").bytes(&scheme).tpm2b(label);

@@ -103,7 +103,9 @@ pub fn rsa_decrypt(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -> R
     let padding = padding(&key, scheme)?;
     let private = private(&key)?;
     let mut rng = |b: &mut [u8]| tpm.random(b);
-    let out = rsa::decrypt(&private, padding, &label, &ct, &mut rng).p(1)?;
+    // a ciphertext of the wrong size is an unnumbered TPM_RC_SIZE (as libtpms)
+    let out = rsa::decrypt(&private, padding, &label, &ct, &mut rng)
+        .map_err(|rc| if rc == Rc::SIZE { rc } else { rc.param(1) })?;
     resp.params.tpm2b(&out);
     Ok(())
 }

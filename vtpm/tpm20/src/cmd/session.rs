@@ -91,7 +91,9 @@ fn rsa_salt(tpm: &mut Tpm, tpm_key: u32, secret: &[u8]) -> Result<Zeroizing<Vec<
     };
     let private = rsa::private_key(n, *exponent, &key.sensitive.value).map_err(|_| Rc::KEY.handle(1))?;
     let mut rng = |b: &mut [u8]| tpm.random(b);
-    let salt = rsa::decrypt(&private, rsa::Padding::Oaep(h), b"SECRET\0", secret, &mut rng).map_err(|rc| rc.param(2))?;
+    // a ciphertext of the wrong size is TPM_RC_VALUE here too (as libtpms)
+    let salt =
+        rsa::decrypt(&private, rsa::Padding::Oaep(h), b"SECRET\0", secret, &mut rng).map_err(|_| Rc::VALUE.param(2))?;
     if salt.len() > h.size() {
         return Err(Rc::VALUE.param(2));
     }

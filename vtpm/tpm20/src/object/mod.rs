@@ -211,8 +211,10 @@ pub fn create(
             (d, Unique::Ecc(x, y))
         }
         Params::Rsa { sym, scheme, key_bits, exponent } => {
-            if !sc.data.is_empty() {
-                return Err(S(Rc::SIZE));
+            // a primary's data only takes part in the derivation (as libtpms accepts it)
+            // an ordinary key with sensitiveDataOrigin takes none: TPM_RC_ATTRIBUTES (libtpms)
+            if !sc.data.is_empty() && !matches!(m.source, KeySource::Primary(_)) {
+                return Err(P(Rc::ATTRIBUTES));
             }
             if !generated {
                 return Err(P(Rc::ATTRIBUTES));
