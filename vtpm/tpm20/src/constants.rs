@@ -21,6 +21,19 @@ pub mod su {
 /// `TPM_CC`: command codes (only those named by this crate).
 pub mod cc {
     pub const FIRST: u32 = 0x0000_011F;
+    pub const NV_UNDEFINE_SPACE_SPECIAL: u32 = 0x0000_011F;
+    pub const NV_UNDEFINE_SPACE: u32 = 0x0000_0122;
+    pub const NV_DEFINE_SPACE: u32 = 0x0000_012A;
+    pub const NV_GLOBAL_WRITE_LOCK: u32 = 0x0000_0132;
+    pub const NV_INCREMENT: u32 = 0x0000_0134;
+    pub const NV_SET_BITS: u32 = 0x0000_0135;
+    pub const NV_EXTEND: u32 = 0x0000_0136;
+    pub const NV_WRITE: u32 = 0x0000_0137;
+    pub const NV_WRITE_LOCK: u32 = 0x0000_0138;
+    pub const NV_CHANGE_AUTH: u32 = 0x0000_013B;
+    pub const NV_READ: u32 = 0x0000_014E;
+    pub const NV_READ_LOCK: u32 = 0x0000_014F;
+    pub const NV_READ_PUBLIC: u32 = 0x0000_0169;
     pub const EVICT_CONTROL: u32 = 0x0000_0120;
     pub const HIERARCHY_CHANGE_AUTH: u32 = 0x0000_0129;
     pub const CLEAR: u32 = 0x0000_0126;

@@ -33,6 +33,7 @@ pub mod constants;
 pub mod crypto;
 pub mod dispatch;
 pub mod object;
+pub mod nv;
 pub mod pcr;
 pub mod platform;
 pub mod rc;

@@ -39,7 +39,7 @@ fn rsa_primaries_from_the_standard_templates() {
     let mut tpm = started(1);
     let t = std::time::Instant::now();
     let (h1, srk) = rsa_primary(&mut tpm, rh::OWNER, &rsa_storage());
-    std::eprintln!("CreatePrimary RSA 2048 (debug): {:?}", t.elapsed());
+    std::eprintln!("CreatePrimary RSA 2048: {:?}", t.elapsed());
     let (h2, srk2) = rsa_primary(&mut tpm, rh::OWNER, &rsa_storage());
     assert_ne!(h1, h2);
     assert_eq!(srk, srk2, "the same template under the same seed gives the same key");
@@ -90,7 +90,7 @@ fn rsa_keys_and_sealed_data_under_an_rsa_parent() {
     let (private, public) =
         create(&mut tpm, srk, &rsa_template(RSA_SIGN_DECRYPT, &[], None, (alg::NULL, 0), 2048, &[]), b"")
             .expect("Create RSA");
-    std::eprintln!("Create RSA 2048 (debug): {:?}", t.elapsed());
+    std::eprintln!("Create RSA 2048: {:?}", t.elapsed());
     let key = crate::tests_objects::load(&mut tpm, srk, &private, &public).expect("Load RSA");
     // an ordinary RSA key (sensitiveDataOrigin) takes no sensitive data: TPM_RC_ATTRIBUTES + P2
     let t = rsa_template(RSA_SIGN_DECRYPT, &[], None, (alg::NULL, 0), 2048, &[]);
@@ -162,4 +162,21 @@ fn rsa_keys_and_sealed_data_under_an_rsa_parent() {
     let mut w = crate::codec::Writer::new();
     w.tpm2b(&digest).u16(alg::RSASSA).u16(alg::SHA256).u16(0x8024).u32(rh::NULL).u16(0);
     assert_eq!(rc(&tpm.execute(0, &with_password(cc::SIGN, &[srk], b"", &w.0))), 0x19C);
+}
+
+/// Timing (run with `--release --ignored --nocapture`): CreatePrimary of the RSA SRK
+/// template under 10 seeds.
+#[test]
+#[ignore]
+fn time_rsa_create_primary() {
+    let mut times = Vec::new();
+    for seed in 100..110 {
+        let mut tpm = started(seed);
+        let t = std::time::Instant::now();
+        rsa_primary(&mut tpm, rh::OWNER, &rsa_storage());
+        times.push(t.elapsed());
+    }
+    times.sort();
+    let total: std::time::Duration = times.iter().sum();
+    std::eprintln!("CreatePrimary RSA 2048 x10: min {:?} median {:?} max {:?} mean {:?}", times[0], times[5], times[9], total / 10);
 }
