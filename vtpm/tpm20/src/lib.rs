@@ -32,8 +32,8 @@ pub mod codec;
 pub mod constants;
 pub mod crypto;
 pub mod dispatch;
-pub mod object;
 pub mod nv;
+pub mod object;
 pub mod pcr;
 pub mod platform;
 pub mod rc;
@@ -52,6 +52,8 @@ pub use tpm::Tpm;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+pub(crate) mod tests_nv;
 #[cfg(test)]
 mod tests_objects;
 #[cfg(test)]

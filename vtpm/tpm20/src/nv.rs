@@ -236,7 +236,13 @@ mod tests {
     use super::*;
 
     fn ordinary(a: u32, size: u16) -> NvPublic {
-        NvPublic { index: 0x0150_0001, name_alg: HashAlg::Sha256, attributes: a, auth_policy: Vec::new(), data_size: size }
+        NvPublic {
+            index: 0x0150_0001,
+            name_alg: HashAlg::Sha256,
+            attributes: a,
+            auth_policy: Vec::new(),
+            data_size: size,
+        }
     }
 
     #[test]

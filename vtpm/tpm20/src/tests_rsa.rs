@@ -178,5 +178,11 @@ fn time_rsa_create_primary() {
     }
     times.sort();
     let total: std::time::Duration = times.iter().sum();
-    std::eprintln!("CreatePrimary RSA 2048 x10: min {:?} median {:?} max {:?} mean {:?}", times[0], times[5], times[9], total / 10);
+    std::eprintln!(
+        "CreatePrimary RSA 2048 x10: min {:?} median {:?} max {:?} mean {:?}",
+        times[0],
+        times[5],
+        times[9],
+        total / 10
+    );
 }

@@ -465,3 +465,48 @@ fn hmac_session_salted_with_an_rsa_primary() {
     // a short encryptedSalt: TPM_RC_VALUE + P2 (as libtpms)
     assert_eq!(start(&mut tpm, srk, rh::NULL, &secret[1..], 0).err(), Some(0x2C4));
 }
+
+#[test]
+fn nv_change_auth_needs_a_policy_session() {
+    use crate::nv::attr;
+    let mut tpm = started(15);
+    let index = crate::tests_nv::INDEX;
+    let trial = start(&mut tpm, rh::NULL, rh::NULL, &[], 3).unwrap();
+    assert_eq!(policy(&mut tpm, trial.handle, cc::POLICY_COMMAND_CODE, &cc::NV_CHANGE_AUTH.to_be_bytes()), 0);
+    let admin_policy = digest(&mut tpm, trial.handle);
+    let mut p = Writer::new();
+    p.u32(index).u16(alg::SHA256).u32(attr::AUTHWRITE | attr::AUTHREAD).tpm2b(&admin_policy).u16(4);
+    let mut w = Writer::new();
+    w.tpm2b(b"old").tpm2b(&p.0);
+    assert_eq!(rc(&tpm.execute(0, &with_password(cc::NV_DEFINE_SPACE, &[rh::OWNER], b"", &w.0))), 0);
+    let name = {
+        let r = tpm.execute(0, &plain(cc::NV_READ_PUBLIC, &index.to_be_bytes()));
+        let mut rd = Reader::new(&r[10..]);
+        rd.tpm2b(256).unwrap();
+        rd.tpm2b(64).unwrap().to_vec()
+    };
+    // the ADMIN role: a password is not available
+    let r = tpm.execute(0, &with_password(cc::NV_CHANGE_AUTH, &[index], b"old", &[0, 3, b'n', b'e', b'w']));
+    assert_eq!(rc(&r), 0x12F, "TPM_RC_AUTH_UNAVAILABLE");
+    // a policy session for NV_Read: POLICYREAD is CLEAR
+    let mut s = start(&mut tpm, rh::NULL, rh::NULL, &[], 1).unwrap();
+    assert_eq!(policy(&mut tpm, s.handle, cc::POLICY_COMMAND_CODE, &cc::NV_CHANGE_AUTH.to_be_bytes()), 0);
+    let r = run(
+        &mut tpm,
+        &mut s,
+        cc::NV_READ,
+        &[(index, name.clone()), (index, name.clone())],
+        b"",
+        None,
+        CONTINUE,
+        &[0, 4, 0, 0],
+    );
+    assert_eq!(rc(&r), 0x12F);
+    // the policy session with PolicyCommandCode(NV_ChangeAuth)
+    let r = run(&mut tpm, &mut s, cc::NV_CHANGE_AUTH, &[(index, name)], b"", None, CONTINUE, &[0, 3, b'n', b'e', b'w']);
+    assert_eq!(rc(&r), 0, "NV_ChangeAuth {r:02x?}");
+    let mut w = Writer::new();
+    w.tpm2b(b"data").u16(0);
+    assert_eq!(rc(&tpm.execute(0, &with_password(cc::NV_WRITE, &[index, index], b"new", &w.0))), 0);
+    assert_eq!(rc(&tpm.execute(0, &with_password(cc::NV_WRITE, &[index, index], b"old", &w.0))), 0x98E);
+}

@@ -155,7 +155,13 @@ const NV_INDEX: HandleKind = HandleKind::NvIndex;
 /// are read from here, so they list exactly what the dispatcher runs; every other code is
 /// `TPM_RC_COMMAND_CODE`.
 pub static COMMANDS: &[CommandRow] = &[
-    row(cc::NV_UNDEFINE_SPACE_SPECIAL, &[HandleKind::NvAdmin, HandleKind::Hierarchy(&[rh::PLATFORM])], 2, true, nv::nv_undefine_space_special),
+    row(
+        cc::NV_UNDEFINE_SPACE_SPECIAL,
+        &[HandleKind::NvAdmin, HandleKind::Hierarchy(&[rh::PLATFORM])],
+        2,
+        true,
+        nv::nv_undefine_space_special,
+    ),
     row(cc::EVICT_CONTROL, &[PROVISION, OBJECT], 1, true, evict::evict_control),
     row(cc::NV_UNDEFINE_SPACE, &[PROVISION, NV_INDEX], 1, true, nv::nv_undefine_space),
     CommandRow { extensive: true, ..row(cc::CLEAR, &[RH_CLEAR], 1, true, hierarchy::clear) },
