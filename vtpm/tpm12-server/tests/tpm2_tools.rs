@@ -392,3 +392,102 @@ fn tpm2_tools_rsa_keys_seal_encrypt_sign() {
     }
     server.stop();
 }
+
+/// NV (issue 12 stage 3): `tpm2_nvdefine` (data, counter, bits, extend; owner and index
+/// authorization), `tpm2_nvwrite` / `tpm2_nvread` (the same bytes back), `tpm2_nvincrement`,
+/// `tpm2_nvsetbits`, `tpm2_nvextend` (checked against a host SHA-256), `tpm2_nvreadpublic`,
+/// `tpm2_getcap handles-nv-index`, `tpm2_nvwritelock` / `tpm2_nvreadlock`, a server restart
+/// on its state file (the indices and their data persist), `tpm2_nvundefine`.
+#[test]
+fn tpm2_tools_nv() {
+    if !Path::new("/usr/bin/tpm2_nvdefine").exists() {
+        println!("SKIPPED: tpm2-tools not installed (apt-get install tpm2-tools)");
+        return;
+    }
+    let dir = TempDir::new("tpm2-tools-nv").expect("tempdir");
+    let f = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
+    let state = dir.0.join("state");
+    let port = free_port_pair();
+    let server = Server::start(port, &state);
+    ok(port, &["tpm2_startup", "-c"]);
+
+    // data: owner authorization (ownerread|ownerwrite), 32 bytes
+    ok(port, &["tpm2_nvdefine", "0x1500010", "-C", "o", "-s", "32", "-a", "ownerread|ownerwrite|authread|authwrite"]);
+    let data = b"NV data written by tpm2_nvwrite";
+    std::fs::write(f("data"), data).expect("write");
+    ok(port, &["tpm2_nvwrite", "0x1500010", "-C", "o", "-i", &f("data")]);
+    let out = tool(port, &["tpm2_nvread", "0x1500010", "-C", "o", "-s", &data.len().to_string()]);
+    assert!(out.status.success(), "nvread: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, data);
+    // index authorization with a password
+    ok(port, &["tpm2_nvdefine", "0x1500011", "-C", "o", "-s", "8", "-a", "authread|authwrite", "-p", "nvpass"]);
+    std::fs::write(f("eight"), b"12345678").expect("write");
+    ok(port, &["tpm2_nvwrite", "0x1500011", "-C", "0x1500011", "-P", "nvpass", "-i", &f("eight")]);
+    let out = tool(port, &["tpm2_nvread", "0x1500011", "-C", "0x1500011", "-P", "nvpass"]);
+    assert!(out.status.success(), "nvread with the index auth: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"12345678");
+    let err = fails(port, &["tpm2_nvread", "0x1500011", "-C", "0x1500011", "-P", "wrong"]);
+    assert!(err.contains("0x98E") || err.contains("authorization"), "{err}");
+    // counter
+    ok(port, &["tpm2_nvdefine", "0x1500012", "-C", "o", "-s", "8", "-a", "nt=counter|ownerread|ownerwrite"]);
+    ok(port, &["tpm2_nvincrement", "0x1500012", "-C", "o"]);
+    ok(port, &["tpm2_nvincrement", "0x1500012", "-C", "o"]);
+    let out = tool(port, &["tpm2_nvread", "0x1500012", "-C", "o"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, 2u64.to_be_bytes(), "two increments");
+    // bits
+    ok(port, &["tpm2_nvdefine", "0x1500013", "-C", "o", "-s", "8", "-a", "nt=bits|ownerread|ownerwrite"]);
+    ok(port, &["tpm2_nvsetbits", "0x1500013", "-C", "o", "-i", "0x5"]);
+    ok(port, &["tpm2_nvsetbits", "0x1500013", "-C", "o", "-i", "0x100"]);
+    let out = tool(port, &["tpm2_nvread", "0x1500013", "-C", "o"]);
+    assert_eq!(out.stdout, 0x105u64.to_be_bytes(), "bits ORed");
+    // extend
+    ok(
+        port,
+        &["tpm2_nvdefine", "0x1500014", "-C", "o", "-s", "32", "-a", "nt=extend|ownerread|ownerwrite", "-g", "sha256"],
+    );
+    std::fs::write(f("ext"), b"measured").expect("write");
+    ok(port, &["tpm2_nvextend", "0x1500014", "-C", "o", "-i", &f("ext")]);
+    let out = tool(port, &["tpm2_nvread", "0x1500014", "-C", "o"]);
+    let want = Sha256::new().chain_update([0u8; 32]).chain_update(b"measured").finalize();
+    assert_eq!(out.stdout, want.as_slice(), "SHA-256(zeros ‖ data)");
+    // readpublic and the handle list
+    let public = ok(port, &["tpm2_nvreadpublic", "0x1500012"]);
+    assert!(public.contains("0x1500012") && public.contains("nt=0x1") && public.contains("written"), "{public}");
+    let handles = ok(port, &["tpm2_getcap", "handles-nv-index"]);
+    for h in ["0x1500010", "0x1500011", "0x1500012", "0x1500013", "0x1500014"] {
+        assert!(handles.contains(h), "{h} in {handles}");
+    }
+    // locks
+    ok(
+        port,
+        &["tpm2_nvdefine", "0x1500015", "-C", "o", "-s", "4", "-a", "ownerread|ownerwrite|write_stclear|read_stclear"],
+    );
+    std::fs::write(f("four"), b"lock").expect("write");
+    ok(port, &["tpm2_nvwrite", "0x1500015", "-C", "o", "-i", &f("four")]);
+    ok(port, &["tpm2_nvwritelock", "0x1500015", "-C", "o"]);
+    let err = fails(port, &["tpm2_nvwrite", "0x1500015", "-C", "o", "-i", &f("four")]);
+    assert!(err.contains("0x148") || err.contains("locked"), "TPM_RC_NV_LOCKED: {err}");
+    ok(port, &["tpm2_nvreadlock", "0x1500015", "-C", "o"]);
+    fails(port, &["tpm2_nvread", "0x1500015", "-C", "o"]);
+    // a restart on the state file: the indices and their data are kept, the STCLEAR locks end
+    ok(port, &["tpm2_shutdown", "-c"]);
+    server.stop();
+    let server = Server::start(port, &state);
+    ok(port, &["tpm2_startup", "-c"]);
+    let out = tool(port, &["tpm2_nvread", "0x1500010", "-C", "o", "-s", &data.len().to_string()]);
+    assert_eq!(out.stdout, data, "NV data persists");
+    let out = tool(port, &["tpm2_nvread", "0x1500012", "-C", "o"]);
+    assert_eq!(out.stdout, 2u64.to_be_bytes(), "the counter persists");
+    ok(port, &["tpm2_nvwrite", "0x1500015", "-C", "o", "-i", &f("four")]);
+    let out = tool(port, &["tpm2_nvread", "0x1500015", "-C", "o"]);
+    assert_eq!(out.stdout, b"lock");
+    // undefine
+    for h in ["0x1500010", "0x1500011", "0x1500012", "0x1500013", "0x1500014", "0x1500015"] {
+        ok(port, &["tpm2_nvundefine", h, "-C", "o"]);
+    }
+    let handles = ok(port, &["tpm2_getcap", "handles-nv-index"]);
+    assert!(!handles.contains("0x15000"), "{handles}");
+    fails(port, &["tpm2_nvreadpublic", "0x1500010"]);
+    server.stop();
+}
