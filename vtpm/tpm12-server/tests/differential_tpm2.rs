@@ -30,7 +30,6 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
     ("capability", "TPM_PT_VENDOR_TPM_TYPE", "vendor-defined"),
     ("capability", "TPM_PT_FIRMWARE_VERSION_1", "our crate version"),
     ("capability", "TPM_PT_FIRMWARE_VERSION_2", "our crate version"),
-    ("capability", "TPM_PT_NV_INDEX_MAX", "stage 1 has no NV indices"),
     ("capability", "TPM_PT_MEMORY", "no shared RAM/NV object slots (nothing to share yet)"),
     ("capability", "TPM_PT_CLOCK_UPDATE", "our clock is written with each saved image, not on an NV interval"),
     ("capability", "TPM_PT_CONTEXT_SYM_SIZE", "contexts are encrypted with AES-128-CFB (libtpms AES-256)"),
@@ -58,7 +57,6 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
         "TPM_PT_LIBRARY_COMMANDS",
         "we implement only the commands of our table (libtpms: the whole library)",
     ),
-    ("capability", "TPM_PT_NV_BUFFER_MAX", "no NV commands yet"),
     ("capability", "TPM_CAP_PCRS", "our banks are SHA-1 and SHA-256; libtpms also has SHA-384 and SHA-512"),
     (
         "header",
@@ -862,6 +860,116 @@ fn rsa(s: &mut Side<'_>) {
     start(s, "StartAuthSession RSA salt short", &secret[1..], Cmp::Exact);
 }
 
+/// NV (stage 3): definitions and their refusals, data / counter / bits / extend indices
+/// (their values compare exactly), the access checks, the locks across TPM2_Startup(CLEAR),
+/// the global lock, ReadPublic (public area and Name exactly), undefinition.
+fn nv(s: &mut Side<'_>) {
+    const RW: u32 = 0x0004_0004; // AUTHREAD | AUTHWRITE
+    const OWNER_RW: u32 = 0x0002_0002;
+    s.startup();
+    let public = |index: u32, attributes: u32, size: u16| {
+        let mut p = Writer::new();
+        p.u32(index).u16(alg::SHA256).u32(attributes).u16(0).u16(size);
+        p.0
+    };
+    let define = |s: &mut Side<'_>, label: &str, auth_handle: u32, index: u32, attributes: u32, size: u16| {
+        let mut w = Writer::new();
+        w.tpm2b(b"nvpw").tpm2b(&public(index, attributes, size));
+        s.raw(label, &with_password(cc::NV_DEFINE_SPACE, &[auth_handle], b"", &w.0), Cmp::Exact);
+    };
+    let on = |s: &mut Side<'_>, label: &str, code: u32, auth: (u32, &[u8]), index: u32, body: &[u8]| {
+        s.raw(label, &with_password(code, &[auth.0, index], auth.1, body), Cmp::Exact);
+    };
+    let write_body = |data: &[u8], offset: u16| {
+        let mut w = Writer::new();
+        w.tpm2b(data).u16(offset);
+        w.0
+    };
+    let read_body = |size: u16, offset: u16| [size.to_be_bytes(), offset.to_be_bytes()].concat();
+    let me: (u32, &[u8]) = (0x0150_0001, b"nvpw");
+    define(s, "NV_DefineSpace data", rh::OWNER, 0x0150_0001, RW | 0x0000_4000 | 0x8000_0000, 16);
+    define(s, "NV_DefineSpace again", rh::OWNER, 0x0150_0001, RW, 16);
+    define(s, "NV_DefineSpace no read", rh::OWNER, 0x0150_0009, 0x0000_0004, 16);
+    define(s, "NV_DefineSpace written", rh::OWNER, 0x0150_0009, RW | 0x2000_0000, 16);
+    define(s, "NV_DefineSpace counter size 4", rh::OWNER, 0x0150_0009, RW | 0x10, 4);
+    define(s, "NV_DefineSpace counter clear_stclear", rh::OWNER, 0x0150_0009, RW | 0x10 | 0x0800_0000, 8);
+    define(s, "NV_DefineSpace extend size 20", rh::OWNER, 0x0150_0009, RW | 0x40, 20);
+    define(s, "NV_DefineSpace too large", rh::OWNER, 0x0150_0009, RW, 4096);
+    define(s, "NV_DefineSpace platformCreate by owner", rh::OWNER, 0x0150_0009, RW | 0x4000_0000, 8);
+    define(s, "NV_DefineSpace reserved bit", rh::OWNER, 0x0150_0009, RW | 0x100, 8);
+    define(s, "NV_DefineSpace writedefine clear_stclear", rh::OWNER, 0x0150_0009, RW | 0x2000 | 0x0800_0000, 8);
+    s.cmd("NV_ReadPublic fresh", cc::NV_READ_PUBLIC, &0x0150_0001u32.to_be_bytes(), Cmp::Exact);
+    s.cmd("NV_ReadPublic undefined", cc::NV_READ_PUBLIC, &0x0150_0009u32.to_be_bytes(), Cmp::Exact);
+    on(s, "NV_Read unwritten", cc::NV_READ, me, 0x0150_0001, &read_body(4, 0));
+    on(s, "NV_Write", cc::NV_WRITE, me, 0x0150_0001, &write_body(b"differential", 2));
+    s.cmd("NV_ReadPublic written", cc::NV_READ_PUBLIC, &0x0150_0001u32.to_be_bytes(), Cmp::Exact);
+    on(s, "NV_Read", cc::NV_READ, me, 0x0150_0001, &read_body(16, 0));
+    on(s, "NV_Read range", cc::NV_READ, me, 0x0150_0001, &read_body(8, 9));
+    on(s, "NV_Read offset beyond", cc::NV_READ, me, 0x0150_0001, &read_body(1, 17));
+    on(s, "NV_Write too long", cc::NV_WRITE, me, 0x0150_0001, &write_body(&[1; 17], 0));
+    on(s, "NV_Read owner without ownerread", cc::NV_READ, (rh::OWNER, b""), 0x0150_0001, &read_body(4, 0));
+    on(s, "NV_Read wrong auth", cc::NV_READ, (0x0150_0001, b"nvpx"), 0x0150_0001, &read_body(4, 0));
+    on(s, "NV_Increment of data", cc::NV_INCREMENT, me, 0x0150_0001, &[]);
+    on(s, "NV_WriteLock", cc::NV_WRITE_LOCK, me, 0x0150_0001, &[]);
+    on(s, "NV_Write locked", cc::NV_WRITE, me, 0x0150_0001, &write_body(b"x", 0));
+    on(s, "NV_ReadLock", cc::NV_READ_LOCK, me, 0x0150_0001, &[]);
+    on(s, "NV_Read locked", cc::NV_READ, me, 0x0150_0001, &read_body(4, 0));
+    s.cmd("NV_ReadPublic locked", cc::NV_READ_PUBLIC, &0x0150_0001u32.to_be_bytes(), Cmp::Exact);
+    // counter, bits, extend
+    let ctr: (u32, &[u8]) = (0x0150_0002, b"nvpw");
+    define(s, "NV_DefineSpace counter", rh::OWNER, 0x0150_0002, RW | 0x10 | 0x0200_0000, 8);
+    on(s, "NV_Increment 1", cc::NV_INCREMENT, ctr, 0x0150_0002, &[]);
+    on(s, "NV_Increment 2", cc::NV_INCREMENT, ctr, 0x0150_0002, &[]);
+    on(s, "NV_Read counter", cc::NV_READ, ctr, 0x0150_0002, &read_body(8, 0));
+    on(s, "NV_Write counter", cc::NV_WRITE, ctr, 0x0150_0002, &write_body(&[0; 8], 0));
+    on(s, "NV_WriteLock counter", cc::NV_WRITE_LOCK, ctr, 0x0150_0002, &[]);
+    on(s, "NV_ReadLock counter", cc::NV_READ_LOCK, ctr, 0x0150_0002, &[]);
+    let bits: (u32, &[u8]) = (0x0150_0003, b"nvpw");
+    define(s, "NV_DefineSpace bits", rh::OWNER, 0x0150_0003, RW | 0x20 | 0x0000_8000, 8);
+    on(s, "NV_SetBits 5", cc::NV_SET_BITS, bits, 0x0150_0003, &5u64.to_be_bytes());
+    on(s, "NV_SetBits 0x100", cc::NV_SET_BITS, bits, 0x0150_0003, &0x100u64.to_be_bytes());
+    on(s, "NV_Read bits", cc::NV_READ, bits, 0x0150_0003, &read_body(8, 0));
+    let ext: (u32, &[u8]) = (0x0150_0004, b"nvpw");
+    define(s, "NV_DefineSpace extend", rh::OWNER, 0x0150_0004, RW | 0x40, 32);
+    on(s, "NV_Extend", cc::NV_EXTEND, ext, 0x0150_0004, &[0, 3, b'a', b'b', b'c']);
+    on(s, "NV_Extend again", cc::NV_EXTEND, ext, 0x0150_0004, &[0, 1, b'd']);
+    on(s, "NV_Read extend", cc::NV_READ, ext, 0x0150_0004, &read_body(32, 0));
+    on(s, "NV_SetBits of extend", cc::NV_SET_BITS, ext, 0x0150_0004, &1u64.to_be_bytes());
+    // the global lock (index 3 has GLOBALLOCK); owner-authorized data
+    define(s, "NV_DefineSpace owner data", rh::OWNER, 0x0150_0005, OWNER_RW | 0x0000_2000, 8);
+    on(s, "NV_Write owner", cc::NV_WRITE, (rh::OWNER, b""), 0x0150_0005, &write_body(b"ownerdat", 0));
+    on(s, "NV_Read owner", cc::NV_READ, (rh::OWNER, b""), 0x0150_0005, &read_body(8, 0));
+    on(s, "NV_Read own auth without authread", cc::NV_READ, (0x0150_0005, b"nvpw"), 0x0150_0005, &read_body(8, 0));
+    on(s, "NV_WriteLock writedefine", cc::NV_WRITE_LOCK, (rh::OWNER, b""), 0x0150_0005, &[]);
+    s.raw("NV_GlobalWriteLock", &with_password(cc::NV_GLOBAL_WRITE_LOCK, &[rh::OWNER], b"", &[]), Cmp::Exact);
+    on(s, "NV_SetBits globally locked", cc::NV_SET_BITS, bits, 0x0150_0003, &1u64.to_be_bytes());
+    s.cmd("NV_ReadPublic globally locked", cc::NV_READ_PUBLIC, &0x0150_0003u32.to_be_bytes(), Cmp::Exact);
+    s.getcap("TPM_CAP_HANDLES NV", cap::HANDLES, 0x0100_0000, 16, Cmp::Exact);
+    s.getcap("TPM_PT_HR_NV_INDEX", cap::TPM_PROPERTIES, pt::HR_NV_INDEX, 1, Cmp::Exact);
+    // TPM Reset: the STCLEAR locks and the global lock end, the WRITEDEFINE lock stays
+    s.cmd("Shutdown(CLEAR)", cc::SHUTDOWN, &su::CLEAR.to_be_bytes(), Cmp::Exact);
+    s.init();
+    s.startup();
+    on(s, "NV_Write after reset", cc::NV_WRITE, me, 0x0150_0001, &write_body(b"again", 0));
+    on(s, "NV_Read after reset", cc::NV_READ, me, 0x0150_0001, &read_body(16, 0));
+    on(s, "NV_SetBits after reset", cc::NV_SET_BITS, bits, 0x0150_0003, &2u64.to_be_bytes());
+    on(s, "NV_Write writedefine after reset", cc::NV_WRITE, (rh::OWNER, b""), 0x0150_0005, &write_body(b"x", 0));
+    on(s, "NV_Read counter after reset", cc::NV_READ, ctr, 0x0150_0002, &read_body(8, 0));
+    for (label, index) in [
+        ("NV_UndefineSpace data", 0x0150_0001u32),
+        ("NV_UndefineSpace counter", 0x0150_0002),
+        ("NV_UndefineSpace bits", 0x0150_0003),
+        ("NV_UndefineSpace extend", 0x0150_0004),
+        ("NV_UndefineSpace owner data", 0x0150_0005),
+        ("NV_UndefineSpace undefined", 0x0150_0005),
+    ] {
+        on(s, label, cc::NV_UNDEFINE_SPACE, (rh::OWNER, b""), index, &[]);
+    }
+    define(s, "NV_DefineSpace counter anew", rh::OWNER, 0x0150_0002, RW | 0x10 | 0x0200_0000, 8);
+    on(s, "NV_Increment anew", cc::NV_INCREMENT, ctr, 0x0150_0002, &[]);
+    on(s, "NV_Read counter anew", cc::NV_READ, ctr, 0x0150_0002, &read_body(8, 0));
+}
+
 type Sequence = fn(&mut Side<'_>);
 
 const CORPUS: &[(&str, Sequence)] = &[
@@ -878,6 +986,7 @@ const CORPUS: &[(&str, Sequence)] = &[
     ("objects", objects),
     ("sessions", sessions),
     ("rsa", rsa),
+    ("nv", nv),
 ];
 
 fn ours(seq: Sequence) -> Vec<Obs> {

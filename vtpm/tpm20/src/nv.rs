@@ -204,7 +204,7 @@ pub struct NvIndex {
     pub public: NvPublic,
     /// Its authValue (without trailing zeros).
     pub auth: Zeroizing<Vec<u8>>,
-    /// Its data (dataSize bytes; all zero until written).
+    /// Its data (dataSize bytes; 0xFF until written).
     pub data: Zeroizing<Vec<u8>>,
 }
 

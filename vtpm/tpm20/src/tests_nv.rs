@@ -84,7 +84,7 @@ fn define_write_read_and_the_change_flag() {
     assert_eq!(attrs, RW | attr::WRITTEN);
     assert_ne!(name1, name2, "WRITTEN is in the Name");
     tpm.clear_changed();
-    assert_eq!(read(&mut tpm, me, INDEX, 8, 0).unwrap(), b"\0\0\0hello");
+    assert_eq!(read(&mut tpm, me, INDEX, 8, 0).unwrap(), b"\xFF\xFF\xFFhello", "unwritten bytes are 0xFF");
     assert!(!tpm.state_changed(), "NV_Read does not");
     // the range and the access checks
     assert_eq!(read(&mut tpm, me, INDEX, 8, 9), Err(0x146), "TPM_RC_NV_RANGE");

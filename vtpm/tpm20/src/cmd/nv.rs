@@ -101,7 +101,8 @@ pub fn nv_define_space(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response)
     if tpm.perm.nv.len() >= nv::MAX_NV_INDICES || used + usize::from(public.data_size) > nv::MAX_NV_DATA {
         return Err(Rc::NV_SPACE);
     }
-    let data = Zeroizing::new(alloc::vec![0u8; usize::from(public.data_size)]);
+    // unwritten bytes read as 0xFF (erased flash; as libtpms) once a part is written
+    let data = Zeroizing::new(alloc::vec![0xFFu8; usize::from(public.data_size)]);
     tpm.perm.nv.insert(public.index, NvIndex { public, auth: Zeroizing::new(auth.to_vec()), data });
     tpm.mark_state_changed();
     Ok(())
