@@ -30,7 +30,6 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
     ("capability", "TPM_PT_VENDOR_TPM_TYPE", "vendor-defined"),
     ("capability", "TPM_PT_FIRMWARE_VERSION_1", "our crate version"),
     ("capability", "TPM_PT_FIRMWARE_VERSION_2", "our crate version"),
-    ("capability", "TPM_PT_NV_INDEX_MAX", "stage 1 has no NV indices"),
     ("capability", "TPM_PT_MEMORY", "no shared RAM/NV object slots (nothing to share yet)"),
     ("capability", "TPM_PT_CLOCK_UPDATE", "our clock is written with each saved image, not on an NV interval"),
     ("capability", "TPM_PT_CONTEXT_SYM_SIZE", "contexts are encrypted with AES-128-CFB (libtpms AES-256)"),
@@ -58,7 +57,6 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
         "TPM_PT_LIBRARY_COMMANDS",
         "we implement only the commands of our table (libtpms: the whole library)",
     ),
-    ("capability", "TPM_PT_NV_BUFFER_MAX", "no NV commands yet"),
     ("capability", "TPM_CAP_PCRS", "our banks are SHA-1 and SHA-256; libtpms also has SHA-384 and SHA-512"),
     (
         "header",
@@ -89,6 +87,11 @@ const DELIBERATE: &[(&str, &str, &str)] = &[
     ("objects", "Create sealed", TICKET),
     ("sessions", "CreatePrimary", TICKET),
     ("sessions", "Create PCR-sealed", TICKET),
+    (
+        "rsa",
+        "RSA_Encrypt OAEP too long",
+        "Part 3 §14.2: a message too long for the scheme is TPM_RC_VALUE (+ P1); libtpms 0.9 answers TPM_RC_FAILURE",
+    ),
     ("random", "GetRandom(48)", "we answer at most one SHA-256 digest (32 bytes), libtpms one SHA-512 digest"),
 ];
 
@@ -714,6 +717,259 @@ fn sessions(s: &mut Side<'_>) {
     s.cmd("FlushContext HMAC session twice", cc::FLUSH_CONTEXT, &hs.to_be_bytes(), Cmp::Exact);
 }
 
+/// RSA (stage 3): primaries from the tpm2-tools SRK and the TCG EK templates (their public
+/// areas compared up to the modulus: type, nameAlg, attributes, policy, parameters, unique
+/// size), template refusals, an RSA key under the SRK, RSA_Encrypt / RSA_Decrypt (each side
+/// decrypts its own ciphertext: the plaintext compares exactly), Sign / VerifySignature,
+/// an RSA-salted session, and their refusals.
+fn rsa(s: &mut Side<'_>) {
+    use tpm20::testing::objects::{create_params, rsa_ek, rsa_storage, rsa_template};
+    s.startup();
+    let cp = |t: &[u8]| create_params(b"", b"", t);
+    let r = s.raw(
+        "CreatePrimary owner RSA",
+        &with_password(cc::CREATE_PRIMARY, &[rh::OWNER], b"", &cp(&rsa_storage())),
+        Cmp::Rc,
+    );
+    let srk = handle_of(&r);
+    let r = s.cmd("ReadPublic RSA SRK", cc::READ_PUBLIC, &srk.to_be_bytes(), Cmp::Mask(&[(28, 1024)]));
+    let srk_n = r.get(38..38 + 256).map(<[u8]>::to_vec).unwrap_or_default();
+    let r = s.raw(
+        "CreatePrimary endorsement RSA EK",
+        &with_password(cc::CREATE_PRIMARY, &[rh::ENDORSEMENT], b"", &cp(&rsa_ek())),
+        Cmp::Rc,
+    );
+    let ek = handle_of(&r);
+    s.cmd("ReadPublic RSA EK", cc::READ_PUBLIC, &ek.to_be_bytes(), Cmp::Mask(&[(60, 1024)]));
+    s.cmd("FlushContext EK", cc::FLUSH_CONTEXT, &ek.to_be_bytes(), Cmp::Exact);
+    let refuse = |s: &mut Side<'_>, label: &str, t: &[u8], data: &[u8]| {
+        s.raw(label, &with_password(cc::CREATE_PRIMARY, &[rh::OWNER], b"", &create_params(b"", data, t)), Cmp::Exact);
+    };
+    refuse(s, "CreatePrimary RSA 1536", &rsa_template(0x0003_0072, &[], Some(128), (alg::NULL, 0), 1536, &[]), b"");
+    refuse(
+        s,
+        "CreatePrimary RSA storage with OAEP",
+        &rsa_template(0x0003_0072, &[], Some(128), (alg::OAEP, alg::SHA256), 2048, &[]),
+        b"",
+    );
+    refuse(
+        s,
+        "CreatePrimary RSA storage no sym",
+        &rsa_template(0x0003_0072, &[], None, (alg::NULL, 0), 2048, &[]),
+        b"",
+    );
+    refuse(
+        s,
+        "CreatePrimary RSA restricted sign NULL",
+        &rsa_template(0x0005_0072, &[], None, (alg::NULL, 0), 2048, &[]),
+        b"",
+    );
+    let r = s.raw(
+        "CreatePrimary RSA with data",
+        &with_password(cc::CREATE_PRIMARY, &[rh::OWNER], b"", &create_params(b"", b"x", &rsa_storage())),
+        Cmp::Rc,
+    );
+    s.cmd("FlushContext RSA with data", cc::FLUSH_CONTEXT, &handle_of(&r).to_be_bytes(), Cmp::Exact);
+    s.raw(
+        "Create RSA with data",
+        &with_password(
+            cc::CREATE,
+            &[srk],
+            b"",
+            &create_params(b"", b"x", &rsa_template(0x0006_0072, &[], None, (alg::NULL, 0), 2048, &[])),
+        ),
+        Cmp::Exact,
+    );
+    let r = s.raw(
+        "Create RSA sign+decrypt",
+        &with_password(cc::CREATE, &[srk], b"", &cp(&rsa_template(0x0006_0072, &[], None, (alg::NULL, 0), 2048, &[]))),
+        Cmp::Rc,
+    );
+    let p = params_of(&r, 0);
+    let (private, rest) = tpm2b(&p);
+    let (public, _) = tpm2b(rest);
+    let r = s.raw("Load RSA key", &with_password(cc::LOAD, &[srk], b"", &two(&private, &public)), Cmp::RcLen);
+    let key = handle_of(&r);
+    for (label, scheme, lbl) in [
+        ("OAEP", &[0x00, 0x17, 0x00, 0x0B][..], &b"label\0"[..]),
+        ("RSAES", &[0x00, 0x15][..], &b""[..]),
+        ("NULL", &[0x00, 0x10][..], &b""[..]),
+    ] {
+        let mut w = Writer::new();
+        w.u32(key).tpm2b(b"differential message").bytes(scheme).tpm2b(lbl);
+        let r = s.cmd(&format!("RSA_Encrypt {label}"), cc::RSA_ENCRYPT, &w.0, Cmp::RcLen);
+        let (ct, _) = tpm2b(r.get(10..).unwrap_or(&[]));
+        let mut w = Writer::new();
+        w.tpm2b(&ct).bytes(scheme).tpm2b(lbl);
+        s.raw(&format!("RSA_Decrypt {label}"), &with_password(cc::RSA_DECRYPT, &[key], b"", &w.0), Cmp::Exact);
+    }
+    let mut w = Writer::new();
+    w.tpm2b(&[1; 256]).u16(alg::NULL).tpm2b(b"x");
+    s.raw("RSA_Decrypt label without zero", &with_password(cc::RSA_DECRYPT, &[key], b"", &w.0), Cmp::Exact);
+    let mut w = Writer::new();
+    w.tpm2b(&[1; 256]).u16(alg::NULL).tpm2b(b"");
+    s.raw("RSA_Decrypt restricted SRK", &with_password(cc::RSA_DECRYPT, &[srk], b"", &w.0), Cmp::Exact);
+    let mut w = Writer::new();
+    w.tpm2b(&[1; 255]).u16(alg::NULL).tpm2b(b"");
+    s.raw("RSA_Decrypt short ciphertext", &with_password(cc::RSA_DECRYPT, &[key], b"", &w.0), Cmp::Exact);
+    let mut w = Writer::new();
+    w.u32(key).tpm2b(&[0xAB; 250]).u16(alg::OAEP).u16(alg::SHA256).u16(0);
+    s.cmd("RSA_Encrypt OAEP too long", cc::RSA_ENCRYPT, &w.0, Cmp::Exact);
+    let digest = sha256(b"differential digest");
+    for (label, scheme) in [("RSASSA", alg::RSASSA), ("RSAPSS", alg::RSAPSS)] {
+        let mut w = Writer::new();
+        w.tpm2b(&digest).u16(scheme).u16(alg::SHA256).u16(0x8024).u32(rh::NULL).u16(0);
+        let r = s.raw(&format!("Sign {label}"), &with_password(cc::SIGN, &[key], b"", &w.0), Cmp::RcLen);
+        let sig = params_of(&r, 0);
+        let mut w = Writer::new();
+        w.u32(key).tpm2b(&digest).bytes(&sig);
+        s.cmd(&format!("VerifySignature {label}"), cc::VERIFY_SIGNATURE, &w.0, Cmp::Rc);
+        let mut w = Writer::new();
+        w.u32(key).tpm2b(&sha256(b"another digest")).bytes(&sig);
+        s.cmd(&format!("VerifySignature {label} wrong digest"), cc::VERIFY_SIGNATURE, &w.0, Cmp::Exact);
+    }
+    let mut w = Writer::new();
+    w.tpm2b(&digest[..20]).u16(alg::RSASSA).u16(alg::SHA256).u16(0x8024).u32(rh::NULL).u16(0);
+    s.raw("Sign short digest", &with_password(cc::SIGN, &[key], b"", &w.0), Cmp::Exact);
+    let mut w = Writer::new();
+    w.tpm2b(&digest).u16(alg::RSASSA).u16(alg::SHA256).u16(0x8024).u32(rh::NULL).u16(0);
+    s.raw("Sign with the SRK", &with_password(cc::SIGN, &[srk], b"", &w.0), Cmp::Exact);
+    // an RSA-salted session: the salt OAEP-encrypted under the side's own SRK
+    let mut i = 0u8;
+    let mut fill = |b: &mut [u8]| {
+        b.iter_mut().for_each(|x| {
+            i = i.wrapping_add(29);
+            *x = i
+        })
+    };
+    let start = |s: &mut Side<'_>, label: &str, secret: &[u8], cmp: Cmp| {
+        let mut w = Writer::new();
+        w.u32(srk).u32(rh::NULL).tpm2b(&[0xA5; 16]).tpm2b(secret).u8(0).u16(alg::NULL).u16(alg::SHA256);
+        s.cmd(label, cc::START_AUTH_SESSION, &w.0, cmp)
+    };
+    let pad = tpm20::crypto::rsa::Padding::Oaep(tpm20::crypto::HashAlg::Sha256);
+    let secret = tpm20::crypto::rsa::public_key(&srk_n, 0)
+        .and_then(|k| tpm20::crypto::rsa::encrypt(&k, pad, b"SECRET\0", &[0x42; 32], &mut fill))
+        .unwrap_or_default();
+    let r = start(s, "StartAuthSession RSA-salted", &secret, Cmp::RcLen);
+    s.cmd("FlushContext salted session", cc::FLUSH_CONTEXT, &handle_of(&r).to_be_bytes(), Cmp::Exact);
+    let secret = tpm20::crypto::rsa::public_key(&srk_n, 0)
+        .and_then(|k| tpm20::crypto::rsa::encrypt(&k, pad, b"SECRET", &[0x42; 32], &mut fill))
+        .unwrap_or_default();
+    start(s, "StartAuthSession RSA salt wrong label", &secret, Cmp::Exact);
+    start(s, "StartAuthSession RSA salt short", &secret[1..], Cmp::Exact);
+}
+
+/// NV (stage 3): definitions and their refusals, data / counter / bits / extend indices
+/// (their values compare exactly), the access checks, the locks across TPM2_Startup(CLEAR),
+/// the global lock, ReadPublic (public area and Name exactly), undefinition.
+fn nv(s: &mut Side<'_>) {
+    const RW: u32 = 0x0004_0004; // AUTHREAD | AUTHWRITE
+    const OWNER_RW: u32 = 0x0002_0002;
+    s.startup();
+    let public = |index: u32, attributes: u32, size: u16| {
+        let mut p = Writer::new();
+        p.u32(index).u16(alg::SHA256).u32(attributes).u16(0).u16(size);
+        p.0
+    };
+    let define = |s: &mut Side<'_>, label: &str, auth_handle: u32, index: u32, attributes: u32, size: u16| {
+        let mut w = Writer::new();
+        w.tpm2b(b"nvpw").tpm2b(&public(index, attributes, size));
+        s.raw(label, &with_password(cc::NV_DEFINE_SPACE, &[auth_handle], b"", &w.0), Cmp::Exact);
+    };
+    let on = |s: &mut Side<'_>, label: &str, code: u32, auth: (u32, &[u8]), index: u32, body: &[u8]| {
+        s.raw(label, &with_password(code, &[auth.0, index], auth.1, body), Cmp::Exact);
+    };
+    let write_body = |data: &[u8], offset: u16| {
+        let mut w = Writer::new();
+        w.tpm2b(data).u16(offset);
+        w.0
+    };
+    let read_body = |size: u16, offset: u16| [size.to_be_bytes(), offset.to_be_bytes()].concat();
+    let me: (u32, &[u8]) = (0x0150_0001, b"nvpw");
+    define(s, "NV_DefineSpace data", rh::OWNER, 0x0150_0001, RW | 0x0000_4000 | 0x8000_0000, 16);
+    define(s, "NV_DefineSpace again", rh::OWNER, 0x0150_0001, RW, 16);
+    define(s, "NV_DefineSpace no read", rh::OWNER, 0x0150_0009, 0x0000_0004, 16);
+    define(s, "NV_DefineSpace written", rh::OWNER, 0x0150_0009, RW | 0x2000_0000, 16);
+    define(s, "NV_DefineSpace counter size 4", rh::OWNER, 0x0150_0009, RW | 0x10, 4);
+    define(s, "NV_DefineSpace counter clear_stclear", rh::OWNER, 0x0150_0009, RW | 0x10 | 0x0800_0000, 8);
+    define(s, "NV_DefineSpace extend size 20", rh::OWNER, 0x0150_0009, RW | 0x40, 20);
+    define(s, "NV_DefineSpace too large", rh::OWNER, 0x0150_0009, RW, 4096);
+    define(s, "NV_DefineSpace platformCreate by owner", rh::OWNER, 0x0150_0009, RW | 0x4000_0000, 8);
+    define(s, "NV_DefineSpace reserved bit", rh::OWNER, 0x0150_0009, RW | 0x100, 8);
+    define(s, "NV_DefineSpace writedefine clear_stclear", rh::OWNER, 0x0150_0009, RW | 0x2000 | 0x0800_0000, 8);
+    s.cmd("NV_ReadPublic fresh", cc::NV_READ_PUBLIC, &0x0150_0001u32.to_be_bytes(), Cmp::Exact);
+    s.cmd("NV_ReadPublic undefined", cc::NV_READ_PUBLIC, &0x0150_0009u32.to_be_bytes(), Cmp::Exact);
+    on(s, "NV_Read unwritten", cc::NV_READ, me, 0x0150_0001, &read_body(4, 0));
+    on(s, "NV_Write", cc::NV_WRITE, me, 0x0150_0001, &write_body(b"differential", 2));
+    s.cmd("NV_ReadPublic written", cc::NV_READ_PUBLIC, &0x0150_0001u32.to_be_bytes(), Cmp::Exact);
+    on(s, "NV_Read", cc::NV_READ, me, 0x0150_0001, &read_body(16, 0));
+    on(s, "NV_Read range", cc::NV_READ, me, 0x0150_0001, &read_body(8, 9));
+    on(s, "NV_Read offset beyond", cc::NV_READ, me, 0x0150_0001, &read_body(1, 17));
+    on(s, "NV_Write too long", cc::NV_WRITE, me, 0x0150_0001, &write_body(&[1; 17], 0));
+    on(s, "NV_Read owner without ownerread", cc::NV_READ, (rh::OWNER, b""), 0x0150_0001, &read_body(4, 0));
+    on(s, "NV_Read wrong auth", cc::NV_READ, (0x0150_0001, b"nvpx"), 0x0150_0001, &read_body(4, 0));
+    on(s, "NV_Increment of data", cc::NV_INCREMENT, me, 0x0150_0001, &[]);
+    on(s, "NV_WriteLock", cc::NV_WRITE_LOCK, me, 0x0150_0001, &[]);
+    on(s, "NV_Write locked", cc::NV_WRITE, me, 0x0150_0001, &write_body(b"x", 0));
+    on(s, "NV_ReadLock", cc::NV_READ_LOCK, me, 0x0150_0001, &[]);
+    on(s, "NV_Read locked", cc::NV_READ, me, 0x0150_0001, &read_body(4, 0));
+    s.cmd("NV_ReadPublic locked", cc::NV_READ_PUBLIC, &0x0150_0001u32.to_be_bytes(), Cmp::Exact);
+    // counter, bits, extend
+    let ctr: (u32, &[u8]) = (0x0150_0002, b"nvpw");
+    define(s, "NV_DefineSpace counter", rh::OWNER, 0x0150_0002, RW | 0x10 | 0x0200_0000, 8);
+    on(s, "NV_Increment 1", cc::NV_INCREMENT, ctr, 0x0150_0002, &[]);
+    on(s, "NV_Increment 2", cc::NV_INCREMENT, ctr, 0x0150_0002, &[]);
+    on(s, "NV_Read counter", cc::NV_READ, ctr, 0x0150_0002, &read_body(8, 0));
+    on(s, "NV_Write counter", cc::NV_WRITE, ctr, 0x0150_0002, &write_body(&[0; 8], 0));
+    on(s, "NV_WriteLock counter", cc::NV_WRITE_LOCK, ctr, 0x0150_0002, &[]);
+    on(s, "NV_ReadLock counter", cc::NV_READ_LOCK, ctr, 0x0150_0002, &[]);
+    let bits: (u32, &[u8]) = (0x0150_0003, b"nvpw");
+    define(s, "NV_DefineSpace bits", rh::OWNER, 0x0150_0003, RW | 0x20 | 0x0000_8000, 8);
+    on(s, "NV_SetBits 5", cc::NV_SET_BITS, bits, 0x0150_0003, &5u64.to_be_bytes());
+    on(s, "NV_SetBits 0x100", cc::NV_SET_BITS, bits, 0x0150_0003, &0x100u64.to_be_bytes());
+    on(s, "NV_Read bits", cc::NV_READ, bits, 0x0150_0003, &read_body(8, 0));
+    let ext: (u32, &[u8]) = (0x0150_0004, b"nvpw");
+    define(s, "NV_DefineSpace extend", rh::OWNER, 0x0150_0004, RW | 0x40, 32);
+    on(s, "NV_Extend", cc::NV_EXTEND, ext, 0x0150_0004, &[0, 3, b'a', b'b', b'c']);
+    on(s, "NV_Extend again", cc::NV_EXTEND, ext, 0x0150_0004, &[0, 1, b'd']);
+    on(s, "NV_Read extend", cc::NV_READ, ext, 0x0150_0004, &read_body(32, 0));
+    on(s, "NV_SetBits of extend", cc::NV_SET_BITS, ext, 0x0150_0004, &1u64.to_be_bytes());
+    // the global lock (index 3 has GLOBALLOCK); owner-authorized data
+    define(s, "NV_DefineSpace owner data", rh::OWNER, 0x0150_0005, OWNER_RW | 0x0000_2000, 8);
+    on(s, "NV_Write owner", cc::NV_WRITE, (rh::OWNER, b""), 0x0150_0005, &write_body(b"ownerdat", 0));
+    on(s, "NV_Read owner", cc::NV_READ, (rh::OWNER, b""), 0x0150_0005, &read_body(8, 0));
+    on(s, "NV_Read own auth without authread", cc::NV_READ, (0x0150_0005, b"nvpw"), 0x0150_0005, &read_body(8, 0));
+    on(s, "NV_WriteLock writedefine", cc::NV_WRITE_LOCK, (rh::OWNER, b""), 0x0150_0005, &[]);
+    s.raw("NV_GlobalWriteLock", &with_password(cc::NV_GLOBAL_WRITE_LOCK, &[rh::OWNER], b"", &[]), Cmp::Exact);
+    on(s, "NV_SetBits globally locked", cc::NV_SET_BITS, bits, 0x0150_0003, &1u64.to_be_bytes());
+    s.cmd("NV_ReadPublic globally locked", cc::NV_READ_PUBLIC, &0x0150_0003u32.to_be_bytes(), Cmp::Exact);
+    s.getcap("TPM_CAP_HANDLES NV", cap::HANDLES, 0x0100_0000, 16, Cmp::Exact);
+    s.getcap("TPM_PT_HR_NV_INDEX", cap::TPM_PROPERTIES, pt::HR_NV_INDEX, 1, Cmp::Exact);
+    // TPM Reset: the STCLEAR locks and the global lock end, the WRITEDEFINE lock stays
+    s.cmd("Shutdown(CLEAR)", cc::SHUTDOWN, &su::CLEAR.to_be_bytes(), Cmp::Exact);
+    s.init();
+    s.startup();
+    on(s, "NV_Write after reset", cc::NV_WRITE, me, 0x0150_0001, &write_body(b"again", 0));
+    on(s, "NV_Read after reset", cc::NV_READ, me, 0x0150_0001, &read_body(16, 0));
+    on(s, "NV_SetBits after reset", cc::NV_SET_BITS, bits, 0x0150_0003, &2u64.to_be_bytes());
+    on(s, "NV_Write writedefine after reset", cc::NV_WRITE, (rh::OWNER, b""), 0x0150_0005, &write_body(b"x", 0));
+    on(s, "NV_Read counter after reset", cc::NV_READ, ctr, 0x0150_0002, &read_body(8, 0));
+    for (label, index) in [
+        ("NV_UndefineSpace data", 0x0150_0001u32),
+        ("NV_UndefineSpace counter", 0x0150_0002),
+        ("NV_UndefineSpace bits", 0x0150_0003),
+        ("NV_UndefineSpace extend", 0x0150_0004),
+        ("NV_UndefineSpace owner data", 0x0150_0005),
+        ("NV_UndefineSpace undefined", 0x0150_0005),
+    ] {
+        on(s, label, cc::NV_UNDEFINE_SPACE, (rh::OWNER, b""), index, &[]);
+    }
+    define(s, "NV_DefineSpace counter anew", rh::OWNER, 0x0150_0002, RW | 0x10 | 0x0200_0000, 8);
+    on(s, "NV_Increment anew", cc::NV_INCREMENT, ctr, 0x0150_0002, &[]);
+    on(s, "NV_Read counter anew", cc::NV_READ, ctr, 0x0150_0002, &read_body(8, 0));
+}
+
 type Sequence = fn(&mut Side<'_>);
 
 const CORPUS: &[(&str, Sequence)] = &[
@@ -729,6 +985,8 @@ const CORPUS: &[(&str, Sequence)] = &[
     ("hierarchies", hierarchies),
     ("objects", objects),
     ("sessions", sessions),
+    ("rsa", rsa),
+    ("nv", nv),
 ];
 
 fn ours(seq: Sequence) -> Vec<Obs> {

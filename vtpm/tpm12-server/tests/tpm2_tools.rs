@@ -298,3 +298,196 @@ fn tpm2_tools_seal_unseal_policy_pcr_and_persist() {
     assert!(!handles.contains("0x81000002") && handles.contains("0x81000003"), "{handles}");
     server.stop();
 }
+
+/// RSA (issue 12 stage 3): an RSA SRK (`tpm2_createprimary -G rsa`, timed), the same SRK
+/// again from the same seed, an RSA key under it (`tpm2_create -G rsa`), sealed data under
+/// the RSA SRK and its unseal, an RSA-salted session with parameter encryption,
+/// `tpm2_rsaencrypt` / `tpm2_rsadecrypt` (OAEP, RSAES, raw), and `tpm2_sign` /
+/// `tpm2_verifysignature` (RSASSA, RSAPSS).
+#[test]
+fn tpm2_tools_rsa_keys_seal_encrypt_sign() {
+    if !Path::new("/usr/bin/tpm2_createprimary").exists() {
+        println!("SKIPPED: tpm2-tools not installed (apt-get install tpm2-tools)");
+        return;
+    }
+    let dir = TempDir::new("tpm2-tools-rsa").expect("tempdir");
+    let f = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
+    let state = dir.0.join("state");
+    let port = free_port_pair();
+    let server = Server::start(port, &state);
+    let flush = || ok(port, &["tpm2_flushcontext", "-t"]);
+    ok(port, &["tpm2_startup", "-c"]);
+
+    let (srk, srk2) = (f("srk.ctx"), f("srk2.ctx"));
+    let t = Instant::now();
+    ok(port, &["tpm2_createprimary", "-C", "o", "-G", "rsa", "-c", &srk]);
+    println!("  tpm2_createprimary -G rsa took {:?} (the server's build profile)", t.elapsed());
+    flush();
+    ok(port, &["tpm2_createprimary", "-C", "o", "-G", "rsa", "-c", &srk2]);
+    flush();
+    let public = ok(port, &["tpm2_readpublic", "-c", &srk]);
+    flush();
+    let public2 = ok(port, &["tpm2_readpublic", "-c", &srk2]);
+    flush();
+    assert!(
+        public.contains("rsa:") && public.contains("bits: 2048") && public.contains("sym-keybits: 128"),
+        "{public}"
+    );
+    assert_eq!(public.lines().next(), public2.lines().next(), "the same RSA primary from the same seed");
+    // the EK template (tpm2_createek -G rsa: the TCG EK Credential Profile's)
+    ok(port, &["tpm2_createek", "-G", "rsa", "-c", &f("ek.ctx"), "-u", &f("ek.pub")]);
+    flush();
+
+    // sealed data under the RSA SRK
+    let secret = b"sealed under an RSA storage key\n";
+    std::fs::write(f("secret"), secret).expect("write secret");
+    let (s_pub, s_priv, s_ctx) = (f("s.pub"), f("s.priv"), f("s.ctx"));
+    ok(port, &["tpm2_create", "-C", &srk, "-i", &f("secret"), "-u", &s_pub, "-r", &s_priv]);
+    flush();
+    ok(port, &["tpm2_load", "-C", &srk, "-u", &s_pub, "-r", &s_priv, "-c", &s_ctx]);
+    flush();
+    let out = tool(port, &["tpm2_unseal", "-c", &s_ctx]);
+    assert!(out.status.success(), "unseal: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, secret);
+    flush();
+    // an RSA-salted session (OAEP "SECRET") with parameter encryption
+    let hmac = f("hmac.ctx");
+    ok(port, &["tpm2_startauthsession", "--hmac-session", "-S", &hmac, "-c", &srk]);
+    let out = tool(port, &["tpm2_unseal", "-c", &s_ctx, "-p", &format!("session:{hmac}")]);
+    assert!(out.status.success(), "RSA-salted, encrypted unseal: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, secret);
+    ok(port, &["tpm2_flushcontext", &hmac]);
+    flush();
+
+    // an RSA key under the RSA SRK: encrypt / decrypt
+    let (k_pub, k_priv, k_ctx) = (f("k.pub"), f("k.priv"), f("k.ctx"));
+    ok(port, &["tpm2_create", "-C", &srk, "-G", "rsa2048", "-u", &k_pub, "-r", &k_priv]);
+    flush();
+    ok(port, &["tpm2_load", "-C", &srk, "-u", &k_pub, "-r", &k_priv, "-c", &k_ctx]);
+    flush();
+    let msg = b"rsa message";
+    std::fs::write(f("msg"), msg).expect("write msg");
+    for scheme in ["oaep", "rsaes", "null"] {
+        let (ct, pt) = (f(&format!("{scheme}.enc")), f(&format!("{scheme}.dec")));
+        ok(port, &["tpm2_rsaencrypt", "-c", &k_ctx, "-s", scheme, "-o", &ct, &f("msg")]);
+        flush();
+        assert_eq!(std::fs::metadata(&ct).expect("ciphertext").len(), 256);
+        ok(port, &["tpm2_rsadecrypt", "-c", &k_ctx, "-s", scheme, "-o", &pt, &ct]);
+        flush();
+        let plain = std::fs::read(&pt).expect("plaintext");
+        assert!(plain.ends_with(msg), "{scheme}: {plain:02x?}");
+    }
+    // sign / verify: RSASSA and RSAPSS over a SHA-256 digest (tpm2_sign -d: the digest is
+    // given, so no TPM2_Hash ticket is needed for this unrestricted key)
+    std::fs::write(f("digest"), Sha256::digest(msg)).expect("write digest");
+    std::fs::write(f("other"), Sha256::digest(b"another message")).expect("write");
+    for scheme in ["rsassa", "rsapss"] {
+        let sig = f(&format!("{scheme}.sig"));
+        ok(port, &["tpm2_sign", "-c", &k_ctx, "-g", "sha256", "-s", scheme, "-d", "-o", &sig, &f("digest")]);
+        flush();
+        ok(port, &["tpm2_verifysignature", "-c", &k_ctx, "-d", &f("digest"), "-s", &sig]);
+        flush();
+        fails(port, &["tpm2_verifysignature", "-c", &k_ctx, "-d", &f("other"), "-s", &sig]);
+        flush();
+    }
+    server.stop();
+}
+
+/// NV (issue 12 stage 3): `tpm2_nvdefine` (data, counter, bits, extend; owner and index
+/// authorization), `tpm2_nvwrite` / `tpm2_nvread` (the same bytes back), `tpm2_nvincrement`,
+/// `tpm2_nvsetbits`, `tpm2_nvextend` (checked against a host SHA-256), `tpm2_nvreadpublic`,
+/// `tpm2_getcap handles-nv-index`, `tpm2_nvwritelock` / `tpm2_nvreadlock`, a server restart
+/// on its state file (the indices and their data persist), `tpm2_nvundefine`.
+#[test]
+fn tpm2_tools_nv() {
+    if !Path::new("/usr/bin/tpm2_nvdefine").exists() {
+        println!("SKIPPED: tpm2-tools not installed (apt-get install tpm2-tools)");
+        return;
+    }
+    let dir = TempDir::new("tpm2-tools-nv").expect("tempdir");
+    let f = |name: &str| dir.0.join(name).to_string_lossy().into_owned();
+    let state = dir.0.join("state");
+    let port = free_port_pair();
+    let server = Server::start(port, &state);
+    ok(port, &["tpm2_startup", "-c"]);
+
+    // data: owner authorization (ownerread|ownerwrite), 32 bytes
+    ok(port, &["tpm2_nvdefine", "0x1500010", "-C", "o", "-s", "32", "-a", "ownerread|ownerwrite|authread|authwrite"]);
+    let data = b"NV data written by tpm2_nvwrite";
+    std::fs::write(f("data"), data).expect("write");
+    ok(port, &["tpm2_nvwrite", "0x1500010", "-C", "o", "-i", &f("data")]);
+    let out = tool(port, &["tpm2_nvread", "0x1500010", "-C", "o", "-s", &data.len().to_string()]);
+    assert!(out.status.success(), "nvread: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, data);
+    // index authorization with a password
+    ok(port, &["tpm2_nvdefine", "0x1500011", "-C", "o", "-s", "8", "-a", "authread|authwrite", "-p", "nvpass"]);
+    std::fs::write(f("eight"), b"12345678").expect("write");
+    ok(port, &["tpm2_nvwrite", "0x1500011", "-C", "0x1500011", "-P", "nvpass", "-i", &f("eight")]);
+    let out = tool(port, &["tpm2_nvread", "0x1500011", "-C", "0x1500011", "-P", "nvpass"]);
+    assert!(out.status.success(), "nvread with the index auth: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.stdout, b"12345678");
+    let err = fails(port, &["tpm2_nvread", "0x1500011", "-C", "0x1500011", "-P", "wrong"]);
+    assert!(err.contains("0x98E") || err.contains("authorization"), "{err}");
+    // counter
+    ok(port, &["tpm2_nvdefine", "0x1500012", "-C", "o", "-s", "8", "-a", "nt=counter|ownerread|ownerwrite"]);
+    ok(port, &["tpm2_nvincrement", "0x1500012", "-C", "o"]);
+    ok(port, &["tpm2_nvincrement", "0x1500012", "-C", "o"]);
+    let out = tool(port, &["tpm2_nvread", "0x1500012", "-C", "o"]);
+    assert!(out.status.success());
+    assert_eq!(out.stdout, 2u64.to_be_bytes(), "two increments");
+    // bits
+    ok(port, &["tpm2_nvdefine", "0x1500013", "-C", "o", "-s", "8", "-a", "nt=bits|ownerread|ownerwrite"]);
+    ok(port, &["tpm2_nvsetbits", "0x1500013", "-C", "o", "-i", "0x5"]);
+    ok(port, &["tpm2_nvsetbits", "0x1500013", "-C", "o", "-i", "0x100"]);
+    let out = tool(port, &["tpm2_nvread", "0x1500013", "-C", "o"]);
+    assert_eq!(out.stdout, 0x105u64.to_be_bytes(), "bits ORed");
+    // extend
+    ok(
+        port,
+        &["tpm2_nvdefine", "0x1500014", "-C", "o", "-s", "32", "-a", "nt=extend|ownerread|ownerwrite", "-g", "sha256"],
+    );
+    std::fs::write(f("ext"), b"measured").expect("write");
+    ok(port, &["tpm2_nvextend", "0x1500014", "-C", "o", "-i", &f("ext")]);
+    let out = tool(port, &["tpm2_nvread", "0x1500014", "-C", "o"]);
+    let want = Sha256::new().chain_update([0u8; 32]).chain_update(b"measured").finalize();
+    assert_eq!(out.stdout, want.as_slice(), "SHA-256(zeros ‖ data)");
+    // readpublic and the handle list
+    let public = ok(port, &["tpm2_nvreadpublic", "0x1500012"]);
+    assert!(public.contains("0x1500012") && public.contains("nt=0x1") && public.contains("written"), "{public}");
+    let handles = ok(port, &["tpm2_getcap", "handles-nv-index"]);
+    for h in ["0x1500010", "0x1500011", "0x1500012", "0x1500013", "0x1500014"] {
+        assert!(handles.contains(h), "{h} in {handles}");
+    }
+    // locks
+    ok(
+        port,
+        &["tpm2_nvdefine", "0x1500015", "-C", "o", "-s", "4", "-a", "ownerread|ownerwrite|write_stclear|read_stclear"],
+    );
+    std::fs::write(f("four"), b"lock").expect("write");
+    ok(port, &["tpm2_nvwrite", "0x1500015", "-C", "o", "-i", &f("four")]);
+    ok(port, &["tpm2_nvwritelock", "0x1500015", "-C", "o"]);
+    let err = fails(port, &["tpm2_nvwrite", "0x1500015", "-C", "o", "-i", &f("four")]);
+    assert!(err.contains("0x148") || err.contains("locked"), "TPM_RC_NV_LOCKED: {err}");
+    ok(port, &["tpm2_nvreadlock", "0x1500015", "-C", "o"]);
+    fails(port, &["tpm2_nvread", "0x1500015", "-C", "o"]);
+    // a restart on the state file: the indices and their data are kept, the STCLEAR locks end
+    ok(port, &["tpm2_shutdown", "-c"]);
+    server.stop();
+    let server = Server::start(port, &state);
+    ok(port, &["tpm2_startup", "-c"]);
+    let out = tool(port, &["tpm2_nvread", "0x1500010", "-C", "o", "-s", &data.len().to_string()]);
+    assert_eq!(out.stdout, data, "NV data persists");
+    let out = tool(port, &["tpm2_nvread", "0x1500012", "-C", "o"]);
+    assert_eq!(out.stdout, 2u64.to_be_bytes(), "the counter persists");
+    ok(port, &["tpm2_nvwrite", "0x1500015", "-C", "o", "-i", &f("four")]);
+    let out = tool(port, &["tpm2_nvread", "0x1500015", "-C", "o"]);
+    assert_eq!(out.stdout, b"lock");
+    // undefine
+    for h in ["0x1500010", "0x1500011", "0x1500012", "0x1500013", "0x1500014", "0x1500015"] {
+        ok(port, &["tpm2_nvundefine", h, "-C", "o"]);
+    }
+    let handles = ok(port, &["tpm2_getcap", "handles-nv-index"]);
+    assert!(!handles.contains("0x15000"), "{handles}");
+    fails(port, &["tpm2_nvreadpublic", "0x1500010"]);
+    server.stop();
+}

@@ -21,6 +21,19 @@ pub mod su {
 /// `TPM_CC`: command codes (only those named by this crate).
 pub mod cc {
     pub const FIRST: u32 = 0x0000_011F;
+    pub const NV_UNDEFINE_SPACE_SPECIAL: u32 = 0x0000_011F;
+    pub const NV_UNDEFINE_SPACE: u32 = 0x0000_0122;
+    pub const NV_DEFINE_SPACE: u32 = 0x0000_012A;
+    pub const NV_GLOBAL_WRITE_LOCK: u32 = 0x0000_0132;
+    pub const NV_INCREMENT: u32 = 0x0000_0134;
+    pub const NV_SET_BITS: u32 = 0x0000_0135;
+    pub const NV_EXTEND: u32 = 0x0000_0136;
+    pub const NV_WRITE: u32 = 0x0000_0137;
+    pub const NV_WRITE_LOCK: u32 = 0x0000_0138;
+    pub const NV_CHANGE_AUTH: u32 = 0x0000_013B;
+    pub const NV_READ: u32 = 0x0000_014E;
+    pub const NV_READ_LOCK: u32 = 0x0000_014F;
+    pub const NV_READ_PUBLIC: u32 = 0x0000_0169;
     pub const EVICT_CONTROL: u32 = 0x0000_0120;
     pub const HIERARCHY_CHANGE_AUTH: u32 = 0x0000_0129;
     pub const CLEAR: u32 = 0x0000_0126;
@@ -30,6 +43,10 @@ pub mod cc {
     pub const CREATE: u32 = 0x0000_0153;
     pub const LOAD: u32 = 0x0000_0157;
     pub const UNSEAL: u32 = 0x0000_015E;
+    pub const RSA_DECRYPT: u32 = 0x0000_0159;
+    pub const SIGN: u32 = 0x0000_015D;
+    pub const RSA_ENCRYPT: u32 = 0x0000_0174;
+    pub const VERIFY_SIGNATURE: u32 = 0x0000_0177;
     pub const PCR_RESET: u32 = 0x0000_013D;
     pub const INCREMENTAL_SELF_TEST: u32 = 0x0000_0142;
     pub const SELF_TEST: u32 = 0x0000_0143;

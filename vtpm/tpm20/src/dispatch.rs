@@ -82,6 +82,16 @@ fn check_handle(tpm: &Tpm, kind: HandleKind, handle: u32, n: u32) -> Result<(), 
             matches!((handle >> 24) as u8, ht::HMAC_SESSION | ht::POLICY_SESSION | ht::TRANSIENT)
         }
         HandleKind::Hierarchy(allowed) => allowed.contains(&handle),
+        HandleKind::NvAuth { .. } if matches!(handle, rh::OWNER | rh::PLATFORM) => true,
+        HandleKind::NvAuth { .. } | HandleKind::NvIndex | HandleKind::NvAdmin => {
+            if (handle >> 24) as u8 != ht::NV_INDEX {
+                return Err(Rc::VALUE.handle(n));
+            }
+            if !tpm.perm.nv.contains_key(&handle) {
+                return Err(Rc::HANDLE.handle(n));
+            }
+            true
+        }
     };
     if ok { Ok(()) } else { Err(Rc::VALUE.handle(n)) }
 }
@@ -96,18 +106,40 @@ fn auth_value(tpm: &Tpm, kind: HandleKind, handle: u32) -> Zeroizing<Vec<u8>> {
         | HandleKind::Entity
         | HandleKind::PolicySession => Zeroizing::new(Vec::new()),
         HandleKind::Hierarchy(_) => hierarchy::auth_value(tpm, handle),
+        HandleKind::NvAuth { .. } | HandleKind::NvIndex | HandleKind::NvAdmin => match tpm.perm.nv.get(&handle) {
+            Some(nv) => nv.auth.clone(),
+            None => hierarchy::auth_value(tpm, handle),
+        },
         HandleKind::Object | HandleKind::ObjectAdmin => {
             Zeroizing::new(tpm.object(handle).map(|o| o.sensitive.auth.to_vec()).unwrap_or_default())
         }
     }
 }
 
-/// The Name of an entity: an object's Name, else its handle.
+/// The Name of an entity: an object's or NV index's Name, else its handle.
 pub fn entity_name(tpm: &Tpm, handle: u32) -> Vec<u8> {
+    if let Some(nv) = tpm.perm.nv.get(&handle) {
+        return nv.public.name();
+    }
     match tpm.object(handle) {
         Some(o) => o.name.clone(),
         None => handle.to_be_bytes().to_vec(),
     }
+}
+
+/// What an NV index allows its authorizer in `kind`'s role: (authValue usable, policy
+/// usable, authPolicy). Reads need AUTHREAD / POLICYREAD, writes AUTHWRITE / POLICYWRITE;
+/// the ADMIN role only a policy.
+fn nv_role(tpm: &Tpm, kind: HandleKind, handle: u32) -> Option<(bool, bool, Vec<u8>)> {
+    use crate::nv::attr;
+    let nv = tpm.perm.nv.get(&handle)?;
+    let (auth, policy) = match kind {
+        HandleKind::NvAuth { write: false } => (attr::AUTHREAD, attr::POLICYREAD),
+        HandleKind::NvAuth { write: true } => (attr::AUTHWRITE, attr::POLICYWRITE),
+        HandleKind::NvAdmin => return Some((false, true, nv.public.auth_policy.clone())),
+        _ => return None,
+    };
+    Some((nv.public.has(auth), nv.public.has(policy), nv.public.auth_policy.clone()))
 }
 
 fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
@@ -158,13 +190,18 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
                 crate::object::public::attr::USER_WITH_AUTH
             };
             let with_auth = object.is_none_or(|o| o.public.has(attr) != admin);
+            let nv = nv_role(tpm, k, h);
             session::AuthEntity {
                 handle: h,
                 auth: auth_value(tpm, k, h),
                 name: entity_name(tpm, h),
-                policy: object.map(|o| o.public.auth_policy.clone()).unwrap_or_default(),
-                user_with_auth: with_auth,
-                admin,
+                policy: match &nv {
+                    Some((_, _, p)) => p.clone(),
+                    None => object.map(|o| o.public.auth_policy.clone()).unwrap_or_default(),
+                },
+                user_with_auth: nv.as_ref().map_or(with_auth, |r| r.0),
+                policy_allowed: nv.as_ref().is_none_or(|r| r.1),
+                admin: admin || k == HandleKind::NvAdmin,
             }
         })
         .collect();
@@ -185,7 +222,8 @@ fn run(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Result<Vec<u8>, Rc> {
         (Err(rc), _)
             if entities.iter().enumerate().any(|(i, e)| {
                 rc == Rc::BAD_AUTH.session(i as u32 + 1)
-                    && tpm.object(e.handle).is_some_and(|o| !o.public.has(crate::object::public::attr::NO_DA))
+                    && (tpm.object(e.handle).is_some_and(|o| !o.public.has(crate::object::public::attr::NO_DA))
+                        || tpm.perm.nv.get(&e.handle).is_some_and(|nv| !nv.public.has(crate::nv::attr::NO_DA)))
             }) =>
         {
             return Err(Rc(rc.0 - Rc::BAD_AUTH.0 + Rc::AUTH_FAIL.0));

@@ -32,6 +32,7 @@ pub mod codec;
 pub mod constants;
 pub mod crypto;
 pub mod dispatch;
+pub mod nv;
 pub mod object;
 pub mod pcr;
 pub mod platform;
@@ -52,6 +53,10 @@ pub use tpm::Tpm;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+pub(crate) mod tests_nv;
+#[cfg(test)]
 mod tests_objects;
+#[cfg(test)]
+mod tests_rsa;
 #[cfg(test)]
 mod tests_sessions;

@@ -26,6 +26,12 @@ impl Rc {
     pub const AUTH_CONTEXT: Rc = Rc(0x145);
     pub const NEEDS_TEST: Rc = Rc(0x153);
     pub const SENSITIVE: Rc = Rc(0x155);
+    pub const NO_RESULT: Rc = Rc(0x154);
+    pub const NV_RANGE: Rc = Rc(0x146);
+    pub const NV_SIZE: Rc = Rc(0x147);
+    pub const NV_LOCKED: Rc = Rc(0x148);
+    pub const NV_AUTHORIZATION: Rc = Rc(0x149);
+    pub const NV_UNINITIALIZED: Rc = Rc(0x14A);
     // format 1 (RC_FMT1 = 0x080)
     pub const ATTRIBUTES: Rc = Rc(0x082);
     pub const HASH: Rc = Rc(0x083);
@@ -52,6 +58,10 @@ impl Rc {
     pub const CURVE: Rc = Rc(0x0A6);
     pub const ECC_POINT: Rc = Rc(0x0A7);
     pub const AUTH_FAIL: Rc = Rc(0x08E);
+    pub const PP: Rc = Rc(0x090);
+    pub const SIGNATURE: Rc = Rc(0x09B);
+    pub const TICKET: Rc = Rc(0x0A0);
+    pub const TAG: Rc = Rc(0x097);
     // warnings (RC_WARN = 0x900)
     pub const CONTEXT_GAP: Rc = Rc(0x901);
     pub const OBJECT_MEMORY: Rc = Rc(0x902);

@@ -141,6 +141,8 @@ pub struct AuthEntity {
     /// The role may use the authValue (objects, USER: userWithAuth; ADMIN: not
     /// adminWithPolicy; others: always).
     pub user_with_auth: bool,
+    /// A policy session may authorize it (NV indices: POLICYREAD / POLICYWRITE).
+    pub policy_allowed: bool,
     /// The ADMIN role: a policy session must name the command (PolicyCommandCode).
     pub admin: bool,
 }
@@ -329,6 +331,9 @@ pub fn check(
             Some(e) if sess.policy => {
                 if sess.trial {
                     return Err(Rc::ATTRIBUTES.session(n));
+                }
+                if !e.policy_allowed {
+                    return Err(Rc::AUTH_UNAVAILABLE);
                 }
                 if e.policy.is_empty() || !ct_eq(&sess.policy_digest, &e.policy) {
                     return Err(Rc::POLICY_FAIL.session(n));

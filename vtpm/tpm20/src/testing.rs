@@ -102,6 +102,47 @@ pub mod objects {
         w.0
     }
 
+    /// tpm2-tools' `tpm2_createprimary -G rsa` template (the SRK template systemd uses is
+    /// the same but for the attributes' noDA): RSA 2048, AES-128-CFB, exponent 0, scheme
+    /// NULL, fixedTPM fixedParent sensitiveDataOrigin userWithAuth restricted decrypt.
+    pub fn rsa_storage() -> Vec<u8> {
+        rsa_template(0x0003_0072, &[], Some(128), (alg::NULL, 0), 2048, &[])
+    }
+
+    /// The TCG EK Credential Profile's RSA 2048 EK template (L-1): adminWithPolicy with
+    /// PolicySecret(TPM_RH_ENDORSEMENT), no userWithAuth, a 256-byte zero unique field.
+    pub fn rsa_ek() -> Vec<u8> {
+        const EK_POLICY: [u8; 32] = [
+            0x83, 0x71, 0x97, 0x67, 0x44, 0x84, 0xB3, 0xF8, 0x1A, 0x90, 0xCC, 0x8D, 0x46, 0xA5, 0xD7, 0x24, 0xFD, 0x52,
+            0xD7, 0x6E, 0x06, 0x52, 0x0B, 0x64, 0xF2, 0xA1, 0xDA, 0x1B, 0x33, 0x14, 0x69, 0xAA,
+        ];
+        rsa_template(0x0003_00B2, &EK_POLICY, Some(128), (alg::NULL, 0), 2048, &[0u8; 256])
+    }
+
+    /// An RSA `TPMT_PUBLIC`: attributes, authPolicy, symmetric (AES-CFB key bits), scheme
+    /// (alg, hash; RSAES and NULL without a hash), keyBits, exponent 0, unique.
+    pub fn rsa_template(
+        attributes: u32,
+        policy: &[u8],
+        sym: Option<u16>,
+        scheme: (u16, u16),
+        bits: u16,
+        unique: &[u8],
+    ) -> Vec<u8> {
+        let mut w = Writer::new();
+        w.u16(alg::RSA).u16(alg::SHA256).u32(attributes).tpm2b(policy);
+        match sym {
+            Some(b) => w.u16(alg::AES).u16(b).u16(alg::CFB),
+            None => w.u16(alg::NULL),
+        };
+        w.u16(scheme.0);
+        if scheme.0 != alg::NULL && scheme.0 != alg::RSAES {
+            w.u16(scheme.1);
+        }
+        w.u16(bits).u32(0).tpm2b(unique);
+        w.0
+    }
+
     /// A sealed data object template (`tpm2_create -i`): keyedHash, scheme NULL,
     /// fixedTPM fixedParent, userWithAuth unless `policy` is given (then adminWithPolicy and
     /// that authPolicy).

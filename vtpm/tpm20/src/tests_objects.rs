@@ -327,7 +327,7 @@ fn evict_control_persists_across_images_and_evicts() {
     assert_eq!(evict(&mut tpm, rh::OWNER, np, 0x8100_0003), 0x285, "null hierarchy: TPM_RC_HIERARCHY + H2");
     // the image keeps them: a restarted TPM unseals from the persistent handle
     let img = tpm.save_image();
-    assert_eq!(img[4..6], [0, 2], "format 2");
+    assert_eq!(img[4..6], [0, 3], "format 3");
     let mut back = Tpm::from_image(
         &img,
         alloc::boxed::Box::new(crate::testing::DetRng::new(5)),
@@ -355,8 +355,17 @@ fn evict_control_persists_across_images_and_evicts() {
     // a corrupted persistent object in an image is refused
     let mut bad = img.to_vec();
     let n = bad.len();
-    bad[n - 40] ^= 1;
+    // (the last 10 bytes are the empty NV section: count, maxCounter, global lock)
+    bad[n - 50] ^= 1;
     assert!(crate::state::image::decode(&bad).is_err());
+    // a version-2 image (as stage 2 wrote it: the same without the NV section) still loads
+    let mut v2 = img[..n - 10].to_vec();
+    v2[4..6].copy_from_slice(&[0, 2]);
+    let (perm, _) = crate::state::image::decode(&v2).expect("format 2 loads");
+    assert_eq!(&perm, tpm.perm());
+    let mut longer = v2.clone();
+    longer.push(0);
+    assert!(crate::state::image::decode(&longer).is_err(), "a version-2 image has no NV section");
 }
 
 #[test]
@@ -377,9 +386,9 @@ fn format_1_image_still_loads() {
     assert_eq!(rc(&tpm.execute(0, &plain(cc::STARTUP, &su::CLEAR.to_be_bytes()))), 0);
     let (h, _) = primary(&mut tpm, rh::OWNER);
     assert_eq!(evict(&mut tpm, rh::OWNER, h, 0x8100_0001), 0);
-    // it is written back as format 2
+    // it is written back as format 3
     let img = tpm.save_image();
-    assert_eq!(img[4..6], [0, 2]);
+    assert_eq!(img[4..6], [0, 3]);
     assert_eq!(crate::state::image::decode(&img).unwrap().0.persistent.len(), 1);
     // a version-1 image with trailing bytes is still refused
     let mut t = w.0.clone();

@@ -435,3 +435,78 @@ fn parameter_encryption_with_a_bound_aes_cfb_session() {
     body.u32(item).u32(a.0.len() as u32).bytes(&a.0);
     assert_eq!(rc(&tpm.execute(0, &command(st::SESSIONS, cc::UNSEAL, &body.0))), 0xA82);
 }
+
+#[test]
+fn hmac_session_salted_with_an_rsa_primary() {
+    let mut tpm = started(13);
+    let (srk, public) = crate::tests_rsa::rsa_primary(&mut tpm, rh::OWNER, &crate::testing::objects::rsa_storage());
+    let n = &public[public.len() - 256..];
+    let key = crate::crypto::rsa::public_key(n, 0).unwrap();
+    let salt = [0x42u8; 32];
+    let mut i = 0u8;
+    let mut rng = |b: &mut [u8]| {
+        b.iter_mut().for_each(|x| {
+            i = i.wrapping_add(1);
+            *x = i
+        })
+    };
+    let pad = crate::crypto::rsa::Padding::Oaep(HashAlg::Sha256);
+    let secret = crate::crypto::rsa::encrypt(&key, pad, b"SECRET\0", &salt, &mut rng).unwrap();
+    let mut s = start(&mut tpm, srk, rh::NULL, &secret, 0).expect("RSA-salted session");
+    session_key(&mut s, &salt);
+    let (private, public) = seal(&mut tpm, srk, b"", b"rsa-salted", &[]);
+    let h = load(&mut tpm, srk, &private, &public).expect("loads under the RSA SRK");
+    let name = name_of(&mut tpm, h);
+    let r = run(&mut tpm, &mut s, cc::UNSEAL, &[(h, name)], b"", None, CONTINUE, &[]);
+    assert_eq!(unseal_out(&r), b"rsa-salted");
+    // another label (no terminating zero) does not decrypt: TPM_RC_VALUE + P2
+    let secret = crate::crypto::rsa::encrypt(&key, pad, b"SECRET", &salt, &mut rng).unwrap();
+    assert_eq!(start(&mut tpm, srk, rh::NULL, &secret, 0).err(), Some(0x2C4));
+    // a short encryptedSalt: TPM_RC_VALUE + P2 (as libtpms)
+    assert_eq!(start(&mut tpm, srk, rh::NULL, &secret[1..], 0).err(), Some(0x2C4));
+}
+
+#[test]
+fn nv_change_auth_needs_a_policy_session() {
+    use crate::nv::attr;
+    let mut tpm = started(15);
+    let index = crate::tests_nv::INDEX;
+    let trial = start(&mut tpm, rh::NULL, rh::NULL, &[], 3).unwrap();
+    assert_eq!(policy(&mut tpm, trial.handle, cc::POLICY_COMMAND_CODE, &cc::NV_CHANGE_AUTH.to_be_bytes()), 0);
+    let admin_policy = digest(&mut tpm, trial.handle);
+    let mut p = Writer::new();
+    p.u32(index).u16(alg::SHA256).u32(attr::AUTHWRITE | attr::AUTHREAD).tpm2b(&admin_policy).u16(4);
+    let mut w = Writer::new();
+    w.tpm2b(b"old").tpm2b(&p.0);
+    assert_eq!(rc(&tpm.execute(0, &with_password(cc::NV_DEFINE_SPACE, &[rh::OWNER], b"", &w.0))), 0);
+    let name = {
+        let r = tpm.execute(0, &plain(cc::NV_READ_PUBLIC, &index.to_be_bytes()));
+        let mut rd = Reader::new(&r[10..]);
+        rd.tpm2b(256).unwrap();
+        rd.tpm2b(64).unwrap().to_vec()
+    };
+    // the ADMIN role: a password is not available
+    let r = tpm.execute(0, &with_password(cc::NV_CHANGE_AUTH, &[index], b"old", &[0, 3, b'n', b'e', b'w']));
+    assert_eq!(rc(&r), 0x12F, "TPM_RC_AUTH_UNAVAILABLE");
+    // a policy session for NV_Read: POLICYREAD is CLEAR
+    let mut s = start(&mut tpm, rh::NULL, rh::NULL, &[], 1).unwrap();
+    assert_eq!(policy(&mut tpm, s.handle, cc::POLICY_COMMAND_CODE, &cc::NV_CHANGE_AUTH.to_be_bytes()), 0);
+    let r = run(
+        &mut tpm,
+        &mut s,
+        cc::NV_READ,
+        &[(index, name.clone()), (index, name.clone())],
+        b"",
+        None,
+        CONTINUE,
+        &[0, 4, 0, 0],
+    );
+    assert_eq!(rc(&r), 0x12F);
+    // the policy session with PolicyCommandCode(NV_ChangeAuth)
+    let r = run(&mut tpm, &mut s, cc::NV_CHANGE_AUTH, &[(index, name)], b"", None, CONTINUE, &[0, 3, b'n', b'e', b'w']);
+    assert_eq!(rc(&r), 0, "NV_ChangeAuth {r:02x?}");
+    let mut w = Writer::new();
+    w.tpm2b(b"data").u16(0);
+    assert_eq!(rc(&tpm.execute(0, &with_password(cc::NV_WRITE, &[index, index], b"new", &w.0))), 0);
+    assert_eq!(rc(&tpm.execute(0, &with_password(cc::NV_WRITE, &[index, index], b"old", &w.0))), 0x98E);
+}

@@ -108,6 +108,9 @@ impl Tpm {
             lockout_until_ms: 0,
             null_seed: None,
             persistent: BTreeMap::new(),
+            nv: BTreeMap::new(),
+            nv_max_counter: 0,
+            nv_global_lock: false,
         };
         let mut tpm = Self::from_state(perm, None, rng, clock);
         tpm.state_changed = true;

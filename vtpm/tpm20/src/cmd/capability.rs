@@ -40,13 +40,20 @@ const ORDERLY: u32 = 1 << 31;
 const PS_PC_CLIENT: u32 = 1;
 
 /// The algorithms implemented, ascending, with their TPMA_ALGORITHM: the hashes, HMAC,
-/// AES (in CFB), keyedHash and symcipher objects, ECC (NIST P-256) objects, the KDFs.
+/// AES (in CFB), keyedHash and symcipher objects, RSA (1024, 2048) objects and schemes,
+/// ECC (NIST P-256) objects, the KDFs.
 fn algorithms() -> Vec<(u16, u32)> {
     use tpma_alg::{ASYMMETRIC, ENCRYPTING, HASH, METHOD, OBJECT, SIGNING, SYMMETRIC};
     let mut v: Vec<(u16, u32)> = HASHES.iter().map(|h| (h.alg(), HASH)).collect();
     v.extend([
+        (alg::RSA, ASYMMETRIC | OBJECT),
         (alg::HMAC, HASH | SIGNING),
         (alg::AES, SYMMETRIC),
+        (alg::MGF1, HASH | METHOD),
+        (alg::RSASSA, ASYMMETRIC | SIGNING),
+        (alg::RSAES, ASYMMETRIC | ENCRYPTING),
+        (alg::RSAPSS, ASYMMETRIC | SIGNING),
+        (alg::OAEP, ASYMMETRIC | ENCRYPTING | METHOD),
         (alg::KEYEDHASH, HASH | OBJECT),
         (alg::NULL, 0),
         (alg::KDF1_SP800_56A, HASH | METHOD),
@@ -62,6 +69,7 @@ fn algorithms() -> Vec<(u16, u32)> {
 /// Every TPM property this engine reports, ascending.
 fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
     let total = COMMANDS.len() as u32;
+    let counters = tpm.perm.nv.values().filter(|n| n.public.nt() == crate::nv::Nt::Counter).count() as u32;
     let loaded_sessions = tpm.sessions.len() as u32;
     let active_sessions = loaded_sessions + tpm.saved_sessions.len() as u32;
     // ownerAuthSet, endorsementAuthSet, lockoutAuthSet (inLockout stays CLEAR: no DA counter)
@@ -99,7 +107,7 @@ fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
         (pt::PCR_SELECT_MIN, PCR_SELECT_SIZE as u32),
         (pt::CONTEXT_GAP_MAX, u32::from(u16::MAX)),
         (pt::NV_COUNTERS_MAX, 0),
-        (pt::NV_INDEX_MAX, 0),
+        (pt::NV_INDEX_MAX, u32::from(crate::nv::MAX_NV_INDEX_SIZE)),
         (pt::MEMORY, 0),
         (pt::CLOCK_UPDATE, 0),
         (pt::CONTEXT_HASH, u32::from(alg::SHA256)),
@@ -120,12 +128,12 @@ fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
         (pt::TOTAL_COMMANDS, total),
         (pt::LIBRARY_COMMANDS, total),
         (pt::VENDOR_COMMANDS, 0),
-        (pt::NV_BUFFER_MAX, 0),
+        (pt::NV_BUFFER_MAX, crate::nv::MAX_NV_BUFFER as u32),
         (pt::MODES, 0),
         (pt::MAX_CAP_BUFFER, MAX_CAP_BUFFER as u32),
         (pt::PERMANENT, permanent),
         (pt::STARTUP_CLEAR, startup_clear),
-        (pt::HR_NV_INDEX, 0),
+        (pt::HR_NV_INDEX, tpm.perm.nv.len() as u32),
         (pt::HR_LOADED, loaded_sessions),
         (pt::HR_LOADED_AVAIL, MAX_LOADED_SESSIONS as u32 - loaded_sessions),
         (pt::HR_ACTIVE, active_sessions),
@@ -133,8 +141,8 @@ fn properties(tpm: &mut Tpm) -> Vec<(u32, u32)> {
         (pt::HR_TRANSIENT_AVAIL, (MAX_LOADED_OBJECTS - tpm.objects.len()) as u32),
         (pt::HR_PERSISTENT, tpm.perm.persistent.len() as u32),
         (pt::HR_PERSISTENT_AVAIL, (MAX_PERSISTENT - tpm.perm.persistent.len()) as u32),
-        (pt::NV_COUNTERS, 0),
-        (pt::NV_COUNTERS_AVAIL, 0),
+        (pt::NV_COUNTERS, counters),
+        (pt::NV_COUNTERS_AVAIL, (crate::nv::MAX_NV_INDICES - tpm.perm.nv.len()) as u32),
         (pt::ALGORITHM_SET, 0),
         (pt::LOADED_CURVES, 0),
     ]
@@ -198,7 +206,7 @@ pub fn get_capability(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Response) -
                         .into_iter()
                         .collect()
                 }
-                ht::NV_INDEX => Vec::new(),
+                ht::NV_INDEX => tpm.perm.nv.keys().copied().collect(),
                 _ => return Err(Rc::HANDLE.param(2)),
             };
             let (list, more) = window(&all, |&h| h, property, count, MAX_CAP_DATA / 4);

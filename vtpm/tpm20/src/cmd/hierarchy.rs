@@ -78,7 +78,8 @@ pub fn hierarchy_change_auth(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Res
 
 /// TPM2_Clear(authHandle): a new storage primary seed; ownerAuth, endorsementAuth and
 /// lockoutAuth emptied; the lockout lifted; the objects of the storage and endorsement
-/// hierarchies (transient and persistent) flushed. (No NV indices exist yet.)
+/// hierarchies (transient and persistent) flushed, the NV indices the owner defined
+/// (platformCreate CLEAR) undefined.
 pub fn clear(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Result<(), Rc> {
     c.finish()?;
     let mut sps = Zeroizing::new([0u8; PRIMARY_SEED_SIZE]);
@@ -87,6 +88,7 @@ pub fn clear(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Result
     let cleared = |o: &crate::object::Object| matches!(o.hierarchy, rh::OWNER | rh::ENDORSEMENT);
     tpm.objects.retain(|_, o| !cleared(o));
     tpm.perm.persistent.retain(|_, o| !cleared(o));
+    tpm.perm.nv.retain(|_, nv| nv.public.has(crate::nv::attr::PLATFORMCREATE));
     tpm.perm.owner_auth = Zeroizing::new(Vec::new());
     tpm.perm.endorsement_auth = Zeroizing::new(Vec::new());
     tpm.perm.lockout_auth = Zeroizing::new(Vec::new());

@@ -16,16 +16,19 @@ use crate::constants::{cc, rh};
 use crate::rc::Rc;
 use crate::tpm::Tpm;
 
+pub mod asym;
 pub mod capability;
 pub mod clock;
 pub mod context;
 pub mod evict;
 pub mod hierarchy;
+pub mod nv;
 pub mod object;
 pub mod pcr;
 pub mod policy;
 pub mod random;
 pub mod session;
+pub mod signature;
 pub mod startup;
 pub mod testing;
 
@@ -82,6 +85,16 @@ pub enum HandleKind {
     PolicySession,
     /// A permanent hierarchy handle, one of the list (`TPMI_RH_HIERARCHY_AUTH`, `TPMI_RH_CLEAR`).
     Hierarchy(&'static [u32]),
+    /// `TPMI_RH_NV_AUTH`: TPM_RH_OWNER, TPM_RH_PLATFORM or a defined NV index, authorizing
+    /// a read (`write` false: AUTHREAD / POLICYREAD) or a write of the index.
+    NvAuth {
+        /// A write command (AUTHWRITE / POLICYWRITE).
+        write: bool,
+    },
+    /// `TPMI_RH_NV_INDEX`: a defined NV index.
+    NvIndex,
+    /// A defined NV index in the ADMIN role (a policy session only).
+    NvAdmin,
 }
 
 /// One implemented command.
@@ -134,31 +147,56 @@ const fn row(cc: u32, handles: &'static [HandleKind], auth_handles: usize, nv: b
 
 /// `TPMI_RH_PROVISION`.
 const PROVISION: HandleKind = HandleKind::Hierarchy(&[rh::OWNER, rh::PLATFORM]);
+const NV_READ: HandleKind = HandleKind::NvAuth { write: false };
+const NV_WRITE: HandleKind = HandleKind::NvAuth { write: true };
+const NV_INDEX: HandleKind = HandleKind::NvIndex;
 
 /// Every implemented command, ascending by code. TPM_CAP_COMMANDS and TPM_PT_TOTAL_COMMANDS
 /// are read from here, so they list exactly what the dispatcher runs; every other code is
 /// `TPM_RC_COMMAND_CODE`.
 pub static COMMANDS: &[CommandRow] = &[
+    row(
+        cc::NV_UNDEFINE_SPACE_SPECIAL,
+        &[HandleKind::NvAdmin, HandleKind::Hierarchy(&[rh::PLATFORM])],
+        2,
+        true,
+        nv::nv_undefine_space_special,
+    ),
     row(cc::EVICT_CONTROL, &[PROVISION, OBJECT], 1, true, evict::evict_control),
+    row(cc::NV_UNDEFINE_SPACE, &[PROVISION, NV_INDEX], 1, true, nv::nv_undefine_space),
     CommandRow { extensive: true, ..row(cc::CLEAR, &[RH_CLEAR], 1, true, hierarchy::clear) },
     row(cc::HIERARCHY_CHANGE_AUTH, &[HIERARCHY_AUTH], 1, true, hierarchy::hierarchy_change_auth),
+    row(cc::NV_DEFINE_SPACE, &[PROVISION], 1, true, nv::nv_define_space),
     CommandRow { r_handle: true, ..row(cc::CREATE_PRIMARY, &[HIERARCHY_PLUS], 1, false, object::create_primary) },
+    row(cc::NV_GLOBAL_WRITE_LOCK, &[PROVISION], 1, true, nv::nv_global_write_lock),
+    row(cc::NV_INCREMENT, &[NV_WRITE, NV_INDEX], 1, true, nv::nv_increment),
+    row(cc::NV_SET_BITS, &[NV_WRITE, NV_INDEX], 1, true, nv::nv_set_bits),
+    row(cc::NV_EXTEND, &[NV_WRITE, NV_INDEX], 1, true, nv::nv_extend),
+    row(cc::NV_WRITE, &[NV_WRITE, NV_INDEX], 1, true, nv::nv_write),
+    row(cc::NV_WRITE_LOCK, &[NV_WRITE, NV_INDEX], 1, true, nv::nv_write_lock),
+    row(cc::NV_CHANGE_AUTH, &[HandleKind::NvAdmin], 1, true, nv::nv_change_auth),
     row(cc::PCR_RESET, &[PCR], 1, true, pcr::pcr_reset),
     row(cc::INCREMENTAL_SELF_TEST, &[], 0, true, testing::incremental_self_test),
     row(cc::SELF_TEST, &[], 0, true, testing::self_test),
     row(cc::STARTUP, &[], 0, true, startup::startup),
     row(cc::SHUTDOWN, &[], 0, true, startup::shutdown),
     row(cc::STIR_RANDOM, &[], 0, true, random::stir_random),
+    row(cc::NV_READ, &[NV_READ, NV_INDEX], 1, false, nv::nv_read),
+    row(cc::NV_READ_LOCK, &[NV_READ, NV_INDEX], 1, true, nv::nv_read_lock),
     row(cc::OBJECT_CHANGE_AUTH, &[OBJECT_ADMIN, OBJECT], 1, false, object::object_change_auth),
     row(cc::CREATE, &[OBJECT], 1, false, object::create),
     CommandRow { r_handle: true, ..row(cc::LOAD, &[OBJECT], 1, false, object::load) },
+    row(cc::RSA_DECRYPT, &[OBJECT], 1, false, asym::rsa_decrypt),
+    row(cc::SIGN, &[OBJECT], 1, false, signature::sign),
     row(cc::UNSEAL, &[OBJECT], 1, false, object::unseal),
     CommandRow { r_handle: true, ..row(cc::CONTEXT_LOAD, &[], 0, false, context::context_load) },
     row(cc::CONTEXT_SAVE, &[HandleKind::Context], 0, false, context::context_save),
     row(cc::FLUSH_CONTEXT, &[], 0, false, context::flush_context),
+    row(cc::NV_READ_PUBLIC, &[NV_INDEX], 0, false, nv::nv_read_public),
     row(cc::POLICY_AUTH_VALUE, &[POLICY], 0, false, policy::policy_auth_value),
     row(cc::POLICY_COMMAND_CODE, &[POLICY], 0, false, policy::policy_command_code),
     row(cc::READ_PUBLIC, &[OBJECT], 0, false, object::read_public),
+    row(cc::RSA_ENCRYPT, &[OBJECT], 0, false, asym::rsa_encrypt),
     CommandRow {
         r_handle: true,
         ..row(
@@ -169,6 +207,7 @@ pub static COMMANDS: &[CommandRow] = &[
             session::start_auth_session,
         )
     },
+    row(cc::VERIFY_SIGNATURE, &[OBJECT], 0, false, signature::verify_signature),
     row(cc::GET_CAPABILITY, &[], 0, false, capability::get_capability),
     row(cc::GET_RANDOM, &[], 0, false, random::get_random),
     row(cc::GET_TEST_RESULT, &[], 0, false, testing::get_test_result),
@@ -194,6 +233,14 @@ pub const fn first_param_encryptable(code: u32) -> bool {
             | cc::STIR_RANDOM
             | cc::POLICY_PCR
             | cc::START_AUTH_SESSION
+            | cc::RSA_ENCRYPT
+            | cc::RSA_DECRYPT
+            | cc::SIGN
+            | cc::VERIFY_SIGNATURE
+            | cc::NV_DEFINE_SPACE
+            | cc::NV_WRITE
+            | cc::NV_EXTEND
+            | cc::NV_CHANGE_AUTH
     )
 }
 
@@ -210,6 +257,10 @@ pub const fn first_response_encryptable(code: u32) -> bool {
             | cc::GET_RANDOM
             | cc::POLICY_GET_DIGEST
             | cc::START_AUTH_SESSION
+            | cc::RSA_ENCRYPT
+            | cc::RSA_DECRYPT
+            | cc::NV_READ
+            | cc::NV_READ_PUBLIC
     )
 }
 

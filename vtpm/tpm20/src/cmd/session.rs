@@ -4,7 +4,8 @@
 //! `KDFe(nameAlg, Z, "SECRET", QeU.x, QsV.x, digest bits)` from the ephemeral point in
 //! encryptedSalt, Part 1 §C.6.1), unbound or bound to an entity (its authValue joins the
 //! salt in the key: `sessionKey = KDFa(authHash, bindAuth ‖ salt, "ATH", nonceTPM,
-//! nonceCaller, digest bits)`). RSA-OAEP salts are not implemented (no RSA keys exist).
+//! nonceCaller, digest bits)`), or with an RSA decrypt key (the salt is OAEP-encrypted with
+//! the label "SECRET").
 //! The session's symmetric algorithm is TPM_ALG_NULL or AES-128/256-CFB (parameter
 //! encryption, see [`crate::session`]); XOR is not implemented. A saved session keeps its handle: it stays active
 //! (TPM_CAP_HANDLES lists it) and only its latest context loads, once. Sessions are
@@ -19,7 +20,7 @@ use crate::cmd::context::ContextKeys;
 use crate::cmd::{Command, Response};
 use crate::codec::Reader;
 use crate::constants::{MAX_ACTIVE_SESSIONS, MAX_DIGEST, MAX_LOADED_SESSIONS, alg, ht, rh};
-use crate::crypto::{HashAlg, ecc, kdf::kdfa};
+use crate::crypto::{HashAlg, ecc, kdf::kdfa, rsa};
 use crate::object::public::{Params, Unique, attr};
 use crate::rc::{At, Rc};
 use crate::session::Session;
@@ -70,6 +71,41 @@ fn ecc_salt(tpm: &Tpm, tpm_key: u32, secret: &[u8]) -> Result<Zeroizing<Vec<u8>>
     let z = ecc::shared_x(&key.sensitive.value, x, y).ok_or(Rc::ECC_POINT.param(2))?;
     let h = key.public.name_alg;
     Ok(kdfe(h, &z, b"SECRET", x, qx, h.size() as u32 * 8))
+}
+
+/// The salt from encryptedSalt under the RSA decrypt key at `tpm_key` (Part 1 §B.10.3):
+/// RSAES-OAEP with the key's OAEP hash (its nameAlg when the scheme is NULL) and the label
+/// "SECRET" with its terminating zero; the salt is at most a digest of that hash.
+fn rsa_salt(tpm: &mut Tpm, tpm_key: u32, secret: &[u8]) -> Result<Zeroizing<Vec<u8>>, Rc> {
+    let key = tpm.object(tpm_key).ok_or(Rc::HANDLE.handle(1))?;
+    let (Params::Rsa { scheme, exponent, .. }, Unique::Rsa(n)) = (&key.public.params, &key.public.unique) else {
+        return Err(Rc::KEY.handle(1));
+    };
+    if !key.public.has(attr::DECRYPT) {
+        return Err(Rc::ATTRIBUTES.handle(1));
+    }
+    let h = match scheme.0 {
+        alg::NULL => key.public.name_alg,
+        alg::OAEP => HashAlg::from_alg(scheme.1).ok_or(Rc::SCHEME.handle(1))?,
+        _ => return Err(Rc::SCHEME.handle(1)),
+    };
+    let private = rsa::private_key(n, *exponent, &key.sensitive.value).map_err(|_| Rc::KEY.handle(1))?;
+    let mut rng = |b: &mut [u8]| tpm.random(b);
+    // a ciphertext of the wrong size is TPM_RC_VALUE here too (as libtpms)
+    let salt =
+        rsa::decrypt(&private, rsa::Padding::Oaep(h), b"SECRET\0", secret, &mut rng).map_err(|_| Rc::VALUE.param(2))?;
+    if salt.len() > h.size() {
+        return Err(Rc::VALUE.param(2));
+    }
+    Ok(salt)
+}
+
+/// The salt from encryptedSalt under the decrypt key at `tpm_key` (ECC or RSA).
+fn salt(tpm: &mut Tpm, tpm_key: u32, secret: &[u8]) -> Result<Zeroizing<Vec<u8>>, Rc> {
+    match tpm.object(tpm_key).map(|o| o.public.ty) {
+        Some(alg::RSA) => rsa_salt(tpm, tpm_key, secret),
+        _ => ecc_salt(tpm, tpm_key, secret),
+    }
 }
 
 /// The authValue of a bind entity.
@@ -128,7 +164,7 @@ pub fn start_auth_session(tpm: &mut Tpm, c: &mut Command<'_>, resp: &mut Respons
         }
         Zeroizing::new(Vec::new())
     } else {
-        ecc_salt(tpm, tpm_key, secret)?
+        salt(tpm, tpm_key, secret)?
     };
     let index = free_index(tpm)?;
     // nonceTPM has the size of nonceCaller (as the reference implementation)

@@ -49,6 +49,10 @@ pub fn startup(tpm: &mut Tpm, c: &mut Command<'_>, _resp: &mut Response) -> Resu
         }
         _ => return Err(Rc::VALUE.param(1)),
     }
+    if ty == su::CLEAR {
+        crate::nv::startup_clear(&mut tpm.perm.nv, prev != Orderly::State);
+        tpm.perm.nv_global_lock = false;
+    }
     tpm.vol = Some(VolatileState { pcrs, pcr_update_counter, orderly_start: prev != Orderly::None, platform_auth });
     if prev == Orderly::None {
         tpm.perm.clock_safe = false;

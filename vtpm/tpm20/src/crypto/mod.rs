@@ -5,6 +5,7 @@
 pub mod cfb;
 pub mod ecc;
 pub mod kdf;
+pub mod rsa;
 
 use alloc::vec::Vec;
 

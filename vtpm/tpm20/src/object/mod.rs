@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use zeroize::Zeroizing;
 
 use crate::constants::alg;
-use crate::crypto::{HashAlg, ecc};
+use crate::crypto::{HashAlg, ecc, rsa};
 use crate::rc::Rc;
 
 pub mod protect;
@@ -210,8 +210,34 @@ pub fn create(
             let (x, y) = ecc::public_point(&d).ok_or(P(Rc::KEY))?;
             (d, Unique::Ecc(x, y))
         }
-        // RSA key generation is not implemented at this stage.
-        Params::Rsa { .. } => return Err(P(Rc::TYPE)),
+        Params::Rsa { sym, scheme, key_bits, exponent } => {
+            // a primary's data only takes part in the derivation (as libtpms accepts it)
+            // an ordinary key with sensitiveDataOrigin takes none: TPM_RC_ATTRIBUTES (libtpms)
+            if !sc.data.is_empty() && !matches!(m.source, KeySource::Primary(_)) {
+                return Err(P(Rc::ATTRIBUTES));
+            }
+            if !generated {
+                return Err(P(Rc::ATTRIBUTES));
+            }
+            if storage != sym.is_some() {
+                return Err(P(Rc::SYMMETRIC));
+            }
+            check_rsa_scheme(a, scheme.0).map_err(P)?;
+            if *exponent != 0 && *exponent != rsa::DEFAULT_EXPONENT {
+                return Err(P(Rc::RANGE));
+            }
+            // the primary-key DRBG: KDFa blocks with the label "RSA" and a block counter
+            let (n, p) = match m.source {
+                KeySource::Primary(_) => {
+                    let mut stream = Stream { block: 0, buf: Zeroizing::new(Vec::new()) };
+                    let m = &mut m;
+                    rsa::generate(*key_bits, *exponent, &mut |out: &mut [u8]| stream.fill(m, out))
+                }
+                KeySource::Random(rng) => rsa::generate(*key_bits, *exponent, *rng),
+            }
+            .map_err(P)?;
+            (p, Unique::Rsa(n))
+        }
     };
     template.unique = unique;
     let sensitive = Sensitive {
@@ -221,6 +247,44 @@ pub fn create(
         value,
     };
     Ok((template, sensitive))
+}
+
+/// The scheme an RSA key may carry (Part 1 §25.1, Part 2 `TPMT_RSA_SCHEME`): a storage or
+/// a sign-and-decrypt key none; a restricted signing key RSASSA or RSAPSS; a decrypt key
+/// NULL, RSAES or OAEP; a signing key NULL, RSASSA or RSAPSS.
+fn check_rsa_scheme(a: u32, scheme: u16) -> Result<(), Rc> {
+    let (sign, decrypt, restricted) = (a & attr::SIGN_ENCRYPT != 0, a & attr::DECRYPT != 0, a & attr::RESTRICTED != 0);
+    let signing = matches!(scheme, alg::RSASSA | alg::RSAPSS);
+    let ok = match (sign, decrypt) {
+        _ if scheme == alg::NULL => !(restricted && sign),
+        (true, true) => false,
+        (true, false) => signing,
+        (false, true) => !restricted && matches!(scheme, alg::RSAES | alg::OAEP),
+        (false, false) => false,
+    };
+    if ok { Ok(()) } else { Err(Rc::SCHEME) }
+}
+
+/// The primary-key byte stream for RSA prime generation: the concatenation of the blocks
+/// `KDFa(nameAlg, seed, "RSA", H(template), H(data) ‖ i, 8·hLen)` for i = 1, 2, …,
+/// buffered, so the stream does not depend on how its reader splits its requests.
+struct Stream {
+    block: u32,
+    buf: Zeroizing<Vec<u8>>,
+}
+
+impl Stream {
+    fn fill(&mut self, m: &mut Material<'_, '_>, out: &mut [u8]) {
+        for b in out.iter_mut() {
+            if self.buf.is_empty() {
+                self.block = self.block.wrapping_add(1);
+                let mut next = m.get(b"RSA", self.block, m.alg.size());
+                next.reverse();
+                self.buf = next;
+            }
+            *b = self.buf.pop().unwrap_or(0);
+        }
+    }
 }
 
 /// Checks that a loaded sensitive area belongs to its public area (Part 1 §27.5: type and
@@ -242,6 +306,7 @@ pub fn check_binding(public: &Public, s: &Sensitive) -> Result<(), Rc> {
             let want = public.name_alg.digest(&[&s.seed, &s.value]);
             if crate::crypto::ct_eq(&want, u) { Ok(()) } else { Err(Rc::BINDING) }
         }
+        (Params::Rsa { exponent, .. }, Unique::Rsa(n)) => rsa::private_key(n, *exponent, &s.value).map(|_| ()),
         (Params::Ecc { .. }, Unique::Ecc(x, y)) => match ecc::public_point(&s.value) {
             Some((px, py)) if px == *x && py == *y => Ok(()),
             Some(_) => Err(Rc::BINDING),

@@ -160,6 +160,10 @@ fn read_scheme(r: &mut Reader<'_>, allowed: &[u16]) -> Res<(u16, u16)> {
     if !allowed.contains(&scheme) {
         return Err(Rc::SCHEME);
     }
+    // RSAES has no details (TPMS_EMPTY); every other scheme names its hash
+    if scheme == alg::RSAES {
+        return Ok((scheme, alg::NULL));
+    }
     let h = r.u16()?;
     hash_alg(h)?;
     Ok((scheme, h))
@@ -167,7 +171,7 @@ fn read_scheme(r: &mut Reader<'_>, allowed: &[u16]) -> Res<(u16, u16)> {
 
 fn write_scheme(w: &mut Writer, s: (u16, u16)) {
     w.u16(s.0);
-    if s.0 != alg::NULL {
+    if s.0 != alg::NULL && s.0 != alg::RSAES {
         w.u16(s.1);
     }
 }
@@ -211,6 +215,9 @@ impl Public {
                 let sym = read_sym(r)?;
                 let scheme = read_scheme(r, &[alg::RSASSA, alg::RSAPSS, alg::RSAES, alg::OAEP])?;
                 let key_bits = r.u16()?;
+                if !crate::crypto::rsa::KEY_BITS.contains(&key_bits) {
+                    return Err(Rc::VALUE);
+                }
                 let exponent = r.u32()?;
                 Params::Rsa { sym, scheme, key_bits, exponent }
             }

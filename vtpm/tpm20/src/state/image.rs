@@ -1,7 +1,7 @@
 //! The versioned state image: what an embedder stores so the TPM survives a restart.
 //!
 //! ```text
-//! magic "TPM2" | version u16 (= 2; 1 is still read)
+//! magic "TPM2" | version u16 (= 3; 1 and 2 are still read)
 //! eps[32] | sps[32] | pps[32]
 //! ownerAuth TPM2B | endorsementAuth TPM2B | lockoutAuth TPM2B
 //! pcrAllocation u8 (bit 0 SHA-1, bit 1 SHA-256)
@@ -10,12 +10,17 @@
 //! orderly u8 (0 none, 1 Shutdown(CLEAR), 2 Shutdown(STATE))
 //! if orderly = 2: pcrUpdateCounter u32, platformAuth TPM2B, then for each allocated bank
 //!                 (SHA-1, SHA-256) the values of PCR 0..15 (the state-saved PCRs)
-//! version 2 only:
+//! version 2 and 3:
 //! nullSeed present u8 (0/1) [nullSeed[32]]
 //! persistent count u8, then per persistent object (ascending handles):
 //!   handle u32 | hierarchy u32 | TPM2B(TPMT_PUBLIC) | TPM2B(TPMT_SENSITIVE) | TPM2B(qualifiedName)
+//! version 3 only:
+//! NV count u8, then per index (ascending handles):
+//!   TPM2B(TPMS_NV_PUBLIC) | TPM2B(authValue) | TPM2B(data: exactly dataSize bytes)
+//! nvMaxCounter u64 | nvGlobalLock u8 (0/1)
 //! ```
-//! A version-1 image (no null seed, no persistent objects) loads as such.
+//! A version-1 image (no null seed, no persistent objects) and a version-2 image (no NV
+//! indices) load as such and are written back as version 3.
 //! All integers big-endian; nothing may follow. Decoding is bounds-checked and refuses any
 //! inconsistency with an [`ImageError`]; it never panics.
 
@@ -32,7 +37,9 @@ use crate::state::{Orderly, PermanentState, SavedState};
 /// The image magic.
 pub const MAGIC: [u8; 4] = *b"TPM2";
 /// The image format version this engine writes and reads.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
+/// The format before NV indices, still read.
+pub const VERSION_2: u16 = 2;
 /// The first format, still read.
 pub const VERSION_1: u16 = 1;
 /// Largest marshaled public or sensitive area kept.
@@ -62,7 +69,7 @@ impl core::fmt::Display for ImageError {
         match self {
             Self::BadMagic => write!(f, "not a TPM 2.0 state image (bad magic)"),
             Self::UnsupportedVersion(v) => {
-                write!(f, "state image version {v} (this engine reads {VERSION_1} and {VERSION})")
+                write!(f, "state image version {v} (this engine reads {VERSION_1} to {VERSION})")
             }
             Self::Truncated => write!(f, "state image truncated"),
             Self::Invalid(what) => write!(f, "state image: invalid {what}"),
@@ -116,6 +123,11 @@ pub fn encode(perm: &PermanentState, saved: Option<&SavedState>) -> Zeroizing<Ve
     for (&h, o) in perm.persistent.iter().take(usize::from(u8::MAX)) {
         w.u32(h).u32(o.hierarchy).tpm2b(&o.public.marshal()).tpm2b(&o.sensitive.marshal()).tpm2b(&o.qualified_name);
     }
+    w.u8(perm.nv.len().min(usize::from(u8::MAX)) as u8);
+    for nv in perm.nv.values().take(usize::from(u8::MAX)) {
+        w.tpm2b(&nv.public.marshal()).tpm2b(&nv.auth).tpm2b(&nv.data);
+    }
+    w.u64(perm.nv_max_counter).u8(u8::from(perm.nv_global_lock));
     Zeroizing::new(w.0)
 }
 
@@ -162,6 +174,31 @@ fn persistent_object(r: &mut Reader<'_>) -> Result<(u32, crate::object::Object),
     Ok((handle, crate::object::Object { public, sensitive, name, qualified_name, hierarchy }))
 }
 
+/// One NV index of a version-3 image: its public area must pass the definition checks
+/// (WRITTEN and the locks aside), its data be exactly dataSize bytes.
+fn nv_index(r: &mut Reader<'_>) -> Result<crate::nv::NvIndex, ImageError> {
+    use crate::nv::{NvIndex, NvPublic, attr};
+    let t = |_| ImageError::Truncated;
+    let public = r.tpm2b(MAX_AREA).map_err(t)?;
+    let mut pr = Reader::new(public);
+    let public = NvPublic::read(&mut pr).map_err(|_| ImageError::Invalid("NV public area"))?;
+    if pr.remaining() != 0 {
+        return Err(ImageError::Invalid("NV public area"));
+    }
+    let mut fresh = public.clone();
+    fresh.attributes &= !(attr::WRITTEN | attr::WRITELOCKED | attr::READLOCKED);
+    fresh.check_new(public.has(attr::PLATFORMCREATE)).map_err(|_| ImageError::Invalid("NV attributes"))?;
+    let auth = auth(r)?;
+    if auth.len() > public.name_alg.size() {
+        return Err(ImageError::Invalid("NV authorization value size"));
+    }
+    let data = r.tpm2b(usize::from(crate::nv::MAX_NV_INDEX_SIZE)).map_err(t)?;
+    if data.len() != usize::from(public.data_size) {
+        return Err(ImageError::Invalid("NV data size"));
+    }
+    Ok(NvIndex { public, auth, data: Zeroizing::new(data.to_vec()) })
+}
+
 /// Decodes an image.
 pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), ImageError> {
     let mut r = Reader::new(bytes);
@@ -170,7 +207,7 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         return Err(ImageError::BadMagic);
     }
     let version = r.u16().map_err(t)?;
-    if version != VERSION && version != VERSION_1 {
+    if !(VERSION_1..=VERSION).contains(&version) {
         return Err(ImageError::UnsupportedVersion(version));
     }
     let (eps, sps, pps) = (seed(&mut r)?, seed(&mut r)?, seed(&mut r)?);
@@ -212,7 +249,9 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
     };
     let mut null_seed = None;
     let mut persistent = alloc::collections::BTreeMap::new();
-    if version == VERSION {
+    let mut nv = alloc::collections::BTreeMap::new();
+    let (mut nv_max_counter, mut nv_global_lock) = (0, false);
+    if version >= VERSION_2 {
         null_seed = match r.u8().map_err(t)? {
             0 => None,
             1 => Some(seed(&mut r)?),
@@ -228,6 +267,24 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
                 return Err(ImageError::Invalid("duplicate persistent handle"));
             }
         }
+    }
+    if version >= VERSION {
+        let count = r.u8().map_err(t)?;
+        if usize::from(count) > crate::nv::MAX_NV_INDICES {
+            return Err(ImageError::Invalid("NV index count"));
+        }
+        for _ in 0..count {
+            let index = nv_index(&mut r)?;
+            if nv.insert(index.public.index, index).is_some() {
+                return Err(ImageError::Invalid("duplicate NV index"));
+            }
+        }
+        nv_max_counter = r.u64().map_err(t)?;
+        nv_global_lock = match r.u8().map_err(t)? {
+            0 => false,
+            1 => true,
+            _ => return Err(ImageError::Invalid("NV global lock flag")),
+        };
     }
     if r.remaining() != 0 {
         return Err(ImageError::TrailingBytes);
@@ -248,6 +305,9 @@ pub fn decode(bytes: &[u8]) -> Result<(PermanentState, Option<SavedState>), Imag
         lockout_until_ms,
         null_seed,
         persistent,
+        nv,
+        nv_max_counter,
+        nv_global_lock,
     };
     Ok((perm, saved))
 }

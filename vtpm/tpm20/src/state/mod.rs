@@ -61,6 +61,12 @@ pub struct PermanentState {
     pub null_seed: Option<Zeroizing<[u8; PRIMARY_SEED_SIZE]>>,
     /// The persistent objects (TPM2_EvictControl) by handle.
     pub persistent: BTreeMap<u32, Object>,
+    /// The NV indices (TPM2_NV_DefineSpace) by handle.
+    pub nv: BTreeMap<u32, crate::nv::NvIndex>,
+    /// The largest value any NV counter has had (a new counter starts from it).
+    pub nv_max_counter: u64,
+    /// TPM2_NV_GlobalWriteLock ran since the last TPM2_Startup(CLEAR).
+    pub nv_global_lock: bool,
 }
 
 /// What TPM2_Shutdown(STATE) saves.
