@@ -95,11 +95,12 @@ impl<'a> Bridge<'a> {
                 break;
             }
             let (accept, ctrl_ready, data_ready) = self.wait();
-            if accept {
-                self.accept();
-            }
+            // the old QEMU's end first: a restarted QEMU connects after the old one's socket closed
             if ctrl_ready {
                 self.read_ctrl();
+            }
+            if accept {
+                self.accept();
             }
             if data_ready {
                 self.read_data();
