@@ -135,6 +135,7 @@ commands:
   manager-key               the manager's migration public key (give it to the source)
   export NAME --to KEY FILE the vtpm for another manager; retired at this one
   import FILE               an export into this manager (once), and the disk
+  hvm NAME                  the lines an HVM guest needs to use vtpm NAME through vtpm-bridge
 
 options:
   --state-dir DIR   where vtpmctl keeps its records (default /var/lib/vtpmctl;
@@ -229,6 +230,16 @@ key, changed, imported before, or the uuid is live there), then writes the disk 
 else to the disk of the vtpm with that uuid in vtpmctl's registry (which must be stopped). A
 PATH that exists and is not that disk is refused. MANAGER defaults to the registry vtpm's
 manager, else vtpmmgr.
+";
+
+pub const HVM_HELP: &str = "\
+usage: vtpmctl hvm NAME [--socket PATH] [--tpm2] [--crb] [--json]
+
+Prints what an HVM guest needs to use vtpm NAME through the bridge (vtpm-bridge): dom0's
+frontend to the vtpm (xl vtpm-attach 0 backend=NAME, once), the bridge's command line, and
+the guest cfg's device_model_args_hvm line: QEMU's -chardev socket on PATH (default
+/run/vtpm-bridge/NAME.sock), -tpmdev emulator and -device tpm-tis, or with --tpm2 --crb
+tpm-crb (a TPM 2.0 interface). The guest's cfg gets no vtpm= line. Changes nothing.
 ";
 
 pub const START_HELP: &str = "\

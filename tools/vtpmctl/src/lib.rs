@@ -108,6 +108,7 @@ fn dispatch(args: &[String], state_dir: Option<PathBuf>, host: &mut dyn Host, ou
         "manager-key" => (cli::MANAGER_KEY_HELP, &["--manager"], &["--json"], cmd::migrate::manager_key),
         "export" => (cli::EXPORT_HELP, &["--to"], &[], cmd::migrate::export),
         "import" => (cli::IMPORT_HELP, &["--disk", "--manager"], &[], cmd::migrate::import),
+        "hvm" => (cli::HVM_HELP, &["--socket"], &["--tpm2", "--crb", "--json"], cmd::hvm::run),
         other => return Err(usage(format!("unknown command {other:?} (see vtpmctl --help)"))),
     };
     let a = Args::parse(cmd, rest, values, flags)?;

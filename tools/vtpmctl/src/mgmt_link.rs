@@ -5,7 +5,9 @@
 //! ([`find_device`] finds it). The manager answers management requests from dom0's frontend
 //! only (`vtpmmgr/README.md` §Management).
 
-use drivers::tpmfront::{FrontStyle, TpmFront};
+use core::task::Poll;
+
+use drivers::tpmfront::{FrontStyle, TpmFront, TpmFrontError};
 use xen_hv::{Xen, XenStore, XsTx};
 
 /// How long connecting to the manager may take.
@@ -30,12 +32,57 @@ pub struct FrontLink<X: Xen> {
 
 impl<X: Xen> FrontLink<X> {
     /// Connects the frontend at `node` (e.g. `device/vtpm/1`, relative to dom0's home).
-    pub fn connect(mut hv: X, node: &str) -> Result<Self, String> {
+    pub fn connect(hv: X, node: &str) -> Result<Self, String> {
+        Self::connect_within(hv, node, CONNECT_TIMEOUT_NS).map_err(|e| format!("{e} (the manager's link)"))
+    }
+}
+
+/// The poll-style half of the link, for a caller with its own event loop (the HVM bridge,
+/// `tools/vtpm-bridge`, which must answer QEMU's control channel while a TPM command runs):
+/// the same `drivers::tpmfront` calls [`ManagerLink::transact`] makes, one at a time.
+impl<X: Xen> FrontLink<X> {
+    /// Connects the frontend at `node`, waiting at most `timeout_ns` for the backend.
+    pub fn connect_within(mut hv: X, node: &str, timeout_ns: u64) -> Result<Self, String> {
         let mut front = TpmFront::<X>::new(node);
         front
-            .connect(&mut hv, FrontStyle::MiniOs, CONNECT_TIMEOUT_NS)
-            .map_err(|e| format!("cannot connect {node} to the manager: {e:?}"))?;
+            .connect(&mut hv, FrontStyle::MiniOs, timeout_ns)
+            .map_err(|e| format!("cannot connect {node}: {e:?}"))?;
         Ok(FrontLink { hv, front, node: node.to_string() })
+    }
+
+    /// The frontend node (`device/vtpm/N`).
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// Sets the locality written into the shared page for the next requests.
+    pub fn set_locality(&mut self, locality: u8) {
+        self.front.set_locality(locality);
+    }
+
+    /// Puts `request` into the shared page and notifies; the answer comes from [`Self::poll`].
+    pub fn submit(&mut self, request: &[u8], timeout_ns: u64) -> Result<(), TpmFrontError> {
+        self.front.submit(&mut self.hv, request, timeout_ns)
+    }
+
+    /// The answer to the request in flight, if it is there (a timeout cancels it).
+    pub fn poll(&mut self) -> Poll<Result<Vec<u8>, TpmFrontError>> {
+        self.front.poll_response(&mut self.hv)
+    }
+
+    /// Cancels the request in flight (the backend answers IDLE, or FINISH if it had started).
+    pub fn cancel(&mut self) {
+        self.front.cancel(&mut self.hv);
+    }
+
+    /// Whether the backend left (Closing, Closed, or its directory gone).
+    pub fn backend_gone(&mut self) -> bool {
+        self.front.backend_gone(&mut self.hv)
+    }
+
+    /// Our event channel and clock, for the caller's wait (`Clock::wait_until`).
+    pub fn hv_mut(&mut self) -> &mut X {
+        &mut self.hv
     }
 }
 
@@ -58,23 +105,29 @@ impl<X: Xen> Drop for FrontLink<X> {
 
 /// Dom0's vTPM device whose backend is domain `manager` (by name): `device/vtpm/N`.
 pub fn find_device(xs: &mut dyn XenStore, manager: &str) -> Result<String, String> {
+    find_device_served_by(xs, manager, "manager")
+}
+
+/// Dom0's vTPM device whose backend is domain `backend` (by name), `role` naming that domain in
+/// the messages ("manager"; the HVM bridge's "vtpm"): `device/vtpm/N`.
+pub fn find_device_served_by(xs: &mut dyn XenStore, backend: &str, role: &str) -> Result<String, String> {
     let doms = crate::status::domains(xs)?;
-    let Some(&domid) = doms.get(manager) else {
-        return Err(format!("the manager domain {manager} is not running"));
+    let Some(&domid) = doms.get(backend) else {
+        return Err(format!("the {role} domain {backend} is not running"));
     };
     let base = "/local/domain/0/device/vtpm";
     let mut devs: Vec<u32> =
         xs.directory(XsTx::NONE, base).unwrap_or_default().iter().filter_map(|d| d.parse().ok()).collect();
     devs.sort_unstable();
     for n in devs {
-        let backend = xs.read(XsTx::NONE, &format!("{base}/{n}/backend-id")).ok();
-        if backend.as_deref().map(|b| b.trim_end_matches('\0').trim()) == Some(&domid.to_string()) {
+        let id = xs.read(XsTx::NONE, &format!("{base}/{n}/backend-id")).ok();
+        if id.as_deref().map(|b| b.trim_end_matches('\0').trim()) == Some(&domid.to_string()) {
             return Ok(format!("device/vtpm/{n}"));
         }
     }
     Err(format!(
-        "dom0 has no vTPM device served by the manager {manager} (domid {domid}); attach one once with \
-         `xl vtpm-attach 0 backend={manager}`"
+        "dom0 has no vTPM device served by the {role} {backend} (domid {domid}); attach one once with \
+         `xl vtpm-attach 0 backend={backend}`"
     ))
 }
 

@@ -618,3 +618,25 @@ fn the_new_commands_have_help_and_usage_errors() {
     assert!(o.code == 1 && o.err.contains("cannot reach the manager vtpmmgr"), "{}", o.err);
     assert!(t.run(&["--help"]).out.contains("export NAME --to KEY FILE"));
 }
+
+#[test]
+fn hvm_prints_the_attach_bridge_and_cfg_lines() {
+    let mut t = T::new();
+    let o = t.run(&["hvm", "v1"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("\nxl vtpm-attach 0 backend=v1\n"), "{}", o.out);
+    assert!(o.out.contains("\nvtpm-bridge --vtpm v1 --socket /run/vtpm-bridge/v1.sock\n"), "{}", o.out);
+    assert!(
+        o.out.contains("\"socket,id=chrtpm,path=/run/vtpm-bridge/v1.sock\", \"-tpmdev\", \"emulator,id=tpm0,chardev=chrtpm\", \"-device\", \"tpm-tis,tpmdev=tpm0\" ]"),
+        "{}",
+        o.out
+    );
+    let o = t.run(&["hvm", "v1", "--tpm2", "--crb", "--socket", "/tmp/b.sock", "--json"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("tpm-crb,tpmdev=tpm0") && o.out.contains("path=/tmp/b.sock"), "{}", o.out);
+    assert_eq!(t.run(&["hvm", "v1", "--crb"]).code, 2, "tpm-crb is TPM 2.0 only");
+    assert_eq!(t.run(&["hvm", "v1", "--socket", "/a,b"]).code, 2, "a comma would split QEMU's option");
+    assert_eq!(t.run(&["hvm", "v1", "--socket", "rel.sock"]).code, 2);
+    assert_eq!(t.run(&["hvm"]).code, 2);
+    assert!(t.run(&["hvm", "--help"]).out.starts_with("usage: vtpmctl hvm"));
+}

@@ -3,6 +3,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod hvm;
 pub mod list;
 pub mod migrate;
 pub mod start;
