@@ -122,6 +122,26 @@ impl<X: Xen> TpmFront<X> {
         self.link.port()
     }
 
+    /// Our state in a few words (phase, and whether the request in flight passed its deadline
+    /// at `now_ns`), for the model checker (`tests/src/model`): two frontends with the same
+    /// description and the same xenstore and page contents behave alike. Not a stable format.
+    pub fn describe(&self, now_ns: u64) -> String {
+        let phase = match self.phase {
+            Phase::Idle => "idle",
+            Phase::Connecting { style: FrontStyle::Linux } => "connecting(linux)",
+            Phase::Connecting { style: FrontStyle::MiniOs } => "connecting(minios)",
+            Phase::Connected => "connected",
+            Phase::Closing { deadline } if now_ns >= deadline => "closing(expired)",
+            Phase::Closing { .. } => "closing",
+        };
+        let inflight = match self.inflight {
+            None => "-",
+            Some(d) if now_ns >= d => "expired",
+            Some(_) => "waiting",
+        };
+        alloc::format!("{phase} inflight={inflight} loc={} {}", self.locality, self.link.describe(now_ns))
+    }
+
     /// Locality written into the page for later requests (`tpmfront_set_locality`).
     pub fn set_locality(&mut self, locality: u8) {
         self.locality = locality;

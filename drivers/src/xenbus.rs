@@ -207,6 +207,21 @@ impl<P> FrontendLink<P> {
         self.page.as_mut()
     }
 
+    /// The handshake's hidden state in a few words (backend, whether it was seen up, whether
+    /// the connect deadline passed at `now_ns`), for the model checker. Not a stable format.
+    pub fn describe(&self, now_ns: u64) -> String {
+        format!(
+            "be={}({}) seen_up={} deadline={} port={:?} gref={:?} page={}",
+            self.backend,
+            self.backend_id.0,
+            self.backend_seen_up,
+            if now_ns >= self.deadline_ns { "passed" } else { "ahead" },
+            self.port,
+            self.gref,
+            self.page.is_some()
+        )
+    }
+
     /// Drains the backend-state watch (the state is always re-read, never taken from the event).
     pub fn drain_watch<X: XenStore + ?Sized>(&self, hv: &mut X) {
         while hv.next_watch_event(&self.token).is_some() {}
