@@ -274,7 +274,11 @@ impl<P: crate::hv::PageAccess> FrontendLink<P> {
                 }
                 Ok(())
             })?;
-            switch_state(hv, n, state)?;
+            // Written even when it already says `state` (a driver before us, gone without
+            // closing, left it): the write fires the backend's watch, so a backend still
+            // connected to the old ring looks again and maps the new one (found by the model
+            // checker, `docs/model-checking.md`).
+            hv.write(XsTx::NONE, &join(n, "state"), state.as_str())?;
             hv.watch(&join(&self.backend, "state"), &self.token)?;
             Ok(())
         })();

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::task::Poll;
 
-use drivers::tpmback::{Request, TpmBack};
+use drivers::tpmback::{RespondError, Request, TpmBack};
 use drivers::tpmfront::{FrontStyle, TpmFront, TpmFrontError};
 use tpm_frame::{TPM_TAG_RQU_COMMAND, TPM_TAG_RSP_COMMAND};
 
@@ -242,7 +242,10 @@ impl LinkModel {
                 s.delivered.insert(id);
                 Ok(())
             }
-            Err(e) if current => Err(format!("request {id}'s response was refused on its own connection ({e:?})")),
+            // A page that went away (the frontend's domain destroyed) is an error, not a bug.
+            Err(e @ RespondError::Gone) if current => {
+                Err(format!("request {id}'s response was refused on its own connection ({e:?})"))
+            }
             Err(_) => Ok(()),
         }
     }
@@ -291,7 +294,7 @@ impl LinkModel {
     fn fe_check_gone(&self, s: &mut LinkSys) -> Result<(), String> {
         let now = s.w.now();
         let Some(c) = s.client.as_mut() else { return Ok(()) };
-        if !(c.is(now, "connected") || c.is(now, "connecting")) || !c.front.backend_gone(&mut c.hv) {
+        if !c.is(now, "connected") || !c.front.backend_gone(&mut c.hv) {
             return Ok(());
         }
         c.front.abandon(&mut c.hv);
@@ -392,7 +395,7 @@ impl Model for LinkModel {
             } else {
                 v.push(Ev::FePoll);
             }
-            if phase.starts_with("connected") || phase.starts_with("connecting") {
+            if phase.starts_with("connected") {
                 v.push(Ev::FeCheckGone);
             }
             if phase.starts_with("connected") && c.inflight.is_none() && u.requests < b.requests {
@@ -519,8 +522,8 @@ impl Model for LinkModel {
     fn settle(&self, mut s: LinkSys) -> Result<(), String> {
         let mut probe_sent = false;
         let mut ticks = 0;
+        let mut before = self.fingerprint(&mut s);
         for _ in 0..60 {
-            let before = self.fingerprint(&mut s);
             self.settle_round(&mut s)?;
             let now = s.w.now();
             if s.client.is_none() {
@@ -546,13 +549,15 @@ impl Model for LinkModel {
                 probe_sent = true;
                 self.fe_submit(&mut s, PROBE_ID)?;
             }
-            if self.fingerprint(&mut s) == before {
+            let after = self.fingerprint(&mut s);
+            if after == before {
                 if ticks == 4 {
                     break;
                 }
                 ticks += 1;
                 s.w.advance(TICK_NS);
             }
+            before = after;
         }
         Err(format!("did not settle: {}", self.describe(&mut s)))
     }
