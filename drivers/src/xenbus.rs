@@ -279,7 +279,12 @@ impl<P: crate::hv::PageAccess> FrontendLink<P> {
             // connected to the old ring looks again and maps the new one (found by the model
             // checker, `docs/model-checking.md`).
             hv.write(XsTx::NONE, &join(n, "state"), state.as_str())?;
-            hv.watch(&join(&self.backend, "state"), &self.token)?;
+            match hv.watch(&join(&self.backend, "state"), &self.token) {
+                // Our token on this path already (a driver before us on the same xenstore
+                // connection never unwatched): that watch is the one we want.
+                Err(XsError::Other(e)) if e == "EEXIST" => {}
+                r => r?,
+            }
             Ok(())
         })();
         if let Err(e) = res {
