@@ -49,7 +49,8 @@ pub enum TpmFrontError {
     Timeout,
     /// The backend answered IDLE: the request was cancelled.
     Cancelled,
-    /// Not connected, or a request is already in flight.
+    /// Not connected, a request is already in flight, or a cancelled request's page is not
+    /// given back yet (the backend has not answered the CANCEL with IDLE or FINISH).
     NotReady,
     /// The command does not fit the page (max 4088 bytes) or is shorter than a TPM header.
     BadCommand,
@@ -98,13 +99,24 @@ pub struct TpmFront<X: Xen> {
     link: FrontendLink<X::Page>,
     phase: Phase,
     inflight: Option<u64>,
+    /// A CANCEL was written and the backend has not answered it yet (the page still says
+    /// CANCEL). No new request goes into the page until it has: a backend busy with the
+    /// cancelled request answers it with FINISH later, and that answer would be taken for the
+    /// new request's (found by the model checker, `docs/model-checking.md`).
+    cancel_pending: bool,
     locality: u8,
 }
 
 impl<X: Xen> TpmFront<X> {
     /// A frontend for `nodename` (relative, e.g. `device/vtpm/0`); nothing is done yet.
     pub fn new(nodename: &str) -> Self {
-        TpmFront { link: FrontendLink::new("tpmfront", nodename), phase: Phase::Idle, inflight: None, locality: 0 }
+        TpmFront {
+            link: FrontendLink::new("tpmfront", nodename),
+            phase: Phase::Idle,
+            inflight: None,
+            cancel_pending: false,
+            locality: 0,
+        }
     }
 
     /// True once the handshake finished.
@@ -120,6 +132,31 @@ impl<X: Xen> TpmFront<X> {
     /// Our event channel port, for the loop's wait set.
     pub fn port(&self) -> Option<EvtchnPort> {
         self.link.port()
+    }
+
+    /// Our state in a few words (phase, and whether the request in flight passed its deadline
+    /// at `now_ns`), for the model checker (`tests/src/model`): two frontends with the same
+    /// description and the same xenstore and page contents behave alike. Not a stable format.
+    pub fn describe(&self, now_ns: u64) -> String {
+        let phase = match self.phase {
+            Phase::Idle => "idle",
+            Phase::Connecting { style: FrontStyle::Linux } => "connecting(linux)",
+            Phase::Connecting { style: FrontStyle::MiniOs } => "connecting(minios)",
+            Phase::Connected => "connected",
+            Phase::Closing { deadline } if now_ns >= deadline => "closing(expired)",
+            Phase::Closing { .. } => "closing",
+        };
+        let inflight = match self.inflight {
+            None => "-",
+            Some(d) if now_ns >= d => "expired",
+            Some(_) => "waiting",
+        };
+        alloc::format!(
+            "{phase} inflight={inflight} cancel_pending={} loc={} {}",
+            self.cancel_pending,
+            self.locality,
+            self.link.describe(now_ns)
+        )
     }
 
     /// Locality written into the page for later requests (`tpmfront_set_locality`).
@@ -167,6 +204,7 @@ impl<X: Xen> TpmFront<X> {
     fn fail_connect(&mut self, hv: &mut X, e: TpmFrontError) -> Poll<Result<(), TpmFrontError>> {
         self.link.fail(hv);
         self.inflight = None;
+        self.cancel_pending = false;
         self.phase = Phase::Idle;
         Poll::Ready(Err(e))
     }
@@ -183,10 +221,28 @@ impl<X: Xen> TpmFront<X> {
         }
     }
 
+    /// True unless a CANCEL is still unanswered (see `cancel_pending`): the page is ours again
+    /// once the backend wrote IDLE (it had not taken the request) or FINISH (it had; that
+    /// response belongs to the cancelled request and is dropped).
+    fn cancel_answered(&mut self) -> Result<bool, TpmFrontError> {
+        if !self.cancel_pending {
+            return Ok(true);
+        }
+        let Some(page) = self.link.page() else { return Err(TpmFrontError::NotReady) };
+        let raw = page.read_u64_le(0)?.to_le_bytes();
+        if TpmifState::from_u8(SharedPageHeader::decode(&raw).state) == Some(TpmifState::Cancel) {
+            return Ok(false);
+        }
+        self.cancel_pending = false;
+        Ok(true)
+    }
+
     /// Writes a command into the page and notifies. At most one request is in flight; it
-    /// fails with [`TpmFrontError::Timeout`] if no answer comes within `timeout_ns`.
+    /// fails with [`TpmFrontError::Timeout`] if no answer comes within `timeout_ns`. After a
+    /// [`cancel`](Self::cancel), [`TpmFrontError::NotReady`] until the backend answered the
+    /// CANCEL ([`transact`](Self::transact) waits for that).
     pub fn submit(&mut self, hv: &mut X, command: &[u8], timeout_ns: u64) -> Result<(), TpmFrontError> {
-        if self.phase != Phase::Connected || self.inflight.is_some() {
+        if self.phase != Phase::Connected || self.inflight.is_some() || !self.cancel_answered()? {
             return Err(TpmFrontError::NotReady);
         }
         if command.len() < tpm_frame::HEADER_LEN || command.len() > MAX_PACKET {
@@ -249,32 +305,56 @@ impl<X: Xen> TpmFront<X> {
     }
 
     /// Sends CANCEL for the request in flight (the backend answers IDLE, or FINISH if it had
-    /// already started). The request is forgotten.
+    /// already started). The request is forgotten; the next [`submit`](Self::submit) waits
+    /// for the backend's answer to the CANCEL.
     pub fn cancel(&mut self, hv: &mut X) {
         self.inflight = None;
         let port = self.link.port();
         if let (Some(page), Some(port)) = (self.link.page_mut(), port)
             && page.write(OFFSET_STATE, &[TpmifState::Cancel as u8]).is_ok()
         {
+            self.cancel_pending = true;
             let _ = hv.notify(port);
         }
     }
 
     /// True if the backend left: its `state` is Closing or Closed, or its directory is gone
-    /// (the backend's domain was destroyed). A request in flight then never gets an answer.
+    /// (the backend's domain was destroyed); while we are connected, also any state but
+    /// Connected (a quick `xl vtpm-detach` + `vtpm-attach` makes a new directory whose backend
+    /// starts over at InitWait and will never answer on our old page; found by the model
+    /// checker, `docs/model-checking.md`). A request in flight then never gets an answer.
     pub fn backend_gone(&mut self, hv: &mut X) -> bool {
         match self.link.backend_state(hv) {
             Ok(Some(XenbusState::Closing)) | Ok(Some(XenbusState::Closed)) | Err(XsError::NoEnt) => true,
-            Ok(_) | Err(_) => false,
+            Ok(Some(s)) => self.phase == Phase::Connected && s != XenbusState::Connected,
+            Ok(None) | Err(_) => false,
         }
     }
 
     /// Sends a command and waits for its response, at most `timeout_ns`. Fails early with
     /// [`TpmFrontError::BackendClosed`] if the backend leaves meanwhile (checked every
     /// [`BACKEND_CHECK_NS`]); the connection is then unusable: [`TpmFront::abandon`] it.
+    /// After a cancel it first waits (within the same `timeout_ns`) for the backend to answer
+    /// the CANCEL.
     pub fn transact(&mut self, hv: &mut X, command: &[u8], timeout_ns: u64) -> Result<Vec<u8>, TpmFrontError> {
-        self.submit(hv, command, timeout_ns)?;
         let mut next_check = hv.now_ns().saturating_add(BACKEND_CHECK_NS);
+        if self.phase == Phase::Connected && self.cancel_pending {
+            let deadline = hv.now_ns().saturating_add(timeout_ns);
+            while !self.cancel_answered()? {
+                let now = hv.now_ns();
+                if now >= deadline {
+                    return Err(TpmFrontError::Timeout);
+                }
+                if now >= next_check {
+                    if self.backend_gone(hv) {
+                        return Err(TpmFrontError::BackendClosed);
+                    }
+                    next_check = now.saturating_add(BACKEND_CHECK_NS);
+                }
+                hv.wait_until(deadline.min(now.saturating_add(crate::hv::ms(5))));
+            }
+        }
+        self.submit(hv, command, timeout_ns)?;
         loop {
             if let Poll::Ready(r) = self.poll_response(hv) {
                 return r;
@@ -300,6 +380,7 @@ impl<X: Xen> TpmFront<X> {
             return Err(TpmFrontError::NotReady);
         }
         self.inflight = None;
+        self.cancel_pending = false;
         let n = String::from(self.link.nodename());
         let _ = self.link.switch(hv, XenbusState::Closing);
         let _ = hv.rm(XsTx::NONE, &join(&n, "event-channel"));
@@ -339,6 +420,7 @@ impl<X: Xen> TpmFront<X> {
         let _ = hv.rm(XsTx::NONE, &join(&n, "ring-ref"));
         self.link.fail(hv);
         self.inflight = None;
+        self.cancel_pending = false;
         let _ = self.link.switch(hv, XenbusState::Initialising);
         self.phase = Phase::Idle;
     }

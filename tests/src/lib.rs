@@ -5,6 +5,7 @@
 pub mod fake_tpm;
 pub mod linux_tpmfront;
 pub mod log_capture;
+pub mod model;
 pub mod raw_front;
 pub mod shared_disk;
 pub mod sim_manager;

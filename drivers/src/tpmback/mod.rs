@@ -410,6 +410,35 @@ impl<X: Xen> TpmBack<X> {
         self.instances.iter().find(|i| i.id == fe).map(|i| i.uuid)
     }
 
+    /// True while `request` belongs to the frontend's current connection: a response to it
+    /// would be delivered ([`TpmBack::respond`] answers `Gone` otherwise).
+    pub fn is_current(&self, request: &Request) -> bool {
+        self.instances.iter().any(|i| {
+            i.id == request.frontend && i.generation == request.generation && matches!(i.phase, Phase::Connected(_))
+        })
+    }
+
+    /// Our state in a few words (each backend dir's phase, the connection's ring, port and
+    /// whether a request is being served, the last failed ring; the binding, the next in the
+    /// round robin, queued events), for the model checker (`tests/src/model`). Generations
+    /// are left out (they only grow; [`TpmBack::is_current`] says what they decide). Not a
+    /// stable format.
+    pub fn describe(&self) -> String {
+        let mut s = format!("bound={:?} last={:?} events={:?};", self.bound, self.last_served, self.events);
+        for i in &self.instances {
+            let phase = match &i.phase {
+                Phase::Refused => String::from("refused"),
+                Phase::Foreign => String::from("foreign"),
+                Phase::InitWait => String::from("initwait"),
+                Phase::Connected(c) => format!("connected(ring={} rport={} port={} {})", c.ring_ref, c.remote_port, c.port.0, c.describe()),
+                Phase::Closing => String::from("closing"),
+                Phase::Closed => String::from("closed"),
+            };
+            s.push_str(&format!(" {}/{} {} failed={:?};", i.id.domid.0, i.id.handle, phase, i.failed));
+        }
+        s
+    }
+
     /// Service statistics since start.
     pub fn stats(&self) -> ServiceStats {
         self.stats

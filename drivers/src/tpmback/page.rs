@@ -42,6 +42,11 @@ impl<M: PageAccess> Connection<M> {
         Connection { mapping, port, ring_ref, remote_port, busy: None }
     }
 
+    /// `busy` or `idle` (whether a request is being served), for [`super::TpmBack::describe`].
+    pub fn describe(&self) -> &'static str {
+        if self.busy.is_some() { "busy" } else { "idle" }
+    }
+
     /// Looks at the page once and acts on what the frontend asked for.
     pub fn examine<E: EventChannels + ?Sized>(&mut self, ev: &mut E) -> Result<PageEvent, HvError> {
         if self.busy.is_some() {

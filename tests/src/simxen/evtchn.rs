@@ -34,6 +34,16 @@ const EINVAL: i32 = -22;
 const ESRCH: i32 = -3;
 
 impl EventChannels {
+    /// Hashes what decides the future (for the model checker, `crate::model`): every port and
+    /// what it is bound to. Left out: the pending bits (the drivers only use them as a hint,
+    /// never to decide), the counters, and the next free port number (fresh either way).
+    pub fn fingerprint<H: std::hash::Hasher>(&self, h: &mut H) {
+        use std::hash::Hash;
+        let mut ports: Vec<_> = self.ports.iter().map(|(k, p)| (*k, format!("{:?}", p.state))).collect();
+        ports.sort();
+        ports.hash(h);
+    }
+
     fn new_port(&mut self, dom: u16, state: PortState) -> u32 {
         let n = self.next.entry(dom).or_insert(1);
         let p = *n;

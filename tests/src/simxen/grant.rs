@@ -111,6 +111,20 @@ pub struct Grants {
 }
 
 impl Grants {
+    /// Hashes what decides the future (for the model checker, `crate::model`): every grant,
+    /// its grantee, mode, map count, whether its page is still there, and the page's bytes.
+    /// Left out: the counters and the next free grant ref (fresh either way).
+    pub fn fingerprint<H: std::hash::Hasher>(&self, h: &mut H) {
+        use std::hash::Hash;
+        let mut keys: Vec<_> = self.entries.keys().copied().collect();
+        keys.sort();
+        for k in keys {
+            let e = &self.entries[&k];
+            (k, e.grantee, e.readonly, e.maps, e.alive.get()).hash(h);
+            e.data.borrow().hash(h);
+        }
+    }
+
     /// `gnttab_grant_foreign_access`.
     pub fn grant(&mut self, dom: u16, page: &SimPage, grantee: u16, readonly: bool) -> u32 {
         // Grant refs 0..7 are reserved by Linux/Mini-OS; start at 8 like them.

@@ -35,6 +35,18 @@ pub struct State {
     pub grants: grant::Grants,
 }
 
+impl State {
+    /// Hashes the hypervisor's state as far as it decides what the drivers do next (xenstore,
+    /// event channels, grants and their pages; see each part's `fingerprint`), for the model
+    /// checker (`crate::model`). The clock is left out: a model keeps its own view of which
+    /// deadlines passed.
+    pub fn fingerprint<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.store.fingerprint(h);
+        self.evtchn.fingerprint(h);
+        self.grants.fingerprint(h);
+    }
+}
+
 type Actor = Rc<RefCell<Box<dyn FnMut()>>>;
 
 /// The simulated machine.

@@ -114,6 +114,25 @@ impl Store {
         }
     }
 
+    /// Hashes what decides the future (for the model checker, `crate::model`): every node
+    /// (path, value, permissions), every watch, every queued watch event in order, and the
+    /// open transactions. Left out: the generation counter and the write counters.
+    pub fn fingerprint<H: std::hash::Hasher>(&self, h: &mut H) {
+        use std::hash::Hash;
+        for (p, n) in &self.tree {
+            (p, &n.value, n.owner, &n.readers, &n.writers).hash(h);
+        }
+        for w in &self.watches {
+            (w.dom, &w.abs, &w.registered, &w.token).hash(h);
+        }
+        let mut doms: Vec<_> = self.events.iter().filter(|(_, q)| !q.is_empty()).map(|(d, q)| (*d, q)).collect();
+        doms.sort_by_key(|(d, _)| *d);
+        doms.hash(h);
+        let mut txs: Vec<_> = self.txs.iter().map(|(id, t)| (*id, t.dom)).collect();
+        txs.sort();
+        txs.hash(h);
+    }
+
     fn tree_for(&mut self, dom: u16, tx: u32) -> Result<&mut BTreeMap<String, Node>, XsError> {
         if tx == 0 {
             return Ok(&mut self.tree);
