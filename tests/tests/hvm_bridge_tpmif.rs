@@ -15,8 +15,8 @@ use tpm12::platform::ManualClock;
 use tpm12::testing::DetRng;
 use tpm12::{Tpm, TpmOptions};
 use vtpm::Tpm12Engine;
-use vtpm_bridge::transport::{PowerOn, TpmTransport, TransportError};
 use vtpm_bridge::tpmif::TpmifTransport;
+use vtpm_bridge::transport::{PowerOn, TpmTransport, TransportError};
 use vtpmctl::mgmt_link::FrontLink;
 
 const S: u64 = 1_000_000_000;

@@ -8,8 +8,8 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use drivers::tpmback::BackendEvent;
 use drivers::hv::DomId;
+use drivers::tpmback::BackendEvent;
 use integration_tests::fake_tpm::{self, FakeTpm};
 use integration_tests::linux_tpmfront::LinuxTpmFront;
 use integration_tests::simxen::{World, toolstack};
@@ -31,7 +31,8 @@ fn extend_pcr0(linux: &mut LinuxTpmFront, engine: &Rc<RefCell<FakeTpm>>) -> [u8;
 /// A guest `fe` attached to the vtpm and connected.
 fn boot_guest(w: &World, fe: u16) -> (toolstack::DevicePaths, LinuxTpmFront) {
     let dev = toolstack::vtpm_attach(w, fe, VTPM, 0, UUID);
-    let linux = LinuxTpmFront::probe(w, fe).unwrap_or_else(|e| panic!("probe: {e}; backend state {:?}", toolstack::state(w, &dev.backend)));
+    let linux = LinuxTpmFront::probe(w, fe)
+        .unwrap_or_else(|e| panic!("probe: {e}; backend state {:?}", toolstack::state(w, &dev.backend)));
     assert!(w.run_until(MS, 5 * S, || linux.fe_state == 4 && toolstack::state(w, &dev.backend) == Some(4)));
     (dev, linux)
 }
@@ -45,13 +46,19 @@ fn destroy_guest(w: &World, fe: u16, dev: &toolstack::DevicePaths, vtpm: &VtpmSi
     assert!(w.run_until(MS, 5 * S, || vtpm.back().instances() == 0));
 }
 
-#[test]
-fn detach_and_attach_while_the_guest_runs_brings_the_same_tpm_back() {
+/// A vtpm (default options, FakeTpm) and the guest domain 2, not attached yet.
+fn machine() -> (World, Rc<RefCell<FakeTpm>>, VtpmSim) {
     let w = World::new();
     w.add_domain(VTPM);
     w.add_domain(2);
     let engine = Rc::new(RefCell::new(FakeTpm::new()));
     let vtpm = spawn_vtpm(&w, VTPM, engine.clone());
+    (w, engine, vtpm)
+}
+
+#[test]
+fn detach_and_attach_while_the_guest_runs_brings_the_same_tpm_back() {
+    let (w, engine, vtpm) = machine();
     let (dev, mut linux) = boot_guest(&w, 2);
     let pcr = extend_pcr0(&mut linux, &engine);
     // libxl waits for the driver domain to remove its backend dir: at once, not after 10 s
@@ -73,11 +80,7 @@ fn detach_and_attach_while_the_guest_runs_brings_the_same_tpm_back() {
 
 #[test]
 fn a_rebooted_guest_gets_the_same_tpm_after_a_platform_reset() {
-    let w = World::new();
-    w.add_domain(VTPM);
-    w.add_domain(2);
-    let engine = Rc::new(RefCell::new(FakeTpm::new()));
-    let vtpm = spawn_vtpm(&w, VTPM, engine.clone());
+    let (w, engine, vtpm) = machine();
     let (dev, mut linux) = boot_guest(&w, 2);
     extend_pcr0(&mut linux, &engine);
     destroy_guest(&w, 2, &dev, &vtpm);
@@ -113,7 +116,10 @@ fn a_guest_shut_down_for_good_powers_the_vtpm_off_after_reboot_wait() {
         let gone_at = w.now();
         assert!(w.run_until(MS, (u64::from(wait) + 5) * S, || vtpm.powered_off.get()), "reboot_wait={wait}");
         let after = w.now() - gone_at;
-        assert!(after >= (u64::from(wait) * S).saturating_sub(S) && after <= (u64::from(wait) + 2) * S, "{wait}: {after} ns");
+        assert!(
+            after >= (u64::from(wait) * S).saturating_sub(S) && after <= (u64::from(wait) + 2) * S,
+            "{wait}: {after} ns"
+        );
         let lines = vtpm.lines.borrow();
         assert_eq!(lines.last().map(String::as_str), Some("Info: last frontend gone; shutting down"));
         assert_eq!(lines.iter().any(|l| l.contains("waiting") && l.contains("come back")), wait > 0, "{lines:?}");

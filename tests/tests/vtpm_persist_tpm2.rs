@@ -106,8 +106,16 @@ fn a_tpm2_vtpm_keeps_its_state_through_the_manager() {
     let mut b = boot_tpm2(&w, 10, &disk);
     assert!(b.started.is_some(), "{:?}", b.lines);
     assert!(said(&b.lines, "Info: TPM 2.0 engine manufactured in "), "{:?}", b.lines);
-    assert!(said(&b.lines, "(primary seeds generated); TPM2_Startup(CLEAR) rc=0x0, TPM2_SelfTest rc=0x0"), "{:?}", b.lines);
-    assert!(said(&b.lines, "Info: first start: the manager had no state for this vTPM and its disk was blank"), "{:?}", b.lines);
+    assert!(
+        said(&b.lines, "(primary seeds generated); TPM2_Startup(CLEAR) rc=0x0, TPM2_SelfTest rc=0x0"),
+        "{:?}",
+        b.lines
+    );
+    assert!(
+        said(&b.lines, "Info: first start: the manager had no state for this vTPM and its disk was blank"),
+        "{:?}",
+        b.lines
+    );
     assert_eq!(run_and_save(&mut b, &change_owner_auth(b"", b"owner secret")), 0);
     let records_before = mgr.records.borrow().len();
     stop(&w, b, &disk);

@@ -298,7 +298,18 @@ mod tests {
     fn known_options_come_from_the_table() {
         assert_eq!(
             KNOWN_OPTIONS,
-            ["loglevel", "clear", "save", "deactivated", "maintcmds", "hwinitpcr", "locality", "disktest", "tpm2", "reboot_wait"]
+            [
+                "loglevel",
+                "clear",
+                "save",
+                "deactivated",
+                "maintcmds",
+                "hwinitpcr",
+                "locality",
+                "disktest",
+                "tpm2",
+                "reboot_wait"
+            ]
         );
         let (o, _) = p("loglevel=trace");
         assert!(o.debug);

@@ -430,7 +430,9 @@ impl<X: Xen> TpmBack<X> {
                 Phase::Refused => String::from("refused"),
                 Phase::Foreign => String::from("foreign"),
                 Phase::InitWait => String::from("initwait"),
-                Phase::Connected(c) => format!("connected(ring={} rport={} port={} {})", c.ring_ref, c.remote_port, c.port.0, c.describe()),
+                Phase::Connected(c) => {
+                    format!("connected(ring={} rport={} port={} {})", c.ring_ref, c.remote_port, c.port.0, c.describe())
+                }
                 Phase::Closing => String::from("closing"),
                 Phase::Closed => String::from("closed"),
             };
@@ -511,14 +513,24 @@ impl<X: Xen> TpmBack<X> {
                     let inst = self.instances.remove(idx);
                     let _ = hv.unwatch(&join(&inst.fe_dir, "state"), &self.token);
                     if let Err(e) = hv.rm(XsTx::NONE, &inst.be_dir) {
-                        log::warn!("tpmback: {}/{}: cannot remove {}: {:?}", inst.id.domid.0, inst.id.handle, inst.be_dir, e);
+                        log::warn!(
+                            "tpmback: {}/{}: cannot remove {}: {:?}",
+                            inst.id.domid.0,
+                            inst.id.handle,
+                            inst.be_dir,
+                            e
+                        );
                     }
                     // the per-domain dir too, once empty (as libxl's own cleanup does)
                     let parent = format!("{}/{}", BACKEND_DIR, inst.id.domid.0);
                     if matches!(hv.directory(XsTx::NONE, &parent), Ok(v) if v.is_empty()) {
                         let _ = hv.rm(XsTx::NONE, &parent);
                     }
-                    log::info!("tpmback: {}/{} detached by the toolstack; backend dir removed", inst.id.domid.0, inst.id.handle);
+                    log::info!(
+                        "tpmback: {}/{} detached by the toolstack; backend dir removed",
+                        inst.id.domid.0,
+                        inst.id.handle
+                    );
                 }
                 _ => idx += 1,
             }
@@ -576,8 +588,7 @@ impl<X: Xen> TpmBack<X> {
                 }
                 return;
             }
-        } else if let Some(bound) =
-            self.bound.filter(|&b| b != id.domid && self.binding != FrontendBinding::AnyDomain)
+        } else if let Some(bound) = self.bound.filter(|&b| b != id.domid && self.binding != FrontendBinding::AnyDomain)
         {
             log::warn!(
                 "tpmback: {}/{}: refused: this vtpm is bound to domain {}; not connecting",

@@ -73,7 +73,11 @@ fn replay<M: Model>(m: &M, trace: &[M::Event]) -> Result<M::Sys, Counterexample<
     for (i, e) in trace.iter().enumerate() {
         if let Err(v) = m.apply(&mut sys, e) {
             // Cannot happen for a deterministic model (the trace was applied before).
-            return Err(Counterexample { trace: trace[..=i].to_vec(), violation: format!("on replay: {v}"), state: String::new() });
+            return Err(Counterexample {
+                trace: trace[..=i].to_vec(),
+                violation: format!("on replay: {v}"),
+                state: String::new(),
+            });
         }
     }
     Ok(sys)

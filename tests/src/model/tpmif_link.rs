@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::task::Poll;
 
-use drivers::tpmback::{RespondError, Request, TpmBack};
+use drivers::tpmback::{Request, RespondError, TpmBack};
 use drivers::tpmfront::{FrontStyle, TpmFront, TpmFrontError};
 use tpm_frame::{TPM_TAG_RQU_COMMAND, TPM_TAG_RSP_COMMAND};
 

@@ -81,7 +81,9 @@ pub fn parse(args: &[String]) -> Result<Options, String> {
             }
             Target::Device(d)
         }
-        (None, None, Some(port)) => Target::Tcp { host: host.unwrap_or_else(|| "127.0.0.1".into()), port, ctrl: tcp_ctrl },
+        (None, None, Some(port)) => {
+            Target::Tcp { host: host.unwrap_or_else(|| "127.0.0.1".into()), port, ctrl: tcp_ctrl }
+        }
         (None, None, None) => return Err("one of --vtpm, --device or --tcp is required".into()),
         _ => return Err("--vtpm, --device and --tcp exclude each other".into()),
     };
@@ -102,7 +104,10 @@ mod tests {
         assert_eq!(o.target, Target::Vtpm("vtpm-hvm".into()));
         assert_eq!(o.timeout, Duration::from_secs(300));
         let o = parse(&s(&["--device", "device/vtpm/2", "--socket", "x", "--once", "--timeout", "5"])).unwrap();
-        assert_eq!((o.target, o.once, o.timeout), (Target::Device("device/vtpm/2".into()), true, Duration::from_secs(5)));
+        assert_eq!(
+            (o.target, o.once, o.timeout),
+            (Target::Device("device/vtpm/2".into()), true, Duration::from_secs(5))
+        );
         let o = parse(&s(&["--socket", "x", "--tcp", "2321", "--tcp-ctrl", "2322"])).unwrap();
         assert_eq!(o.target, Target::Tcp { host: "127.0.0.1".into(), port: 2321, ctrl: Some(2322) });
     }

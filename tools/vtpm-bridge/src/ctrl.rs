@@ -88,22 +88,40 @@ pub const INIT_FLAG_DELETE_VOLATILE: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CtrlRequest {
     GetCapability,
-    Init { flags: u32 },
+    Init {
+        flags: u32,
+    },
     Shutdown,
     GetTpmEstablished,
-    SetLocality { locality: u8 },
+    SetLocality {
+        locality: u8,
+    },
     CancelTpmCmd,
-    ResetTpmEstablished { locality: u8 },
-    GetStateBlob { flags: u32, blob_type: u32, offset: u32 },
+    ResetTpmEstablished {
+        locality: u8,
+    },
+    GetStateBlob {
+        flags: u32,
+        blob_type: u32,
+        offset: u32,
+    },
     /// The header; `length` bytes of blob follow on the channel (not part of the request).
-    SetStateBlob { flags: u32, blob_type: u32, length: u32 },
+    SetStateBlob {
+        flags: u32,
+        blob_type: u32,
+        length: u32,
+    },
     Stop,
     GetConfig,
     SetDataFd,
-    SetBufferSize { size: u32 },
+    SetBufferSize {
+        size: u32,
+    },
     /// A code swtpm knows but QEMU does not send (hashing, store-volatile): fixed payload,
     /// answered "not served".
-    NotServed { code: u32 },
+    NotServed {
+        code: u32,
+    },
 }
 
 impl CtrlRequest {
@@ -187,8 +205,16 @@ pub fn command_name(code: u32) -> &'static str {
 /// never sends it).
 pub fn payload_len(code: u32) -> Option<usize> {
     match code {
-        CMD_GET_CAPABILITY | CMD_SHUTDOWN | CMD_GET_TPMESTABLISHED | CMD_HASH_START | CMD_HASH_END
-        | CMD_CANCEL_TPM_CMD | CMD_STORE_VOLATILE | CMD_STOP | CMD_GET_CONFIG | CMD_SET_DATAFD => Some(0),
+        CMD_GET_CAPABILITY
+        | CMD_SHUTDOWN
+        | CMD_GET_TPMESTABLISHED
+        | CMD_HASH_START
+        | CMD_HASH_END
+        | CMD_CANCEL_TPM_CMD
+        | CMD_STORE_VOLATILE
+        | CMD_STOP
+        | CMD_GET_CONFIG
+        | CMD_SET_DATAFD => Some(0),
         CMD_INIT | CMD_SET_LOCALITY | CMD_RESET_TPMESTABLISHED | CMD_SET_BUFFERSIZE => Some(4),
         CMD_GET_STATEBLOB | CMD_SET_STATEBLOB => Some(12),
         _ => None,

@@ -41,7 +41,8 @@ pub fn fatal_response(command: &[u8]) -> Vec<u8> {
 
 /// Whether `response` is one whole TPM frame (header size = length).
 pub fn is_whole_frame(response: &[u8]) -> bool {
-    response.len() >= HEADER_LEN && response.get(2..6).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize) == Some(response.len())
+    response.len() >= HEADER_LEN
+        && response.get(2..6).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]) as usize) == Some(response.len())
 }
 
 #[cfg(test)]

@@ -132,7 +132,13 @@ impl<'a> Bridge<'a> {
             fds.push(PollFd::from_borrowed_fd(w, PollFlags::IN));
         }
         // without a wake-up descriptor, a command in flight is looked at every millisecond
-        let ms: i64 = if inflight && !has_wake { 1 } else if inflight { 50 } else { 500 };
+        let ms: i64 = if inflight && !has_wake {
+            1
+        } else if inflight {
+            50
+        } else {
+            500
+        };
         let ts = Timespec { tv_sec: 0, tv_nsec: ms * 1_000_000 };
         match poll(&mut fds, Some(&ts)) {
             Ok(_) => {}
@@ -191,12 +197,8 @@ impl<'a> Bridge<'a> {
         let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(4))];
         let mut cmsg = RecvAncillaryBuffer::new(&mut space);
         let mut b = [0u8; 4096];
-        let r = recvmsg(
-            &q.ctrl,
-            &mut [IoSliceMut::new(&mut b)],
-            &mut cmsg,
-            RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC,
-        );
+        let r =
+            recvmsg(&q.ctrl, &mut [IoSliceMut::new(&mut b)], &mut cmsg, RecvFlags::DONTWAIT | RecvFlags::CMSG_CLOEXEC);
         let n = match r {
             Ok(m) => m.bytes,
             Err(Errno::AGAIN) | Err(Errno::INTR) => return,
@@ -359,7 +361,10 @@ impl<'a> Bridge<'a> {
             Poll::Pending => return,
             Poll::Ready(Ok(resp)) if data::is_whole_frame(&resp) => resp,
             Poll::Ready(Ok(resp)) => {
-                (self.log)(&format!("the TPM's {}-byte answer is not one TPM frame; the guest gets a failure", resp.len()));
+                (self.log)(&format!(
+                    "the TPM's {}-byte answer is not one TPM frame; the guest gets a failure",
+                    resp.len()
+                ));
                 data::fatal_response(cmd)
             }
             Poll::Ready(Err(e)) => {

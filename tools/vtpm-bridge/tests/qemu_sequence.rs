@@ -32,8 +32,13 @@ fn qemu_start(q: &mut Qemu) {
     assert_eq!(&r[..2], &[0x00, 0xC4]);
     let caps = q.ctrl(&CtrlRequest::GetCapability);
     let caps = u64::from_be_bytes(caps.try_into().unwrap());
-    let need12 =
-        cap::INIT | cap::SHUTDOWN | cap::GET_TPMESTABLISHED | cap::SET_LOCALITY | cap::SET_DATAFD | cap::STOP | cap::SET_BUFFERSIZE;
+    let need12 = cap::INIT
+        | cap::SHUTDOWN
+        | cap::GET_TPMESTABLISHED
+        | cap::SET_LOCALITY
+        | cap::SET_DATAFD
+        | cap::STOP
+        | cap::SET_BUFFERSIZE;
     assert_eq!(caps & need12, need12, "{caps:#x}");
     // tpm_emulator_get_buffer_size (realize), then startup_tpm (reset): STOP, SET_BUFFERSIZE, INIT
     assert_eq!(q.ctrl_rc(&CtrlRequest::Stop), 0);

@@ -44,9 +44,7 @@ impl<X: Xen> FrontLink<X> {
     /// Connects the frontend at `node`, waiting at most `timeout_ns` for the backend.
     pub fn connect_within(mut hv: X, node: &str, timeout_ns: u64) -> Result<Self, String> {
         let mut front = TpmFront::<X>::new(node);
-        front
-            .connect(&mut hv, FrontStyle::MiniOs, timeout_ns)
-            .map_err(|e| format!("cannot connect {node}: {e:?}"))?;
+        front.connect(&mut hv, FrontStyle::MiniOs, timeout_ns).map_err(|e| format!("cannot connect {node}: {e:?}"))?;
         Ok(FrontLink { hv, front, node: node.to_string() })
     }
 

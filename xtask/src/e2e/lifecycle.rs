@@ -126,9 +126,11 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
         format!("{att:?}: {:?}", log.xl_output.get("vtpm-attach"))
     });
     let back = said(gcon, "tpm back");
-    c.pass_if(format!("{g}: /dev/tpm0 comes back with the attach"), back.is_some_and(|l| l.contains(" after ")), || {
-        back.cloned().unwrap_or_else(|| tail(gcon, 4))
-    });
+    c.pass_if(
+        format!("{g}: /dev/tpm0 comes back with the attach"),
+        back.is_some_and(|l| l.contains(" after ")),
+        || back.cloned().unwrap_or_else(|| tail(gcon, 4)),
+    );
     let after = said(gcon, "after re-attach: ");
     c.pass_if(
         format!("{g}: the same TPM after the re-attach (tpm_version, NV index, PCR 12 kept)"),
@@ -181,7 +183,10 @@ mod tests {
         let (plan, p) = planned();
         let text = plan.text();
         let at = |s: &str| text.find(s).unwrap_or_else(|| panic!("no '{s}' in {text}"));
-        assert!(at("timed vtpm-detach xl vtpm-detach lc-domu 0") < at("timed vtpm-attach xl vtpm-attach lc-domu backend=lc-vtpm"));
+        assert!(
+            at("timed vtpm-detach xl vtpm-detach lc-domu 0")
+                < at("timed vtpm-attach xl vtpm-attach lc-domu backend=lc-vtpm")
+        );
         assert!(at("timed vtpm-attach") < at("reboot lc-domu 120"));
         assert!(at("reboot lc-domu") < at("xt-lc: boot 2 done"));
         assert!(at("shutdown lc-domu") < at("gone lc-vtpm 90"));
@@ -243,7 +248,10 @@ mod tests {
             check(&log_with(g, v, d), &p).into_iter().filter(|c| c.result.is_err()).map(|c| c.what).collect()
         };
         // the C backend's 10 s detach
-        assert_eq!(failed(GOOD_GUEST, GOOD_VTPM, "10.3"), ["xl vtpm-detach returns at once (no 10 s wait for the backend)"]);
+        assert_eq!(
+            failed(GOOD_GUEST, GOOD_VTPM, "10.3"),
+            ["xl vtpm-detach returns at once (no 10 s wait for the backend)"]
+        );
         // a TPM reset by the re-attach, and PCRs kept over a reboot
         let mut g = GOOD_GUEST.to_vec();
         g[9] = "xt-lc: after re-attach: tpm_version rc=0 nvread ok (rc=0) pcr12 changed (00)";

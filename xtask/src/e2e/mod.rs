@@ -8,15 +8,15 @@
 pub mod blk;
 pub mod config;
 pub mod dom0_tpm;
+pub mod lifecycle;
 pub mod log;
 pub mod multi;
-pub mod lifecycle;
-pub mod tpm2_guest;
 pub mod persist;
 pub mod plan;
 pub mod pvboot;
 pub mod scenarios;
 pub mod tis;
+pub mod tpm2_guest;
 pub mod vtpm_guest;
 pub mod vtpmctl;
 

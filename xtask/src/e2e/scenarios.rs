@@ -14,8 +14,21 @@ use std::path::Path;
 /// Scenarios run when none are named.
 pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "blkfront", "vtpm", "vtpmctl", "pvboot"];
 /// Every scenario.
-pub const ALL: &[&str] =
-    &["domu", "disk", "boot", "selftest", "tis", "blkfront", "vtpm", "persist", "multi", "vtpmctl", "pvboot", "lifecycle", "tpm2guest"];
+pub const ALL: &[&str] = &[
+    "domu",
+    "disk",
+    "boot",
+    "selftest",
+    "tis",
+    "blkfront",
+    "vtpm",
+    "persist",
+    "multi",
+    "vtpmctl",
+    "pvboot",
+    "lifecycle",
+    "tpm2guest",
+];
 
 /// Seconds to wait for a stub domain to reach its waiting line / for a Linux guest to boot.
 const STUB_WAIT: u32 = 150;

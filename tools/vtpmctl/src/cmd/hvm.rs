@@ -4,7 +4,6 @@
 //! `-chardev socket` + `-tpmdev emulator` + `-device tpm-tis` (or `tpm-crb`, TPM 2.0 only;
 //! QEMU's docs/specs/tpm.rst syntax). Prints; changes nothing.
 
-
 use crate::Ctx;
 use crate::cli::{Args, Fail, usage};
 use crate::json::Json;
