@@ -35,9 +35,36 @@ fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| paths::repo().join("target"))
 }
 
+/// Makes sure the active toolchain has the standard library for [`TARGET`]. rust-toolchain.toml
+/// names the target, but rustup adds it only when it installs the toolchain itself; a toolchain
+/// that was already there (or linked in by hand) may lack it. Adds it with rustup when it can,
+/// otherwise says exactly what is missing.
+fn ensure_target() -> Result<()> {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let libdir = util::try_output(Command::new(&rustc).current_dir(paths::repo()).args(["--print", "target-libdir", "--target", TARGET]));
+    let has_core = |dir: &str| {
+        std::fs::read_dir(dir.trim())
+            .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
+            .unwrap_or(false)
+    };
+    if libdir.as_deref().is_some_and(has_core) {
+        return Ok(());
+    }
+    eprintln!("build: the toolchain has no standard library for {TARGET}; adding it: rustup target add {TARGET}");
+    let added = Command::new("rustup").current_dir(paths::repo()).args(["target", "add", TARGET]).status();
+    match added {
+        Ok(s) if s.success() => Ok(()),
+        _ => bail!(
+            "the Rust standard library for {TARGET} is missing and `rustup target add {TARGET}` did not add it; \
+             install it for the toolchain in rust-toolchain.toml (rustup toolchain install 1.95.0 -t {TARGET})"
+        ),
+    }
+}
+
 /// Builds the images; returns them in [`IMAGES`] order.
 pub fn build() -> Result<Vec<Image>> {
     let t0 = Instant::now();
+    ensure_target()?;
     let mut cmd = Command::new(cargo());
     cmd.current_dir(paths::repo()).args(["build", "--release", "--target", TARGET]);
     for (pkg, _) in IMAGES {
