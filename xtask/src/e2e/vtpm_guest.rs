@@ -217,7 +217,11 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
     c.pass_if(
         format!("{g}: {EXTENDS} TPM_Extend calls through /dev/tpm0 (10 checked: rc 0; PCR 16 changed)"),
         ext_ok(ext),
-        || ext.cloned().unwrap_or_else(|| tail(gcon, 3)),
+        || {
+            // with what the guest's TPM driver and the vtpm said meanwhile
+            let dmesg: Vec<&str> = gcon.iter().filter(|l| l.contains("| dmesg: ")).map(|l| l.trim()).collect();
+            format!("{} {} | vtpm: {}", ext.cloned().unwrap_or_else(|| tail(gcon, 3)), dmesg.join(" "), tail(vcon, 6))
+        },
     );
     let summary = service_summary(vcon);
     c.pass_if(
