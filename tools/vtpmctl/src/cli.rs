@@ -136,6 +136,7 @@ commands:
   export NAME --to KEY FILE the vtpm for another manager; retired at this one
   import FILE               an export into this manager (once), and the disk
   hvm NAME                  the lines an HVM guest needs to use vtpm NAME through vtpm-bridge
+  install                   a systemd unit (or init script) that starts the manager at boot
 
 options:
   --state-dir DIR   where vtpmctl keeps its records (default /var/lib/vtpmctl;
@@ -175,6 +176,24 @@ usage: vtpmctl show NAME [--json]
 
 Everything vtpmctl knows about vtpm NAME: its record (uuid, disk, cfg, manager, guest) and
 its running state from xenstore (domids, backend and frontend state, the link to the manager).
+";
+
+pub const INSTALL_HELP: &str = "\
+usage: vtpmctl install [--cfg CFG] [--init systemd|sysv] [--root DIR] [--xl PATH] [--force]
+                       [--print]
+
+Starts the vTPM manager at boot: writes /etc/systemd/system/NAME.service (NAME: the manager's
+domain name from CFG, default /etc/xen/vtpmmgr.cfg) that runs `xl create CFG` after
+xenstored and xenconsoled and before xendomains (whose guests' vtpms need the manager), and
+`xl shutdown -w NAME` when the machine stops. Without systemd (or with --init sysv) an LSB
+script /etc/init.d/NAME instead. Prints the line that enables it; enables nothing itself.
+
+  --cfg CFG     the manager's xl cfg (an absolute path; default /etc/xen/vtpmmgr.cfg)
+  --init KIND   systemd or sysv (default: systemd if it runs this machine)
+  --root DIR    install into DIR instead of / (a staging tree; CFG is read under DIR too)
+  --xl PATH     xl's path in the unit (default /usr/sbin/xl)
+  --force       replace an existing file with other contents (otherwise refused)
+  --print       print the file instead of writing it
 ";
 
 pub const DELETE_HELP: &str = "\

@@ -1,6 +1,6 @@
 //! `vtpmctl`, the dom0 tool for vTPM stub domains (issue 9): `create`, `list`, `show`,
 //! `delete`, `start`, `probe`, and through the manager's management ordinals `backup`,
-//! `restore`, `manager-key`, `export`, `import` (and the manager's view in `list`, its record
+//! `restore`, `manager-key`, `export`, `import`, `install` (the manager at boot; and the manager's view in `list`, its record
 //! removed by `delete`), in the manner of xl and swtpm_setup (subcommands,
 //! `--help`, exit codes 0/1/2, one plain error line, `--json` where a script parses the output).
 //!
@@ -109,6 +109,9 @@ fn dispatch(args: &[String], state_dir: Option<PathBuf>, host: &mut dyn Host, ou
         "export" => (cli::EXPORT_HELP, &["--to"], &[], cmd::migrate::export),
         "import" => (cli::IMPORT_HELP, &["--disk", "--manager"], &[], cmd::migrate::import),
         "hvm" => (cli::HVM_HELP, &["--socket"], &["--tpm2", "--crb", "--json"], cmd::hvm::run),
+        "install" => {
+            (cli::INSTALL_HELP, &["--cfg", "--init", "--root", "--xl"], &["--force", "--print"], cmd::install::run)
+        }
         other => return Err(usage(format!("unknown command {other:?} (see vtpmctl --help)"))),
     };
     let a = Args::parse(cmd, rest, values, flags)?;

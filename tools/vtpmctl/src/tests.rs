@@ -640,3 +640,129 @@ fn hvm_prints_the_attach_bridge_and_cfg_lines() {
     assert_eq!(t.run(&["hvm"]).code, 2);
     assert!(t.run(&["hvm", "--help"]).out.starts_with("usage: vtpmctl hvm"));
 }
+
+/// A staging root with the manager's cfg at /etc/xen/vtpmmgr.cfg; `systemd` makes it look like
+/// a machine systemd runs.
+fn install_root(t: &T, systemd: bool) -> String {
+    fs::create_dir_all(t.p("root/etc/xen")).unwrap();
+    let cfg = fs::read_to_string(crate::testutil::repo_configs().join("vtpmmgr.cfg")).unwrap();
+    fs::write(t.p("root/etc/xen/vtpmmgr.cfg"), cfg).unwrap();
+    if systemd {
+        fs::create_dir_all(t.p("root/run/systemd/system")).unwrap();
+    }
+    t.ps("root")
+}
+
+#[test]
+fn install_writes_a_systemd_unit_for_the_manager_once() {
+    let mut t = T::new();
+    let root = install_root(&t, true);
+    let o = t.run(&["install", "--root", &root]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("systemctl daemon-reload && systemctl enable --now vtpmmgr.service"), "{}", o.out);
+    let unit = fs::read_to_string(t.p("root/etc/systemd/system/vtpmmgr.service")).unwrap();
+    for line in [
+        "ExecStart=/bin/sh -c '/usr/sbin/xl domid vtpmmgr >/dev/null 2>&1 || exec /usr/sbin/xl create /etc/xen/vtpmmgr.cfg'",
+        "ExecStop=/bin/sh -c '! /usr/sbin/xl domid vtpmmgr >/dev/null 2>&1 || exec /usr/sbin/xl shutdown -w vtpmmgr'",
+        "Before=xendomains.service",
+        "Type=oneshot",
+        "RemainAfterExit=yes",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "no line {line:?} in\n{unit}");
+    }
+    // again: unchanged; changed by hand: refused and left; --force replaces it
+    let o = t.run(&["install", "--root", &root]);
+    assert!(o.code == 0 && o.out.contains("already installed"), "{}", o.out);
+    fs::write(t.p("root/etc/systemd/system/vtpmmgr.service"), "mine\n").unwrap();
+    let o = t.run(&["install", "--root", &root]);
+    assert!(o.code == 1 && o.err.contains("exists with other contents; nothing written"), "{}", o.err);
+    assert_eq!(fs::read_to_string(t.p("root/etc/systemd/system/vtpmmgr.service")).unwrap(), "mine\n");
+    let o = t.run(&["install", "--root", &root, "--force"]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert_eq!(fs::read_to_string(t.p("root/etc/systemd/system/vtpmmgr.service")).unwrap(), unit);
+    // --print writes nothing
+    let o = t.run(&["install", "--root", &root, "--print", "--xl", "/usr/local/sbin/xl"]);
+    assert!(o.code == 0 && o.out.contains("exec /usr/local/sbin/xl create"), "{}", o.out);
+    assert_eq!(fs::read_to_string(t.p("root/etc/systemd/system/vtpmmgr.service")).unwrap(), unit);
+}
+
+#[test]
+fn the_installed_unit_passes_systemd_analyze_verify() {
+    let mut t = T::new();
+    let root = install_root(&t, true);
+    assert_eq!(t.run(&["install", "--root", &root]).code, 0);
+    let unit = t.p("root/etc/systemd/system/vtpmmgr.service");
+    let Ok(out) = std::process::Command::new("systemd-analyze").args(["verify", "--man=no"]).arg(&unit).output() else {
+        eprintln!("systemd-analyze is not installed: the unit's syntax is not checked by systemd here");
+        return;
+    };
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && err.trim().is_empty(), "systemd-analyze verify: {:?} {err}", out.status);
+}
+
+#[test]
+fn the_sysv_script_starts_stops_and_reports_the_manager_through_xl() {
+    let mut t = T::new();
+    let root = install_root(&t, false);
+    // a fake xl that logs its arguments; `domid` succeeds when the file `running` exists
+    let xl = t.p("xl");
+    let log = t.p("xl.log");
+    let running = t.p("running");
+    fs::write(
+        &xl,
+        format!(
+            "#!/bin/sh\necho \"$*\" >> {log}\ncase \"$1\" in domid) [ -e {run} ] ;; create) touch {run} ;; shutdown) rm -f {run} ;; esac\n",
+            log = log.display(),
+            run = running.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&xl, fs::Permissions::from_mode(0o755)).unwrap();
+    let o = t.run(&["install", "--root", &root, "--xl", xl.to_str().unwrap()]);
+    assert_eq!(o.code, 0, "{}", o.err);
+    assert!(o.out.contains("update-rc.d vtpmmgr defaults"), "{}", o.out);
+    let script = t.p("root/etc/init.d/vtpmmgr");
+    assert_eq!(fs::metadata(&script).unwrap().permissions().mode() & 0o777, 0o755);
+    let text = fs::read_to_string(&script).unwrap();
+    assert!(text.contains("# X-Start-Before:    xendomains\n"), "{text}");
+    let sh = |arg: &str| std::process::Command::new("sh").arg(&script).arg(arg).output().unwrap();
+    let status = |arg: &str| sh(arg).status.code();
+    assert_eq!(status("status"), Some(3), "not running yet");
+    assert_eq!(status("start"), Some(0));
+    assert_eq!(status("status"), Some(0));
+    assert_eq!(status("start"), Some(0), "already running: nothing to do");
+    assert_eq!(status("stop"), Some(0));
+    assert_eq!(status("stop"), Some(0), "already stopped");
+    assert_eq!(status("bogus"), Some(2));
+    let calls = fs::read_to_string(&log).unwrap();
+    let calls: Vec<&str> = calls.lines().filter(|l| !l.starts_with("domid")).collect();
+    assert_eq!(calls, ["create /etc/xen/vtpmmgr.cfg", "shutdown -w vtpmmgr"], "only one create and one shutdown");
+}
+
+#[test]
+fn install_refuses_bad_cfgs_and_paths_and_writes_nothing() {
+    let mut t = T::new();
+    let root = install_root(&t, true);
+    let before = t.snapshot();
+    assert_eq!(t.run(&["install", "--root", &root, "--cfg", "etc/xen/vtpmmgr.cfg"]).code, 2, "relative");
+    assert_eq!(t.run(&["install", "--root", &root, "--cfg", "/etc/xen/my mgr.cfg"]).code, 2, "a space");
+    assert_eq!(t.run(&["install", "--root", &root, "--init", "upstart"]).code, 2);
+    let o = t.run(&["install", "--root", &root, "--cfg", "/etc/xen/none.cfg"]);
+    assert!(o.code == 1 && o.err.contains("cannot read the manager's cfg"), "{}", o.err);
+    for (text, why) in [
+        ("type = \"pv\"\n", "has no name"),
+        ("name = \"a b\"\n", "has characters other than"),
+        ("name = [ \"x\" ]\n", "not one quoted string"),
+        ("name = \"x\n", "not closed"),
+    ] {
+        fs::write(t.p("root/etc/xen/bad.cfg"), text).unwrap();
+        let o = t.run(&["install", "--root", &root, "--cfg", "/etc/xen/bad.cfg"]);
+        assert!(o.code == 1 && o.err.contains(why), "{text:?}: {}", o.err);
+        fs::remove_file(t.p("root/etc/xen/bad.cfg")).unwrap();
+    }
+    assert_eq!(t.snapshot(), before, "nothing written");
+    assert!(t.run(&["install", "--help"]).out.starts_with("usage: vtpmctl install"));
+    assert!(t.run(&["--help"]).out.contains("install "));
+}

@@ -363,3 +363,8 @@ impl Host for FakeHost {
         ]
     }
 }
+
+/// The repository's `configs/` (the xl cfgs the project ships).
+pub fn repo_configs() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs")
+}

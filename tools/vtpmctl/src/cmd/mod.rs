@@ -1,9 +1,10 @@
 //! The subcommands, one per file (`list` also holds `show`; `migrate` holds backup, restore,
-//! manager-key, export and import), and `probe`.
+//! manager-key, export and import; `install` the manager's boot unit), and `probe`.
 
 pub mod create;
 pub mod delete;
 pub mod hvm;
+pub mod install;
 pub mod list;
 pub mod migrate;
 pub mod start;
