@@ -2,7 +2,7 @@
 //! records the serial console (Xen, dom0, and whatever dom0 prints) with host timestamps, and
 //! enforces a hard timeout.
 //!
-//! KVM cannot run Xen on our machines, so this is TCG with `-cpu max` less a few features ([`CPU`]).
+//! KVM cannot run Xen on our machines, so this is TCG with `-cpu max,-smap,-smep,-pku,-la57`.
 
 use crate::bail;
 use crate::testbed::Testbed;
@@ -143,14 +143,6 @@ fn start_swtpm(b: &Boot) -> Result<(KillOnDrop, Vec<String>)> {
     Ok((guard, args))
 }
 
-/// The emulated CPU: QEMU's `max` (it has SVM, for Xen's HVM guests) without SMAP, SMEP, PKU
-/// and 5-level paging, and without AVX/AVX2 and what builds on them. QEMU 7.2 (Debian 12) is
-/// the first release whose TCG runs AVX2; with it, glibc's AVX2 string functions in dom0 and
-/// guest programs crashed or spun now and then under Xen (a general protection fault in
-/// `__strcmp_avx2` in `tr`, `tail` and `tr` at 100 % CPU, a TPM response check that read
-/// nothing back). Without these bits glibc takes its SSE2 paths.
-pub const CPU: &str = "max,-smap,-smep,-pku,-la57,-avx,-avx2,-fma,-f16c,-vaes,-vpclmulqdq,-avx-vnni";
-
 /// Boots and streams every serial line to `on_line` (already timestamped text without the
 /// prefix); returns when QEMU exits, after the grace period, or at the hard timeout.
 pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
@@ -164,7 +156,7 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     let modules =
         format!("{} {},{}", b.testbed.vmlinuz.display(), escape_module_cmdline(&dom0_cmdline), b.initrd.display());
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg", "-cpu", CPU, "-m", "2048", "-smp", "2"])
+    cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", "2048", "-smp", "2"])
         // `mon:stdio`: the serial line and, behind Ctrl-A c, QEMU's monitor, so that a silent
         // test bed can be asked where its CPUs are ([`SILENCE_DUMP`]).
         .args(["-display", "none", "-monitor", "none", "-serial", "mon:stdio", "-no-reboot"])
