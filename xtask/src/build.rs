@@ -41,7 +41,12 @@ fn target_dir() -> PathBuf {
 /// otherwise says exactly what is missing.
 fn ensure_target() -> Result<()> {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
-    let libdir = util::try_output(Command::new(&rustc).current_dir(paths::repo()).args(["--print", "target-libdir", "--target", TARGET]));
+    let libdir = util::try_output(Command::new(&rustc).current_dir(paths::repo()).args([
+        "--print",
+        "target-libdir",
+        "--target",
+        TARGET,
+    ]));
     let has_core = |dir: &str| {
         std::fs::read_dir(dir.trim())
             .map(|entries| entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
