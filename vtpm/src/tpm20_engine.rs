@@ -1,7 +1,7 @@
 //! The TPM 2.0 engine (`vtpm/tpm20`) behind the [`Engine`] seam, and its start: manufacture
 //! (primary seeds from the injected RNG), then `TPM2_Startup(CLEAR)` and `TPM2_SelfTest`
 //! as a platform firmware would, so a guest's own TPM2_Startup gets `TPM_RC_INITIALIZE`,
-//! which Linux handles. Not yet selectable in the image (the lead wires an option).
+//! which Linux handles. The image runs it with `tpm2=1`.
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -22,6 +22,9 @@ pub struct Tpm20Engine(pub Tpm);
 impl Engine for Tpm20Engine {
     fn execute(&mut self, locality: u8, command: &[u8]) -> Vec<u8> {
         if let Some(answer) = tpm12_timeout_probe(command) {
+            return answer;
+        }
+        if let Some(answer) = tpm12_get_random(&mut self.0, locality, command) {
             return answer;
         }
         self.0.execute(locality, command)
@@ -105,6 +108,54 @@ fn tpm12_timeout_probe(command: &[u8]) -> Option<Vec<u8>> {
     r.extend_from_slice(&0u32.to_be_bytes());
     r.extend_from_slice(&body);
     Some(r)
+}
+
+/// The largest `TPM_GetRandom` answered in a TPM 1.2 frame (Linux asks for at most 128).
+const TPM12_GET_RANDOM_MAX: u32 = 4096;
+
+/// The guest kernel, which took its TPM for a TPM 1.2 (above), feeds its hwrng with TPM 1.2
+/// `TPM_GetRandom` (every few seconds at first; refused, each is a "TPM error (30) occurred
+/// attempting get random" in its log). Answered in a TPM 1.2 frame from the TPM 2.0 engine's
+/// own `TPM2_GetRandom`, so the guest kernel gets its entropy from the vTPM as from a TPM 1.2.
+fn tpm12_get_random(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Option<Vec<u8>> {
+    const TAG_RQU_COMMAND: [u8; 2] = [0x00, 0xC1];
+    const ORD_GET_RANDOM: u32 = 0x46;
+    const TPM_CC_GET_RANDOM: u32 = 0x17B;
+    const TPM_FAIL: u32 = 0x09;
+    let be32 = |at: usize| command.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if command.len() != 14 || command[..2] != TAG_RQU_COMMAND || be32(2)? != 14 || be32(6)? != ORD_GET_RANDOM {
+        return None;
+    }
+    let wanted = be32(10)?.min(TPM12_GET_RANDOM_MAX) as usize;
+    let mut bytes = Zeroizing::new(Vec::with_capacity(wanted));
+    let mut rc = 0;
+    while bytes.len() < wanted {
+        let ask = (wanted - bytes.len()).min(32) as u16;
+        let r = tpm.execute(locality, &tpm_frame::command(TPM_ST_NO_SESSIONS, TPM_CC_GET_RANDOM, &ask.to_be_bytes()));
+        // response: header (10), TPM2B_DIGEST (size, bytes)
+        let got = r.get(10..12).map(|n| u16::from_be_bytes([n[0], n[1]]) as usize);
+        match (tpm_frame::return_code(&r), got) {
+            (Some(0), Some(n)) if n > 0 && n <= usize::from(ask) && r.len() == 12 + n => {
+                bytes.extend_from_slice(&r[12..]);
+            }
+            _ => {
+                rc = TPM_FAIL;
+                break;
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(14 + bytes.len());
+    out.extend_from_slice(&[0x00, 0xC4]);
+    if rc != 0 {
+        out.extend_from_slice(&10u32.to_be_bytes());
+        out.extend_from_slice(&rc.to_be_bytes());
+        return Some(out);
+    }
+    out.extend_from_slice(&((14 + bytes.len()) as u32).to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+    out.extend_from_slice(&bytes);
+    Some(out)
 }
 
 const TPM_CC_STARTUP: u32 = 0x144;
@@ -209,5 +260,39 @@ mod tests {
         other.extend_from_slice(&0x108u32.to_be_bytes());
         assert_ne!(tpm_frame::return_code(&engine.execute(0, &other)), Some(0));
         assert_eq!(tpm12_timeout_probe(&other[..21]), None);
+    }
+
+    /// The guest kernel's hwrng: TPM 1.2 TPM_GetRandom gets TPM 1.2 answers of the asked size,
+    /// from the TPM 2.0 engine's RNG (different each time); malformed frames are not answered
+    /// here, and a TPM 2.0 GetRandom is the engine's as before.
+    #[test]
+    fn the_kernels_tpm12_get_random_is_answered_from_the_tpm20_rng() {
+        let (mut engine, _) = start(&Fixed, rng(), Box::new(tpm20::ManualClock(0)));
+        let get = |n: u32| {
+            let mut c = vec![0x00, 0xC1, 0, 0, 0, 14, 0, 0, 0, 0x46];
+            c.extend_from_slice(&n.to_be_bytes());
+            c
+        };
+        let mut seen = Vec::new();
+        for n in [0u32, 1, 32, 33, 128, 100_000] {
+            let r = engine.execute(0, &get(n));
+            let want = n.min(TPM12_GET_RANDOM_MAX) as usize;
+            assert_eq!(r[..2], [0x00, 0xC4], "{n}");
+            assert_eq!(tpm_frame::return_code(&r), Some(0), "{n}");
+            assert_eq!(u32::from_be_bytes([r[2], r[3], r[4], r[5]]) as usize, r.len(), "{n}");
+            assert_eq!(u32::from_be_bytes([r[10], r[11], r[12], r[13]]) as usize, want, "{n}");
+            assert_eq!(r.len(), 14 + want, "{n}");
+            if want >= 32 {
+                assert!(!seen.contains(&r[14..46].to_vec()), "fresh bytes each time");
+                seen.push(r[14..46].to_vec());
+            }
+        }
+        assert!(!engine.take_changed(), "GetRandom changes no permanent state");
+        let mut long = get(8);
+        long.push(0);
+        assert_eq!(tpm12_get_random(&mut engine.0, 0, &long), None);
+        assert_eq!(tpm12_get_random(&mut engine.0, 0, &get(8)[..13]), None);
+        let r = engine.execute(0, &tpm_frame::command(TPM_ST_NO_SESSIONS, 0x17B, &[0, 8]));
+        assert_eq!((r[..2].to_vec(), r.len()), (vec![0x80, 0x01], 20));
     }
 }

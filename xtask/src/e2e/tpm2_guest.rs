@@ -89,6 +89,19 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
     c.pass_if(format!("{g}: xen-tpmfront gives /dev/tpm0"), dev.is_some_and(|l| l.contains("tpm0=yes")), || {
         dev.cloned().unwrap_or_else(|| tail(gcon, 4))
     });
+    let rng = said(gcon, "hwrng ");
+    let field = |l: &str, k: &str| {
+        l.split_whitespace().find_map(|w| w.strip_prefix(k).and_then(|v| v.strip_prefix('='))).map(str::to_string)
+    };
+    c.pass_if(
+        format!("{g}: the guest kernel's hwrng reads the vTPM (TPM 1.2 TPM_GetRandom answered; no errors)"),
+        rng.is_some_and(|l| {
+            field(l, "current").is_some_and(|v| v.starts_with("tpm-rng"))
+                && field(l, "bytes").is_some_and(|v| v.len() == 32)
+                && field(l, "get_random_errors").as_deref() == Some("0")
+        }),
+        || rng.cloned().unwrap_or_else(|| tail(gcon, 4)),
+    );
     for step in ["getrandom", "pcrextend", "createprimary", "create", "load", "unseal"] {
         let l = said(gcon, &format!("{step} rc="));
         c.pass_if(format!("{g}: tpm2_{step} through /dev/tpm0"), l.is_some_and(|l| l.contains(" rc=0")), || {
@@ -139,6 +152,7 @@ mod tests {
 
     const GOOD: &[&str] = &[
         "xt-tpm2: modprobe xen-tpmfront rc=0 tpm0=yes",
+        "xt-tpm2: hwrng current=tpm-rng-0 bytes=00112233445566778899aabbccddeeff get_random_errors=0",
         "xt-tpm2: getrandom rc=0",
         "xt-tpm2: pcrread rc=0",
         "xt-tpm2: pcr12 before: 0x0000000000000000000000000000000000000000000000000000000000000000",
@@ -170,15 +184,17 @@ mod tests {
         let r = check(&log_with(GOOD, VTPM_LINES), &p);
         assert!(r.iter().all(|c| c.result.is_ok()), "{r:?}");
         let mut g = GOOD.to_vec();
-        g[10] = "xt-tpm2: unseal rc=1";
-        g.remove(11);
-        g[6] = "xt-tpm2: pcr12 after: 0x0000000000000000000000000000000000000000000000000000000000000000";
+        g[11] = "xt-tpm2: unseal rc=1";
+        g.remove(12);
+        g[7] = "xt-tpm2: pcr12 after: 0x0000000000000000000000000000000000000000000000000000000000000000";
+        g[1] = "xt-tpm2: hwrng current=tpm-rng-0 bytes=00112233445566778899aabbccddeeff get_random_errors=2";
         let failed: Vec<String> =
             check(&log_with(&g, &[]), &p).into_iter().filter(|c| c.result.is_err()).map(|c| c.what).collect();
         assert_eq!(
             failed,
             [
                 "t2-vtpm: serves a TPM 2.0 (tpm2=1), started with TPM2_Startup and TPM2_SelfTest",
+                "t2-domu: the guest kernel's hwrng reads the vTPM (TPM 1.2 TPM_GetRandom answered; no errors)",
                 "t2-domu: tpm2_unseal through /dev/tpm0",
                 "t2-domu: SHA-256 PCR 12 starts zero and changes with the extend",
                 "t2-domu: the unsealed secret is the sealed one",
