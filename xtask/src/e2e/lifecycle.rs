@@ -68,10 +68,10 @@ pub fn plan(plan: &mut Plan, dir: &Path) -> Result<Planned> {
     plan.wait(GUEST, 300, &format!("{LINE}boot 1 done|Kernel panic"));
     // what libxl will make the rebooted guest from: its vtpm device in xenstore and the config
     plan.step("sh xenstore-ls -f /libxl | grep -i vtpm");
-    plan.step(format!("sh xenstore-ls -f /local/domain/1/backend/vtpm"));
+    plan.step(format!("sh xenstore-ls -f /local/domain/$(xl domid {VTPM})/backend/vtpm"));
     plan.step(format!("sh xl list -l {GUEST} | grep -A14 '\"vtpms\"'"));
     plan.reboot(GUEST, 120);
-    plan.step("sh xenstore-ls -f /local/domain/1/backend/vtpm");
+    plan.step(format!("sh xenstore-ls -f /local/domain/$(xl domid {VTPM})/backend/vtpm"));
     plan.wait(GUEST, GUEST_WAIT, &format!("{LINE}boot 2 done|Kernel panic"));
     plan.list();
     plan.shutdown(GUEST, 120);

@@ -12,7 +12,8 @@ use crate::util::{Context, Result};
 use std::path::Path;
 
 /// Scenarios run when none are named.
-pub const DEFAULT: &[&str] = &["boot", "selftest", "tis", "blkfront", "vtpm", "vtpmctl", "pvboot"];
+pub const DEFAULT: &[&str] =
+    &["boot", "selftest", "tis", "blkfront", "vtpm", "lifecycle", "tpm2guest", "vtpmctl", "pvboot"];
 /// Every scenario.
 pub const ALL: &[&str] = &[
     "domu",
