@@ -64,9 +64,7 @@ pub fn cmd(args: &[String]) -> Result<()> {
         }
         if args.is_empty() {
             // the hardware-TPM driver and the manager's sealing on a TPM 2.0 too (one more
-            // boot: swtpm --tpm2). `persist` runs here, in a boot of its own, not after the
-            // default set's Linux guest: a Linux guest started after another one in the same
-            // boot hung in some runs (tests/e2e/README.md)
+            // boot: swtpm --tpm2); the default set ran `persist` on TPM 1.2 hardware
             let t = Instant::now();
             let mut o = e2e::parse_args(&["tis".into(), "persist".into(), "--tpm2".into()])?;
             o.skip_build = true;

@@ -13,7 +13,7 @@ use std::path::Path;
 
 /// Scenarios run when none are named.
 pub const DEFAULT: &[&str] =
-    &["boot", "selftest", "tis", "blkfront", "vtpm", "lifecycle", "tpm2guest", "vtpmctl", "pvboot"];
+    &["boot", "selftest", "tis", "blkfront", "vtpm", "lifecycle", "tpm2guest", "vtpmctl", "pvboot", "persist"];
 /// Every scenario.
 pub const ALL: &[&str] = &[
     "domu",
