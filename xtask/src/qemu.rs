@@ -145,11 +145,11 @@ fn start_swtpm(b: &Boot) -> Result<(KillOnDrop, Vec<String>)> {
 
 /// Xen's command line. `spec-ctrl=eager-fpu`: Xen saves and restores the FPU/SSE/AVX state of
 /// every vCPU at each context switch instead of lazily (CR0.TS, restored on the first #NM).
-/// Lazy is Xen's default on AMD, which QEMU's `max` CPU is under TCG; with it the test bed's PV
-/// domains now and then computed with another vCPU's vector registers (glibc's SSE/AVX string
-/// functions): programs in guests crashed or spun, and xl's own memory held wrong data (a kernel
-/// "corrupt" to its decompressor on `xl reboot`, a vtpm device it silently failed to add), while
-/// file contents in dom0 never changed (tests/e2e/README.md).
+/// Lazy is Xen's default on AMD, which QEMU's `max` CPU is under TCG; with it, programs in the
+/// test bed's PV domains now and then went wrong in user space (guest programs crashing in
+/// glibc's vector string functions or spinning; xl's rebuild on `xl reboot` finding the kernel
+/// "corrupt" and once silently failing to add a vtpm device) while file contents in dom0 stayed
+/// intact: wrong vector registers after a switch, QEMU's TCG suspected (tests/e2e/README.md).
 pub const XEN_CMDLINE: &str =
     "console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all spec-ctrl=eager-fpu";
 

@@ -189,7 +189,8 @@ xenstored and xenconsoled and before xendomains (whose guests' vtpms need the ma
 script /etc/init.d/NAME instead. Prints the line that enables it; enables nothing itself.
 
   --cfg CFG     the manager's xl cfg (an absolute path; default /etc/xen/vtpmmgr.cfg)
-  --init KIND   systemd or sysv (default: systemd if it runs this machine)
+  --init KIND   systemd or sysv (default: systemd if it runs the machine, i.e. if
+                /run/systemd/system exists; under --root, DIR/run/systemd/system)
   --root DIR    install into DIR instead of / (a staging tree; CFG is read under DIR too)
   --xl PATH     xl's path in the unit (default /usr/sbin/xl)
   --force       replace an existing file with other contents (otherwise refused)
