@@ -6,6 +6,7 @@
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use drivers::hv::Clock;
@@ -25,6 +26,9 @@ impl Engine for Tpm20Engine {
             return answer;
         }
         if let Some(answer) = tpm12_get_random(&mut self.0, locality, command) {
+            return answer;
+        }
+        if let Some(answer) = tpm12_pcr_read(&mut self.0, locality, command) {
             return answer;
         }
         self.0.execute(locality, command)
@@ -82,6 +86,7 @@ fn tpm12_timeout_probe(command: &[u8]) -> Option<Vec<u8>> {
     const CAP_PROPERTY: u32 = 5;
     const PROP_TIS_TIMEOUT: u32 = 0x115;
     const PROP_DURATION: u32 = 0x120;
+    const PROP_PCR: u32 = 0x101;
     let be32 = |at: usize| command.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     if command.len() != 22
         || command[..2] != TAG_RQU_COMMAND
@@ -95,6 +100,8 @@ fn tpm12_timeout_probe(command: &[u8]) -> Option<Vec<u8>> {
     let values: &[u32] = match be32(18)? {
         PROP_TIS_TIMEOUT => &tpm12::cmd::identity::TIS_TIMEOUTS_US,
         PROP_DURATION => &tpm12::cmd::identity::DURATIONS_US,
+        // how many PCRs the kernel's sysfs `pcrs` file lists (read with TPM_PCRRead, below)
+        PROP_PCR => &[TPM12_PCRS],
         _ => return None,
     };
     let mut body = Vec::with_capacity(4 + 4 * values.len());
@@ -155,6 +162,57 @@ fn tpm12_get_random(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Option<Vec<u
     out.extend_from_slice(&0u32.to_be_bytes());
     out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
     out.extend_from_slice(&bytes);
+    Some(out)
+}
+
+/// The PCRs a TPM 1.2 has (the kernel's `TPM_CAP_PROP_PCR`).
+const TPM12_PCRS: u32 = 24;
+
+/// The kernel's TPM 1.2 `TPM_PCRRead` (its sysfs `pcrs` file): answered with the PCR's value in
+/// the TPM 2.0 engine's SHA-1 bank (`TPM2_PCR_Read`), the bank a TPM 1.2 view has. Read only:
+/// a TPM 1.2 `TPM_Extend` is not mapped (it would extend one bank and not the others).
+fn tpm12_pcr_read(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Option<Vec<u8>> {
+    const TAG_RQU_COMMAND: [u8; 2] = [0x00, 0xC1];
+    const ORD_PCR_READ: u32 = 0x15;
+    const TPM_CC_PCR_READ: u32 = 0x17E;
+    const TPM_ALG_SHA1: u16 = 0x0004;
+    const TPM_BADINDEX: u32 = 0x02;
+    const TPM_FAIL: u32 = 0x09;
+    let be32 = |at: usize| command.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if command.len() != 14 || command[..2] != TAG_RQU_COMMAND || be32(2)? != 14 || be32(6)? != ORD_PCR_READ {
+        return None;
+    }
+    let index = be32(10)?;
+    let error = |rc: u32| {
+        let mut out = vec![0x00, 0xC4, 0, 0, 0, 10];
+        out.extend_from_slice(&rc.to_be_bytes());
+        out
+    };
+    if index >= TPM12_PCRS {
+        return Some(error(TPM_BADINDEX));
+    }
+    // TPML_PCR_SELECTION: one selection, SHA-1, 3 bytes of bitmap with the one bit
+    let mut select = [0u8; 3];
+    select[index as usize / 8] = 1 << (index % 8);
+    let mut body = Vec::with_capacity(10);
+    body.extend_from_slice(&1u32.to_be_bytes());
+    body.extend_from_slice(&TPM_ALG_SHA1.to_be_bytes());
+    body.push(3);
+    body.extend_from_slice(&select);
+    let r = tpm.execute(locality, &tpm_frame::command(TPM_ST_NO_SESSIONS, TPM_CC_PCR_READ, &body));
+    // header 10, pcrUpdateCounter 4, the selection out (4 + 2 + 1 + 3), digest count 4, TPM2B 2 + 20
+    let be16 = |at: usize| r.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let ok = tpm_frame::return_code(&r) == Some(0)
+        && r.len() == 50
+        && r.get(21..24) == Some(&select[..])
+        && r.get(24..28) == Some(&1u32.to_be_bytes()[..])
+        && be16(28) == Some(20);
+    if !ok {
+        return Some(error(TPM_FAIL));
+    }
+    let mut out = Vec::with_capacity(30);
+    out.extend_from_slice(&[0x00, 0xC4, 0, 0, 0, 30, 0, 0, 0, 0]);
+    out.extend_from_slice(&r[30..50]);
     Some(out)
 }
 
@@ -248,7 +306,7 @@ mod tests {
         )
         .expect("manufactured");
         tpm12.execute(0, &[0x00, 0xC1, 0, 0, 0, 12, 0, 0, 0, 0x99, 0, 1]);
-        for subcap in [0x115u32, 0x120] {
+        for subcap in [0x115u32, 0x120, 0x101] {
             let mut cmd = vec![0x00, 0xC1, 0, 0, 0, 22, 0, 0, 0, 0x65, 0, 0, 0, 5, 0, 0, 0, 4];
             cmd.extend_from_slice(&subcap.to_be_bytes());
             let ours = engine.execute(0, &cmd);
@@ -260,6 +318,47 @@ mod tests {
         other.extend_from_slice(&0x108u32.to_be_bytes());
         assert_ne!(tpm_frame::return_code(&engine.execute(0, &other)), Some(0));
         assert_eq!(tpm12_timeout_probe(&other[..21]), None);
+    }
+
+    /// The kernel's sysfs `pcrs`: TPM 1.2 TPM_PCRRead shows the SHA-1 bank, before and after a
+    /// TPM2_PCR_Extend of both banks; out-of-range indexes get TPM_BADINDEX.
+    #[test]
+    fn the_kernels_tpm12_pcr_read_shows_the_sha1_bank() {
+        let (mut engine, _) = start(&Fixed, rng(), Box::new(tpm20::ManualClock(0)));
+        let read = |e: &mut Tpm20Engine, i: u32| e.execute(0, &read_cmd(i));
+        let r = read(&mut engine, 12);
+        assert_eq!(r, [&[0x00, 0xC4, 0, 0, 0, 30, 0, 0, 0, 0][..], &[0u8; 20][..]].concat());
+        // TPM2_PCR_Extend(12) with a SHA-1 and a SHA-256 digest (empty password session)
+        let mut body = Vec::new();
+        body.extend_from_slice(&12u32.to_be_bytes());
+        body.extend_from_slice(&9u32.to_be_bytes());
+        body.extend_from_slice(&[0x40, 0, 0, 9, 0, 0, 0x01, 0, 0]);
+        body.extend_from_slice(&2u32.to_be_bytes());
+        body.extend_from_slice(&[0, 4]);
+        body.extend_from_slice(&[0xAB; 20]);
+        body.extend_from_slice(&[0, 0x0B]);
+        body.extend_from_slice(&[0xCD; 32]);
+        let r = engine.execute(0, &tpm_frame::command(0x8002, 0x182, &body));
+        assert_eq!(tpm_frame::return_code(&r), Some(0), "{r:02x?}");
+        // the same value as TPM2_PCR_Read of the SHA-1 bank gives (its last 20 bytes)
+        let r2 = engine.execute(0, &tpm_frame::command(TPM_ST_NO_SESSIONS, 0x17E, &[0, 0, 0, 1, 0, 4, 3, 0, 0x10, 0]));
+        assert_eq!(r2.len(), 50);
+        let sha1_bank = &r2[30..];
+        assert_ne!(sha1_bank, [0u8; 20]);
+        assert_eq!(read(&mut engine, 12)[10..], *sha1_bank);
+        assert_eq!(read(&mut engine, 11)[10..], [0u8; 20]);
+        for bad in [24u32, 0xFFFF_FFFF] {
+            assert_eq!(read(&mut engine, bad), [0x00, 0xC4, 0, 0, 0, 10, 0, 0, 0, 2], "{bad}");
+        }
+        let mut long = read_cmd(12);
+        long.push(0);
+        assert_eq!(tpm12_pcr_read(&mut engine.0, 0, &long), None);
+    }
+
+    fn read_cmd(i: u32) -> Vec<u8> {
+        let mut c = vec![0x00, 0xC1, 0, 0, 0, 14, 0, 0, 0, 0x15];
+        c.extend_from_slice(&i.to_be_bytes());
+        c
     }
 
     /// The guest kernel's hwrng: TPM 1.2 TPM_GetRandom gets TPM 1.2 answers of the asked size,

@@ -102,6 +102,12 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
         }),
         || rng.cloned().unwrap_or_else(|| tail(gcon, 4)),
     );
+    let pcrs = said(gcon, "sysfs pcrs=");
+    c.pass_if(
+        format!("{g}: the guest kernel's sysfs pcrs lists 24 PCRs (TPM 1.2 TPM_PCRRead of the SHA-1 bank)"),
+        pcrs.is_some_and(|l| l.contains("sysfs pcrs=24 ") && l.trim_end().ends_with("pcr_read_errors=0")),
+        || pcrs.cloned().unwrap_or_else(|| tail(gcon, 4)),
+    );
     for step in ["getrandom", "pcrextend", "createprimary", "create", "load", "unseal"] {
         let l = said(gcon, &format!("{step} rc="));
         c.pass_if(format!("{g}: tpm2_{step} through /dev/tpm0"), l.is_some_and(|l| l.contains(" rc=0")), || {
@@ -153,6 +159,7 @@ mod tests {
     const GOOD: &[&str] = &[
         "xt-tpm2: modprobe xen-tpmfront rc=0 tpm0=yes",
         "xt-tpm2: hwrng current=tpm-rng-0 bytes=00112233445566778899aabbccddeeff get_random_errors=0",
+        "xt-tpm2: sysfs pcrs=24 pcr_read_errors=0",
         "xt-tpm2: getrandom rc=0",
         "xt-tpm2: pcrread rc=0",
         "xt-tpm2: pcr12 before: 0x0000000000000000000000000000000000000000000000000000000000000000",
@@ -184,9 +191,9 @@ mod tests {
         let r = check(&log_with(GOOD, VTPM_LINES), &p);
         assert!(r.iter().all(|c| c.result.is_ok()), "{r:?}");
         let mut g = GOOD.to_vec();
-        g[11] = "xt-tpm2: unseal rc=1";
-        g.remove(12);
-        g[7] = "xt-tpm2: pcr12 after: 0x0000000000000000000000000000000000000000000000000000000000000000";
+        g[12] = "xt-tpm2: unseal rc=1";
+        g.remove(13);
+        g[8] = "xt-tpm2: pcr12 after: 0x0000000000000000000000000000000000000000000000000000000000000000";
         g[1] = "xt-tpm2: hwrng current=tpm-rng-0 bytes=00112233445566778899aabbccddeeff get_random_errors=2";
         let failed: Vec<String> =
             check(&log_with(&g, &[]), &p).into_iter().filter(|c| c.result.is_err()).map(|c| c.what).collect();
