@@ -6,11 +6,12 @@
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 
 use drivers::hv::Clock;
-use tpm_frame::TPM_ST_NO_SESSIONS;
+use tpm_frame::{
+    HEADER_LEN, Header, TPM_FAIL, TPM_ST_NO_SESSIONS, TPM_SUCCESS, TPM_TAG_RQU_COMMAND, TPM_TAG_RSP_COMMAND,
+};
 use tpm20::{Tpm, TpmRng};
 use zeroize::Zeroizing;
 
@@ -75,29 +76,41 @@ impl crate::persist::EngineFactory for Tpm20Factory {
     }
 }
 
+/// The parameters of a TPM 1.2 command `ordinal` without sessions, if `command` is exactly
+/// that and `len` bytes long (paramSize included); `None` for anything else.
+fn tpm12_request(command: &[u8], ordinal: u32, len: usize) -> Option<&[u8]> {
+    let h = Header::parse(command)?;
+    let ours =
+        command.len() == len && h.tag == TPM_TAG_RQU_COMMAND && h.param_size as usize == len && h.code == ordinal;
+    ours.then(|| &command[HEADER_LEN..])
+}
+
+/// The big-endian u32 at `at` in `b`.
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// A TPM 1.2 success response carrying `body`.
+fn tpm12_success(body: &[u8]) -> Vec<u8> {
+    tpm_frame::command(TPM_TAG_RSP_COMMAND, TPM_SUCCESS, body)
+}
+
 /// An unmodified Linux guest's xen-tpmfront always takes its vTPM for a TPM 1.2: its probe asks
 /// `TPM_GetCapability(TPM_CAP_PROPERTY, TIS_TIMEOUT / DURATION)` in TPM 1.2 frames, and without
 /// an answer every command of the guest's TPM core gets the 120 s fallback timeouts
 /// (wave2-facts §5). These two questions are answered as our TPM 1.2 answers them (the same
 /// values); every other TPM 1.2 frame goes to the TPM 2.0 engine, which refuses it.
 fn tpm12_timeout_probe(command: &[u8]) -> Option<Vec<u8>> {
-    const TAG_RQU_COMMAND: [u8; 2] = [0x00, 0xC1];
     const ORD_GET_CAPABILITY: u32 = 0x65;
     const CAP_PROPERTY: u32 = 5;
     const PROP_TIS_TIMEOUT: u32 = 0x115;
     const PROP_DURATION: u32 = 0x120;
     const PROP_PCR: u32 = 0x101;
-    let be32 = |at: usize| command.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    if command.len() != 22
-        || command[..2] != TAG_RQU_COMMAND
-        || be32(2)? != 22
-        || be32(6)? != ORD_GET_CAPABILITY
-        || be32(10)? != CAP_PROPERTY
-        || be32(14)? != 4
-    {
+    let params = tpm12_request(command, ORD_GET_CAPABILITY, 22)?;
+    if be32(params, 0)? != CAP_PROPERTY || be32(params, 4)? != 4 {
         return None;
     }
-    let values: &[u32] = match be32(18)? {
+    let values: &[u32] = match be32(params, 8)? {
         PROP_TIS_TIMEOUT => &tpm12::cmd::identity::TIS_TIMEOUTS_US,
         PROP_DURATION => &tpm12::cmd::identity::DURATIONS_US,
         // how many PCRs the kernel's sysfs `pcrs` file lists (read with TPM_PCRRead, below)
@@ -109,12 +122,7 @@ fn tpm12_timeout_probe(command: &[u8]) -> Option<Vec<u8>> {
     for v in values {
         body.extend_from_slice(&v.to_be_bytes());
     }
-    let mut r = Vec::with_capacity(10 + body.len());
-    r.extend_from_slice(&[0x00, 0xC4]);
-    r.extend_from_slice(&((10 + body.len()) as u32).to_be_bytes());
-    r.extend_from_slice(&0u32.to_be_bytes());
-    r.extend_from_slice(&body);
-    Some(r)
+    Some(tpm12_success(&body))
 }
 
 /// The largest `TPM_GetRandom` answered in a TPM 1.2 frame (Linux asks for at most 128).
@@ -125,44 +133,26 @@ const TPM12_GET_RANDOM_MAX: u32 = 4096;
 /// attempting get random" in its log). Answered in a TPM 1.2 frame from the TPM 2.0 engine's
 /// own `TPM2_GetRandom`, so the guest kernel gets its entropy from the vTPM as from a TPM 1.2.
 fn tpm12_get_random(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Option<Vec<u8>> {
-    const TAG_RQU_COMMAND: [u8; 2] = [0x00, 0xC1];
     const ORD_GET_RANDOM: u32 = 0x46;
     const TPM_CC_GET_RANDOM: u32 = 0x17B;
-    const TPM_FAIL: u32 = 0x09;
-    let be32 = |at: usize| command.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    if command.len() != 14 || command[..2] != TAG_RQU_COMMAND || be32(2)? != 14 || be32(6)? != ORD_GET_RANDOM {
-        return None;
-    }
-    let wanted = be32(10)?.min(TPM12_GET_RANDOM_MAX) as usize;
-    let mut bytes = Zeroizing::new(Vec::with_capacity(wanted));
-    let mut rc = 0;
-    while bytes.len() < wanted {
-        let ask = (wanted - bytes.len()).min(32) as u16;
+    let params = tpm12_request(command, ORD_GET_RANDOM, 14)?;
+    let wanted = be32(params, 0)?.min(TPM12_GET_RANDOM_MAX) as usize;
+    // randomBytesSize, then the bytes
+    let mut body = Zeroizing::new(Vec::with_capacity(4 + wanted));
+    body.extend_from_slice(&(wanted as u32).to_be_bytes());
+    while body.len() < 4 + wanted {
+        let ask = (4 + wanted - body.len()).min(32) as u16;
         let r = tpm.execute(locality, &tpm_frame::command(TPM_ST_NO_SESSIONS, TPM_CC_GET_RANDOM, &ask.to_be_bytes()));
         // response: header (10), TPM2B_DIGEST (size, bytes)
         let got = r.get(10..12).map(|n| u16::from_be_bytes([n[0], n[1]]) as usize);
         match (tpm_frame::return_code(&r), got) {
             (Some(0), Some(n)) if n > 0 && n <= usize::from(ask) && r.len() == 12 + n => {
-                bytes.extend_from_slice(&r[12..]);
+                body.extend_from_slice(&r[12..]);
             }
-            _ => {
-                rc = TPM_FAIL;
-                break;
-            }
+            _ => return Some(tpm_frame::error_response(TPM_FAIL).to_vec()),
         }
     }
-    let mut out = Vec::with_capacity(14 + bytes.len());
-    out.extend_from_slice(&[0x00, 0xC4]);
-    if rc != 0 {
-        out.extend_from_slice(&10u32.to_be_bytes());
-        out.extend_from_slice(&rc.to_be_bytes());
-        return Some(out);
-    }
-    out.extend_from_slice(&((14 + bytes.len()) as u32).to_be_bytes());
-    out.extend_from_slice(&0u32.to_be_bytes());
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(&bytes);
-    Some(out)
+    Some(tpm12_success(&body))
 }
 
 /// The PCRs a TPM 1.2 has (the kernel's `TPM_CAP_PROP_PCR`).
@@ -172,24 +162,13 @@ const TPM12_PCRS: u32 = 24;
 /// the TPM 2.0 engine's SHA-1 bank (`TPM2_PCR_Read`), the bank a TPM 1.2 view has. Read only:
 /// a TPM 1.2 `TPM_Extend` is not mapped (it would extend one bank and not the others).
 fn tpm12_pcr_read(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Option<Vec<u8>> {
-    const TAG_RQU_COMMAND: [u8; 2] = [0x00, 0xC1];
     const ORD_PCR_READ: u32 = 0x15;
     const TPM_CC_PCR_READ: u32 = 0x17E;
     const TPM_ALG_SHA1: u16 = 0x0004;
     const TPM_BADINDEX: u32 = 0x02;
-    const TPM_FAIL: u32 = 0x09;
-    let be32 = |at: usize| command.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    if command.len() != 14 || command[..2] != TAG_RQU_COMMAND || be32(2)? != 14 || be32(6)? != ORD_PCR_READ {
-        return None;
-    }
-    let index = be32(10)?;
-    let error = |rc: u32| {
-        let mut out = vec![0x00, 0xC4, 0, 0, 0, 10];
-        out.extend_from_slice(&rc.to_be_bytes());
-        out
-    };
+    let index = be32(tpm12_request(command, ORD_PCR_READ, 14)?, 0)?;
     if index >= TPM12_PCRS {
-        return Some(error(TPM_BADINDEX));
+        return Some(tpm_frame::error_response(TPM_BADINDEX).to_vec());
     }
     // TPML_PCR_SELECTION: one selection, SHA-1, 3 bytes of bitmap with the one bit
     let mut select = [0u8; 3];
@@ -201,19 +180,15 @@ fn tpm12_pcr_read(tpm: &mut Tpm, locality: u8, command: &[u8]) -> Option<Vec<u8>
     body.extend_from_slice(&select);
     let r = tpm.execute(locality, &tpm_frame::command(TPM_ST_NO_SESSIONS, TPM_CC_PCR_READ, &body));
     // header 10, pcrUpdateCounter 4, the selection out (4 + 2 + 1 + 3), digest count 4, TPM2B 2 + 20
-    let be16 = |at: usize| r.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let ok = tpm_frame::return_code(&r) == Some(0)
         && r.len() == 50
         && r.get(21..24) == Some(&select[..])
-        && r.get(24..28) == Some(&1u32.to_be_bytes()[..])
-        && be16(28) == Some(20);
+        && be32(&r, 24) == Some(1)
+        && r.get(28..30) == Some(&[0, 20][..]);
     if !ok {
-        return Some(error(TPM_FAIL));
+        return Some(tpm_frame::error_response(TPM_FAIL).to_vec());
     }
-    let mut out = Vec::with_capacity(30);
-    out.extend_from_slice(&[0x00, 0xC4, 0, 0, 0, 30, 0, 0, 0, 0]);
-    out.extend_from_slice(&r[30..50]);
-    Some(out)
+    Some(tpm12_success(&r[30..50]))
 }
 
 const TPM_CC_STARTUP: u32 = 0x144;

@@ -9,6 +9,7 @@ use super::log::{Event, ScenarioLog};
 use super::persist::{self, find, tail};
 use super::plan::{Domain, Plan};
 use super::scenarios::{Check, Checks, check_no_panic, load_config};
+use super::vtpm_guest::field;
 use crate::util::Result;
 use std::path::Path;
 
@@ -90,15 +91,12 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
         dev.cloned().unwrap_or_else(|| tail(gcon, 4))
     });
     let rng = said(gcon, "hwrng ");
-    let field = |l: &str, k: &str| {
-        l.split_whitespace().find_map(|w| w.strip_prefix(k).and_then(|v| v.strip_prefix('='))).map(str::to_string)
-    };
     c.pass_if(
         format!("{g}: the guest kernel's hwrng reads the vTPM (TPM 1.2 TPM_GetRandom answered; no errors)"),
         rng.is_some_and(|l| {
             field(l, "current").is_some_and(|v| v.starts_with("tpm-rng"))
                 && field(l, "bytes").is_some_and(|v| v.len() == 32)
-                && field(l, "get_random_errors").as_deref() == Some("0")
+                && field(l, "get_random_errors") == Some("0")
         }),
         || rng.cloned().unwrap_or_else(|| tail(gcon, 4)),
     );

@@ -84,7 +84,7 @@ pub fn ext_ok(ext: Option<&String>) -> bool {
 }
 
 /// `key=value` of a line's words.
-fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+pub(super) fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
 }
 

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::Ctx;
 use crate::cli::{Args, Fail, error, usage};
+use crate::registry::write_atomically;
 use crate::xlcfg;
 
 /// The manager cfg `install` reads unless `--cfg` names another.
@@ -182,8 +183,13 @@ pub fn run(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|e| error(format!("install: {}: {e}", dir.display())))?;
     }
-    write_file(&path, body.as_bytes(), init == Init::Sysv)
-        .map_err(|e| error(format!("install: {}: {e}; nothing installed", path.display())))?;
+    write_atomically(&path, body.as_bytes()).map_err(|e| error(format!("install: {e}; nothing installed")))?;
+    if init == Init::Sysv {
+        // an init script is run by its path
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o755))
+            .map_err(|e| error(format!("install: {}: cannot make it executable: {e}", path.display())))?;
+    }
     let o = &mut ctx.out;
     let _ = writeln!(o, "installed {} (the manager {name} from {cfg})", path.display());
     match init {
@@ -195,26 +201,4 @@ pub fn run(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
         }
     }
     Ok(())
-}
-
-/// Writes `path` through a temporary file and a rename, so a crash leaves the old file or the
-/// new one; an init script is made executable.
-fn write_file(path: &Path, data: &[u8], executable: bool) -> io::Result<()> {
-    let tmp = path.with_extension("vtpmctl-new");
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = if executable { 0o755 } else { 0o644 };
-            fs::set_permissions(&tmp, fs::Permissions::from_mode(mode))?;
-        }
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
