@@ -43,7 +43,15 @@ pub struct Boot<'a> {
     /// the boot is stopped early with [`Outcome::stalled`] set, so the caller may boot again.
     pub ready_marker: &'static str,
     pub ready_within: Duration,
+    /// QEMU's memory (`-m`, MiB): [`MEMORY_MIB`], or [`MEMORY_MIB_MULTI`] when four Linux
+    /// guests run at once.
+    pub memory_mib: u32,
 }
+
+/// The test bed's memory: dom0's 1 GiB, then room for one or two 384 MB guests at a time.
+pub const MEMORY_MIB: u32 = 2048;
+/// For the `multi` scenario: four 416 MB guests and five stub domains at once beside dom0.
+pub const MEMORY_MIB_MULTI: u32 = 3328;
 
 /// How the boot ended.
 #[derive(Debug)]
@@ -166,7 +174,8 @@ pub fn boot(b: &Boot, mut on_line: impl FnMut(&str)) -> Result<Outcome> {
     let modules =
         format!("{} {},{}", b.testbed.vmlinuz.display(), escape_module_cmdline(&dom0_cmdline), b.initrd.display());
     let mut cmd = Command::new("qemu-system-x86_64");
-    cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", "2048", "-smp", "2"])
+    let memory = b.memory_mib.to_string();
+    cmd.args(["-accel", "tcg", "-cpu", "max,-smap,-smep,-pku,-la57", "-m", &memory, "-smp", "2"])
         // `mon:stdio`: the serial line and, behind Ctrl-A c, QEMU's monitor, so that a silent
         // test bed can be asked where its CPUs are ([`SILENCE_DUMP`]).
         .args(["-display", "none", "-monitor", "none", "-serial", "mon:stdio", "-no-reboot"])

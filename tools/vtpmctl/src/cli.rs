@@ -137,6 +137,7 @@ commands:
   import FILE               an export into this manager (once), and the disk
   hvm NAME                  the lines an HVM guest needs to use vtpm NAME through vtpm-bridge
   install                   a systemd unit (or init script) that starts the manager at boot
+  reattach                  point the running vtpms at their restarted manager
 
 options:
   --state-dir DIR   where vtpmctl keeps its records (default /var/lib/vtpmctl;
@@ -179,13 +180,15 @@ its running state from xenstore (domids, backend and frontend state, the link to
 ";
 
 pub const INSTALL_HELP: &str = "\
-usage: vtpmctl install [--cfg CFG] [--init systemd|sysv] [--root DIR] [--xl PATH] [--force]
-                       [--print]
+usage: vtpmctl install [--cfg CFG] [--init systemd|sysv] [--root DIR] [--xl PATH]
+                       [--vtpmctl PATH] [--force] [--print]
 
 Starts the vTPM manager at boot: writes /etc/systemd/system/NAME.service (NAME: the manager's
 domain name from CFG, default /etc/xen/vtpmmgr.cfg) that runs `xl create CFG` after
 xenstored and xenconsoled and before xendomains (whose guests' vtpms need the manager), and
-`xl shutdown -w NAME` when the machine stops. Without systemd (or with --init sysv) an LSB
+`xl shutdown -w NAME` when the machine stops. After starting the manager it runs
+`vtpmctl reattach --manager NAME`, so vtpms still running from before a restart of the manager
+(`systemctl restart NAME`) are pointed at the new one. Without systemd (or with --init sysv) an LSB
 script /etc/init.d/NAME instead. Prints the line that enables it; enables nothing itself.
 
   --cfg CFG     the manager's xl cfg (an absolute path; default /etc/xen/vtpmmgr.cfg)
@@ -193,8 +196,27 @@ script /etc/init.d/NAME instead. Prints the line that enables it; enables nothin
                 /run/systemd/system exists; under --root, DIR/run/systemd/system)
   --root DIR    install into DIR instead of / (a staging tree; CFG is read under DIR too)
   --xl PATH     xl's path in the unit (default /usr/sbin/xl)
+  --vtpmctl PATH  vtpmctl's path in the unit (default: this vtpmctl's own path)
   --force       replace an existing file with other contents (otherwise refused)
   --print       print the file instead of writing it
+";
+
+pub const REATTACH_HELP: &str = "\
+usage: vtpmctl reattach [--manager NAME] [--timeout SECS] [--json]
+
+After the vTPM manager NAME (default vtpmmgr) was restarted, points every running vtpm whose
+cfg names it (vtpm = [ \"backend=NAME,uuid=...\" ]) at the new manager domain: xl vtpm-detach of
+the device whose backend died, then xl vtpm-attach with the same uuid, taken from libxl's record
+of the domain (xl list -l). The vtpms keep running and connect at their next request; a save
+that failed while the manager was away is made then. Devices already on the running manager are
+left alone. The unit `vtpmctl install` writes runs this after starting the manager.
+
+libxl waits only 10 s for a new backend, so reattach first waits until the manager's console
+log (if xenconsoled keeps one) shows its ready line.
+
+  --manager NAME  the manager's domain name (default vtpmmgr)
+  --timeout SECS  how long to wait for the manager to be ready (default 300)
+  --json          one object per device: domain, domid, uuid, result, error
 ";
 
 pub const DELETE_HELP: &str = "\

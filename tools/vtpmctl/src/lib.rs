@@ -1,8 +1,9 @@
 //! `vtpmctl`, the dom0 tool for vTPM stub domains (issue 9): `create`, `list`, `show`,
-//! `delete`, `start`, `probe`, and through the manager's management ordinals `backup`,
-//! `restore`, `manager-key`, `export`, `import`, `install` (the manager at boot; and the manager's view in `list`, its record
-//! removed by `delete`), in the manner of xl and swtpm_setup (subcommands,
-//! `--help`, exit codes 0/1/2, one plain error line, `--json` where a script parses the output).
+//! `delete`, `start`, `probe`, `install` (the manager at boot), `reattach` (running vtpms onto
+//! a restarted manager), and through the manager's management ordinals `backup`, `restore`,
+//! `manager-key`, `export`, `import` (and the manager's view in `list`, its record removed by
+//! `delete`), in the manner of xl and swtpm_setup (subcommands, `--help`, exit codes 0/1/2, one
+//! plain error line, `--json` where a script parses the output).
 //!
 //! The logic is here and host-tested; `main.rs` only hands it the real machine
 //! ([`host::RealHost`]: `xl` through `std::process`, xenstore through `xen-dom0`). The registry
@@ -108,10 +109,14 @@ fn dispatch(args: &[String], state_dir: Option<PathBuf>, host: &mut dyn Host, ou
         "manager-key" => (cli::MANAGER_KEY_HELP, &["--manager"], &["--json"], cmd::migrate::manager_key),
         "export" => (cli::EXPORT_HELP, &["--to"], &[], cmd::migrate::export),
         "import" => (cli::IMPORT_HELP, &["--disk", "--manager"], &[], cmd::migrate::import),
+        "reattach" => (cli::REATTACH_HELP, &["--manager", "--timeout"], &["--json"], cmd::reattach::run),
         "hvm" => (cli::HVM_HELP, &["--socket"], &["--tpm2", "--crb", "--json"], cmd::hvm::run),
-        "install" => {
-            (cli::INSTALL_HELP, &["--cfg", "--init", "--root", "--xl"], &["--force", "--print"], cmd::install::run)
-        }
+        "install" => (
+            cli::INSTALL_HELP,
+            &["--cfg", "--init", "--root", "--xl", "--vtpmctl"],
+            &["--force", "--print"],
+            cmd::install::run,
+        ),
         other => return Err(usage(format!("unknown command {other:?} (see vtpmctl --help)"))),
     };
     let a = Args::parse(cmd, rest, values, flags)?;

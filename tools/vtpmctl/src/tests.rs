@@ -657,13 +657,14 @@ fn install_root(t: &T, systemd: bool) -> String {
 fn install_writes_a_systemd_unit_for_the_manager_once() {
     let mut t = T::new();
     let root = install_root(&t, true);
-    let o = t.run(&["install", "--root", &root]);
+    let o = t.run(&["install", "--root", &root, "--vtpmctl", "/usr/local/bin/vtpmctl"]);
     assert_eq!(o.code, 0, "{}", o.err);
     assert!(o.out.contains("systemctl daemon-reload && systemctl enable --now vtpmmgr.service"), "{}", o.out);
     let unit = fs::read_to_string(t.p("root/etc/systemd/system/vtpmmgr.service")).unwrap();
     for line in [
         "ExecStart=/bin/sh -c '/usr/sbin/xl domid vtpmmgr >/dev/null 2>&1 || exec /usr/sbin/xl create /etc/xen/vtpmmgr.cfg'",
         "ExecStop=/bin/sh -c '! /usr/sbin/xl domid vtpmmgr >/dev/null 2>&1 || exec /usr/sbin/xl shutdown -w vtpmmgr'",
+        "ExecStartPost=-/usr/local/bin/vtpmctl reattach --manager vtpmmgr",
         "Before=xendomains.service",
         "Type=oneshot",
         "RemainAfterExit=yes",
@@ -672,15 +673,19 @@ fn install_writes_a_systemd_unit_for_the_manager_once() {
         assert!(unit.lines().any(|l| l == line), "no line {line:?} in\n{unit}");
     }
     // again: unchanged; changed by hand: refused and left; --force replaces it
-    let o = t.run(&["install", "--root", &root]);
+    let o = t.run(&["install", "--root", &root, "--vtpmctl", "/usr/local/bin/vtpmctl"]);
     assert!(o.code == 0 && o.out.contains("already installed"), "{}", o.out);
     fs::write(t.p("root/etc/systemd/system/vtpmmgr.service"), "mine\n").unwrap();
     let o = t.run(&["install", "--root", &root]);
     assert!(o.code == 1 && o.err.contains("exists with other contents; nothing written"), "{}", o.err);
     assert_eq!(fs::read_to_string(t.p("root/etc/systemd/system/vtpmmgr.service")).unwrap(), "mine\n");
-    let o = t.run(&["install", "--root", &root, "--force"]);
+    let o = t.run(&["install", "--root", &root, "--force", "--vtpmctl", "/usr/local/bin/vtpmctl"]);
     assert_eq!(o.code, 0, "{}", o.err);
     assert_eq!(fs::read_to_string(t.p("root/etc/systemd/system/vtpmmgr.service")).unwrap(), unit);
+    // by default the unit names this vtpmctl
+    let o = t.run(&["install", "--root", &root, "--print"]);
+    let me = std::env::current_exe().unwrap();
+    assert!(o.out.contains(&format!("ExecStartPost=-{} reattach --manager vtpmmgr", me.display())), "{}", o.out);
     // --print writes nothing
     let o = t.run(&["install", "--root", &root, "--print", "--xl", "/usr/local/sbin/xl"]);
     assert!(o.code == 0 && o.out.contains("exec /usr/local/sbin/xl create"), "{}", o.out);
@@ -720,7 +725,11 @@ fn the_sysv_script_starts_stops_and_reports_the_manager_through_xl() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&xl, fs::Permissions::from_mode(0o755)).unwrap();
-    let o = t.run(&["install", "--root", &root, "--xl", xl.to_str().unwrap()]);
+    // a fake vtpmctl that logs its arguments into the same log
+    let vtpmctl = t.p("vtpmctl");
+    fs::write(&vtpmctl, format!("#!/bin/sh\necho \"vtpmctl $*\" >> {}\n", log.display())).unwrap();
+    fs::set_permissions(&vtpmctl, fs::Permissions::from_mode(0o755)).unwrap();
+    let o = t.run(&["install", "--root", &root, "--xl", xl.to_str().unwrap(), "--vtpmctl", vtpmctl.to_str().unwrap()]);
     assert_eq!(o.code, 0, "{}", o.err);
     assert!(o.out.contains("update-rc.d vtpmmgr defaults"), "{}", o.out);
     let script = t.p("root/etc/init.d/vtpmmgr");
@@ -738,7 +747,11 @@ fn the_sysv_script_starts_stops_and_reports_the_manager_through_xl() {
     assert_eq!(status("bogus"), Some(2));
     let calls = fs::read_to_string(&log).unwrap();
     let calls: Vec<&str> = calls.lines().filter(|l| !l.starts_with("domid")).collect();
-    assert_eq!(calls, ["create /etc/xen/vtpmmgr.cfg", "shutdown -w vtpmmgr"], "only one create and one shutdown");
+    assert_eq!(
+        calls,
+        ["create /etc/xen/vtpmmgr.cfg", "vtpmctl reattach --manager vtpmmgr", "shutdown -w vtpmmgr"],
+        "only one create (then reattach) and one shutdown"
+    );
 }
 
 #[test]
@@ -749,6 +762,7 @@ fn install_refuses_bad_cfgs_and_paths_and_writes_nothing() {
     assert_eq!(t.run(&["install", "--root", &root, "--cfg", "etc/xen/vtpmmgr.cfg"]).code, 2, "relative");
     assert_eq!(t.run(&["install", "--root", &root, "--cfg", "/etc/xen/my mgr.cfg"]).code, 2, "a space");
     assert_eq!(t.run(&["install", "--root", &root, "--init", "upstart"]).code, 2);
+    assert_eq!(t.run(&["install", "--root", &root, "--vtpmctl", "vtpmctl"]).code, 2, "relative");
     let o = t.run(&["install", "--root", &root, "--cfg", "/etc/xen/none.cfg"]);
     assert!(o.code == 1 && o.err.contains("cannot read the manager's cfg"), "{}", o.err);
     for (text, why) in [
@@ -765,4 +779,154 @@ fn install_refuses_bad_cfgs_and_paths_and_writes_nothing() {
     assert_eq!(t.snapshot(), before, "nothing written");
     assert!(t.run(&["install", "--help"]).out.starts_with("usage: vtpmctl install"));
     assert!(t.run(&["--help"]).out.contains("install "));
+}
+
+/// A vtpm domain `domid` whose device 0 points at manager domid `mgr` (`backend_dir`: whether
+/// the backend's directory is still there).
+fn vtpm_device(h: &mut FakeHost, domid: u16, name: &str, mgr: u16, backend_dir: bool) {
+    h.xs.add_domain(domid, name);
+    let (fe, be) =
+        (format!("/local/domain/{domid}/device/vtpm/0"), format!("/local/domain/{mgr}/backend/vtpm/{domid}/0"));
+    h.xs.set(&format!("{fe}/backend"), &be);
+    h.xs.set(&format!("{fe}/backend-id"), &mgr.to_string());
+    h.xs.set(&format!("{fe}/state"), "4");
+    if backend_dir {
+        h.xs.set(&format!("{be}/state"), "4");
+    }
+}
+
+const UUID_A: &str = "ac0a5b9e-7b92-4dab-9c3f-2d0c4e1a9f01";
+const UUID_B: &str = "5d1c7e42-0b9a-4f63-8e21-7a4b3c2d1e0f";
+
+/// The manager restarted as domid 7 (it was 3): vtpm-a (8) still points at the dead 3, vtpm-b
+/// (10) was already re-attached, guest-a (9) uses vtpm-a, vtpm-c (11) belongs to another manager.
+fn restarted_manager() -> T {
+    let mut t = T::new();
+    let h = &mut t.host;
+    h.xs.add_domain(7, "vtpmmgr");
+    h.xs.add_domain(4, "other-mgr");
+    vtpm_device(h, 8, "vtpm-a", 3, false);
+    vtpm_device(h, 10, "vtpm-b", 7, true);
+    vtpm_device(h, 11, "vtpm-c", 4, true);
+    h.xs.add_domain(9, "guest-a");
+    h.list_json = format!(
+        r#"[{{"domid":0,"config":{{"c_info":{{"name":"Domain-0"}}}}}},
+            {{"domid":7,"config":{{"c_info":{{"name":"vtpmmgr"}}}}}},
+            {{"domid":8,"config":{{"c_info":{{"name":"vtpm-a"}},"vtpms":[{{"backend_domid":3,"backend_domname":"vtpmmgr","uuid":"{UUID_A}"}}]}}}},
+            {{"domid":9,"config":{{"c_info":{{"name":"guest-a"}},"vtpms":[{{"backend_domid":8,"backend_domname":"vtpm-a"}}]}}}},
+            {{"domid":10,"config":{{"c_info":{{"name":"vtpm-b"}},"vtpms":[{{"backend_domid":7,"backend_domname":"vtpmmgr","uuid":"{UUID_B}"}}]}}}},
+            {{"domid":11,"config":{{"c_info":{{"name":"vtpm-c"}},"vtpms":[{{"backend_domid":4,"backend_domname":"other-mgr","uuid":"{UUID_B}"}}]}}}}]"#
+    );
+    t
+}
+
+#[test]
+fn reattach_remakes_the_devices_of_a_restarted_manager_with_libxls_uuids() {
+    let mut t = restarted_manager();
+    let r = t.run(&["reattach"]);
+    assert_eq!(r.code, 0, "{}{}", r.out, r.err);
+    assert_eq!(
+        t.host.commands,
+        ["xl list -l", "xl vtpm-detach 8 0", &format!("xl vtpm-attach 8 backend=vtpmmgr uuid={UUID_A}")]
+    );
+    assert!(
+        r.out.contains(&format!("vtpm-a: vtpm device re-attached to vtpmmgr (domid 7) as device 0, uuid {UUID_A}")),
+        "{}",
+        r.out
+    );
+    assert!(r.out.contains("vtpm-b: vtpm device 0 already on vtpmmgr (domid 7)"), "{}", r.out);
+    assert!(!r.out.contains("vtpm-c") && !r.out.contains("guest-a"), "{}", r.out);
+    let xs = &t.host.xs.tree;
+    assert_eq!(xs["/local/domain/8/device/vtpm/0/backend-id"], "7");
+    assert_eq!(xs["/local/domain/7/backend/vtpm/8/0/uuid"], UUID_A);
+    // the other manager's device is untouched
+    assert_eq!(xs["/local/domain/11/device/vtpm/0/backend-id"], "4");
+
+    // a second run finds everything attached and runs no xl device command
+    t.host.commands.clear();
+    let r = t.run(&["reattach", "--json"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(t.host.commands, ["xl list -l"]);
+    assert_eq!(r.out.matches("\"result\":\"attached\"").count(), 2, "{}", r.out);
+}
+
+#[test]
+fn reattach_failures_are_reported_per_device_and_in_the_exit_code() {
+    let mut t = restarted_manager();
+    t.host.xl_fails.insert("vtpm-attach".into(), "libxl: error: backend domain not found".into());
+    let r = t.run(&["reattach", "--manager", "vtpmmgr"]);
+    assert_eq!(r.code, 1);
+    assert!(r.out.contains("vtpm-a: FAILED: xl vtpm-attach 8 backend=vtpmmgr uuid="), "{}", r.out);
+    assert!(r.out.contains("backend domain not found"), "{}", r.out);
+    assert!(r.err.contains("reattach: 1 of 2 vtpm devices not re-attached"), "{}", r.err);
+
+    // no manager running: nothing is touched
+    let mut t = restarted_manager();
+    t.host.xs.remove_domain(7);
+    let r = t.run(&["reattach"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("the manager vtpmmgr is not running; start it first"), "{}", r.err);
+    assert!(t.host.commands.is_empty());
+
+    // xl's listing unusable
+    let mut t = restarted_manager();
+    t.host.list_json = "Parsing config\n".into();
+    let r = t.run(&["reattach"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("xl list -l printed no JSON"), "{}", r.err);
+    assert_eq!(t.host.commands, ["xl list -l"]);
+
+    // nobody uses the manager
+    let mut t = restarted_manager();
+    let r = t.run(&["reattach", "--manager", "other"]);
+    assert_eq!(r.code, 1, "{}", r.err);
+    assert!(r.err.contains("the manager other is not running"));
+    t.host.xs.add_domain(12, "idle-mgr");
+    let r = t.run(&["reattach", "--manager", "idle-mgr"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(
+        r.out,
+        "(no console log of idle-mgr: not waiting for its ready line)\nno running domain has a vtpm device served by idle-mgr\n"
+    );
+}
+
+#[test]
+fn reattach_waits_for_the_managers_ready_line_in_its_last_run() {
+    let mut t = restarted_manager();
+    // the log of the crashed run, then the new run still unsealing
+    t.host.consoles.insert(
+        "vtpmmgr".into(),
+        "vtpmmgr-stubdom 0.1.0 (Rust) starting\nINFO[VTPM]: Waiting for commands from vTPM's:\nvtpmmgr-stubdom 0.1.0 (Rust) starting\n".into(),
+    );
+    t.host.pending_console.push((
+        t.host.now + 20_000,
+        "vtpmmgr".into(),
+        "INFO[VTPM]: Waiting for commands from vTPM's:".into(),
+    ));
+    let t0 = t.host.now;
+    let r = t.run(&["reattach"]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(t.host.now - t0 >= 20_000, "waited for the new run's ready line");
+    assert!(r.out.contains("vtpm-a: vtpm device re-attached"), "{}", r.out);
+
+    // never ready: a timeout, nothing touched
+    let mut t = restarted_manager();
+    t.host.consoles.insert("vtpmmgr".into(), "vtpmmgr-stubdom 0.1.0 (Rust) starting\n".into());
+    let r = t.run(&["reattach", "--timeout", "5"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("the manager vtpmmgr is not ready after 5 s"), "{}", r.err);
+    assert!(t.host.commands.is_empty());
+
+    // failed to start
+    let mut t = restarted_manager();
+    t.host.consoles.insert(
+        "vtpmmgr".into(),
+        "vtpmmgr-stubdom 0.1.0 (Rust) starting\nERROR: the sealed root does not unseal\n".into(),
+    );
+    let r = t.run(&["reattach"]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("failed to start: ERROR: the sealed root does not unseal"), "{}", r.err);
+    assert!(t.host.commands.is_empty());
+    assert_eq!(t.run(&["reattach", "--timeout", "x"]).code, 2);
+    assert!(t.run(&["--help"]).out.contains("reattach "));
 }

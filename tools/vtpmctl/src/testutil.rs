@@ -156,6 +156,10 @@ pub struct FakeHost {
     pub probed_peer: Option<u16>,
     /// In-process managers by domain name (the real service over an in-memory disk).
     pub managers: BTreeMap<String, InProcessManager>,
+    /// What `xl list -l` prints.
+    pub list_json: String,
+    /// xl subcommands (`vtpm-attach`, …) that fail with this message.
+    pub xl_fails: BTreeMap<String, String>,
 }
 
 /// A manager in the test's process: `vtpmmgr_core::Service` over an in-memory disk, its root
@@ -243,6 +247,8 @@ impl Default for FakeHost {
             disk_space_mib: None,
             probed_peer: None,
             managers: BTreeMap::new(),
+            list_json: "[]".into(),
+            xl_fails: BTreeMap::new(),
         }
     }
 }
@@ -267,7 +273,39 @@ impl Host for FakeHost {
         if program != "xl" {
             return Err(format!("cannot run {program}: not found"));
         }
+        if let Some(msg) = args.first().and_then(|a| self.xl_fails.get(*a)) {
+            return Ok(CmdOutput { code: Some(1), stdout: String::new(), stderr: format!("{msg}\n") });
+        }
+        let ok = || CmdOutput { code: Some(0), stdout: String::new(), stderr: String::new() };
         match args {
+            ["list", "-l"] => Ok(CmdOutput { code: Some(0), stdout: self.list_json.clone(), stderr: String::new() }),
+            ["vtpm-detach", dom, devid] => {
+                self.xs.rm(XsTx::NONE, &format!("/local/domain/{dom}/device/vtpm/{devid}")).unwrap();
+                Ok(ok())
+            }
+            ["vtpm-attach", dom, backend, uuid] => {
+                let (Some(mgr), Some(uuid)) = (backend.strip_prefix("backend="), uuid.strip_prefix("uuid=")) else {
+                    return Ok(CmdOutput { code: Some(1), stdout: String::new(), stderr: "bad args\n".into() });
+                };
+                let Some(m) = crate::status::domains(&mut self.xs).unwrap().get(mgr).copied() else {
+                    return Ok(CmdOutput { code: Some(1), stdout: String::new(), stderr: "no such backend\n".into() });
+                };
+                let devid = (0..)
+                    .find(|i| {
+                        !self.xs.tree.keys().any(|k| k.starts_with(&format!("/local/domain/{dom}/device/vtpm/{i}/")))
+                    })
+                    .unwrap();
+                let (fe, be) = (
+                    format!("/local/domain/{dom}/device/vtpm/{devid}"),
+                    format!("/local/domain/{m}/backend/vtpm/{dom}/{devid}"),
+                );
+                self.xs.set(&format!("{fe}/backend"), &be);
+                self.xs.set(&format!("{fe}/backend-id"), &m.to_string());
+                self.xs.set(&format!("{fe}/state"), "1");
+                self.xs.set(&format!("{be}/state"), "2");
+                self.xs.set(&format!("{be}/uuid"), uuid);
+                Ok(ok())
+            }
             ["create", cfg] => match self.on_create.get(*cfg).cloned() {
                 Some(OnCreate::Boot { domid, console, after_ms, manager_link }) => {
                     let name = self.cfg_names.get(*cfg).cloned().unwrap_or_else(|| "unnamed".into());

@@ -159,7 +159,10 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             tis::NAME => planned.push(Planned::Tis(tis::plan(&mut plan, &cfgdir, o.tpm)?)),
             blk::NAME => planned.push(Planned::Blk(blk::plan(&mut plan, &cfgdir)?)),
             persist::NAME => planned.push(Planned::Persist(Box::new(persist::plan(&mut plan, &cfgdir, o.tpm)?))),
-            multi::NAME => planned.push(Planned::Multi(Box::new(multi::plan(&mut plan, &cfgdir, o.tpm)?))),
+            multi::NAME => {
+                let bin = build::dom0_tools()?;
+                planned.push(Planned::Multi(Box::new(multi::plan(&mut plan, &cfgdir, o.tpm, &bin)?)))
+            }
             lifecycle::NAME => planned.push(Planned::Lifecycle(Box::new(lifecycle::plan(&mut plan, &cfgdir)?))),
             tpm2_guest::NAME => planned.push(Planned::Tpm2Guest(Box::new(tpm2_guest::plan(&mut plan, &cfgdir)?))),
             vtpmctl::NAME => {
@@ -267,6 +270,11 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
         done_marker: "@@xt plan-done",
         ready_marker: "@@xt dom0-ready",
         ready_within: Duration::from_secs(180),
+        memory_mib: if planned.iter().any(|p| matches!(p, Planned::Multi(..))) {
+            qemu::MEMORY_MIB_MULTI
+        } else {
+            qemu::MEMORY_MIB
+        },
     };
     let show = o.show_consoles;
     let mut t_boot = Instant::now();

@@ -5,7 +5,19 @@
 //! different (four TPMs, not one shared). Then guest 2 is shut down (its vtpm powers off) while
 //! the other three keep running; vtpm 2 and guest 2 start again (`xt-guest-persist 2`): its
 //! TPM is restored from the manager that kept serving the others — owned, same EK, the blob
-//! unseals, the NV data is there. The test bed's QEMU has memory for four guests at once.
+//! unseals, the NV data is there. The test bed's QEMU has memory for four guests at once
+//! (`qemu::MEMORY_MIB_MULTI`).
+//!
+//! **The manager restarted while the four guests use their vtpms** (issue 8, issue 9): after
+//! phase 1 each guest waits for dom0's go (`data/xt-go`) and then writes new data to its NV
+//! index (a permanent change: its vtpm must save through the manager) and reads it back. The
+//! manager is destroyed with `xl destroy` (a crash); guest 4 gets its go at once, so its vtpm's
+//! save finds no manager (the guest still gets its answer; the vtpm says the save failed and
+//! retries). The manager is created again from the same cfg and disk; `vtpmctl reattach` points
+//! the four vtpms' devices at it (the uuids from libxl's record); guests 1-3 get their go. Every
+//! vtpm must say it reconnected, vtpm 4 that its state was saved again, and pair 2's restart
+//! afterwards must restore the data written after the manager restart: the save went through
+//! the new manager.
 
 use super::log::{Event, ScenarioLog};
 use super::persist::{
@@ -27,6 +39,13 @@ const RESTARTED: usize = 2;
 const MGR_DISK: &str = "/var/lib/xtask/multi-vtpmmgr.img";
 /// Each guest's memory (MB), below `scenarios::TEST_GUEST_MEMORY` so four fit at once.
 const MULTI_GUEST_MEMORY: &str = "416";
+/// The pair whose guest writes while the manager is away (1-based).
+const DURING_OUTAGE: usize = 4;
+/// The first manager instance's console log, moved aside before the restart.
+const FIRST_MGR: &str = "multi-mgr-first";
+/// The `timed` label of `vtpmctl reattach`.
+const REATTACH: &str = "reattach";
+const CONLOG: &str = "/var/log/xen/console";
 
 fn uuid(k: usize) -> String {
     format!("0b5e2c4d-{k:04x}-4e6f-9a1b-3c5d7e9f1a2b")
@@ -58,7 +77,15 @@ impl Planned {
     }
 }
 
-pub fn plan(plan: &mut Plan, dir: &Path, tpm: Tpm) -> Result<Planned> {
+/// dom0's go for guest `g`: `data/xt-go` = 1 in its xenstore home.
+fn go(plan: &mut Plan, g: &str) {
+    plan.step(format!("sh xenstore-write /local/domain/$(xl domid {g})/data/xt-go 1"));
+}
+
+/// Plans the scenario; `vtpmctl` is the dom0 tool's binary (for `vtpmctl reattach`).
+pub fn plan(plan: &mut Plan, dir: &Path, tpm: Tpm, vtpmctl: &Path) -> Result<Planned> {
+    let bin = std::fs::read(vtpmctl).map_err(|e| format!("read {}: {e}", vtpmctl.display()))?;
+    plan.file("/usr/local/bin/vtpmctl", 0o755, bin);
     let mgr_name = "multi-mgr";
     let mgr = manager_on(dir, &mut plan.notes, mgr_name, MGR_DISK, tpm)?;
     let mut pairs = Vec::new();
@@ -68,6 +95,8 @@ pub fn plan(plan: &mut Plan, dir: &Path, tpm: Tpm) -> Result<Planned> {
             super::persist::guest(dir, &mut plan.notes, &format!("multi-domu-{k}"), &v.name, &guest_disk(k), 1)?;
         // four at once must fit the test bed's ~1.9 GB for guests
         g.cfg.set("memory", MULTI_GUEST_MEMORY);
+        let extra = g.cfg.string("extra").unwrap_or_default();
+        g.cfg.set("extra", &format!("\"{} xt.mgrrestart=1\"", extra.trim()));
         pairs.push((v, g));
     }
     let k = RESTARTED;
@@ -96,6 +125,29 @@ pub fn plan(plan: &mut Plan, dir: &Path, tpm: Tpm) -> Result<Planned> {
     for (_, g) in &pairs {
         plan.wait(&g.name, GUEST_WAIT, "xt-persist: phase 1 done|Kernel panic");
     }
+    // libxl's record of a vtpm's device (what `vtpmctl reattach` reads)
+    plan.step(format!("sh xl list -l {} | grep -A 8 vtpms", pairs[0].0.name));
+    plan.destroy(mgr_name);
+    plan.step(format!("sh mv {CONLOG}/guest-{mgr_name}.log {CONLOG}/guest-{FIRST_MGR}.log"));
+    // one guest's change while no manager runs
+    let g4 = &pairs[DURING_OUTAGE - 1].1.name;
+    go(plan, g4);
+    plan.wait(g4, 240, "xt-persist: phase 1b done|Kernel panic");
+    plan.create(&mgr, 16);
+    plan.wait(mgr_name, MGR_WAIT, &format!("{}|ERROR|panic", ere_literal(WAITING)));
+    plan.timed(REATTACH, &format!("vtpmctl reattach --manager {mgr_name}"));
+    plan.step(format!("sh xenstore-ls /local/domain/$(xl domid {mgr_name})/backend/vtpm"));
+    for (i, (_, g)) in pairs.iter().enumerate() {
+        if i + 1 != DURING_OUTAGE {
+            go(plan, &g.name);
+        }
+    }
+    for (i, (_, g)) in pairs.iter().enumerate() {
+        if i + 1 != DURING_OUTAGE {
+            plan.wait(&g.name, 300, "xt-persist: phase 1b done|Kernel panic");
+        }
+    }
+    plan.console(FIRST_MGR);
     let (v, g) = &pairs[RESTARTED - 1];
     plan.shutdown(&g.name, 120);
     plan.gone(&v.name, 60);
@@ -171,16 +223,72 @@ pub fn check(log: &ScenarioLog, p: &Planned) -> Vec<Check> {
         listed.is_some_and(|l| others.iter().all(|o| l.iter().any(|n| n == o))),
         || format!("xl list: {listed:?}"),
     );
+    check_manager_restart(&mut c, log, p);
     let (v2, g2) = &p.again;
     let (vcon, gcon) = (con(&v2.name), con(&g2.name));
     c.pass_if(format!("{}: restores its state ('{RESTORED}')", v2.name), find(vcon, RESTORED).is_some(), || {
         tail(vcon, 3)
     });
     check_guest(&mut c, log, gcon, &g2.name, 2);
+    let nv = said(gcon, "nvread ");
+    c.pass_if(
+        format!("{}: reads the NV data its guest wrote after the manager restart", g2.name),
+        nv.is_some_and(|l| l.contains(&format!("data: {NV_AFTER_RESTART}"))),
+        || nv.cloned().unwrap_or_else(|| tail(gcon, 4)),
+    );
     check_no_panic(&mut c, vcon, &v2.name);
     check_no_panic(&mut c, gcon, &g2.name);
     check_no_panic(&mut c, mcon, m);
     c.out
+}
+
+/// What the guests write to their NV index after dom0's go (`xt-guest-persist`).
+const NV_AFTER_RESTART: &str = "nv data after mgr restart!";
+
+/// The manager's crash and restart while the four pairs ran.
+fn check_manager_restart(c: &mut Checks, log: &ScenarioLog, p: &Planned) {
+    let empty: Vec<String> = Vec::new();
+    let con = |n: &str| -> &[String] { log.consoles.get(n).map(Vec::as_slice).unwrap_or(&empty) };
+    let first = con(FIRST_MGR);
+    c.pass_if(
+        format!("{}: the first instance was ready before its xl destroy", p.mgr.name),
+        first.iter().any(|l| l.trim_end().ends_with(WAITING)),
+        || tail(first, 3),
+    );
+    let re = log.events.iter().find_map(|e| match e {
+        Event::Timed { label, rc, secs } if label == REATTACH => Some((*rc, secs.clone())),
+        _ => None,
+    });
+    let out = log.xl_output.get(REATTACH).map(Vec::as_slice).unwrap_or(&empty);
+    let reattached = out.iter().filter(|l| l.contains(&format!("re-attached to {}", p.mgr.name))).count();
+    c.pass_if(
+        format!("vtpmctl reattach: the {PAIRS} vtpms' devices re-made on the new manager"),
+        re.as_ref().is_some_and(|(rc, _)| *rc == 0) && reattached == PAIRS,
+        || format!("{re:?}: {}", out.join(" / ")),
+    );
+    for (k, (v, g)) in p.pairs.iter().enumerate() {
+        let (vcon, gcon) = (con(&v.name), con(&g.name));
+        c.pass_if(
+            format!("{}: reconnected to the restarted manager", v.name),
+            find(vcon, "Info: reconnected to the vTPM manager").is_some(),
+            || tail(vcon, 4),
+        );
+        let after = said(gcon, "go after ");
+        c.pass_if(
+            format!("{}: NV write and read back after the manager restart", g.name),
+            after.is_some_and(|l| l.contains("nvwrite rc=0") && l.contains("nvread ok")),
+            || after.cloned().unwrap_or_else(|| tail(gcon, 4)),
+        );
+        if k + 1 == DURING_OUTAGE {
+            let at = |what: &str| vcon.iter().position(|l| l.contains(what));
+            let (failed, again) = (at("ERROR: TPM state not saved"), at("Info: TPM state saved again"));
+            c.pass_if(
+                format!("{}: its save while the manager was away failed, then was made again", v.name),
+                matches!((failed, again), (Some(f), Some(a)) if a > f),
+                || tail(vcon, 6),
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -190,7 +298,8 @@ mod tests {
     #[test]
     fn four_pairs_with_their_own_disks_and_uuids() {
         let mut plan = Plan::default();
-        let p = super::plan(&mut plan, &crate::paths::configs(), Tpm::Tpm12).unwrap();
+        let bin = std::env::current_exe().unwrap();
+        let p = super::plan(&mut plan, &crate::paths::configs(), Tpm::Tpm12, &bin).unwrap();
         assert_eq!(p.pairs.len(), PAIRS);
         for (k, (v, g)) in p.pairs.iter().enumerate() {
             assert!(v.cfg.text.contains(&format!("uuid={}", uuid(k + 1))));

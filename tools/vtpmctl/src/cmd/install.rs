@@ -68,8 +68,21 @@ pub fn manager_name(cfg_text: &str) -> Result<String, String> {
     Ok(name.to_string())
 }
 
-/// The systemd unit for manager `name` started from `cfg` with `xl`.
-pub fn systemd_unit(name: &str, cfg: &str, xl: &str) -> String {
+/// vtpmctl's path in the unit unless `--vtpmctl` names one: this program's own, if it is plain.
+fn own_path() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.to_str().map(str::to_string))
+        .filter(|p| p.starts_with('/') && plain(p, true))
+        .unwrap_or_else(|| DEFAULT_VTPMCTL.to_string())
+}
+
+/// Where vtpmctl is if its own path cannot go into the unit.
+pub const DEFAULT_VTPMCTL: &str = "/usr/sbin/vtpmctl";
+
+/// The systemd unit for manager `name` started from `cfg` with `xl`; `vtpmctl reattach`
+/// afterwards (its failure does not fail the unit: the manager runs).
+pub fn systemd_unit(name: &str, cfg: &str, xl: &str, vtpmctl: &str) -> String {
     format!(
         "# Written by `vtpmctl install`: the vTPM manager stub domain {name}, started at boot.\n\
          [Unit]\n\
@@ -85,6 +98,8 @@ pub fn systemd_unit(name: &str, cfg: &str, xl: &str) -> String {
          RemainAfterExit=yes\n\
          # already running (started by hand): nothing to do\n\
          ExecStart=/bin/sh -c '{xl} domid {name} >/dev/null 2>&1 || exec {xl} create {cfg}'\n\
+         # vtpms still running from before a restart of the manager: onto the new domain\n\
+         ExecStartPost=-{vtpmctl} reattach --manager {name}\n\
          ExecStop=/bin/sh -c '! {xl} domid {name} >/dev/null 2>&1 || exec {xl} shutdown -w {name}'\n\
          TimeoutStartSec=300\n\
          TimeoutStopSec=120\n\
@@ -94,8 +109,9 @@ pub fn systemd_unit(name: &str, cfg: &str, xl: &str) -> String {
     )
 }
 
-/// The LSB init script for manager `name` started from `cfg` with `xl`.
-pub fn sysv_script(name: &str, cfg: &str, xl: &str) -> String {
+/// The LSB init script for manager `name` started from `cfg` with `xl`, then `vtpmctl
+/// reattach`.
+pub fn sysv_script(name: &str, cfg: &str, xl: &str, vtpmctl: &str) -> String {
     format!(
         "#!/bin/sh\n\
          # Written by `vtpmctl install`: the vTPM manager stub domain {name}, started at boot.\n\
@@ -111,6 +127,7 @@ pub fn sysv_script(name: &str, cfg: &str, xl: &str) -> String {
          # Short-Description: vTPM manager stub domain {name}\n\
          ### END INIT INFO\n\
          XL={xl}\n\
+         VTPMCTL={vtpmctl}\n\
          NAME={name}\n\
          CFG={cfg}\n\
          running() {{ \"$XL\" domid \"$NAME\" >/dev/null 2>&1; }}\n\
@@ -118,7 +135,9 @@ pub fn sysv_script(name: &str, cfg: &str, xl: &str) -> String {
          start)\n\
          \x20   running && exit 0\n\
          \x20   echo \"Starting vTPM manager $NAME\"\n\
-         \x20   exec \"$XL\" create \"$CFG\" ;;\n\
+         \x20   \"$XL\" create \"$CFG\" || exit 1\n\
+         \x20   # vtpms still running from before a restart of the manager: onto the new domain\n\
+         \x20   \"$VTPMCTL\" reattach --manager \"$NAME\" || true ;;\n\
          stop)\n\
          \x20   running || exit 0\n\
          \x20   echo \"Stopping vTPM manager $NAME\"\n\
@@ -139,7 +158,9 @@ pub fn run(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
     a.none("install")?;
     let cfg = a.value("--cfg").unwrap_or(DEFAULT_CFG);
     let xl = a.value("--xl").unwrap_or(DEFAULT_XL);
-    for (what, p) in [("--cfg", cfg), ("--xl", xl)] {
+    let own = own_path();
+    let vtpmctl = a.value("--vtpmctl").unwrap_or(&own);
+    for (what, p) in [("--cfg", cfg), ("--xl", xl), ("--vtpmctl", vtpmctl)] {
         if !p.starts_with('/') || !plain(p, true) {
             return Err(usage(format!(
                 "install: {what} must be an absolute path of letters, digits and ._-/ (it goes into the unit as is), not {p:?}"
@@ -157,8 +178,8 @@ pub fn run(ctx: &mut Ctx<'_>, a: &Args) -> Result<(), Fail> {
         None => Init::detect(&root),
     };
     let body = match init {
-        Init::Systemd => systemd_unit(&name, cfg, xl),
-        Init::Sysv => sysv_script(&name, cfg, xl),
+        Init::Systemd => systemd_unit(&name, cfg, xl, vtpmctl),
+        Init::Sysv => sysv_script(&name, cfg, xl, vtpmctl),
     };
     if a.flag("--print") {
         let _ = ctx.out.write_all(body.as_bytes());

@@ -7,6 +7,7 @@ pub mod hvm;
 pub mod install;
 pub mod list;
 pub mod migrate;
+pub mod reattach;
 pub mod start;
 
 use crate::Ctx;
