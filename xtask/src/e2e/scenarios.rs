@@ -25,6 +25,7 @@ pub const ALL: &[&str] = &[
     "vtpm",
     "persist",
     "multi",
+    "mgrmodes",
     "vtpmctl",
     "pvboot",
     "lifecycle",
