@@ -20,7 +20,7 @@ use xen_abi::tpmif::{
 
 use crate::hv::{DomId, EvtchnPort, HvError, PageAccess, Xen, XenbusState, XsError, XsTx};
 use crate::tpm_frame;
-use crate::xenbus::{FrontendLink, Handshake, LinkError, XenbusError, is_gone, join};
+use crate::xenbus::{FrontendLink, Handshake, LinkError, XenbusError, join};
 
 /// How often a request in flight looks whether its backend is still there.
 pub const BACKEND_CHECK_NS: u64 = 500_000_000;
@@ -323,22 +323,9 @@ impl<X: Xen> TpmFront<X> {
     /// Connected (a quick `xl vtpm-detach` + `vtpm-attach` makes a new directory whose backend
     /// starts over at InitWait and will never answer on our old page; found by the model
     /// checker, `docs/model-checking.md`). A request in flight then never gets an answer.
-    ///
-    /// A backend directory that went with its domain reads as EACCES to us, not ENOENT
-    /// ([`is_gone`]; seen under real Xen: an `xl destroy`ed manager looked alive to its vtpms
-    /// until their 30 s deadline). And once the
-    /// toolstack re-pointed our node (`xl vtpm-detach` + `vtpm-attach` to a new backend), our
-    /// `backend` key names another directory, or is gone: that backend is not ours either.
     pub fn backend_gone(&mut self, hv: &mut X) -> bool {
-        let node = join(self.link.nodename(), "backend");
-        match hv.read(XsTx::NONE, &node) {
-            Ok(b) if b.trim_end_matches('\0') != self.link.backend() && !self.link.backend().is_empty() => return true,
-            Err(e) if is_gone(&e) => return true,
-            _ => {}
-        }
         match self.link.backend_state(hv) {
-            Ok(Some(XenbusState::Closing)) | Ok(Some(XenbusState::Closed)) => true,
-            Err(e) if is_gone(&e) => true,
+            Ok(Some(XenbusState::Closing)) | Ok(Some(XenbusState::Closed)) | Err(XsError::NoEnt) => true,
             Ok(Some(s)) => self.phase == Phase::Connected && s != XenbusState::Connected,
             Ok(None) | Err(_) => false,
         }
@@ -409,8 +396,7 @@ impl<X: Xen> TpmFront<X> {
         let Phase::Closing { deadline } = self.phase else { return Poll::Ready(Err(TpmFrontError::NotReady)) };
         self.link.drain_watch(hv);
         let done = match self.link.backend_state(hv) {
-            Ok(Some(XenbusState::Closed)) | Ok(Some(XenbusState::InitWait)) => Some(Ok(())),
-            Err(e) if is_gone(&e) => Some(Ok(())),
+            Ok(Some(XenbusState::Closed)) | Ok(Some(XenbusState::InitWait)) | Err(XsError::NoEnt) => Some(Ok(())),
             _ if hv.now_ns() >= deadline => Some(Err(TpmFrontError::Timeout)),
             _ => None,
         };

@@ -57,15 +57,6 @@ pub fn read_u64<X: XenStore + ?Sized>(xs: &mut X, path: &str) -> Result<u64, Xen
     parse_u64(&v).ok_or_else(|| XenbusError::BadValue(String::from(path)))
 }
 
-/// True if a read failed because the node is not there for us: ENOENT, or EACCES. xenstored
-/// answers for a missing node by the permissions of its nearest existing ancestor, so a peer
-/// domain's directory that went with its domain (`xl destroy`) reads as EACCES to us: the
-/// ancestor is `/local/domain`, which other domains may not read (seen under real Xen; the
-/// simulated store does the same, `tests/src/simxen/store.rs`).
-pub fn is_gone(e: &XsError) -> bool {
-    matches!(e, XsError::NoEnt | XsError::Access)
-}
-
 /// Reads a decimal key that may be missing (missing → `default`; garbage → error).
 pub fn read_u64_or<X: XenStore + ?Sized>(xs: &mut X, path: &str, default: u64) -> Result<u64, XenbusError> {
     match xs.read(XsTx::NONE, path) {
@@ -316,7 +307,7 @@ impl<P: crate::hv::PageAccess> FrontendLink<P> {
             Ok(Some(XenbusState::Closing)) | Ok(Some(XenbusState::Closed)) if self.backend_seen_up => {
                 return Err(LinkError::BackendClosed);
             }
-            Err(e) if is_gone(&e) => return Err(LinkError::BackendClosed),
+            Err(XsError::NoEnt) => return Err(LinkError::BackendClosed),
             Err(e) => return Err(e.into()),
             _ => {}
         }

@@ -8,24 +8,19 @@
 //! counted ([`Manager::round_trips`]).
 //!
 //! **A manager that went away** (destroyed or restarted while this vtpm runs: the C vtpm
-//! needs the manager to outlive it) is noticed before a request is sent (`TpmFront::
-//! backend_gone`: its backend directory went, or `device/vtpm/0` was re-pointed), by the
-//! request in flight (`TpmFront::transact` says `BackendClosed`) or by its deadline. The
+//! needs the manager to outlive it) is noticed by the request in flight (its backend
+//! directory or state goes; `TpmFront::transact` says `BackendClosed`) or by its deadline. The
 //! request is then retried once on a new connection to whatever backend `device/vtpm/0` names
 //! by then (the toolstack re-points it with `xl vtpm-detach` / `xl vtpm-attach` when the new
-//! manager runs, e.g. `vtpmctl reattach`), waiting at most [`RECONNECT_WAIT_NS`] for a backend
-//! that is there; with no live backend there yet the request fails at once and the caller
-//! retries later. So a guest's command is not held while the manager is away: a Linux guest
-//! gives up on a command after its TPM duration (3 s for most ordinals, from our
-//! TPM_CAP_PROPERTY durations), and its change is kept in memory and saved when the manager is
-//! back. A backend whose `uuid` is not the one this vtpm started with is refused: its record
-//! belongs to another vTPM.
+//! manager runs), waiting at most [`RECONNECT_WAIT_NS`]; the caller retries later otherwise.
+//! A backend whose `uuid` is not the one this vtpm started with is refused: its record belongs
+//! to another vTPM.
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use drivers::hv::{Xen, XenbusState, XsTx};
+use drivers::hv::{Xen, XsTx};
 use drivers::tpmfront::{FrontStyle, TpmFront, TpmFrontError};
 use vtpm_store::{OwnerUuid, RecordDigest, RecordKey};
 use vtpmmgr_core::proto::{self, RC_NO_RECORD, ReplyError};
@@ -42,9 +37,8 @@ pub const CONNECT_TIMEOUT_NS: u64 = 10_000_000_000;
 pub const REQUEST_TIMEOUT_NS: u64 = 30_000_000_000;
 /// Pause between connection attempts that failed at once (no backend directory yet).
 const RETRY_NS: u64 = 1_000_000_000;
-/// How long one request waits for the handshake with a manager that is back (its backend
-/// directory is there, InitWait or Connected).
-pub const RECONNECT_WAIT_NS: u64 = 2_000_000_000;
+/// How long one request waits for a manager that went away to be back.
+pub const RECONNECT_WAIT_NS: u64 = 10_000_000_000;
 /// The SAVEHASHKEY / LOADHASHKEY blob: the record's SHA-256 ‖ its ChaCha20-Poly1305 key.
 pub const BLOB_LEN: usize = 64;
 
@@ -140,12 +134,6 @@ impl<X: Xen> Manager<X> {
     /// `device/vtpm/0` names now, waiting at most [`RECONNECT_WAIT_NS`].
     fn reconnect(&mut self, hv: &mut X) -> Result<(), String> {
         self.front.abandon(hv);
-        let backend = backend_path(hv);
-        match drivers::xenbus::read_state(hv, &backend) {
-            Ok(Some(XenbusState::InitWait | XenbusState::Initialised | XenbusState::Connected)) => {}
-            Ok(s) => return Err(format!("{backend} is not serving (state {s:?})")),
-            Err(e) => return Err(format!("no manager backend at {backend} ({e:?})")),
-        }
         let mut front = TpmFront::<X>::new(MANAGER_NODE);
         front.connect(hv, FrontStyle::MiniOs, RECONNECT_WAIT_NS).map_err(|e| format!("{e:?}"))?;
         let backend = backend_path(hv);
@@ -170,13 +158,6 @@ impl<X: Xen> Manager<X> {
 
     fn call(&mut self, hv: &mut X, frame: &[u8]) -> Result<Vec<u8>, String> {
         self.round_trips += 1;
-        if self.front.is_connected() && self.front.backend_gone(hv) {
-            self.notes.push(format!(
-                "Warning: the vTPM manager went away ({MANAGER_NODE} -> {}: its backend is gone); reconnecting",
-                self.backend
-            ));
-            self.front.abandon(hv);
-        }
         if self.front.is_connected() {
             match self.front.transact(hv, frame, REQUEST_TIMEOUT_NS) {
                 Ok(r) => return Ok(r),

@@ -30,7 +30,7 @@ pub fn cmd(args: &[String]) -> Result<()> {
         "-p",
         "pvgrub-measure",
     ]))?;
-    let bin = crate::build::target_dir().join("release/pvgrub-measure");
+    let bin = paths::repo().join("target/release/pvgrub-measure");
     let mut ms = Vec::new();
     let mut last = String::new();
     for _ in 0..RUNS {

@@ -30,8 +30,8 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// cargo's build directory (`CARGO_TARGET_DIR`, else `target/` in the repository).
-pub fn target_dir() -> PathBuf {
+/// The cargo target directory (honours `CARGO_TARGET_DIR`).
+fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| paths::repo().join("target"))
 }
 

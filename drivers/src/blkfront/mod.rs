@@ -523,7 +523,7 @@ impl<X: Xen> BlkFront<X> {
         let Phase::Closing { deadline, released } = self.phase else { return Poll::Ready(Err(BlkError::NotReady)) };
         self.link.drain_watch(hv);
         let be = self.link.backend_state(hv);
-        let gone = matches!(&be, Err(e) if crate::xenbus::is_gone(e));
+        let gone = matches!(be, Err(XsError::NoEnt));
         let be = be.ok().flatten();
         if !released && (gone || matches!(be, Some(XenbusState::Closing) | Some(XenbusState::Closed))) {
             self.release(hv);

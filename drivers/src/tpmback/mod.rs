@@ -47,7 +47,7 @@ use alloc::vec::Vec;
 
 use crate::hv::{DomId, EvtchnPort, GrantRef, HvError, Xen, XenbusState, XsError, XsTx};
 use crate::uuid::parse_uuid;
-use crate::xenbus::{self, is_gone, join, read_state, switch_state};
+use crate::xenbus::{self, join, read_state, switch_state};
 use page::{Connection, PageEvent};
 
 /// The xenstore directory we watch, relative to our own `/local/domain/<self>`.
@@ -466,8 +466,9 @@ impl<X: Xen> TpmBack<X> {
         let mut idx = 0;
         while idx < self.instances.len() {
             let inst = &self.instances[idx];
-            let recreated = matches!(hv.read(XsTx::NONE, &join(&inst.be_dir, "feature-protocol-v2")), Err(ref e) if is_gone(e))
-                && !matches!(inst.phase, Phase::Refused | Phase::Foreign);
+            let recreated =
+                matches!(hv.read(XsTx::NONE, &join(&inst.be_dir, "feature-protocol-v2")), Err(XsError::NoEnt))
+                    && !matches!(inst.phase, Phase::Refused | Phase::Foreign);
             if present.contains(&inst.id) && !recreated {
                 idx += 1;
                 continue;
@@ -664,11 +665,10 @@ impl<X: Xen> TpmBack<X> {
             // A missing `state` in a frontend dir that is still there is Unknown (security
             // review L2: the guest owns that node and may delete it; that is no reason to
             // tear down the toolstack's device).
-            // (A frontend domain that was destroyed reads as EACCES, not ENOENT: `is_gone`.)
-            Err(e) if is_gone(&e) && !matches!(hv.directory(XsTx::NONE, &fe_dir), Err(ref d) if is_gone(d)) => {
+            Err(XsError::NoEnt) if !matches!(hv.directory(XsTx::NONE, &fe_dir), Err(XsError::NoEnt)) => {
                 Some(XenbusState::Unknown)
             }
-            Err(e) if is_gone(&e) => {
+            Err(XsError::NoEnt) => {
                 log::info!("tpmback: frontend {} vanished; cleaning up", fe_dir);
                 self.disconnect(hv, idx);
                 let _ = switch_state(hv, &be_dir, XenbusState::Closed);

@@ -98,20 +98,6 @@ impl Default for Store {
     }
 }
 
-/// The error for a node that is not there, as xenstored gives it: ENOENT only to a domain that
-/// may read the nearest existing ancestor, EACCES otherwise (so another domain's vanished
-/// directory under `/local/domain` reads as EACCES, not ENOENT).
-fn missing(t: &BTreeMap<String, Node>, dom: u16, p: &str) -> XsError {
-    let mut cur = p;
-    while let Some(par) = parent(cur) {
-        if let Some(n) = t.get(par) {
-            return if can_read(dom, n) { XsError::NoEnt } else { XsError::Access };
-        }
-        cur = par;
-    }
-    XsError::NoEnt
-}
-
 impl Store {
     /// A store holding only `/` (owned by dom0).
     pub fn new() -> Self {
@@ -161,7 +147,7 @@ impl Store {
     pub fn read(&mut self, dom: u16, tx: u32, path: &str) -> Result<String, XsError> {
         let p = resolve(dom, path);
         let t = self.tree_for(dom, tx)?;
-        let n = t.get(&p).ok_or_else(|| missing(t, dom, &p))?;
+        let n = t.get(&p).ok_or(XsError::NoEnt)?;
         if !can_read(dom, n) {
             return Err(XsError::Access);
         }
@@ -172,7 +158,7 @@ impl Store {
     pub fn directory(&mut self, dom: u16, tx: u32, path: &str) -> Result<Vec<String>, XsError> {
         let p = resolve(dom, path);
         let t = self.tree_for(dom, tx)?;
-        let n = t.get(&p).ok_or_else(|| missing(t, dom, &p))?;
+        let n = t.get(&p).ok_or(XsError::NoEnt)?;
         if !can_read(dom, n) {
             return Err(XsError::Access);
         }

@@ -10,7 +10,6 @@ pub mod config;
 pub mod dom0_tpm;
 pub mod lifecycle;
 pub mod log;
-pub mod mgr_modes;
 pub mod multi;
 pub mod persist;
 pub mod plan;
@@ -102,7 +101,6 @@ enum Planned {
     Lifecycle(Box<lifecycle::Planned>),
     Tpm2Guest(Box<tpm2_guest::Planned>),
     Multi(Box<multi::Planned>),
-    MgrModes(Box<mgr_modes::Planned>),
     Vtpmctl(Domain),
     Pvboot(Box<pvboot::Planned>),
     Dom0Tpm,
@@ -165,7 +163,6 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
                 let bin = build::dom0_tools()?;
                 planned.push(Planned::Multi(Box::new(multi::plan(&mut plan, &cfgdir, o.tpm, &bin)?)))
             }
-            mgr_modes::NAME => planned.push(Planned::MgrModes(Box::new(mgr_modes::plan(&mut plan, &cfgdir)?))),
             lifecycle::NAME => planned.push(Planned::Lifecycle(Box::new(lifecycle::plan(&mut plan, &cfgdir)?))),
             tpm2_guest::NAME => planned.push(Planned::Tpm2Guest(Box::new(tpm2_guest::plan(&mut plan, &cfgdir)?))),
             vtpmctl::NAME => {
@@ -216,7 +213,6 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
             Planned::Lifecycle(p) => p.domains(),
             Planned::Tpm2Guest(p) => p.domains(),
             Planned::Multi(p) => p.domains(),
-            Planned::MgrModes(p) => p.domains(),
             Planned::Vtpmctl(d) => vec![d],
             Planned::Pvboot(p) => p.domains(),
             Planned::Dom0Tpm => Vec::new(),
@@ -348,9 +344,6 @@ pub fn run(o: &Opts) -> Result<Vec<Check>> {
                 checks.extend(persist::check(parsed.scenarios.get(persist::NAME).unwrap_or(&empty), p))
             }
             Planned::Multi(p) => checks.extend(multi::check(parsed.scenarios.get(multi::NAME).unwrap_or(&empty), p)),
-            Planned::MgrModes(p) => {
-                checks.extend(mgr_modes::check(parsed.scenarios.get(mgr_modes::NAME).unwrap_or(&empty), p))
-            }
             Planned::Lifecycle(p) => {
                 checks.extend(lifecycle::check(parsed.scenarios.get(lifecycle::NAME).unwrap_or(&empty), p))
             }

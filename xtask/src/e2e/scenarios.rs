@@ -25,7 +25,6 @@ pub const ALL: &[&str] = &[
     "vtpm",
     "persist",
     "multi",
-    "mgrmodes",
     "vtpmctl",
     "pvboot",
     "lifecycle",
